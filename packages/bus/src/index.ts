@@ -1,0 +1,10 @@
+export * from "./errors.js";
+export * from "./codec.js";
+export * from "./envelope.js";
+export * from "./connection.js";
+export * from "./stream.js";
+export * from "./publisher.js";
+export * from "./work-consumer.js";
+export * from "./projection-consumer.js";
+export { SpanKind, inSpan } from "./tracing.js";
+export type { NatsConnection } from "@nats-io/transport-node";

@@ -1,0 +1,41 @@
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Context } from "@opentelemetry/api";
+import type { MsgHdrs } from "@nats-io/transport-node";
+
+const tracer = trace.getTracer("@pinflow/bus");
+
+/** Put the active trace context (W3C `traceparent`) into NATS headers. */
+export function injectTraceContext(hdrs: MsgHdrs): void {
+  propagation.inject(context.active(), hdrs, {
+    set: (carrier, key, value) => carrier.set(key, value),
+  });
+}
+
+export function extractTraceContext(hdrs: MsgHdrs | undefined): Context {
+  if (!hdrs) return context.active();
+  return propagation.extract(context.active(), hdrs, {
+    get: (carrier, key) => (carrier.has(key) ? carrier.get(key) : undefined),
+    keys: (carrier) => carrier.keys(),
+  });
+}
+
+/** Run `fn` inside a span; the span ends with the promise and records failures. */
+export async function inSpan<T>(
+  name: string,
+  kind: SpanKind,
+  parent: Context,
+  attributes: Record<string, string | number>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const span = tracer.startSpan(name, { kind, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), fn);
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+export { SpanKind };

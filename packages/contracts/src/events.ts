@@ -1,0 +1,120 @@
+import { z } from "zod";
+import { Money, OrderId, PackageId, ProviderName } from "./ids.js";
+import { EncryptedPin } from "./pin.js";
+import { ReasonCode, ReviewReason } from "./reasons.js";
+
+/**
+ * The public event contract (schema version 1). Other services subscribe to
+ * these events: add optional fields freely, but a breaking change needs a new
+ * schema version and a new schema here, side by side with the old one.
+ */
+export const SCHEMA_VERSION = 1 as const;
+
+const text = (max: number) => z.string().max(max);
+
+export const OrderCreatedData = z.object({
+  packageId: PackageId,
+  playerId: text(128).min(1),
+  extra: text(128).nullable(),
+});
+
+export const OrderSentData = z.object({
+  packageId: PackageId,
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  cost: Money,
+  balance: Money.nullable(),
+  providerOrderId: z.string().max(128).nullable(),
+});
+
+export const CheckOutcome = z.enum(["pending", "done", "cancelled", "unknown"]);
+export type CheckOutcome = z.infer<typeof CheckOutcome>;
+
+export const StatusCheckedData = z.object({
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  attempt: z.number().int().min(1),
+  outcome: CheckOutcome,
+  note: text(500).nullable(),
+});
+
+export const PinReceivedData = z.object({
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  pin: EncryptedPin,
+  note: text(500).nullable(),
+  checks: z.number().int().min(0),
+});
+
+export const DispatchFailedData = z.object({
+  reasonCode: ReasonCode,
+  provider: ProviderName.nullable(),
+  providerCode: z.string().max(32).nullable(),
+  message: text(500),
+});
+
+export const OrderFailedData = z.object({
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  reasonCode: ReasonCode,
+  message: text(500),
+});
+
+export const ReviewRequiredData = z.object({
+  stage: z.enum(["dispatch", "monitoring"]),
+  reason: ReviewReason,
+  provider: ProviderName.nullable(),
+  reference: z.string().max(64).nullable(),
+  message: text(500),
+});
+
+export const EVENT_DATA = {
+  OrderCreated: OrderCreatedData,
+  OrderSent: OrderSentData,
+  StatusChecked: StatusCheckedData,
+  PinReceived: PinReceivedData,
+  DispatchFailed: DispatchFailedData,
+  OrderFailed: OrderFailedData,
+  ReviewRequired: ReviewRequiredData,
+} as const;
+
+export type EventType = keyof typeof EVENT_DATA;
+export const EVENT_TYPES = Object.keys(EVENT_DATA) as EventType[];
+export const EventTypeSchema = z.enum(EVENT_TYPES as [EventType, ...EventType[]]);
+
+/** Events that settle an order: each is appended at most once per order. */
+export const TERMINAL_EVENT_TYPES = ["PinReceived", "DispatchFailed", "OrderFailed"] as const satisfies readonly EventType[];
+
+const envelopeFields = {
+  id: z.uuid(),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  orderId: OrderId,
+  occurredAt: z.iso.datetime(),
+  correlationId: z.string().min(1).max(128),
+  causationId: z.string().max(128).nullable(),
+};
+
+function envelopeOf<T extends EventType>(type: T) {
+  return z.object({ ...envelopeFields, type: z.literal(type), data: EVENT_DATA[type] });
+}
+
+export const OrderCreated = envelopeOf("OrderCreated");
+export const OrderSent = envelopeOf("OrderSent");
+export const StatusChecked = envelopeOf("StatusChecked");
+export const PinReceived = envelopeOf("PinReceived");
+export const DispatchFailed = envelopeOf("DispatchFailed");
+export const OrderFailed = envelopeOf("OrderFailed");
+export const ReviewRequired = envelopeOf("ReviewRequired");
+
+export const OrderEvent = z.discriminatedUnion("type", [
+  OrderCreated,
+  OrderSent,
+  StatusChecked,
+  PinReceived,
+  DispatchFailed,
+  OrderFailed,
+  ReviewRequired,
+]);
+export type OrderEvent = z.infer<typeof OrderEvent>;
+export type EventOf<T extends EventType> = Extract<OrderEvent, { type: T }>;
+export type EventData<T extends EventType> = EventOf<T>["data"];

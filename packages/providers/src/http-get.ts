@@ -1,0 +1,70 @@
+/** A small HTTP GET that never rejects and never leaks secrets from the URL into its causes. */
+import http from "node:http";
+import https from "node:https";
+import { redactUrl } from "./redact.js";
+
+export type HttpGetOutcome =
+  | { ok: true; status: number; body: string }
+  /** Timeout, connection refused/reset, dropped reply: the cause has the URL with secrets masked. */
+  | { ok: false; cause: string };
+
+export interface HttpGetOptions {
+  /** Deadline for the whole exchange (connect, send, full reply). */
+  timeoutMs: number;
+  /** Replies larger than this are abandoned. */
+  maxBytes?: number;
+}
+
+const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** GET `url`; the reply body is decoded as UTF-8. */
+export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome> {
+  const where = `GET ${redactUrl(url)}`;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    let req: http.ClientRequest | undefined;
+    const finish = (outcome: HttpGetOutcome): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      resolve(outcome);
+    };
+    const fail = (what: string): void => {
+      finish({ ok: false, cause: redactUrl(`${what} (${where})`) });
+      req?.destroy();
+    };
+    try {
+      const lib = url.protocol === "https:" ? https : http;
+      req = lib.get(url, { agent: false, headers: { accept: "*/*", "user-agent": "pinflow" } }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) fail(`reply larger than ${maxBytes} bytes`);
+          else chunks.push(chunk);
+        });
+        res.on("end", () => {
+          finish({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", (err) => fail(`connection dropped while reading the reply: ${describe(err)}`));
+        res.on("close", () => {
+          if (!res.complete) fail("connection dropped while reading the reply");
+        });
+      });
+      req.on("error", (err) => fail(`request failed: ${describe(err)}`));
+      timer = setTimeout(() => fail(`timeout after ${opts.timeoutMs} ms`), opts.timeoutMs);
+    } catch (err) {
+      fail(`request not sent: ${describe(err)}`);
+    }
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * Provider-neutral results of the three calls every adapter offers.
+ * Adapters never throw for provider behaviour: every outcome is one of these unions.
+ */
+
+/** Why a provider refused an order (a subset of the contracts' ReasonCode, kept local on purpose). */
+export type ReasonCode =
+  | "insufficient_balance"
+  | "product_unavailable"
+  | "invalid_player"
+  | "auth_failed"
+  | "duplicate_reference"
+  | "provider_error";
+
+export interface PlaceRequest {
+  /** Our unique id for the order; stored before the call and reused on every retry. */
+  reference: string;
+  /** Provider-specific product coordinates (znet: `{ oyun, kupur }`). */
+  productCode: Record<string, string>;
+  playerId: string;
+  extra: string | null;
+}
+
+export type PlaceResult =
+  | { kind: "accepted"; cost: string; balance: string | null; providerOrderId: string | null; pin: string | null }
+  /** The provider definitely refused: nothing was charged. */
+  | { kind: "refused"; providerCode: string; message: string; reasonCode: ReasonCode }
+  /** The order may or may not exist (timeout, dropped connection, empty/HTML body, 5xx, unparseable). */
+  | { kind: "ambiguous"; cause: string };
+
+export type CheckResult =
+  | { kind: "pending"; note: string | null }
+  | { kind: "done"; pin: string; note: string | null }
+  | { kind: "cancelled"; note: string | null }
+  /** The provider definitely does not know this reference. */
+  | { kind: "not_found"; message: string }
+  /** Could not find out (empty body, HTML, 5xx, timeout, garbage, unknown state). */
+  | { kind: "unknown"; cause: string };
+
+export type BalanceResult = { kind: "ok"; balance: string } | { kind: "failed"; cause: string };

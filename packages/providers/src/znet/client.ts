@@ -1,0 +1,137 @@
+/**
+ * znet adapter: HTTP GET `{baseUrl}/servis/<name>.php?kod=&sifre=&...` turned into result unions.
+ * Never throws for provider or network behaviour, and never lets the password out in any
+ * returned text (URLs are masked, provider texts scrubbed).
+ */
+import { httpGet } from "../http-get.js";
+import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult } from "../provider.js";
+import { scrubSecret } from "../redact.js";
+import { mapPlayer } from "./map-player.js";
+import {
+  parseBalanceReply,
+  parseCheckReply,
+  parsePlaceReply,
+  parseProductList,
+  type ProductListResult,
+} from "./parse.js";
+
+export interface ZnetClientConfig {
+  /** e.g. `http://bayi.example.com` (a path prefix is kept; a trailing `/` is ignored). */
+  baseUrl: string;
+  /** `kod`: reseller code. */
+  code: string;
+  /** `sifre`: never logged or returned. */
+  password: string;
+  /** Deadline per call, whole exchange. */
+  timeoutMs: number;
+}
+
+type ZnetCall = "pin_ekle" | "pin_kontrol" | "bakiye_kontrol" | "pin_listesi";
+
+/** znet takes the reference back as `tahsilat_api_islem_id`; it must be digits. */
+const REFERENCE = /^\d+$/;
+
+export class ZnetClient {
+  readonly #cfg: ZnetClientConfig;
+  readonly #base: string;
+
+  constructor(cfg: ZnetClientConfig) {
+    this.#cfg = { ...cfg };
+    this.#base = cfg.baseUrl.replace(/\/+$/, "");
+  }
+
+  /**
+   * pin_ekle. `productCode` must hold `oyun` (the item's oyun_bilgi_id) and `kupur`.
+   * A request that cannot be sent as-is is refused locally (providerCode "local"): nothing was sent.
+   */
+  async place(req: PlaceRequest): Promise<PlaceResult> {
+    const oyun = req.productCode["oyun"]?.trim() ?? "";
+    const kupur = req.productCode["kupur"]?.trim() ?? "";
+    if (oyun === "" || kupur === "") {
+      return this.#localRefusal("product_unavailable", "znet productCode needs non-empty oyun and kupur");
+    }
+    if (!REFERENCE.test(req.reference)) {
+      return this.#localRefusal("provider_error", "znet reference (referans) must be digits only");
+    }
+    const player = mapPlayer(req.playerId, req.extra);
+    const params: Record<string, string> = { oyun, kupur, referans: req.reference, oyuncu_bilgi: player.oyuncuBilgi };
+    if (player.musteriTel !== null) params["musteri_tel"] = player.musteriTel;
+    const reply = await this.#get("pin_ekle", params);
+    const result: PlaceResult = reply.ok
+      ? parsePlaceReply(reply.body, reply.status)
+      : { kind: "ambiguous", cause: reply.cause };
+    return this.#scrubPlace(result);
+  }
+
+  /** pin_kontrol for one reference. */
+  async check(reference: string): Promise<CheckResult> {
+    const reply = await this.#get("pin_kontrol", { tahsilat_api_islem_id: reference });
+    const result: CheckResult = reply.ok ? parseCheckReply(reply.body, reply.status) : { kind: "unknown", cause: reply.cause };
+    return this.#scrubCheck(result);
+  }
+
+  /** bakiye_kontrol. */
+  async balance(): Promise<BalanceResult> {
+    const reply = await this.#get("bakiye_kontrol", {});
+    const result: BalanceResult = reply.ok ? parseBalanceReply(reply.body, reply.status) : { kind: "failed", cause: reply.cause };
+    return result.kind === "failed" ? { kind: "failed", cause: this.#scrub(result.cause) } : result;
+  }
+
+  /** pin_listesi (catalog import only; never per order). */
+  async products(): Promise<ProductListResult> {
+    const reply = await this.#get("pin_listesi", {});
+    const result: ProductListResult = reply.ok ? parseProductList(reply.body, reply.status) : { ok: false, error: reply.cause };
+    return result.ok ? result : { ok: false, error: this.#scrub(result.error) };
+  }
+
+  #url(call: ZnetCall, params: Record<string, string>): URL {
+    const url = new URL(`${this.#base}/servis/${call}.php`);
+    url.searchParams.set("kod", this.#cfg.code);
+    url.searchParams.set("sifre", this.#cfg.password);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    return url;
+  }
+
+  async #get(call: ZnetCall, params: Record<string, string>): Promise<{ ok: true; status: number; body: string } | { ok: false; cause: string }> {
+    let url: URL;
+    try {
+      url = this.#url(call, params);
+    } catch {
+      return { ok: false, cause: `invalid znet base URL ${JSON.stringify(this.#scrub(this.#base))}` };
+    }
+    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs });
+  }
+
+  #scrub(text: string): string {
+    return scrubSecret(text, this.#cfg.password);
+  }
+
+  #localRefusal(reasonCode: "product_unavailable" | "provider_error", message: string): PlaceResult {
+    return { kind: "refused", providerCode: "local", message, reasonCode };
+  }
+
+  #scrubPlace(r: PlaceResult): PlaceResult {
+    switch (r.kind) {
+      case "accepted":
+        return r;
+      case "refused":
+        return { ...r, message: this.#scrub(r.message) };
+      case "ambiguous":
+        return { ...r, cause: this.#scrub(r.cause) };
+    }
+  }
+
+  #scrubCheck(r: CheckResult): CheckResult {
+    switch (r.kind) {
+      case "pending":
+      case "cancelled":
+        return { ...r, note: r.note === null ? null : this.#scrub(r.note) };
+      case "done":
+        return { ...r, note: r.note === null ? null : this.#scrub(r.note) };
+      case "not_found":
+        return { ...r, message: this.#scrub(r.message) };
+      case "unknown":
+        return { ...r, cause: this.#scrub(r.cause) };
+    }
+  }
+}

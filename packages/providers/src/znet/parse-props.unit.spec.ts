@@ -1,0 +1,152 @@
+/** Property tests: every parser returns a well-formed union value for any input and never throws. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import type { BalanceResult, CheckResult, PlaceResult } from "../provider.js";
+import { parseBalanceReply, parseCheckReply, parsePlaceReply, parseProductList } from "./parse.js";
+
+const REASONS = ["insufficient_balance", "product_unavailable", "invalid_player", "auth_failed", "duplicate_reference", "provider_error"];
+
+function keys(v: object): string[] {
+  return Object.keys(v).sort();
+}
+const isStr = (v: unknown): boolean => typeof v === "string";
+const isStrOrNull = (v: unknown): boolean => v === null || typeof v === "string";
+
+function assertPlace(r: PlaceResult): void {
+  switch (r.kind) {
+    case "accepted":
+      assert.deepEqual(keys(r), ["balance", "cost", "kind", "pin", "providerOrderId"]);
+      assert.match(r.cost, /^\d+(\.\d+)?$/);
+      assert.ok(isStrOrNull(r.balance) && isStrOrNull(r.pin) && isStrOrNull(r.providerOrderId));
+      return;
+    case "refused":
+      assert.deepEqual(keys(r), ["kind", "message", "providerCode", "reasonCode"]);
+      assert.match(r.providerCode, /^\d+$/);
+      assert.ok(isStr(r.message) && REASONS.includes(r.reasonCode));
+      return;
+    case "ambiguous":
+      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assert.ok(r.cause.length > 0);
+      return;
+    default:
+      assert.fail(`not a PlaceResult: ${JSON.stringify(r)}`);
+  }
+}
+
+function assertCheck(r: CheckResult): void {
+  switch (r.kind) {
+    case "pending":
+    case "cancelled":
+      assert.deepEqual(keys(r), ["kind", "note"]);
+      assert.ok(isStrOrNull(r.note));
+      return;
+    case "done":
+      assert.deepEqual(keys(r), ["kind", "note", "pin"]);
+      assert.ok(r.pin !== "" && r.pin !== "-" && r.pin === r.pin.trim() && !r.pin.includes("|"));
+      return;
+    case "not_found":
+      assert.deepEqual(keys(r), ["kind", "message"]);
+      return;
+    case "unknown":
+      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assert.ok(r.cause.length > 0);
+      return;
+    default:
+      assert.fail(`not a CheckResult: ${JSON.stringify(r)}`);
+  }
+}
+
+function assertBalance(r: BalanceResult): void {
+  if (r.kind === "ok") assert.match(r.balance, /^-?\d+(\.\d+)?$/);
+  else if (r.kind === "failed") assert.ok(r.cause.length > 0);
+  else assert.fail(`not a BalanceResult: ${JSON.stringify(r)}`);
+}
+
+/** Strings that look a lot like znet replies: OK, state digits, pipes, dashes, Turkish text, HTML. */
+const zneti = fc
+  .array(fc.constantFrom("OK", "|", "1", "2", "3", "4", "8", " - ", " ", "-", ".", "10.12", "İşlem", "ş", "ğ", "<html>", "<", "\uFEFF", "\n", "sifre=x"), {
+    maxLength: 12,
+  })
+  .map((parts) => parts.join(""));
+
+const bodies = fc.oneof(
+  fc.string(),
+  fc.string({ unit: "binary" }),
+  fc.string({ unit: "grapheme" }),
+  fc.string({ unit: fc.constantFrom("|", "O", "K", "1", "2", "3", " ", "-", "İ", "ı") }),
+  fc.array(fc.string({ unit: "binary" }), { maxLength: 6 }).map((a) => a.join("|")),
+  zneti,
+);
+const statuses = fc.oneof(fc.constantFrom(200, 200, 200, 201, 204, 301, 404, 500, 502, 503), fc.integer({ min: -1, max: 1000 }));
+
+describe("znet parsers never throw and return union values", () => {
+  it("parsePlaceReply", () => {
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertPlace(parsePlaceReply(b, s))), { numRuns: 3000 });
+  });
+
+  it("parseCheckReply", () => {
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertCheck(parseCheckReply(b, s))), { numRuns: 3000 });
+  });
+
+  it("parseBalanceReply", () => {
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertBalance(parseBalanceReply(b, s))), { numRuns: 2000 });
+  });
+
+  it("parseProductList (also on JSON-ish input)", () => {
+    const jsonish = fc.oneof(bodies, fc.json(), fc.jsonValue().map((v) => JSON.stringify({ success: true, result: v })));
+    fc.assert(
+      fc.property(jsonish, (b) => {
+        const r = parseProductList(b);
+        if (r.ok) assert.ok(Array.isArray(r.items));
+        else assert.ok(typeof r.error === "string" && r.error.length > 0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("znet parser safety properties", () => {
+  it("only an OK reply is ever accepted, and never with a non-2xx status", () => {
+    fc.assert(
+      fc.property(bodies, statuses, (b, s) => {
+        const r = parsePlaceReply(b, s);
+        if (r.kind === "accepted") assert.ok(b.replace(/^\uFEFF+/, "").trim().startsWith("OK|") && s >= 200 && s < 300);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("empty, HTML or 5xx replies are never a refusal", () => {
+    const risky = fc.oneof(
+      fc.constant(""),
+      fc.string({ unit: fc.constantFrom(" ", "\n", "\t", "\r") }),
+      bodies.map((b) => `<html>${b}`),
+      bodies.map((b) => `${b}<html`),
+      bodies.map((b) => ` <${b}`),
+    );
+    fc.assert(
+      fc.property(risky, (b) => {
+        assert.equal(parsePlaceReply(b, 200).kind, "ambiguous");
+        assert.equal(parseCheckReply(b, 200).kind, "unknown");
+      }),
+    );
+    fc.assert(
+      fc.property(bodies, fc.integer({ min: 500, max: 599 }), (b, s) => {
+        assert.equal(parsePlaceReply(b, s).kind, "ambiguous");
+        assert.equal(parseCheckReply(b, s).kind, "unknown");
+      }),
+    );
+  });
+
+  it("a done PIN is the third field as given, trimmed", () => {
+    const pin = fc
+      .string({ unit: fc.constantFrom("A", "Z", "0", "9", "-", " ", "/", ":") , minLength: 1 })
+      .filter((p) => p.trim() !== "" && p.trim() !== "-");
+    fc.assert(
+      fc.property(pin, fc.string({ unit: "grapheme" }), (p, desc) => {
+        assert.deepEqual(parseCheckReply(`OK|2|${p}|${desc}`, 200), { kind: "done", pin: p.trim(), note: desc.trim() || null });
+      }),
+    );
+  });
+});

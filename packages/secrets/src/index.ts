@@ -1,0 +1,2 @@
+export * from "./pin-cipher.js";
+export * from "./redact.js";

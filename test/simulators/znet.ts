@@ -1,0 +1,375 @@
+/**
+ * A znet reseller API simulator: a real HTTP server speaking the wire protocol of
+ * shared/providers/znet.md (plain-text `|` replies in UTF-8, served as text/html like PHP).
+ * Tests script it per player id with rules: refusals, faults (empty/HTML/5xx bodies,
+ * drops, hangs, slow replies), cancels, never-completing orders and check faults.
+ */
+import { randomInt } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ZNET_SIM_CATALOG, findSimProduct } from "./znet-catalog.js";
+
+export interface ZnetSimOptions {
+  code: string;
+  password: string;
+  /** Starting balance in TRY (default 1000). */
+  balance?: number;
+  /** Delay from acceptance to completion (default 3000 ms); a function is drawn once per order. */
+  completeAfterMs?: number | (() => number);
+  /** Clock used for completion (default Date.now). */
+  now?: () => number;
+  /** PIN generator (default `XXXX-XXXX-XXXX-XXXX` of A-Z0-9). */
+  pinFactory?: () => string;
+  /** Refuse a reference placed before with `4|Daha Önce Gönderilmiş (<ref>)` (default true).
+   *  false models "assume nothing": the same reference is accepted and charged again. */
+  detectDuplicates?: boolean;
+  /** Called once per request with a log line (password masked). */
+  onRequest?: (line: string) => void;
+}
+
+export interface ZnetRule {
+  /** Matched against the first word of `oyuncu_bilgi`. */
+  playerId: string;
+  /** "exact" (default) or "prefix": the first word starts with `playerId`. */
+  match?: "exact" | "prefix";
+  /** Raw refusal body, e.g. "3|Oyuncu bulunamadı" (nothing recorded or charged). */
+  placeReply?: string;
+  /**
+   * empty/html/http500/drop-before/hang: nothing is recorded.
+   * drop-after-accept: the order is recorded and charged, then the socket is destroyed.
+   * slow-accept: the order is processed now, the reply is sent after `slowMs`.
+   */
+  placeFault?: "empty" | "html" | "http500" | "drop-before" | "drop-after-accept" | "hang" | "slow-accept";
+  /** For slow-accept (default 5000). */
+  slowMs?: number;
+  /** What the order turns into after its delay (default complete); cancel refunds the cost. */
+  outcome?: "complete" | "cancel" | "never";
+  completeAfterMs?: number;
+  /** Fault on pin_kontrol for orders of this player (looked up at check time). */
+  checkFault?: "empty" | "html" | "http500" | "garbage";
+}
+
+export interface ZnetSimOrderView {
+  state: 1 | 2 | 3;
+  pin: string | null;
+  playerInfo: string;
+  phone: string | null;
+}
+
+interface SimOrder extends ZnetSimOrderView {
+  reference: string;
+  costCents: number;
+  placedAt: number;
+  completeAfterMs: number;
+  outcome: "complete" | "cancel" | "never";
+}
+
+const HTML_PAGE =
+  "<!DOCTYPE html>\n<html><head><title>Bayi Paneli</title></head><body><h1>Giriş</h1><p>Lütfen giriş yapınız.</p></body></html>\n";
+const HTML_500 =
+  "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>\n";
+const HTML_404 = "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>\n";
+const GARBAGE = "Fatal error: Uncaught PDOException: SQLSTATE[HY000] [2002] in /var/www/servis/pin_kontrol.php:12";
+
+const DEFAULT_BALANCE = 1000;
+const DEFAULT_COMPLETE_AFTER_MS = 3000;
+const DEFAULT_SLOW_MS = 5000;
+const PIN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+export function defaultZnetPin(): string {
+  const group = (): string => Array.from({ length: 4 }, () => PIN_ALPHABET[randomInt(PIN_ALPHABET.length)]).join("");
+  return [group(), group(), group(), group()].join("-");
+}
+
+/** Masks `sifre=` values in a path or URL. */
+export function maskSifre(text: string): string {
+  return text.replace(/\b(sifre)=[^&\s#]*/gi, "$1=***");
+}
+
+function toCents(tl: number): number {
+  return Math.round(tl * 100);
+}
+
+function priceCents(fiyat: string): number {
+  const [whole = "0", frac = ""] = fiyat.split(".");
+  return Number(whole) * 100 + Number((frac + "00").slice(0, 2));
+}
+
+/** 1234 → "12.34", -5 → "-0.05". */
+function formatCents(cents: number): string {
+  const abs = Math.abs(cents);
+  return `${cents < 0 ? "-" : ""}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+function increment(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+export class ZnetSimulator {
+  readonly #opts: ZnetSimOptions;
+  readonly #now: () => number;
+  readonly #pinFactory: () => string;
+  #balanceCents: number;
+  #rules: ZnetRule[] = [];
+  readonly #orders = new Map<string, SimOrder>();
+  readonly #placements = new Map<string, number>();
+  readonly #placeCalls = new Map<string, number>();
+  readonly #checkCalls = new Map<string, number>();
+  readonly #log: string[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #server: http.Server | undefined;
+
+  constructor(opts: ZnetSimOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#pinFactory = opts.pinFactory ?? defaultZnetPin;
+    this.#balanceCents = toCents(opts.balance ?? DEFAULT_BALANCE);
+  }
+
+  /** Starts listening (port 0 = any free port); resolves to the base URL, e.g. `http://127.0.0.1:40123`. */
+  async start(port = 0, host = "127.0.0.1"): Promise<string> {
+    if (this.#server !== undefined) throw new Error("znet simulator already started");
+    const server = http.createServer((req, res) => this.#handle(req, res));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as AddressInfo;
+    const shownHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+    return `http://${shownHost}:${addr.port}`;
+  }
+
+  /** Stops listening, drops every open connection (including hanging requests) and pending slow replies. */
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
+
+  /** Adds a rule; when several match, the most recently added wins. */
+  addRule(rule: ZnetRule): void {
+    this.#rules.push({ ...rule });
+  }
+
+  clearRules(): void {
+    this.#rules = [];
+  }
+
+  /** How many times pin_ekle accepted (recorded and charged) this reference: 1 for a safe client. */
+  placements(reference: string): number {
+    return this.#placements.get(reference) ?? 0;
+  }
+
+  /** How many pin_ekle requests arrived for this reference. */
+  placeCalls(reference: string): number {
+    return this.#placeCalls.get(reference) ?? 0;
+  }
+
+  /** How many pin_kontrol requests arrived for this reference. */
+  checkCalls(reference: string): number {
+    return this.#checkCalls.get(reference) ?? 0;
+  }
+
+  order(reference: string): ZnetSimOrderView | undefined {
+    const o = this.#orders.get(reference);
+    if (o === undefined) return undefined;
+    this.#settle(o);
+    return { state: o.state, pin: o.pin, playerInfo: o.playerInfo, phone: o.phone };
+  }
+
+  setBalance(n: number): void {
+    this.#balanceCents = toCents(n);
+  }
+
+  /** Current balance in TRY (after settling due cancellations). */
+  balance(): number {
+    this.#settleAll();
+    return this.#balanceCents / 100;
+  }
+
+  /** Request paths in arrival order, `sifre` masked. */
+  requestLog(): string[] {
+    return [...this.#log];
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const raw = req.url ?? "/";
+    const masked = maskSifre(raw);
+    this.#log.push(masked);
+    const url = new URL(raw, "http://znet.invalid");
+    const call = /\/servis\/([a-z_]+)\.php$/.exec(url.pathname)?.[1];
+    const q = url.searchParams;
+    switch (call) {
+      case "bakiye_kontrol":
+        return this.#balanceCall(q, res, masked);
+      case "pin_listesi":
+        return this.#productsCall(q, res, masked);
+      case "pin_ekle":
+        return this.#placeCall(q, res, masked);
+      case "pin_kontrol":
+        return this.#checkCall(q, res, masked);
+      default:
+        return this.#send(res, masked, 404, HTML_404);
+    }
+  }
+
+  #send(res: http.ServerResponse, masked: string, status: number, body: string): void {
+    this.#opts.onRequest?.(`${masked} -> ${status} ${JSON.stringify(body.length > 80 ? `${body.slice(0, 80)}…` : body)}`);
+    if (res.destroyed) return;
+    res.writeHead(status, {
+      "content-type": "text/html; charset=utf-8",
+      "content-length": Buffer.byteLength(body, "utf8"),
+    });
+    res.end(body);
+  }
+
+  #drop(res: http.ServerResponse, masked: string, what: string): void {
+    this.#opts.onRequest?.(`${masked} -> ${what}`);
+    res.socket?.destroy();
+  }
+
+  #authorized(q: URLSearchParams): boolean {
+    return q.get("kod") === this.#opts.code && q.get("sifre") === this.#opts.password;
+  }
+
+  #ruleFor(playerInfo: string): ZnetRule | undefined {
+    const first = playerInfo.trim().split(/\s+/)[0] ?? "";
+    for (let i = this.#rules.length - 1; i >= 0; i--) {
+      const r = this.#rules[i];
+      if (r === undefined) continue;
+      if (r.match === "prefix" ? first.startsWith(r.playerId) : first === r.playerId) return r;
+    }
+    return undefined;
+  }
+
+  #settle(o: SimOrder): void {
+    if (o.state !== 1 || o.outcome === "never") return;
+    if (this.#now() - o.placedAt < o.completeAfterMs) return;
+    if (o.outcome === "complete") {
+      o.state = 2;
+      o.pin = this.#pinFactory();
+    } else {
+      o.state = 3;
+      this.#balanceCents += o.costCents;
+    }
+  }
+
+  #settleAll(): void {
+    for (const o of this.#orders.values()) this.#settle(o);
+  }
+
+  #balanceCall(q: URLSearchParams, res: http.ServerResponse, masked: string): void {
+    if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
+    this.#settleAll();
+    this.#send(res, masked, 200, `OK|${formatCents(this.#balanceCents)}`);
+  }
+
+  #productsCall(q: URLSearchParams, res: http.ServerResponse, masked: string): void {
+    if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
+    this.#send(res, masked, 200, JSON.stringify({ success: true, result: ZNET_SIM_CATALOG, error: null }));
+  }
+
+  #placeCall(q: URLSearchParams, res: http.ServerResponse, masked: string): void {
+    const reference = q.get("referans") ?? "";
+    increment(this.#placeCalls, reference);
+    if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
+    const playerInfo = q.get("oyuncu_bilgi") ?? "";
+    const rule = this.#ruleFor(playerInfo);
+    switch (rule?.placeFault) {
+      case "empty":
+        return this.#send(res, masked, 200, "");
+      case "html":
+        return this.#send(res, masked, 200, HTML_PAGE);
+      case "http500":
+        return this.#send(res, masked, 500, HTML_500);
+      case "drop-before":
+        return this.#drop(res, masked, "dropped (nothing recorded)");
+      case "hang":
+        this.#opts.onRequest?.(`${masked} -> hanging (nothing recorded)`);
+        return;
+      default:
+        break;
+    }
+    if (rule?.placeReply !== undefined) return this.#send(res, masked, 200, rule.placeReply);
+    const { body, accepted } = this.#placeOrder(q, reference, playerInfo, rule);
+    if (rule?.placeFault === "drop-after-accept" && accepted) {
+      return this.#drop(res, masked, `dropped after recording (${body})`);
+    }
+    if (rule?.placeFault === "slow-accept") {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#send(res, masked, 200, body);
+      }, rule.slowMs ?? DEFAULT_SLOW_MS);
+      this.#timers.add(timer);
+      return;
+    }
+    this.#send(res, masked, 200, body);
+  }
+
+  /** Validates, charges and records an order; returns the pin_ekle reply body. */
+  #placeOrder(q: URLSearchParams, reference: string, playerInfo: string, rule: ZnetRule | undefined): { body: string; accepted: boolean } {
+    const refuse = (body: string): { body: string; accepted: boolean } => ({ body, accepted: false });
+    if (!/^\d+$/.test(reference)) return refuse("3|Referans bilgisi hatalı");
+    if ((this.#opts.detectDuplicates ?? true) && this.#orders.has(reference)) {
+      return refuse(`4|Daha Önce Gönderilmiş (${reference})`);
+    }
+    const product = findSimProduct(q.get("oyun") ?? "", q.get("kupur") ?? "");
+    if (product === undefined) return refuse("3|Kupur Bilgisi Bulunamadı");
+    if (playerInfo.trim() === "") return refuse("3|Oyuncu bilgisi boş olamaz");
+    this.#settleAll();
+    const cost = priceCents(product.fiyat);
+    if (this.#balanceCents < cost) return refuse("8|Yetersiz bakiye");
+    this.#balanceCents -= cost;
+    const delay = rule?.completeAfterMs ?? this.#opts.completeAfterMs ?? DEFAULT_COMPLETE_AFTER_MS;
+    this.#orders.set(reference, {
+      reference,
+      state: 1,
+      pin: null,
+      playerInfo,
+      phone: q.get("musteri_tel") || null,
+      costCents: cost,
+      placedAt: this.#now(),
+      completeAfterMs: typeof delay === "function" ? delay() : delay,
+      outcome: rule?.outcome ?? "complete",
+    });
+    increment(this.#placements, reference);
+    return { body: `OK|${formatCents(cost)}|${formatCents(this.#balanceCents)}`, accepted: true };
+  }
+
+  #checkCall(q: URLSearchParams, res: http.ServerResponse, masked: string): void {
+    const reference = q.get("tahsilat_api_islem_id") ?? "";
+    increment(this.#checkCalls, reference);
+    if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
+    const order = this.#orders.get(reference);
+    if (order === undefined) return this.#send(res, masked, 200, "3|Sipariş bulunamadı");
+    switch (this.#ruleFor(order.playerInfo)?.checkFault) {
+      case "empty":
+        return this.#send(res, masked, 200, "");
+      case "html":
+        return this.#send(res, masked, 200, HTML_PAGE);
+      case "http500":
+        return this.#send(res, masked, 500, HTML_500);
+      case "garbage":
+        return this.#send(res, masked, 200, GARBAGE);
+      default:
+        break;
+    }
+    this.#settle(order);
+    const body =
+      order.state === 1
+        ? "OK|1| - |İşlem bekleniyor"
+        : order.state === 2
+          ? `OK|2|${order.pin ?? ""}|İşlem tamamlandı`
+          : "OK|3| |İşlem iptal edildi";
+    this.#send(res, masked, 200, body);
+  }
+}
