@@ -1,0 +1,111 @@
+import type { OrderEvent } from "@pinflow/contracts";
+import type { EventPublisher } from "@pinflow/bus";
+import type { Logger } from "pino";
+import type pg from "pg";
+import { inTransaction, type Queryable } from "./pool.js";
+
+/** The outbox table: events committed with the state change that caused them, published after. */
+export const OUTBOX_DDL = `
+CREATE TABLE IF NOT EXISTS outbox (
+  id bigserial PRIMARY KEY,
+  order_id text NOT NULL,
+  event jsonb NOT NULL,
+  msg_id text NOT NULL,
+  once boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+`;
+
+export interface OutboxEntry {
+  event: OrderEvent;
+  msgId: string;
+  once: boolean;
+}
+
+/** Add events to the outbox inside the caller's transaction. */
+export async function enqueueEvents(db: Queryable, entries: readonly OutboxEntry[]): Promise<void> {
+  for (const entry of entries) {
+    await db.query("INSERT INTO outbox (order_id, event, msg_id, once) VALUES ($1, $2, $3, $4)", [
+      entry.event.orderId,
+      JSON.stringify(entry.event),
+      entry.msgId,
+      entry.once,
+    ]);
+  }
+}
+
+export async function ensureOutbox(pool: pg.Pool): Promise<void> {
+  await pool.query(OUTBOX_DDL);
+}
+
+/**
+ * Publishes committed outbox rows to JetStream in id order. Rows are claimed
+ * with SKIP LOCKED, so several replicas can relay at once; a crash between
+ * publish and mark only republishes, and the msgID makes that a no-op.
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly publisher: EventPublisher,
+    private readonly logger: Logger,
+    private readonly intervalMs = 250,
+    private readonly batch = 50,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.intervalMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Relay now (called right after a commit, so events leave without waiting for the timer). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain()
+      .then(() => undefined)
+      .catch((error) => this.logger.error({ err: error }, "outbox relay failed; will retry"))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Publish until the outbox is empty. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const published = await inTransaction(this.pool, async (client) => {
+        const rows = await client.query<{ id: string; event: OrderEvent; msg_id: string; once: boolean }>(
+          `SELECT id, event, msg_id, once FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.batch],
+        );
+        for (const row of rows.rows) {
+          await this.publisher.publish(row.event, { msgId: row.msg_id, once: row.once });
+          await client.query("UPDATE outbox SET published_at = now() WHERE id = $1", [row.id]);
+        }
+        return rows.rowCount ?? 0;
+      });
+      total += published;
+      if (published < this.batch) return total;
+    }
+  }
+}
