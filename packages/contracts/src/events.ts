@@ -22,7 +22,8 @@ export const OrderSentData = z.object({
   packageId: PackageId,
   provider: ProviderName,
   reference: z.string().min(1).max(64),
-  cost: Money,
+  /** What the provider charged; null when the acceptance was learnt by reconciling an ambiguous call. */
+  cost: Money.nullable(),
   balance: Money.nullable(),
   providerOrderId: z.string().max(128).nullable(),
 });
