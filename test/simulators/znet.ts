@@ -179,6 +179,16 @@ export class ZnetSimulator {
     return this.#checkCalls.get(reference) ?? 0;
   }
 
+  /** References of the recorded orders whose player info starts with `playerId` (tests use one player id per order). */
+  referencesFor(playerId: string): string[] {
+    return [...this.#orders.values()].filter((o) => o.playerInfo.split(" ")[0] === playerId).map((o) => o.reference);
+  }
+
+  /** Every reference that reached pin_ekle, recorded or not. */
+  placedReferences(): string[] {
+    return [...this.#placeCalls.keys()];
+  }
+
   order(reference: string): ZnetSimOrderView | undefined {
     const o = this.#orders.get(reference);
     if (o === undefined) return undefined;

@@ -1,0 +1,59 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from "@nestjs/common";
+import type { ErrorBody, ErrorCode } from "@pinflow/contracts";
+import type { Response } from "express";
+import type { Logger } from "pino";
+import type { ZodError } from "zod";
+
+/** An expected API failure: answered as `{ error: { code, message } }` with its HTTP status. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+
+  static fromZod(error: ZodError): ApiError {
+    const issues = error.issues.map((i) => ({ path: i.path.join(".") || "(body)", message: i.message }));
+    return new ApiError(400, "validation_failed", "the request body is not valid", issues);
+  }
+}
+
+/** Every error leaves the API in the same machine-readable shape; internals are logged, never returned. */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = this.toBody(exception);
+    if (status >= 500) this.logger.error({ err: exception }, "request failed");
+    res.status(status).json(body);
+  }
+
+  private toBody(exception: unknown): { status: number; body: ErrorBody } {
+    if (exception instanceof ApiError) {
+      return {
+        status: exception.status,
+        body: { error: { code: exception.code, message: exception.message, ...(exception.issues ? { issues: exception.issues } : {}) } },
+      };
+    }
+    // body-parser errors arrive with a status and a type.
+    const parserError = exception as { status?: number; type?: string };
+    if (parserError?.type === "entity.parse.failed") {
+      return { status: 400, body: { error: { code: "invalid_json", message: "the request body is not valid JSON" } } };
+    }
+    if (parserError?.type === "entity.too.large") {
+      return { status: 413, body: { error: { code: "payload_too_large", message: "the request body is too large" } } };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code: ErrorCode = status === 404 ? "not_found" : status < 500 ? "validation_failed" : "internal";
+      return { status, body: { error: { code, message: exception.message } } };
+    }
+    return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+  }
+}

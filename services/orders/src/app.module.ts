@@ -1,0 +1,40 @@
+import { Module, type DynamicModule } from "@nestjs/common";
+import { APP_FILTER } from "@nestjs/core";
+import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import type { PinCipher } from "@pinflow/secrets";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { ApiErrorFilter } from "./api-error.js";
+import type { PackageCatalog } from "./catalog.js";
+import { OrderIntake } from "./order-intake.js";
+import type { OrderStore } from "./order-store.js";
+import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
+
+export interface OrdersDeps {
+  intake: OrderIntake;
+  store: OrderStore;
+  pins: PinCipher;
+  catalog: PackageCatalog;
+  registry: Registry;
+  readiness: ReadinessChecks;
+  logger: Logger;
+}
+
+@Module({})
+export class AppModule {
+  static register(deps: OrdersDeps): DynamicModule {
+    return {
+      module: AppModule,
+      controllers: [OrdersController, HealthController],
+      providers: [
+        { provide: OrderIntake, useValue: deps.intake },
+        { provide: ORDER_STORE, useValue: deps.store },
+        { provide: PIN_CIPHER, useValue: deps.pins },
+        { provide: CATALOG, useValue: deps.catalog },
+        { provide: METRICS_REGISTRY, useValue: deps.registry },
+        { provide: READINESS_CHECKS, useValue: deps.readiness },
+        { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },
+      ],
+    };
+  }
+}

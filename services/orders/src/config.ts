@@ -1,0 +1,10 @@
+import { z } from "zod";
+import { BaseConfig, msSetting } from "@pinflow/service-kit";
+
+export const OrdersConfig = BaseConfig.extend({
+  CATALOG_FILE: z.string().min(1),
+  PIN_KEYS: z.string().min(1),
+  /** How long POST waits for its own order to reach the read side, so a GET right after finds it. */
+  PROJECTION_WAIT_MS: msSetting(2000),
+});
+export type OrdersConfig = z.infer<typeof OrdersConfig>;

@@ -1,0 +1,65 @@
+import "reflect-metadata";
+import { fileURLToPath } from "node:url";
+import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
+import { createPool, migrate } from "@pinflow/pg";
+import { PinCipher } from "@pinflow/secrets";
+import { createLogger, createMetricsRegistry, loadConfig, rejectedEventsCounter, startService } from "@pinflow/service-kit";
+import { AppModule } from "./app.module.js";
+import { PackageCatalog } from "./catalog.js";
+import { OrdersConfig } from "./config.js";
+import { OrderIntake } from "./order-intake.js";
+import { PgOrderStore } from "./pg-order-store.js";
+import { OrderProjectionSource } from "./projection-source.js";
+import { registerOrderMetrics } from "./metrics.js";
+
+const logger = createLogger("orders");
+
+async function main(): Promise<void> {
+  const config = loadConfig(OrdersConfig);
+  const catalog = PackageCatalog.fromFile(config.CATALOG_FILE);
+  const pins = new PinCipher(config.PIN_KEYS);
+  const pool = createPool(config.DATABASE_URL);
+  await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
+  const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger });
+  await ensureOrderStream(nc);
+
+  const registry = createMetricsRegistry("orders");
+  const store = new PgOrderStore(pool);
+  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejectedEventsCounter(registry)), logger);
+  registerOrderMetrics(registry, pool);
+  const intake = new OrderIntake(catalog, store, new EventPublisher(nc), projection, logger, config.PROJECTION_WAIT_MS);
+  projection.start();
+
+  await startService(
+    AppModule.register({
+      intake,
+      store,
+      pins,
+      catalog,
+      registry,
+      logger,
+      readiness: {
+        nats: async () => {
+          if (nc.isClosed()) throw new Error("closed");
+          await nc.flush();
+        },
+        postgres: () => store.ping(),
+      },
+    }),
+    {
+      host: config.HTTP_HOST,
+      port: config.HTTP_PORT,
+      logger,
+      nc,
+      onShutdown: async () => {
+        await projection.stop();
+        await pool.end();
+      },
+    },
+  );
+}
+
+main().catch((error: unknown) => {
+  logger.fatal({ err: error }, "orders failed to start");
+  process.exit(1);
+});

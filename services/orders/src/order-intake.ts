@@ -1,0 +1,64 @@
+import { createHash, randomUUID } from "node:crypto";
+import { EventPublisher, makeEvent, type ProjectionConsumer } from "@pinflow/bus";
+import { CreateOrderRequest } from "@pinflow/contracts";
+import type { Logger } from "pino";
+import { ApiError } from "./api-error.js";
+import type { PackageCatalog } from "./catalog.js";
+import type { OrderStore } from "./order-store.js";
+
+export interface CreatedOrder {
+  orderId: string;
+  /** False when an earlier request with the same Idempotency-Key already created it. */
+  created: boolean;
+}
+
+/**
+ * Turns a customer's request into an `OrderCreated` fact on the stream.
+ * With an Idempotency-Key the same key and body give the same order; the
+ * order id is bound to the key before publishing, and the publish is
+ * deduplicated by the stream, so a retry after a lost answer is safe.
+ */
+export class OrderIntake {
+  constructor(
+    private readonly catalog: PackageCatalog,
+    private readonly store: OrderStore,
+    private readonly publisher: EventPublisher,
+    private readonly projection: Pick<ProjectionConsumer, "waitFor">,
+    private readonly logger: Logger,
+    private readonly projectionWaitMs: number,
+  ) {}
+
+  async create(body: unknown, idempotencyKey: string | undefined): Promise<CreatedOrder> {
+    const parsed = CreateOrderRequest.safeParse(body);
+    if (!parsed.success) throw ApiError.fromZod(parsed.error);
+    const request = parsed.data;
+    if (!this.catalog.get(request.packageId)) {
+      throw new ApiError(422, "unknown_package", `no package with id ${request.packageId}`);
+    }
+
+    let orderId: string = randomUUID();
+    let created = true;
+    if (idempotencyKey !== undefined) {
+      if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
+        throw new ApiError(400, "validation_failed", "Idempotency-Key must be 1-128 visible ASCII characters");
+      }
+      const hash = createHash("sha256").update(JSON.stringify([request.packageId, request.playerId, request.extra ?? null])).digest("hex");
+      const claimed = await this.store.claimIdempotencyKey(idempotencyKey, hash, orderId);
+      if (claimed.requestHash !== hash) {
+        throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
+      }
+      created = claimed.orderId === orderId;
+      orderId = claimed.orderId;
+    }
+
+    const event = makeEvent(
+      "OrderCreated",
+      { orderId, correlationId: orderId, causationId: null },
+      { packageId: request.packageId, playerId: request.playerId, extra: request.extra || null },
+    );
+    const published = await this.publisher.publish(event, { once: true });
+    if (published.seq > 0) await this.projection.waitFor(published.seq, this.projectionWaitMs);
+    this.logger.info({ orderId, eventId: event.id, packageId: request.packageId, duplicate: published.duplicate }, "order accepted");
+    return { orderId, created };
+  }
+}

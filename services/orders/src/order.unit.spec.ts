@@ -1,0 +1,72 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { makeEvent } from "@pinflow/bus";
+import type { OrderEvent } from "@pinflow/contracts";
+import { evolve, timelineSummary, type OrderRecord } from "./order.js";
+
+const origin = { orderId: "o-1", correlationId: "o-1", causationId: null };
+const at = (s: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, s));
+const sealed = { alg: "A256GCM" as const, keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: "Y3Q=" };
+
+const created = makeEvent("OrderCreated", origin, { packageId: "pubg-60", playerId: "5551234", extra: null }, at(0));
+const sent = makeEvent("OrderSent", origin, { packageId: "pubg-60", provider: "znet", reference: "123", cost: "10.12", balance: "980.88", providerOrderId: null }, at(1));
+const checked = (attempt: number, s: number) =>
+  makeEvent("StatusChecked", origin, { provider: "znet", reference: "123", attempt, outcome: "pending", note: "İşlem bekleniyor" }, at(s));
+const pin = makeEvent("PinReceived", origin, { provider: "znet", reference: "123", pin: sealed, note: "İşlem tamamlandı", checks: 2 }, at(9));
+
+function fold(events: OrderEvent[]): OrderRecord | null {
+  return events.reduce<OrderRecord | null>((state, e) => evolve(state, e), null);
+}
+
+test("given a created, sent and checked order, when the PIN arrives, then it is completed with the sealed PIN", () => {
+  const view = fold([created, sent, checked(1, 2), checked(2, 5), pin]);
+  assert.equal(view?.status, "completed");
+  assert.deepEqual(view?.pinSealed, sealed);
+  assert.equal(view?.checks, 2);
+  assert.equal(view?.providerNote, "İşlem tamamlandı");
+  assert.equal(view?.updatedAt, at(9).toISOString());
+});
+
+test("a new order is pending, a sent one processing", () => {
+  assert.equal(fold([created])?.status, "pending");
+  assert.equal(fold([created, sent])?.status, "processing");
+  assert.equal(fold([created, sent])?.reference, "123");
+});
+
+test("a refusal fails the order with its reason code and the provider's text", () => {
+  const refused = makeEvent("DispatchFailed", origin, { reasonCode: "invalid_player", provider: "znet", providerCode: "3", message: "Oyuncu bulunamadı" }, at(1));
+  const view = fold([created, refused]);
+  assert.equal(view?.status, "failed");
+  assert.equal(view?.reasonCode, "invalid_player");
+  assert.equal(view?.providerNote, "Oyuncu bulunamadı");
+});
+
+test("a provider cancel fails the order", () => {
+  const cancelled = makeEvent("OrderFailed", origin, { provider: "znet", reference: "123", reasonCode: "provider_cancelled", message: "İşlem iptal edildi" }, at(3));
+  assert.equal(fold([created, sent, cancelled])?.status, "failed");
+});
+
+test("review holds until a final answer; a late PIN still completes it", () => {
+  const review = makeEvent("ReviewRequired", origin, { stage: "monitoring", reason: "deadline_exceeded", provider: "znet", reference: "123", message: "no answer in 24 h" }, at(4));
+  const inReview = fold([created, sent, review, checked(3, 5)]);
+  assert.equal(inReview?.status, "review");
+  assert.equal(inReview?.reviewReason, "deadline_exceeded");
+  const done = fold([created, sent, review, pin]);
+  assert.equal(done?.status, "completed");
+  assert.equal(done?.reviewReason, null);
+});
+
+test("a settled order is not moved back by late or duplicated events", () => {
+  const view = fold([created, sent, pin, checked(1, 10), sent, created]);
+  assert.equal(view?.status, "completed");
+  assert.equal(view?.createdAt, at(0).toISOString());
+});
+
+test("events of an order never created are ignored", () => {
+  assert.equal(fold([sent, pin]), null);
+});
+
+test("the timeline never shows the PIN ciphertext", () => {
+  assert.ok(!("pin" in timelineSummary(pin)));
+  assert.equal(timelineSummary(pin).reference, "123");
+});

@@ -1,0 +1,160 @@
+import type { ProjectionMessage } from "@pinflow/bus";
+import type { EncryptedPin, OrderStatus, ReasonCode } from "@pinflow/contracts";
+import { inTransaction, readCheckpoint, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
+import { evolve, timelineSummary, type OrderRecord } from "./order.js";
+import type { OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
+
+const CHECKPOINT = "order_view";
+
+interface OrderRow {
+  order_id: string;
+  package_id: string;
+  player_id: string;
+  extra: string | null;
+  status: OrderStatus;
+  provider: string | null;
+  reference: string | null;
+  provider_note: string | null;
+  reason_code: ReasonCode | null;
+  review_reason: string | null;
+  pin_sealed: EncryptedPin | null;
+  checks: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toRecord(row: OrderRow): OrderRecord {
+  return {
+    orderId: row.order_id,
+    packageId: row.package_id,
+    playerId: row.player_id,
+    extra: row.extra,
+    status: row.status,
+    provider: row.provider,
+    reference: row.reference,
+    providerNote: row.provider_note,
+    reasonCode: row.reason_code,
+    reviewReason: row.review_reason,
+    pinSealed: row.pin_sealed,
+    checks: row.checks,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export class PgOrderStore implements OrderStore {
+  constructor(private readonly pool: Pool) {}
+
+  checkpoint(): Promise<number> {
+    return readCheckpoint(this.pool, CHECKPOINT);
+  }
+
+  async apply(message: ProjectionMessage): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      if (message.ok) {
+        const event = message.event;
+        const current = await this.load(db, event.orderId, true);
+        const next = evolve(current, event);
+        if (next && next !== current) await this.save(db, next, message.seq);
+        if (next) {
+          await db.query(
+            `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING`,
+            [message.seq, event.orderId, event.id, event.type, event.occurredAt, JSON.stringify(timelineSummary(event))],
+          );
+        }
+      }
+      await writeCheckpoint(db, CHECKPOINT, message.seq);
+    });
+  }
+
+  async get(orderId: string): Promise<OrderRecord | null> {
+    return this.load(this.pool, orderId, false);
+  }
+
+  async timeline(orderId: string): Promise<TimelineEntry[]> {
+    const r = await this.pool.query<{ seq: string; event_id: string; type: string; occurred_at: Date; summary: Record<string, unknown> }>(
+      "SELECT seq, event_id, type, occurred_at, summary FROM order_timeline WHERE order_id = $1 ORDER BY seq",
+      [orderId],
+    );
+    return r.rows.map((row) => ({
+      seq: Number(row.seq),
+      eventId: row.event_id,
+      type: row.type,
+      occurredAt: row.occurred_at.toISOString(),
+      data: row.summary,
+    }));
+  }
+
+  async list(filter: { status?: OrderStatus; limit: number; cursor?: string }): Promise<OrderPage> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (filter.status) {
+      params.push(filter.status);
+      where.push(`status = $${params.length}`);
+    }
+    const cursor = filter.cursor ? decodeCursor(filter.cursor) : null;
+    if (cursor) {
+      params.push(cursor.createdAt, cursor.orderId);
+      where.push(`(created_at, order_id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(filter.limit + 1);
+    const r = await this.pool.query<OrderRow>(
+      `SELECT * FROM order_view ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY created_at DESC, order_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const rows = r.rows.slice(0, filter.limit).map(toRecord);
+    const last = rows.at(-1);
+    return { orders: rows, nextCursor: r.rows.length > filter.limit && last ? encodeCursor(last) : null };
+  }
+
+  async claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }> {
+    await this.pool.query(
+      "INSERT INTO idempotency_key (key, request_hash, order_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+      [key, requestHash, orderId],
+    );
+    const r = await this.pool.query<{ order_id: string; request_hash: string }>(
+      "SELECT order_id, request_hash FROM idempotency_key WHERE key = $1",
+      [key],
+    );
+    const row = r.rows[0]!;
+    return { orderId: row.order_id, requestHash: row.request_hash };
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+
+  private async load(db: Queryable, orderId: string, forUpdate: boolean): Promise<OrderRecord | null> {
+    const r = await db.query<OrderRow>(`SELECT * FROM order_view WHERE order_id = $1${forUpdate ? " FOR UPDATE" : ""}`, [orderId]);
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+
+  private async save(db: Queryable, o: OrderRecord, seq: number): Promise<void> {
+    await db.query(
+      `INSERT INTO order_view (order_id, package_id, player_id, extra, status, provider, reference, provider_note,
+         reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+       ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
+         reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
+         review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
+         updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
+      [o.orderId, o.packageId, o.playerId, o.extra, o.status, o.provider, o.reference, o.providerNote, o.reasonCode,
+        o.reviewReason, o.pinSealed ? JSON.stringify(o.pinSealed) : null, o.checks, o.createdAt, o.updatedAt, seq],
+    );
+  }
+}
+
+function encodeCursor(o: OrderRecord): string {
+  return Buffer.from(JSON.stringify([o.createdAt, o.orderId])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: string; orderId: string } | null {
+  try {
+    const [createdAt, orderId] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    return typeof createdAt === "string" && typeof orderId === "string" ? { createdAt, orderId } : null;
+  } catch {
+    return null;
+  }
+}

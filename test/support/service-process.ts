@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
+import { serviceMain, type ServiceName } from "./paths.js";
+
+/** One service as a real OS process, its stdout/stderr appended to a log file. */
+export class ServiceProcess {
+  private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: ServiceName,
+    readonly env: Record<string, string>,
+    readonly logFile: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): void {
+    this.log = createWriteStream(this.logFile, { flags: "a" });
+    const child = spawn(process.execPath, [serviceMain(this.name)], {
+      env: { PATH: process.env.PATH ?? "", ...this.env, HTTP_PORT: String(this.port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.pipe(this.log, { end: false });
+    child.stderr.pipe(this.log, { end: false });
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    this.child = child;
+  }
+
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running) throw new Error(`${this.name} exited while starting; log:\n${this.readLog().slice(-3000)}`);
+      try {
+        const res = await fetch(`${this.url}/readyz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`${this.name} not ready after ${timeoutMs} ms; log:\n${this.readLog().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Send a signal and wait for the process to end (SIGKILL for a crash, SIGTERM for a clean stop). */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill(signal);
+    await this.exited;
+  }
+
+  readLog(): string {
+    try {
+      return readFileSync(this.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.kill("SIGTERM");
+    await new Promise<void>((resolve) => (this.log ? this.log.end(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CreateOrderResponse, OrderView } from "@pinflow/contracts";
+import { generatePinKeyring } from "@pinflow/secrets";
+import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
+import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
+import { ServiceProcess } from "./service-process.js";
+
+export const ZNET_CODE = "5301234567";
+export const ZNET_PASSWORD = "s3cret-Zn3t-pass";
+
+export interface SystemOptions {
+  /** Extra environment per service (e.g. short poll delays). */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  znet?: Partial<ZnetSimOptions>;
+}
+
+/** Short poll delays so the real scheduler runs through its whole policy in seconds. */
+export const FAST_POLLING: Record<string, string> = {
+  POLL_FIRST_DELAY_MS: "300",
+  POLL_DELAYS_MS: "200,300,400",
+  POLL_GROWTH: "2",
+  POLL_MAX_DELAY_MS: "1000",
+  SCHEDULER_TICK_MS: "100",
+  LEASE_MS: "5000",
+};
+
+/**
+ * The whole pipeline for an end-to-end test: a private JetStream server, one
+ * real PostgreSQL database per service, the znet simulator, and the three
+ * services as separate OS processes.
+ */
+export class TestSystem {
+  readonly nats = new TestNatsServer();
+  readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
+  readonly znet: ZnetSimulator;
+  readonly logDir = mkdtempSync(join(tmpdir(), "pinflow-e2e-"));
+  readonly pinKeys = generatePinKeyring();
+  services!: Record<ServiceName, ServiceProcess>;
+
+  constructor(private readonly opts: SystemOptions = {}) {
+    this.znet = new ZnetSimulator({ code: ZNET_CODE, password: ZNET_PASSWORD, balance: 100_000, completeAfterMs: 500, ...opts.znet });
+  }
+
+  async start(): Promise<this> {
+    await this.nats.start();
+    await Promise.all(Object.values(this.databases).map((db) => db.create()));
+    const znetUrl = await this.znet.start(0, "127.0.0.1");
+    const shared = { NATS_URL: this.nats.url, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
+    const znetEnv = { ZNET_BASE_URL: znetUrl, ZNET_CODE, ZNET_PASSWORD, ZNET_TIMEOUT_MS: "2000" };
+    const entries = await Promise.all(
+      SERVICE_NAMES.map(async (name) => {
+        const env: Record<string, string> = {
+          ...shared,
+          DATABASE_URL: this.databases[name].url,
+          ...(name === "orders" ? {} : znetEnv),
+          ...(name === "status-poller" ? FAST_POLLING : {}),
+          ...(this.opts.env?.[name] ?? {}),
+        };
+        return [name, new ServiceProcess(name, env, join(this.logDir, `${name}.log`), await freePort())] as const;
+      }),
+    );
+    this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
+    for (const service of Object.values(this.services)) service.start();
+    await Promise.all(Object.values(this.services).map((s) => s.waitReady()));
+    return this;
+  }
+
+  async restart(name: ServiceName): Promise<void> {
+    const service = this.services[name];
+    await service.kill("SIGKILL");
+    service.start();
+    await service.waitReady();
+  }
+
+  async stop(): Promise<void> {
+    if (this.services) await Promise.all(Object.values(this.services).map((s) => s.close()));
+    await this.znet.stop();
+    await this.nats.destroy();
+    await Promise.all(Object.values(this.databases).map((db) => db.drop()));
+  }
+
+  cleanLogs(): void {
+    rmSync(this.logDir, { recursive: true, force: true });
+  }
+
+  allLogs(): string {
+    return Object.values(this.services).map((s) => s.readLog()).join("\n");
+  }
+
+  // --- the public HTTP API, as a customer uses it ---
+
+  async request(path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
+    const res = await fetch(`${this.services.orders.url}${path}`, {
+      ...init,
+      headers: { "content-type": "application/json", ...(init.headers ?? {}) },
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body, headers: res.headers };
+  }
+
+  async createOrder(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
+    const res = await this.request("/v1/orders", { method: "POST", body: JSON.stringify(body), headers });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return (res.body as CreateOrderResponse).orderId;
+  }
+
+  async getOrder(orderId: string): Promise<OrderView> {
+    const res = await this.request(`/v1/orders/${orderId}`);
+    if (res.status !== 200) throw new Error(`GET order ${orderId}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as OrderView;
+  }
+
+  /** Wait until the order reaches `status` (a wrong terminal status fails at once). */
+  async waitForStatus(orderId: string, status: OrderView["status"], timeoutMs = 20_000): Promise<OrderView> {
+    return eventually(async () => {
+      const order = await this.getOrder(orderId);
+      if (order.status !== status) throw new Error(`order ${orderId} is ${order.status}, waiting for ${status}`);
+      return order;
+    }, timeoutMs, 100);
+  }
+}
