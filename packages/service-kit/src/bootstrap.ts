@@ -4,6 +4,7 @@ import type { NestExpressApplication } from "@nestjs/platform-express";
 import type { NatsConnection } from "@pinflow/bus";
 import type { Logger } from "pino";
 import { PinoNestLogger } from "./nest-logger.js";
+import { jsonBody } from "./json-body.js";
 
 export interface ServiceRuntime {
   app: NestExpressApplication;
@@ -18,8 +19,12 @@ export async function startService(
   module: unknown,
   opts: { host: string; port: number; logger: Logger; nc: NatsConnection; onShutdown?: () => Promise<void> },
 ): Promise<ServiceRuntime> {
-  const app = await NestFactory.create<NestExpressApplication>(module as never, { logger: new PinoNestLogger(opts.logger), abortOnError: false });
-  app.useBodyParser("json", { limit: "16kb" });
+  const app = await NestFactory.create<NestExpressApplication>(module as never, {
+    logger: new PinoNestLogger(opts.logger),
+    abortOnError: false,
+    bodyParser: false,
+  });
+  app.use(...jsonBody("16kb"));
   app.enableShutdownHooks();
   await app.listen(opts.port, opts.host);
   const url = await app.getUrl();

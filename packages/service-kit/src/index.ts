@@ -4,3 +4,4 @@ export * from "./config.js";
 export * from "./health.js";
 export * from "./metrics.js";
 export * from "./bootstrap.js";
+export * from "./json-body.js";

@@ -41,14 +41,6 @@ export class ApiErrorFilter implements ExceptionFilter {
         body: { error: { code: exception.code, message: exception.message, ...(exception.issues ? { issues: exception.issues } : {}) } },
       };
     }
-    // body-parser errors arrive with a status and a type.
-    const parserError = exception as { status?: number; type?: string };
-    if (parserError?.type === "entity.parse.failed") {
-      return { status: 400, body: { error: { code: "invalid_json", message: "the request body is not valid JSON" } } };
-    }
-    if (parserError?.type === "entity.too.large") {
-      return { status: 413, body: { error: { code: "payload_too_large", message: "the request body is too large" } } };
-    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const code: ErrorCode = status === 404 ? "not_found" : status < 500 ? "validation_failed" : "internal";

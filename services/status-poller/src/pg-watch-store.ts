@@ -1,0 +1,173 @@
+import type { ProviderName } from "@pinflow/contracts";
+import { enqueueEvents, inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
+import type { CheckKind, Watch, WatchState } from "./poll.js";
+import type { Backlog, CheckNowResult, Claim, WatchRow, WatchStore } from "./watch-store.js";
+
+interface Row {
+  order_id: string;
+  provider: ProviderName;
+  reference: string;
+  package_id: string;
+  correlation_id: string;
+  sent_event_id: string;
+  state: WatchState;
+  attempt: number;
+  next_check_at: Date;
+  deadline_at: Date;
+  lease_owner: string | null;
+  lease_until: Date | null;
+  unclear_in_row: number;
+  sent_at: Date;
+  last_outcome: CheckKind | null;
+  updated_at: Date;
+}
+
+function toWatchRow(r: Row): WatchRow {
+  return {
+    orderId: r.order_id,
+    provider: r.provider,
+    reference: r.reference,
+    packageId: r.package_id,
+    correlationId: r.correlation_id,
+    sentEventId: r.sent_event_id,
+    state: r.state,
+    attempt: r.attempt,
+    nextCheckAt: r.next_check_at,
+    deadlineAt: r.deadline_at,
+    unclearInRow: r.unclear_in_row,
+    sentAt: r.sent_at,
+    lastOutcome: r.last_outcome,
+    leaseOwner: r.lease_owner,
+    leaseUntil: r.lease_until,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toWatch(row: WatchRow): Watch {
+  const { leaseOwner: _o, leaseUntil: _u, updatedAt: _a, ...watch } = row;
+  return watch;
+}
+
+/** Due and not held: no lease, or the holder's lease ran out (a crashed replica). */
+const CLAIMABLE = `state = 'watching' AND next_check_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)`;
+
+export class PgWatchStore implements WatchStore {
+  constructor(private readonly pool: Pool) {}
+
+  async insertWatch(w: Watch, now: Date): Promise<boolean> {
+    const r = await this.pool.query(
+      `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
+                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+       ON CONFLICT (order_id) DO NOTHING`,
+      [
+        w.orderId,
+        w.provider,
+        w.reference,
+        w.packageId,
+        w.correlationId,
+        w.sentEventId,
+        w.state,
+        w.attempt,
+        w.nextCheckAt,
+        w.deadlineAt,
+        w.unclearInRow,
+        w.sentAt,
+        w.lastOutcome,
+        now,
+      ],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async claimDue(now: Date, owner: string, leaseMs: number, limit: number, providers?: readonly ProviderName[]): Promise<Claim[]> {
+    if (limit <= 0) return [];
+    // Compare-and-set in one statement: lock due rows nobody else is locking, then stamp our lease on them.
+    const r = await this.pool.query<Row>(
+      `WITH due AS (
+         SELECT order_id FROM watch
+          WHERE ${CLAIMABLE} AND ($5::text[] IS NULL OR provider = ANY($5::text[]))
+          ORDER BY next_check_at
+          LIMIT $4
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE watch w
+          SET lease_owner = $2,
+              lease_until = $1::timestamptz + ($3::bigint * interval '1 millisecond'),
+              updated_at = $1
+         FROM due
+        WHERE w.order_id = due.order_id
+       RETURNING w.*`,
+      [now, owner, leaseMs, limit, providers ? [...providers] : null],
+    );
+    return r.rows
+      .map(toWatchRow)
+      .sort((a, b) => a.nextCheckAt.getTime() - b.nextCheckAt.getTime())
+      .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
+  }
+
+  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      const r = await client.query(
+        `UPDATE watch
+            SET state = $5, attempt = $6, next_check_at = $7, unclear_in_row = $8, last_outcome = $9,
+                lease_owner = NULL, lease_until = NULL, updated_at = $10
+          WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4`,
+        [
+          claim.watch.orderId,
+          claim.owner,
+          claim.leaseUntil,
+          claim.watch.attempt,
+          next.state,
+          next.attempt,
+          next.nextCheckAt,
+          next.unclearInRow,
+          next.lastOutcome,
+          now,
+        ],
+      );
+      if ((r.rowCount ?? 0) !== 1) return false;
+      await enqueueEvents(client, events);
+      return true;
+    });
+  }
+
+  async release(claim: Claim, now: Date): Promise<void> {
+    await this.pool.query(
+      `UPDATE watch SET lease_owner = NULL, lease_until = NULL, updated_at = $4
+        WHERE order_id = $1 AND lease_owner = $2 AND lease_until = $3`,
+      [claim.watch.orderId, claim.owner, claim.leaseUntil, now],
+    );
+  }
+
+  async checkNow(orderId: string, now: Date): Promise<CheckNowResult> {
+    const r = await this.pool.query<Row>(
+      `UPDATE watch
+          SET next_check_at = $2,
+              unclear_in_row = CASE WHEN state = 'review' THEN 0 ELSE unclear_in_row END,
+              state = 'watching',
+              updated_at = $2
+        WHERE order_id = $1 AND state IN ('watching', 'review')
+       RETURNING *`,
+      [orderId, now],
+    );
+    const row = r.rows[0];
+    if (row) return { kind: "scheduled", watch: toWatchRow(row) };
+    const existing = await this.get(orderId);
+    return existing ? { kind: "closed", watch: existing } : { kind: "not_found" };
+  }
+
+  async get(orderId: string): Promise<WatchRow | null> {
+    const r = await this.pool.query<Row>("SELECT * FROM watch WHERE order_id = $1", [orderId]);
+    return r.rows[0] ? toWatchRow(r.rows[0]) : null;
+  }
+
+  async backlog(now: Date): Promise<Backlog> {
+    const r = await this.pool.query<{ due: string; oldest: Date | null }>(
+      `SELECT count(*) AS due, min(next_check_at) AS oldest FROM watch WHERE ${CLAIMABLE}`,
+      [now],
+    );
+    const row = r.rows[0];
+    return { due: Number(row?.due ?? 0), oldestDueAt: row?.oldest ?? null };
+  }
+}

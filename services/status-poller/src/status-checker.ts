@@ -1,0 +1,79 @@
+/**
+ * Provider adapters for status checks. Each turns its provider's reply into the
+ * poller's `CheckResult` and seals a PIN the moment it arrives, so the plaintext
+ * never leaves the adapter (no rule, log line or event sees it).
+ */
+import type { EncryptedPin, ProviderName } from "@pinflow/contracts";
+import type { CheckResult as ProviderCheckResult } from "@pinflow/providers";
+import type { CheckResult } from "./poll.js";
+
+export interface StatusChecker {
+  readonly provider: ProviderName;
+  /** How many references one call can ask about (1 = no batch check, e.g. znet pin_kontrol). */
+  readonly maxBatch: number;
+  /**
+   * Ask about up to `maxBatch` references. Never throws for provider or network
+   * behaviour; every reference asked about gets a result (missing ones count as unknown).
+   */
+  check(references: readonly string[]): Promise<Map<string, CheckResult>>;
+}
+
+export interface PinSealer {
+  seal(pin: string): EncryptedPin;
+}
+
+/** The single-reference check every provider client offers. */
+export interface SingleCheckClient {
+  check(reference: string): Promise<ProviderCheckResult>;
+}
+
+/** znet: `pin_kontrol` per reference (znet documents a batch check only for bills). */
+export class ZnetStatusChecker implements StatusChecker {
+  readonly provider = "znet" as const;
+  readonly maxBatch = 1;
+
+  constructor(
+    private readonly client: SingleCheckClient,
+    private readonly sealer: PinSealer,
+  ) {}
+
+  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
+    const results = new Map<string, CheckResult>();
+    for (const reference of references) {
+      results.set(reference, sealResult(await this.client.check(reference), this.sealer));
+    }
+    return results;
+  }
+}
+
+/** Seal a PIN and make sure no provider text carries it on. */
+export function sealResult(result: ProviderCheckResult, sealer: PinSealer): CheckResult {
+  switch (result.kind) {
+    case "done":
+      return { kind: "done", pin: sealer.seal(result.pin), note: withoutPin(result.note, result.pin) };
+    case "pending":
+    case "cancelled":
+      return { kind: result.kind, note: result.note };
+    case "not_found":
+      return { kind: "not_found", message: result.message };
+    case "unknown":
+      return { kind: "unknown", cause: maskStatusPinField(result.cause) };
+    default: {
+      const never: never = result;
+      throw new Error(`unexpected check result ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function withoutPin(note: string | null, pin: string): string | null {
+  if (note === null || pin.trim() === "") return note;
+  return note.split(pin).join("***");
+}
+
+/**
+ * An unreadable status reply is quoted in its cause (e.g. an unknown state
+ * `OK|9|<pin>|…`): mask the PIN field of anything shaped like a status line.
+ */
+export function maskStatusPinField(text: string): string {
+  return text.replace(/(OK\|[^|"\\]{0,20}\|)[^|"\\]*/g, "$1***");
+}

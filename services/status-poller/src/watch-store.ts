@@ -1,0 +1,51 @@
+import type { ProviderName } from "@pinflow/contracts";
+import type { OutboxEntry } from "@pinflow/pg";
+import type { Watch } from "./poll.js";
+
+/** A watch this process holds for one check, until `leaseUntil`. */
+export interface Claim {
+  watch: Watch;
+  owner: string;
+  leaseUntil: Date;
+}
+
+export interface WatchRow extends Watch {
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+  updatedAt: Date;
+}
+
+export type CheckNowResult =
+  | { kind: "scheduled"; watch: WatchRow }
+  /** The watch is settled (completed or failed): nothing left to check. */
+  | { kind: "closed"; watch: WatchRow }
+  | { kind: "not_found" };
+
+export interface Backlog {
+  /** Watches due now that nobody holds. */
+  due: number;
+  /** The earliest `next_check_at` among them. */
+  oldestDueAt: Date | null;
+}
+
+export interface WatchStore {
+  /** Insert a new watch; false when one already exists for the order (a redelivered OrderSent). */
+  insertWatch(watch: Watch, now: Date): Promise<boolean>;
+  /**
+   * Claim up to `limit` due watches nobody holds (or whose holder's lease has
+   * expired) for `owner` until `now + leaseMs`. Concurrent callers get disjoint rows.
+   */
+  claimDue(now: Date, owner: string, leaseMs: number, limit: number, providers?: readonly ProviderName[]): Promise<Claim[]>;
+  /**
+   * In one transaction: verify the claim still holds (same owner, lease and
+   * attempt), store `next` and enqueue `events` in the outbox. False (and
+   * nothing written) when the claim was lost.
+   */
+  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date): Promise<boolean>;
+  /** Give a claim back unused, so any replica can take it at once. */
+  release(claim: Claim, now: Date): Promise<void>;
+  /** Make a watch due now; a watch in review is re-opened for another check. */
+  checkNow(orderId: string, now: Date): Promise<CheckNowResult>;
+  get(orderId: string): Promise<WatchRow | null>;
+  backlog(now: Date): Promise<Backlog>;
+}
