@@ -1,0 +1,28 @@
+/** Storage of the dispatch state machine and the route table. */
+import type { OutboxEntry } from "@pinflow/pg";
+import type { DispatchRow, Offer } from "./dispatch.js";
+import type { Catalog } from "./catalog.js";
+
+export type InsertResult = "inserted" | "exists" | "reference_taken";
+
+export interface DispatchStore {
+  get(orderId: string): Promise<DispatchRow | null>;
+  /**
+   * Insert a new row (version 1) and its events in one transaction. "exists": the order has a row
+   * already; "reference_taken": another order holds the reference (draw a new one).
+   */
+  insert(row: DispatchRow, events: readonly OutboxEntry[]): Promise<InsertResult>;
+  /**
+   * Compare-and-set: write `row` if the stored version is `row.version - 1`, and enqueue `events`
+   * in the same transaction. False when another handler changed the row first.
+   */
+  update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean>;
+  /** The package's offers, best first. */
+  offers(packageId: string): Promise<Offer[]>;
+  /** Upsert the catalog: each listed package's offers are replaced; packages not listed are left alone. */
+  seedRoutes(catalog: Catalog): Promise<void>;
+}
+
+export class ConcurrentUpdate extends Error {
+  override name = "ConcurrentUpdate";
+}

@@ -1,0 +1,28 @@
+import { ACK, type HandlerOutcome, type WorkHandler } from "@pinflow/bus";
+import type { OrderEvent } from "@pinflow/contracts";
+import type { Logger } from "pino";
+import { newWatch, type Clock, type PollPolicy } from "./poll.js";
+import type { WatchStore } from "./watch-store.js";
+
+/**
+ * `OrderSent` → a watch row, then ack. Nothing else happens here: the
+ * scheduler does the checking. A redelivery finds the row and just acks.
+ */
+export function orderSentHandler(deps: {
+  store: WatchStore;
+  policy: PollPolicy;
+  clock: Clock;
+  random: () => number;
+  logger: Logger;
+}): WorkHandler {
+  return async (event: OrderEvent): Promise<HandlerOutcome> => {
+    if (event.type !== "OrderSent") return { reject: `unexpected event type ${event.type}` };
+    const watch = newWatch(event, deps.policy, deps.random());
+    const inserted = await deps.store.insertWatch(watch, deps.clock.now());
+    deps.logger.info(
+      { orderId: event.orderId, eventId: event.id, provider: watch.provider, firstCheckAt: watch.nextCheckAt.toISOString(), duplicate: !inserted },
+      inserted ? "watching order" : "order already watched",
+    );
+    return ACK;
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Runs the whole system on this machine: the znet simulator, the three
+ * services (real NATS on 127.0.0.1:4222, one PostgreSQL database each), then
+ * sends a few orders through it and shows them going from pending to a PIN.
+ * Keeps running until Ctrl-C (or exits after the demo with --once).
+ *
+ *   bash scripts/demo.sh            # what the README says
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import type { OrderView } from "@pinflow/contracts";
+import { generatePinKeyring } from "@pinflow/secrets";
+import { waitForPort } from "@pinflow/testkit";
+import { CATALOG_FILE, REPO_ROOT, SERVICE_NAMES, type ServiceName } from "../support/paths.js";
+import { ServiceProcess } from "../support/service-process.js";
+
+const RUN_DIR = join(REPO_ROOT, ".run");
+const LOG_DIR = join(RUN_DIR, "logs");
+const PG_URL = process.env.PINFLOW_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const PORTS: Record<ServiceName, number> = { orders: 3000, dispatcher: 3001, "status-poller": 3002 };
+const ZNET_PORT = 8081;
+const ZNET_CODE = "5550000000";
+const once = process.argv.includes("--once");
+
+/** Secrets the demo makes once and keeps in .run/ (git-ignored), so stored PINs stay readable across runs. */
+function persistentSecret(name: string, make: () => string): string {
+  const file = join(RUN_DIR, name);
+  if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
+  return readFileSync(file, "utf8").trim();
+}
+
+async function ensureDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: `${PG_URL}/postgres` });
+  await admin.connect();
+  try {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return `${PG_URL}/${name}`;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const pinKeys = persistentSecret("pin-keys", () => generatePinKeyring("demo1"));
+  const znetPassword = persistentSecret("znet-password", () => randomBytes(12).toString("base64url"));
+
+  const simLog = createWriteStream(join(LOG_DIR, "znet-sim.log"), { flags: "a" });
+  const sim = spawn(process.execPath, [join(REPO_ROOT, "test/dist/simulators/znet-main.js")], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      ZNET_SIM_PORT: String(ZNET_PORT),
+      ZNET_SIM_HOST: "127.0.0.1",
+      ZNET_SIM_CODE: ZNET_CODE,
+      ZNET_SIM_PASSWORD: znetPassword,
+      ZNET_SIM_COMPLETE_MIN_MS: "3000",
+      ZNET_SIM_COMPLETE_MAX_MS: "12000",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  sim.stdout.pipe(simLog);
+  sim.stderr.pipe(simLog);
+  await waitForPort(ZNET_PORT, 10_000);
+
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  for (const name of SERVICE_NAMES) {
+    const env: Record<string, string> = {
+      NATS_URL,
+      DATABASE_URL: await ensureDatabase(`pinflow_${name.replace("-", "_")}`),
+      CATALOG_FILE,
+      PIN_KEYS: pinKeys,
+      LOG_LEVEL: "info",
+      ZNET_BASE_URL: `http://127.0.0.1:${ZNET_PORT}`,
+      ZNET_CODE,
+      ZNET_PASSWORD: znetPassword,
+      // A demo preset so the show takes seconds; production keeps the seed schedule (60 s, 30 s, 1 m, 2 m … 10 m).
+      POLL_FIRST_DELAY_MS: "2000",
+      POLL_DELAYS_MS: "1000,2000,3000",
+      POLL_GROWTH: "1.5",
+      POLL_MAX_DELAY_MS: "5000",
+    };
+    services[name] = new ServiceProcess(name, env, join(LOG_DIR, `${name}.log`), PORTS[name]);
+    services[name].start();
+  }
+  await Promise.all(Object.values(services).map((s) => s.waitReady(30_000)));
+  const api = services.orders.url;
+  console.log(`\npinflow is running: orders API ${api}  (logs in .run/logs)\n`);
+
+  const samples = [
+    { packageId: "pubg-60", playerId: "5123456789" },
+    { packageId: "pubg-325", playerId: "7788990011", extra: "+905321234567" },
+    { packageId: "freefire-100", playerId: "refuse-42" },
+    { packageId: "pubg-60", playerId: "cancel-7" },
+  ];
+  const ids: string[] = [];
+  for (const body of samples) {
+    const res = await fetch(`${api}/v1/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const created = (await res.json()) as { orderId: string };
+    ids.push(created.orderId);
+    console.log(`POST /v1/orders ${JSON.stringify(body)} -> ${res.status} ${created.orderId}`);
+  }
+
+  const last = new Map<string, string>();
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const views = await Promise.all(ids.map(async (id) => (await (await fetch(`${api}/v1/orders/${id}`)).json()) as OrderView));
+    for (const v of views) {
+      const line = `${v.status}${v.pin ? ` PIN ${v.pin}` : ""}${v.reasonCode ? ` (${v.reasonCode}: ${v.providerNote})` : ""}`;
+      if (last.get(v.orderId) !== line) {
+        console.log(`${new Date().toISOString().slice(11, 19)}  ${v.orderId.slice(0, 8)}  ${v.packageId.padEnd(13)} ${line}`);
+        last.set(v.orderId, line);
+      }
+    }
+    if (views.every((v) => v.status === "completed" || v.status === "failed" || v.status === "review")) break;
+    if (Date.now() > deadline) throw new Error("demo orders did not settle in 2 minutes; see .run/logs");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log("\nall demo orders settled.");
+
+  const stopAll = async () => {
+    await Promise.all(Object.values(services).map((s) => s.close()));
+    sim.kill("SIGTERM");
+  };
+  if (once) {
+    await stopAll();
+    return;
+  }
+  console.log(`try: curl -s -XPOST ${api}/v1/orders -H 'content-type: application/json' -d '{"packageId":"pubg-60","playerId":"123"}'`);
+  console.log("Ctrl-C stops everything.");
+  await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+  await stopAll();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
