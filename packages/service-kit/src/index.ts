@@ -5,3 +5,4 @@ export * from "./health.js";
 export * from "./metrics.js";
 export * from "./bootstrap.js";
 export * from "./json-body.js";
+export * from "./tracing.js";

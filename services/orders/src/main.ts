@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
 import { createPool, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, createMetricsRegistry, loadConfig, rejectedEventsCounter, startService } from "@pinflow/service-kit";
+import { createLogger, createMetricsRegistry, initTracing, loadConfig, rejectedEventsCounter, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -12,6 +12,7 @@ import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
 
+const tracing = initTracing("orders");
 const logger = createLogger("orders");
 
 async function main(): Promise<void> {
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
       onShutdown: async () => {
         await projection.stop();
         await pool.end();
+        await tracing.shutdown();
       },
     },
   );

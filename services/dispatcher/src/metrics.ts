@@ -1,0 +1,62 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import { rejectedEventsCounter, reasonLabel } from "@pinflow/service-kit";
+
+/** Outcomes of one handling step (low cardinality, fixed set). */
+export type DispatchOutcome =
+  | "accepted"
+  | "reconciled"
+  | "refused"
+  | "ambiguous"
+  | "retry"
+  | "place_again"
+  | "review"
+  | "no_route"
+  | "busy";
+
+export type ProviderErrorKind = "place_ambiguous" | "check_unknown" | "check_not_found" | "balance_failed" | "not_configured";
+
+export class DispatchMetrics {
+  readonly dispatches: Counter<"provider" | "outcome">;
+  readonly latency: Histogram<"provider">;
+  readonly providerErrors: Counter<"provider" | "kind">;
+  readonly rejected: Counter<"reason">;
+
+  constructor(registry: Registry) {
+    this.dispatches = new Counter({
+      name: "pinflow_dispatch_total",
+      help: "Dispatch handling steps by provider and outcome",
+      labelNames: ["provider", "outcome"],
+      registers: [registry],
+    });
+    this.latency = new Histogram({
+      name: "pinflow_dispatch_latency_seconds",
+      help: "Time from OrderCreated (occurredAt) to the provider's acceptance being known",
+      labelNames: ["provider"],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    });
+    this.providerErrors = new Counter({
+      name: "pinflow_provider_errors_total",
+      help: "Unclear or failed provider calls by provider and kind",
+      labelNames: ["provider", "kind"],
+      registers: [registry],
+    });
+    this.rejected = rejectedEventsCounter(registry);
+  }
+
+  outcome(provider: string, outcome: DispatchOutcome): void {
+    this.dispatches.inc({ provider, outcome });
+  }
+
+  providerError(provider: string, kind: ProviderErrorKind): void {
+    this.providerErrors.inc({ provider, kind });
+  }
+
+  acceptedAfter(provider: string, seconds: number): void {
+    if (Number.isFinite(seconds)) this.latency.observe({ provider }, Math.max(0, seconds));
+  }
+
+  rejectedEvent(reason: string): void {
+    this.rejected.inc({ reason: reasonLabel(reason) });
+  }
+}

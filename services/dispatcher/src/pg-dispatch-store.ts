@@ -1,0 +1,256 @@
+import { ProviderName, ReasonCode } from "@pinflow/contracts";
+import { enqueueEvents, inTransaction, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
+import type { Catalog } from "./catalog.js";
+import type { DispatchRow, Offer, Placement } from "./dispatch.js";
+import type { DispatchStore, InsertResult } from "./dispatch-store.js";
+
+interface DbRow {
+  order_id: string;
+  state: string;
+  package_id: string;
+  player_id: string;
+  extra: string | null;
+  provider: string | null;
+  reference: string | null;
+  product_code: Record<string, string> | null;
+  max_cost: string | null;
+  attempt: number;
+  place_calls: number;
+  reconcile_tries: number;
+  not_found_streak: number;
+  lease_until: Date | null;
+  cost: string | null;
+  balance: string | null;
+  provider_order_id: string | null;
+  reason_code: string | null;
+  provider_code: string | null;
+  message: string | null;
+  place_error: string | null;
+  last_error: string | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export class CorruptRow extends Error {
+  override name = "CorruptRow";
+}
+
+const COLUMNS = [
+  "order_id",
+  "state",
+  "package_id",
+  "player_id",
+  "extra",
+  "provider",
+  "reference",
+  "product_code",
+  "max_cost",
+  "attempt",
+  "place_calls",
+  "reconcile_tries",
+  "not_found_streak",
+  "lease_until",
+  "cost",
+  "balance",
+  "provider_order_id",
+  "reason_code",
+  "provider_code",
+  "message",
+  "place_error",
+  "last_error",
+  "version",
+  "created_at",
+  "updated_at",
+] as const;
+
+type Column = (typeof COLUMNS)[number];
+
+function toDb(row: DispatchRow): Record<Column, unknown> {
+  const base = {
+    order_id: row.orderId,
+    state: row.state,
+    package_id: row.packageId,
+    player_id: row.playerId,
+    extra: row.extra,
+    attempt: row.attempt,
+    version: row.version,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+  };
+  const none = {
+    provider: null,
+    reference: null,
+    product_code: null,
+    max_cost: null,
+    place_calls: 0,
+    reconcile_tries: 0,
+    not_found_streak: 0,
+    lease_until: null,
+    cost: null,
+    balance: null,
+    provider_order_id: null,
+    reason_code: null,
+    provider_code: null,
+    message: null,
+    place_error: null,
+    last_error: null,
+  };
+  if (row.state === "unrouted") return { ...base, ...none, message: row.message };
+  const placement = {
+    ...none,
+    provider: row.provider,
+    reference: row.reference,
+    product_code: JSON.stringify(row.productCode),
+    max_cost: row.maxCost,
+    place_calls: row.placeCalls,
+    reconcile_tries: row.reconcileTries,
+    not_found_streak: row.notFoundStreak,
+    lease_until: row.leaseUntil,
+    place_error: row.placeError,
+    last_error: row.lastError,
+  };
+  switch (row.state) {
+    case "placing":
+    case "unknown":
+      return { ...base, ...placement };
+    case "sent":
+      return { ...base, ...placement, cost: row.cost, balance: row.balance, provider_order_id: row.providerOrderId };
+    case "refused":
+      return { ...base, ...placement, reason_code: row.reasonCode, provider_code: row.providerCode, message: row.message };
+    case "review":
+      return { ...base, ...placement, message: row.message };
+    default: {
+      const never: never = row;
+      throw new CorruptRow(`unknown state ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function fromDb(r: DbRow): DispatchRow {
+  const base = {
+    orderId: r.order_id,
+    packageId: r.package_id,
+    playerId: r.player_id,
+    extra: r.extra,
+    attempt: r.attempt,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.state === "unrouted") return { ...base, state: "unrouted", message: r.message ?? "" };
+  const provider = ProviderName.safeParse(r.provider);
+  if (!provider.success || r.reference === null || r.product_code === null) {
+    throw new CorruptRow(`dispatch row of order ${r.order_id} in state ${r.state} lacks its placement`);
+  }
+  const placement: Placement = {
+    provider: provider.data,
+    reference: r.reference,
+    productCode: r.product_code,
+    maxCost: r.max_cost,
+    placeCalls: r.place_calls,
+    reconcileTries: r.reconcile_tries,
+    notFoundStreak: r.not_found_streak,
+    leaseUntil: r.lease_until,
+    placeError: r.place_error,
+    lastError: r.last_error,
+  };
+  switch (r.state) {
+    case "placing":
+      return { ...base, ...placement, state: "placing" };
+    case "unknown":
+      return { ...base, ...placement, state: "unknown" };
+    case "sent":
+      return { ...base, ...placement, state: "sent", cost: r.cost, balance: r.balance, providerOrderId: r.provider_order_id };
+    case "refused": {
+      const reason = ReasonCode.safeParse(r.reason_code);
+      if (!reason.success) throw new CorruptRow(`dispatch row of order ${r.order_id} has reason code ${JSON.stringify(r.reason_code)}`);
+      return { ...base, ...placement, state: "refused", reasonCode: reason.data, providerCode: r.provider_code ?? "", message: r.message ?? "" };
+    }
+    case "review":
+      return { ...base, ...placement, state: "review", message: r.message ?? "" };
+    default:
+      throw new CorruptRow(`dispatch row of order ${r.order_id} has unknown state ${JSON.stringify(r.state)}`);
+  }
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: string; constraint?: string };
+  return e?.code === "23505" && e.constraint === constraint;
+}
+
+export class PgDispatchStore implements DispatchStore {
+  constructor(private readonly pool: Pool) {}
+
+  async get(orderId: string): Promise<DispatchRow | null> {
+    const r = await this.pool.query<DbRow>(`SELECT ${COLUMNS.join(", ")} FROM dispatch WHERE order_id = $1`, [orderId]);
+    const row = r.rows[0];
+    return row === undefined ? null : fromDb(row);
+  }
+
+  async insert(row: DispatchRow, events: readonly OutboxEntry[]): Promise<InsertResult> {
+    const values = toDb(row);
+    try {
+      return await inTransaction(this.pool, async (client) => {
+        const r = await client.query(
+          `INSERT INTO dispatch (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})
+           ON CONFLICT (order_id) DO NOTHING`,
+          COLUMNS.map((c) => values[c]),
+        );
+        if (r.rowCount !== 1) return "exists";
+        await enqueueEvents(client, events);
+        return "inserted";
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "dispatch_reference_key")) return "reference_taken";
+      throw error;
+    }
+  }
+
+  async update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean> {
+    const values = toDb(row);
+    const set = COLUMNS.filter((c) => c !== "order_id" && c !== "created_at");
+    return inTransaction(this.pool, async (client) => {
+      const r = await client.query(
+        `UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
+         WHERE order_id = $1 AND version = $${set.length + 2}`,
+        [row.orderId, ...set.map((c) => values[c]), row.version - 1],
+      );
+      if (r.rowCount !== 1) return false;
+      await enqueueEvents(client, events);
+      return true;
+    });
+  }
+
+  async offers(packageId: string): Promise<Offer[]> {
+    return readOffers(this.pool, packageId);
+  }
+
+  async seedRoutes(catalog: Catalog): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      for (const pkg of catalog.packages) {
+        await client.query("DELETE FROM route WHERE package_id = $1", [pkg.id]);
+        for (const [rank, offer] of pkg.offers.entries()) {
+          await client.query(
+            "INSERT INTO route (package_id, rank, provider, product_code, max_cost, updated_at) VALUES ($1, $2, $3, $4, $5, now())",
+            [pkg.id, rank, offer.provider, JSON.stringify(offer.productCode), offer.maxCost],
+          );
+        }
+      }
+    });
+  }
+}
+
+async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
+  const r = await db.query<{ provider: string; product_code: Record<string, string>; max_cost: string }>(
+    "SELECT provider, product_code, max_cost FROM route WHERE package_id = $1 ORDER BY rank",
+    [packageId],
+  );
+  const offers: Offer[] = [];
+  for (const row of r.rows) {
+    const provider = ProviderName.safeParse(row.provider);
+    // A provider this build does not know cannot serve the package; skip it like an unconfigured one.
+    if (provider.success) offers.push({ provider: provider.data, productCode: row.product_code, maxCost: row.max_cost });
+  }
+  return offers;
+}

@@ -1,0 +1,83 @@
+import "reflect-metadata";
+import { fileURLToPath } from "node:url";
+import { connectNats, ensureOrderStream } from "@pinflow/bus";
+import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
+import { ZnetClient } from "@pinflow/providers";
+import { PinCipher } from "@pinflow/secrets";
+import { createLogger, loadConfig, startService } from "@pinflow/service-kit";
+import { AppModule } from "./app.module.js";
+import { PollerConfig, pollPolicy, znetPassword } from "./config.js";
+import { systemClock } from "./poll.js";
+import { createPollerRuntime } from "./runtime.js";
+import { ZnetStatusChecker } from "./status-checker.js";
+
+const logger = createLogger("status-poller");
+
+async function main(): Promise<void> {
+  const config = loadConfig(PollerConfig);
+  const cipher = new PinCipher(config.PIN_KEYS);
+  const znet = new ZnetClient({
+    baseUrl: config.ZNET_BASE_URL,
+    code: config.ZNET_CODE,
+    password: znetPassword(config),
+    timeoutMs: config.ZNET_TIMEOUT_MS,
+  });
+
+  const pool = createPool(config.DATABASE_URL);
+  const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
+  await ensureOutbox(pool);
+  if (applied.length > 0) logger.info({ applied }, "migrations applied");
+
+  const nc = await connectNats({ servers: config.NATS_URL, name: `status-poller:${config.POLLER_ID}`, logger });
+  await ensureOrderStream(nc);
+
+  const clock = systemClock;
+  const runtime = await createPollerRuntime({
+    pool,
+    nc,
+    logger,
+    clock,
+    checkers: [new ZnetStatusChecker(znet, cipher)],
+    settings: {
+      pollerId: config.POLLER_ID,
+      policy: pollPolicy(config),
+      tickMs: config.SCHEDULER_TICK_MS,
+      claimBatch: config.CLAIM_BATCH,
+      concurrency: config.CHECK_CONCURRENCY,
+      leaseMs: config.LEASE_MS,
+      checkTimeoutMs: config.ZNET_TIMEOUT_MS,
+    },
+  });
+
+  const module = AppModule.register({
+    registry: runtime.registry,
+    readiness: {
+      postgres: async () => {
+        await pool.query("SELECT 1");
+      },
+      nats: async () => {
+        if (nc.isClosed()) throw new Error("NATS connection closed");
+        await nc.flush();
+      },
+    },
+    admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
+  });
+
+  runtime.start();
+  logger.info({ pollerId: config.POLLER_ID, policy: pollPolicy(config) }, "status poller started");
+  await startService(module, {
+    host: config.HTTP_HOST,
+    port: config.HTTP_PORT,
+    logger,
+    nc,
+    onShutdown: async () => {
+      await runtime.stop();
+      await pool.end();
+    },
+  });
+}
+
+main().catch((error) => {
+  logger.fatal({ err: error }, "status poller failed to start");
+  process.exit(1);
+});

@@ -1,0 +1,114 @@
+/**
+ * The poller's moving parts, wired from already-made connections: the OrderSent
+ * consumer, the scheduler and the outbox relay. main.ts builds one from the
+ * environment; integration tests build several on one database.
+ */
+import { randomUUID } from "node:crypto";
+import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
+import { eventTypeFilter } from "@pinflow/contracts";
+import { OutboxRelay, type Pool } from "@pinflow/pg";
+import { createMetricsRegistry } from "@pinflow/service-kit";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { PollerMetrics } from "./metrics.js";
+import { orderSentHandler } from "./order-sent-handler.js";
+import { PgWatchStore } from "./pg-watch-store.js";
+import type { Clock, PollPolicy } from "./poll.js";
+import { Scheduler } from "./scheduler.js";
+import type { StatusChecker } from "./status-checker.js";
+import type { WatchStore } from "./watch-store.js";
+
+export const DURABLE = "status-poller";
+
+export interface PollerSettings {
+  pollerId: string;
+  policy: PollPolicy;
+  tickMs: number;
+  claimBatch: number;
+  concurrency: number;
+  leaseMs: number;
+  /** The longest a provider call can take (its timeout): a claim needs at least this much lease left. */
+  checkTimeoutMs: number;
+  relayIntervalMs?: number;
+}
+
+export interface PollerRuntime {
+  store: WatchStore;
+  scheduler: Scheduler;
+  relay: OutboxRelay;
+  consumer: WorkConsumer;
+  metrics: PollerMetrics;
+  registry: Registry;
+  start(): void;
+  /** Stop taking work, settle what is in flight, publish what was committed. */
+  stop(): Promise<void>;
+}
+
+export function consumerOptions(): WorkConsumerOptions {
+  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs: 30_000, batch: 5, maxAckPending: 50 };
+}
+
+export async function createPollerRuntime(deps: {
+  pool: Pool;
+  nc: NatsConnection;
+  logger: Logger;
+  clock: Clock;
+  checkers: readonly StatusChecker[];
+  settings: PollerSettings;
+  random?: () => number;
+  registry?: Registry;
+}): Promise<PollerRuntime> {
+  const { pool, nc, logger, clock, settings } = deps;
+  const random = deps.random ?? Math.random;
+  const registry = deps.registry ?? createMetricsRegistry("status-poller");
+  const store = new PgWatchStore(pool);
+  const metrics = new PollerMetrics(registry, (now) => store.backlog(now), clock);
+  const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
+  const scheduler = new Scheduler(
+    {
+      store,
+      checkers: deps.checkers,
+      policy: settings.policy,
+      clock,
+      random,
+      newId: randomUUID,
+      committed: () => relay.kick(),
+      logger,
+      observer: metrics,
+    },
+    {
+      owner: settings.pollerId,
+      tickMs: settings.tickMs,
+      claimBatch: settings.claimBatch,
+      concurrency: settings.concurrency,
+      leaseMs: settings.leaseMs,
+      minLeaseLeftMs: settings.checkTimeoutMs + 1000,
+    },
+  );
+  const options = consumerOptions();
+  await ensureWorkConsumer(nc, options);
+  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, policy: settings.policy, clock, random, logger }), logger, {
+    onRejected: (reason) => metrics.eventRejected(reason),
+  });
+
+  return {
+    store,
+    scheduler,
+    relay,
+    consumer,
+    metrics,
+    registry,
+    start() {
+      relay.start();
+      consumer.start();
+      scheduler.start();
+    },
+    async stop() {
+      await consumer.stop();
+      await scheduler.stop();
+      await relay.stop();
+      // Whatever the last checks committed leaves now rather than at the next start.
+      await relay.drain().catch((error) => logger.warn({ err: error }, "final outbox drain failed; the next start publishes it"));
+    },
+  };
+}
