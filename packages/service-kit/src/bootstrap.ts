@@ -25,7 +25,6 @@ export async function startService(
     bodyParser: false,
   });
   app.use(...jsonBody("16kb"));
-  app.enableShutdownHooks();
   await app.listen(opts.port, opts.host);
   const url = await app.getUrl();
   opts.logger.info({ url }, "service listening");

@@ -1,12 +1,28 @@
-import { Module, type DynamicModule } from "@nestjs/common";
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from "@nestjs/common";
 import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { Registry } from "prom-client";
 import { WATCH_ADMIN, WatchController, type WatchAdmin } from "./watch.controller.js";
+
+export const STOP_WORK = Symbol("STOP_WORK");
 
 export interface AppDeps {
   registry: Registry;
   readiness: ReadinessChecks;
   admin: WatchAdmin;
+  /** Stops the consumer, scheduler and relay; must be safe to call more than once. */
+  stopWork?: () => Promise<void>;
+}
+
+/**
+ * Stops the background work inside Nest's shutdown, which Nest awaits before it
+ * re-raises the signal (with shutdown hooks on, the process dies right after).
+ */
+@Injectable()
+export class StopWorkOnShutdown implements OnApplicationShutdown {
+  constructor(@Inject(STOP_WORK) private readonly stopWork: () => Promise<void>) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.stopWork();
+  }
 }
 
 /** The HTTP shell: health, metrics and the operator's check-now; the work happens in the runtime. */
@@ -20,6 +36,8 @@ export class AppModule {
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: WATCH_ADMIN, useValue: deps.admin },
+        { provide: STOP_WORK, useValue: deps.stopWork ?? (async () => undefined) },
+        StopWorkOnShutdown,
       ],
     };
   }

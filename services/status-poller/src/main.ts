@@ -49,6 +49,9 @@ async function main(): Promise<void> {
     },
   });
 
+  let stopping: Promise<void> | undefined;
+  const stopWork = (): Promise<void> => (stopping ??= runtime.stop().then(() => logger.info("status poller stopped")));
+
   const module = AppModule.register({
     registry: runtime.registry,
     readiness: {
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
       },
     },
     admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
+    stopWork,
   });
 
   runtime.start();
@@ -71,7 +75,7 @@ async function main(): Promise<void> {
     logger,
     nc,
     onShutdown: async () => {
-      await runtime.stop();
+      await stopWork();
       await pool.end();
     },
   });

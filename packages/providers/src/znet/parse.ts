@@ -132,7 +132,8 @@ export function parseCheckReply(body: string, httpStatus: number): CheckResult {
       case "3":
         return { kind: "cancelled", note };
       default:
-        return { kind: "unknown", cause: `unknown state ${JSON.stringify(state.slice(0, 20))}: ${snippet(text)}` };
+        // The third field may hold a PIN: quote the state and the description, never the PIN field.
+        return { kind: "unknown", cause: `unknown state ${JSON.stringify(state.slice(0, 20))}: ${snippet(note ?? "")}` };
     }
   }
   const error = codeReply(text);

@@ -211,3 +211,10 @@ describe("refusalReason", () => {
     assert.equal(refusalReason("3", "Şifre hatalı"), "auth_failed");
   });
 });
+
+it("an unknown state never quotes the PIN field in its cause", () => {
+  const result = parseCheckReply("OK|9|SECRET-PIN-1234|Garip durum", 200);
+  assert.equal(result.kind, "unknown");
+  assert.ok(result.kind === "unknown" && !result.cause.includes("SECRET-PIN-1234"));
+  assert.ok(result.kind === "unknown" && result.cause.includes("Garip durum"));
+});

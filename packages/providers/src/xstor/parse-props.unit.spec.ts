@@ -1,0 +1,200 @@
+/** Property tests: every x-stor parser returns a well-formed union value for any input and never throws. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import type { BalanceResult, CheckResult, PlaceResult } from "../provider.js";
+import { parseBalanceReply, parseCheckReply, parsePlaceReply, parseProducts, statusMeaning } from "./parse.js";
+
+const REASONS = ["insufficient_balance", "product_unavailable", "invalid_player", "auth_failed", "duplicate_reference", "provider_error"];
+const keys = (v: object): string[] => Object.keys(v).sort();
+const isStrOrNull = (v: unknown): boolean => v === null || typeof v === "string";
+
+function assertPlace(r: PlaceResult): void {
+  switch (r.kind) {
+    case "accepted":
+      assert.deepEqual(keys(r), ["balance", "cost", "kind", "pin", "providerOrderId"]);
+      assert.match(r.cost, /^\d+(\.\d+)?$/);
+      assert.ok(isStrOrNull(r.balance) && isStrOrNull(r.pin) && isStrOrNull(r.providerOrderId));
+      return;
+    case "refused":
+      assert.deepEqual(keys(r), ["kind", "message", "providerCode", "reasonCode"]);
+      assert.ok(typeof r.providerCode === "string" && typeof r.message === "string" && REASONS.includes(r.reasonCode));
+      return;
+    case "ambiguous":
+      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assert.ok(r.cause.length > 0);
+      return;
+    default:
+      assert.fail(`not a PlaceResult: ${JSON.stringify(r)}`);
+  }
+}
+
+function assertCheck(r: CheckResult): void {
+  switch (r.kind) {
+    case "pending":
+    case "cancelled":
+      assert.deepEqual(keys(r), ["kind", "note"]);
+      assert.ok(isStrOrNull(r.note));
+      return;
+    case "done":
+      assert.deepEqual(keys(r), ["kind", "note", "pin"]);
+      assert.ok(r.pin !== "" && r.pin === r.pin.trim());
+      return;
+    case "not_found":
+      assert.deepEqual(keys(r), ["kind", "message"]);
+      return;
+    case "unknown":
+      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assert.ok(r.cause.length > 0);
+      return;
+    default:
+      assert.fail(`not a CheckResult: ${JSON.stringify(r)}`);
+  }
+}
+
+function assertBalance(r: BalanceResult): void {
+  if (r.kind === "ok") assert.match(r.balance, /^-?\d+(\.\d+)?$/);
+  else if (r.kind === "failed") assert.ok(r.cause.length > 0);
+  else assert.fail(`not a BalanceResult: ${JSON.stringify(r)}`);
+}
+
+const WORDS = ["success", "OK", "Done", "completed", "rejected", "FAILED", "error", "canceled", "pending", "Processing", "queue", "accepted", "on_hold", "", "weird"];
+const word = fc.oneof(fc.constantFrom(...WORDS), fc.string());
+const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
+const entry = fc.record(
+  {
+    order_id: fc.oneof(fc.constantFrom("1", "2", "3"), scalar),
+    order_uuid: fc.oneof(fc.constantFrom("u-1", "u-2"), scalar),
+    status: fc.oneof(word, scalar),
+    pin: fc.oneof(fc.constantFrom("PIN-1", " ", ""), scalar),
+    code: scalar,
+    price: fc.oneof(fc.constantFrom("9.80", "1", "-1", "x"), scalar),
+    replay_api: fc.oneof(fc.array(scalar, { maxLength: 3 }), scalar),
+    note: scalar,
+    message: scalar,
+  },
+  { requiredKeys: [] },
+);
+/** JSON documents shaped like x-stor replies, with every field possibly missing or of the wrong type. */
+const xstorish = fc
+  .record(
+    {
+      status: fc.oneof(fc.constantFrom("OK", "ok", "ERROR", "FAILED", "success", " "), scalar),
+      message: scalar,
+      error: scalar,
+      data: fc.oneof(entry, fc.array(fc.oneof(entry, scalar), { maxLength: 5 }), scalar),
+      balance: scalar,
+    },
+    { requiredKeys: [] },
+  )
+  .map((o) => JSON.stringify(o));
+
+const bodies = fc.oneof(
+  fc.string(),
+  fc.string({ unit: "binary" }),
+  fc.string({ unit: "grapheme" }),
+  fc.json(),
+  xstorish,
+  xstorish.map((s) => `\uFEFF${s}`),
+  xstorish.map((s) => s.slice(0, Math.max(0, s.length - 3))),
+  fc.string().map((s) => `<html>${s}`),
+);
+const statuses = fc.oneof(fc.constantFrom(200, 200, 200, 201, 401, 403, 404, 429, 500, 502, 503), fc.integer({ min: -1, max: 1000 }));
+const query = fc.record({ ids: fc.array(fc.oneof(fc.constantFrom("1", "2", "3", "u-1", "u-2"), fc.string()), { maxLength: 6 }), by: fc.constantFrom("order_id" as const, "uuid" as const) });
+
+describe("x-stor parsers never throw and return union values", () => {
+  it("statusMeaning", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => assert.ok(["done", "refused", "in_progress", "unknown"].includes(statusMeaning(s)))));
+  });
+
+  it("parsePlaceReply", () => {
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertPlace(parsePlaceReply(b, s))), { numRuns: 3000 });
+  });
+
+  it("parseCheckReply (with and without a query)", () => {
+    fc.assert(
+      fc.property(bodies, statuses, fc.option(query, { nil: undefined }), (b, s, q) => {
+        const r = parseCheckReply(b, s, q);
+        if (r instanceof Map) {
+          for (const v of r.values()) assertCheck(v);
+          if (q !== undefined) assert.deepEqual(new Set(r.keys()), new Set(q.ids));
+        } else {
+          assert.ok(r.kind === "unknown" && r.cause.length > 0);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("parseBalanceReply", () => {
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertBalance(parseBalanceReply(b, s))), { numRuns: 2000 });
+  });
+
+  it("parseProducts (also on JSON arrays of anything)", () => {
+    const arrays = fc.oneof(bodies, fc.array(fc.jsonValue(), { maxLength: 4 }).map((a) => JSON.stringify(a)));
+    fc.assert(
+      fc.property(arrays, statuses, (b, s) => {
+        const r = parseProducts(b, s);
+        if (r.ok) assert.ok(Array.isArray(r.items));
+        else assert.ok(typeof r.error === "string" && r.error.length > 0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("x-stor parser safety properties", () => {
+  it("only a top-level OK with a 2xx status is ever accepted", () => {
+    fc.assert(
+      fc.property(bodies, statuses, (b, s) => {
+        const r = parsePlaceReply(b, s);
+        if (r.kind === "accepted") {
+          assert.ok(s >= 200 && s < 300);
+          const doc = JSON.parse(b.replace(/^\uFEFF+/, "")) as { status: string };
+          assert.equal(doc.status.trim().toUpperCase(), "OK");
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("empty, HTML, 5xx and 429 replies are never a refusal nor a known state", () => {
+    const risky = fc.oneof(
+      fc.constant(""),
+      fc.string({ unit: fc.constantFrom(" ", "\n", "\t", "\r") }),
+      bodies.map((b) => `<html>${b}`),
+      bodies.map((b) => ` <${b}`),
+    );
+    fc.assert(
+      fc.property(risky, (b) => {
+        assert.equal(parsePlaceReply(b, 200).kind, "ambiguous");
+        assert.ok(!(parseCheckReply(b, 200, { ids: ["1"], by: "order_id" }) instanceof Map));
+      }),
+    );
+    fc.assert(
+      fc.property(bodies, fc.oneof(fc.integer({ min: 500, max: 599 }), fc.constant(429)), (b, s) => {
+        assert.equal(parsePlaceReply(b, s).kind, "ambiguous");
+        assert.ok(!(parseCheckReply(b, s, { ids: ["1"], by: "order_id" }) instanceof Map));
+      }),
+    );
+  });
+
+  it("done only for a done word with a pin; an unknown word is always unknown", () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 5 }), query, (entries, q) => {
+        const r = parseCheckReply(JSON.stringify({ status: "OK", data: entries }), 200, q);
+        assert.ok(r instanceof Map);
+        for (const [id, v] of r) {
+          if (v.kind !== "done" && v.kind !== "pending" && v.kind !== "cancelled") continue;
+          const matching = entries.filter((e) => {
+            const key = q.by === "uuid" ? (e.order_uuid ?? null) : (e.order_id ?? null);
+            return key !== null && String(key).trim() === id;
+          });
+          const sources = matching.length > 0 ? matching : entries;
+          assert.ok(sources.some((e) => typeof e.status === "string" && statusMeaning(e.status) !== "unknown"), JSON.stringify({ id, v, entries }));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,310 @@
+/** The dispatch rules: given a row / when a provider answers / then the next row, events and reply. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CheckResult, PlaceResult } from "@pinflow/providers";
+import {
+  afterPlace,
+  afterReconcile,
+  chooseOffer,
+  claimForReconcile,
+  clip,
+  InvalidTransition,
+  nextStep,
+  retryDelay,
+  startPlacement,
+  unroutable,
+  type Decision,
+  type DispatchPolicy,
+  type DispatchRow,
+  type Offer,
+  type OpenRow,
+  type OrderInput,
+  type PlacingRow,
+} from "./dispatch.js";
+import { znetReference } from "./providers.js";
+
+const policy: DispatchPolicy = { maxReconcileTries: 4, notFoundBeforeReplace: 2, retryBaseMs: 1000, retryMaxMs: 8000, leaseMs: 30_000 };
+const t0 = new Date("2025-01-01T10:00:00.000Z");
+const at = (ms: number): Date => new Date(t0.getTime() + ms);
+const order: OrderInput = { orderId: "o-1", packageId: "pubg-60", playerId: "5123456789", extra: null };
+const offer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00" };
+const REF = "173572560000012345";
+
+/** Given: a fresh placement row (as committed before the first call). */
+function placing(): PlacingRow {
+  return startPlacement(order, offer, REF, t0, policy);
+}
+
+/** Given: a row after an ambiguous placement. */
+function unknownRow(): OpenRow {
+  const d = afterPlace(placing(), { kind: "ambiguous", cause: "timeout after 15000 ms" }, at(15_000), policy);
+  assert.equal(d.row.state, "unknown");
+  return d.row as OpenRow;
+}
+
+/** When: a reconcile (claim, then the answer). */
+function reconcile(row: OpenRow, answer: CheckResult, now: Date): Decision {
+  const claimed = claimForReconcile(row, now, policy);
+  const d = afterReconcile(claimed, answer, now, policy);
+  assert.equal(d.row.version, claimed.version + 1, "every decision is one version after the row it was made on");
+  return d;
+}
+
+function asOpen(row: DispatchRow): OpenRow {
+  assert.ok(row.state === "placing" || row.state === "unknown", `expected an open row, got ${row.state}`);
+  return row;
+}
+
+const accepted: PlaceResult = { kind: "accepted", cost: "10.12", balance: "980.88", providerOrderId: null, pin: null };
+
+describe("nextStep", () => {
+  it("places when there is no row", () => {
+    assert.deepEqual(nextStep(null, t0), { kind: "place" });
+  });
+
+  it("reconciles a placing or unknown row whose lease has expired", () => {
+    assert.equal(nextStep(placing(), at(policy.leaseMs + 1)).kind, "reconcile");
+    assert.equal(nextStep(unknownRow(), at(20_000)).kind, "reconcile");
+  });
+
+  it("waits while another handler holds the row (a call in flight)", () => {
+    const step = nextStep(placing(), at(1_000));
+    assert.equal(step.kind, "wait");
+    assert.ok(step.kind === "wait" && step.retryAfterMs > policy.leaseMs - 1_000 && step.retryAfterMs <= policy.leaseMs);
+  });
+
+  it("finishes on every final state (the outbox already holds the event)", () => {
+    const sent = afterPlace(placing(), accepted, at(100), policy).row;
+    const refused = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "x", reasonCode: "invalid_player" }, at(100), policy).row;
+    const unrouted = unroutable(order, new Set(["znet"]), t0).row;
+    let row: DispatchRow = unknownRow();
+    for (let i = 0; i < policy.maxReconcileTries; i++) row = reconcile(asOpen(row), { kind: "unknown", cause: "empty body" }, at(20_000 + i)).row;
+    assert.equal(row.state, "review");
+    for (const r of [sent, refused, unrouted, row]) assert.equal(nextStep(r, at(1e9)).kind, "finished", r.state);
+  });
+});
+
+describe("placement", () => {
+  it("stores the reference, a lease and one place call before the request", () => {
+    const row = placing();
+    assert.equal(row.state, "placing");
+    assert.equal(row.reference, REF);
+    assert.equal(row.placeCalls, 1);
+    assert.equal(row.version, 1);
+    assert.deepEqual(row.leaseUntil, at(policy.leaseMs));
+  });
+
+  it("accepted → sent + OrderSent with cost and balance, ack", () => {
+    const d = afterPlace(placing(), accepted, at(200), policy);
+    assert.equal(d.row.state, "sent");
+    assert.equal(d.then, "ack");
+    assert.deepEqual(d.events, [
+      {
+        type: "OrderSent",
+        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: null },
+      },
+    ]);
+    assert.equal(d.row.state === "sent" && d.row.leaseUntil, null);
+    assert.equal(d.row.version, 2);
+  });
+
+  for (const [code, message, reasonCode] of [
+    ["3", "Oyuncu bulunamadı", "invalid_player"],
+    ["3", "Kupur Bilgisi Bulunamadı", "product_unavailable"],
+    ["8", "Yetersiz bakiye", "insufficient_balance"],
+    ["3", "Şifre hatalı", "auth_failed"],
+    ["8", "Bağlantı hatası", "provider_error"],
+    ["local", "znet productCode needs non-empty oyun and kupur", "product_unavailable"],
+  ] as const) {
+    it(`refused ${code}|${message} → refused + DispatchFailed(${reasonCode}), ack`, () => {
+      const d = afterPlace(placing(), { kind: "refused", providerCode: code, message, reasonCode }, at(200), policy);
+      assert.equal(d.row.state, "refused");
+      assert.equal(d.then, "ack");
+      assert.deepEqual(d.events, [{ type: "DispatchFailed", data: { reasonCode, provider: "znet", providerCode: code, message } }]);
+    });
+  }
+
+  it("a refusal with an empty text still carries a message", () => {
+    const d = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "", reasonCode: "provider_error" }, at(200), policy);
+    assert.equal(d.events[0]?.type === "DispatchFailed" && d.events[0].data.message, "znet refused with code 3");
+  });
+
+  it("ambiguous → unknown (no event) and come back to reconcile", () => {
+    const d = afterPlace(placing(), { kind: "ambiguous", cause: "connection dropped while reading the reply" }, at(200), policy);
+    assert.equal(d.row.state, "unknown");
+    assert.deepEqual(d.events, []);
+    assert.deepEqual(d.then, { retryAfterMs: policy.retryBaseMs });
+    assert.equal(d.row.state === "unknown" && d.row.placeError, "connection dropped while reading the reply");
+    assert.equal(d.row.state === "unknown" && d.row.reference, REF);
+  });
+
+  it("a duplicate-reference refusal on the FIRST request goes to review (whose order is it?)", () => {
+    const d = afterPlace(
+      placing(),
+      { kind: "refused", providerCode: "4", message: `Daha Önce Gönderilmiş (${REF})`, reasonCode: "duplicate_reference" },
+      at(200),
+      policy,
+    );
+    assert.equal(d.row.state, "review");
+    assert.equal(d.events[0]?.type, "ReviewRequired");
+    assert.equal(d.events.length, 1);
+  });
+
+  it("rejects afterPlace on a row that is not placing", () => {
+    assert.throws(() => afterPlace(unknownRow(), accepted, at(1), policy), InvalidTransition);
+  });
+});
+
+describe("reconcile", () => {
+  for (const answer of [
+    { kind: "pending", note: "İşlem bekleniyor" },
+    { kind: "done", pin: "AB12-CD34", note: "İşlem tamamlandı" },
+    { kind: "cancelled", note: "İşlem iptal edildi" },
+  ] satisfies CheckResult[]) {
+    it(`found (${answer.kind}) → sent + OrderSent without cost, ack`, () => {
+      const d = reconcile(unknownRow(), answer, at(20_000));
+      assert.equal(d.row.state, "sent");
+      assert.equal(d.then, "ack");
+      assert.deepEqual(d.events, [
+        { type: "OrderSent", data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: null, balance: null, providerOrderId: null } },
+      ]);
+      assert.ok(!JSON.stringify(d).includes("AB12-CD34"), "a PIN seen while reconciling is never kept here");
+    });
+  }
+
+  it("a crashed `placing` row is reconciled too, never placed blind", () => {
+    const d = reconcile(placing(), { kind: "pending", note: null }, at(policy.leaseMs + 5));
+    assert.equal(d.row.state, "sent");
+  });
+
+  it("not_found once → retry later; twice (separate deliveries) → place again with the SAME reference", () => {
+    const first = reconcile(unknownRow(), { kind: "not_found", message: "Sipariş bulunamadı" }, at(20_000));
+    assert.equal(first.row.state, "unknown");
+    assert.deepEqual(first.events, []);
+    assert.deepEqual(first.then, { retryAfterMs: retryDelay(1, policy) });
+    const second = reconcile(asOpen(first.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(25_000));
+    assert.equal(second.then, "place-again");
+    assert.equal(second.row.state, "placing");
+    const again = second.row as PlacingRow;
+    assert.equal(again.reference, REF);
+    assert.equal(again.placeCalls, 2);
+    assert.equal(again.notFoundStreak, 0);
+    assert.ok(again.leaseUntil !== null, "the row is held during the new request");
+    assert.deepEqual(second.events, []);
+  });
+
+  it("an unclear answer between two not_found answers starts the count again", () => {
+    let d = reconcile(unknownRow(), { kind: "not_found", message: "Sipariş bulunamadı" }, at(20_000));
+    d = reconcile(asOpen(d.row), { kind: "unknown", cause: "HTTP 500" }, at(21_000));
+    d = reconcile(asOpen(d.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(22_000));
+    assert.equal(d.row.state, "unknown");
+    assert.notEqual(d.then, "place-again");
+  });
+
+  it("a duplicate-reference refusal on a re-place means the order exists → sent", () => {
+    let d = reconcile(unknownRow(), { kind: "not_found", message: "x" }, at(20_000));
+    d = reconcile(asOpen(d.row), { kind: "not_found", message: "x" }, at(21_000));
+    assert.equal(d.then, "place-again");
+    const replaced = afterPlace(
+      d.row,
+      { kind: "refused", providerCode: "4", message: `Daha Önce Gönderilmiş (${REF})`, reasonCode: "duplicate_reference" },
+      at(22_000),
+      policy,
+    );
+    assert.equal(replaced.row.state, "sent");
+    assert.equal(replaced.then, "ack");
+    assert.deepEqual(replaced.events.map((e) => e.type), ["OrderSent"]);
+    assert.equal(replaced.events[0]?.type === "OrderSent" && replaced.events[0].data.cost, null);
+  });
+
+  it("a re-place that is accepted → sent with its cost", () => {
+    let d = reconcile(unknownRow(), { kind: "not_found", message: "x" }, at(20_000));
+    d = reconcile(asOpen(d.row), { kind: "not_found", message: "x" }, at(21_000));
+    const placed = afterPlace(d.row, accepted, at(22_000), policy);
+    assert.equal(placed.row.state, "sent");
+    assert.equal(placed.events[0]?.type === "OrderSent" && placed.events[0].data.cost, "10.12");
+  });
+
+  it("unknown answers grow the delay, then RECONCILE_MAX_TRIES unclear answers → review + ReviewRequired with evidence", () => {
+    let row: DispatchRow = unknownRow();
+    const delays: number[] = [];
+    for (let i = 1; i < policy.maxReconcileTries; i++) {
+      const d = reconcile(asOpen(row), { kind: "unknown", cause: "empty body (unknown reseller, API access off or wrong source IP)" }, at(20_000 * i));
+      assert.equal(d.row.state, "unknown");
+      assert.ok(typeof d.then === "object");
+      delays.push(typeof d.then === "object" ? d.then.retryAfterMs : 0);
+      row = d.row;
+    }
+    assert.deepEqual(delays, [2000, 4000, 8000]);
+    const last = reconcile(asOpen(row), { kind: "unknown", cause: "HTTP 500" }, at(200_000));
+    assert.equal(last.row.state, "review");
+    assert.equal(last.then, "ack");
+    assert.equal(last.events.length, 1);
+    const ev = last.events[0];
+    assert.equal(ev?.type, "ReviewRequired");
+    if (ev?.type !== "ReviewRequired") return;
+    assert.equal(ev.data.stage, "dispatch");
+    assert.equal(ev.data.reason, "placement_unknown");
+    assert.equal(ev.data.provider, "znet");
+    assert.equal(ev.data.reference, REF);
+    assert.match(ev.data.message, /1 place request/);
+    assert.match(ev.data.message, /timeout after 15000 ms/);
+    assert.match(ev.data.message, /HTTP 500/);
+    assert.ok(ev.data.message.length <= 500);
+  });
+
+  it("not_found answers count toward review too, so placing again is bounded", () => {
+    let row: DispatchRow = unknownRow();
+    let places = 1;
+    for (let i = 0; i < 20 && row.state !== "review"; i++) {
+      const d = reconcile(asOpen(row), { kind: "not_found", message: "x" }, at(20_000 + i * 1000));
+      row = d.row;
+      if (d.then === "place-again") {
+        places++;
+        row = afterPlace(d.row, { kind: "ambiguous", cause: "timeout" }, at(20_500 + i * 1000), policy).row;
+      }
+    }
+    assert.equal(row.state, "review");
+    assert.ok(places <= 1 + policy.maxReconcileTries / policy.notFoundBeforeReplace, `placed ${places} times`);
+  });
+
+  it("rejects a reconcile of a final row", () => {
+    assert.throws(() => afterReconcile(afterPlace(placing(), accepted, t0, policy).row, { kind: "pending", note: null }, t0, policy), InvalidTransition);
+  });
+});
+
+describe("routing", () => {
+  it("takes the first offer whose provider is configured", () => {
+    const xstor: Offer = { provider: "xstor", productCode: { sku: "P60" }, maxCost: "11.00" };
+    assert.equal(chooseOffer([xstor, offer], new Set(["znet"])), offer);
+    assert.equal(chooseOffer([xstor, offer], new Set(["xstor", "znet"])), xstor);
+    assert.equal(chooseOffer([xstor], new Set(["znet"])), null);
+    assert.equal(chooseOffer([], new Set(["znet"])), null);
+  });
+
+  it("no route → unrouted + DispatchFailed(no_route), ack", () => {
+    const d = unroutable({ ...order, packageId: "nope" }, new Set(["znet"]), t0);
+    assert.equal(d.row.state, "unrouted");
+    assert.equal(d.then, "ack");
+    assert.deepEqual(d.events, [
+      { type: "DispatchFailed", data: { reasonCode: "no_route", provider: null, providerCode: null, message: "no route for package nope (configured providers: znet)" } },
+    ]);
+  });
+});
+
+describe("helpers", () => {
+  it("znet references are 18 digits: ms time + 5 random digits", () => {
+    assert.equal(znetReference(1735725600000, 42), "173572560000000042");
+    assert.match(znetReference(Date.now(), 99_999), /^\d{18}$/);
+    assert.throws(() => znetReference(1, 100_000), RangeError);
+  });
+
+  it("retry delays double and are capped", () => {
+    assert.deepEqual([0, 1, 2, 3, 4, 50].map((t) => retryDelay(t, policy)), [1000, 2000, 4000, 8000, 8000, 8000]);
+  });
+
+  it("clip keeps texts within the contract's limits", () => {
+    assert.equal(clip("x".repeat(600)).length, 500);
+    assert.equal(clip("short"), "short");
+  });
+});

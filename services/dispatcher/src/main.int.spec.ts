@@ -1,0 +1,208 @@
+/**
+ * The process and its HTTP shell: `node dist/main.js` with a real environment (PostgreSQL, a private
+ * nats-server, the znet simulator), and the Nest module's admin endpoint edge cases in-process.
+ */
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { NestFactory } from "@nestjs/core";
+import type { NestExpressApplication } from "@nestjs/platform-express";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
+import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { ZnetClient } from "@pinflow/providers";
+import { ZnetSimulator } from "@pinflow/test/simulators/znet";
+import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import pino from "pino";
+import { Registry } from "prom-client";
+import { AppModule } from "./app.module.js";
+import { DispatchMetrics } from "./metrics.js";
+import { providerRegistry, ZnetProvider } from "./providers.js";
+
+const CODE = "5550002222";
+const PASSWORD = "main-Şifre#42";
+const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+const CATALOG = fileURLToPath(new URL("../../../config/catalog.json", import.meta.url));
+const logger = pino({ level: "silent" });
+
+describe("dispatcher process (node dist/main.js)", () => {
+  const nats = new TestNatsServer();
+  const db = new TestDatabase("dispatcher_main");
+  const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000 });
+  const dir = mkdtempSync(join(tmpdir(), "pinflow-dispatcher-"));
+  let child: ChildProcess;
+  let output = "";
+  let base = "";
+  let nc: NatsConnection;
+
+  before(async () => {
+    await nats.start();
+    await db.create();
+    const znetUrl = await sim.start();
+    const passwordFile = join(dir, "znet-password");
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        NATS_URL: nats.url,
+        DATABASE_URL: db.url,
+        HTTP_PORT: String(port),
+        HTTP_HOST: "127.0.0.1",
+        CATALOG_FILE: CATALOG,
+        ZNET_BASE_URL: znetUrl,
+        ZNET_CODE: CODE,
+        ZNET_PASSWORD_FILE: passwordFile,
+        ZNET_TIMEOUT_MS: "2000",
+        LOG_LEVEL: "debug",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.on("data", (b: Buffer) => (output += b.toString("utf8")));
+    child.stderr?.on("data", (b: Buffer) => (output += b.toString("utf8")));
+    nc = await connectNats({ servers: nats.url, name: "dispatcher-main-test", logger });
+    await ensureOrderStream(nc);
+  });
+
+  after(async () => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await nc?.close();
+    await sim.stop();
+    await db.drop();
+    await nats.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("gets ready, answers the balance, dispatches an order, never prints the password, and stops on SIGTERM", async () => {
+    await eventually(async () => {
+      const res = await fetch(`${base}/readyz`);
+      assert.equal(res.status, 200, output.slice(-2000));
+      assert.deepEqual(await res.json(), { status: "ok", checks: { nats: "ok", postgres: "ok" } });
+    }, 20_000);
+
+    const balance = await fetch(`${base}/v1/providers/znet/balance`);
+    assert.equal(balance.status, 200);
+    assert.deepEqual(await balance.json(), { provider: "znet", balance: "1000.00" });
+
+    const orderId = `o-${randomUUID()}`;
+    const order = makeEvent("OrderCreated", { orderId, correlationId: orderId, causationId: null }, { packageId: "freefire-100", playerId: "p-main", extra: null });
+    await new EventPublisher(nc).publish(order);
+    const jsm = await jetstreamManager(nc);
+    const sent = await eventually(async () => {
+      const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, "OrderSent") });
+      assert.ok(msg !== null, "no OrderSent yet");
+      const decoded = decodeEvent(msg.data, msg.subject);
+      assert.ok(decoded.ok && decoded.event.type === "OrderSent");
+      return decoded.event;
+    }, 15_000);
+    assert.equal(sent.data.cost, "18.75");
+    assert.equal(sim.placements(sent.data.reference), 1);
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /pinflow_dispatch_total\{provider="znet",outcome="accepted",service="dispatcher"\} 1/);
+    assert.match(metrics, /pinflow_dispatch_latency_seconds_count\{[^}]*provider="znet"[^}]*\} 1/);
+
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    assert.match(output, /consumer and outbox relay stopped/);
+    if (process.env.DUMP_MAIN_OUTPUT) writeFileSync(process.env.DUMP_MAIN_OUTPUT, output);
+    assert.match(output, /"orderId":"o-[^"]+","eventId":"[^"]+"/);
+    assert.ok(!output.includes(PASSWORD) && !output.includes(encodeURIComponent(PASSWORD)), "the password never reaches the logs");
+  });
+});
+
+describe("HTTP shell (AppModule)", () => {
+  const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, balance: 12755.23 });
+  let app: NestExpressApplication;
+  let base = "";
+  const registry = new Registry();
+  let dbUp = true;
+  let znetUrl = "";
+
+  before(async () => {
+    znetUrl = await sim.start();
+    const good = new ZnetProvider(new ZnetClient({ baseUrl: znetUrl, code: CODE, password: PASSWORD, timeoutMs: 2000 }));
+    app = await NestFactory.create<NestExpressApplication>(
+      AppModule.register({
+        readiness: {
+          nats: async () => undefined,
+          postgres: async () => {
+            if (!dbUp) throw new Error("down");
+          },
+        },
+        registry,
+        providers: providerRegistry([good]),
+        metrics: new DispatchMetrics(registry),
+        logger,
+      }),
+      { logger: false },
+    );
+    await app.listen(0, "127.0.0.1");
+    base = (await app.getUrl()).replace("[::1]", "127.0.0.1");
+  });
+
+  after(async () => {
+    await app?.close();
+    await sim.stop();
+  });
+
+  it("GET /v1/providers/znet/balance answers {provider, balance}", async () => {
+    const res = await fetch(`${base}/v1/providers/znet/balance`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { provider: "znet", balance: "12755.23" });
+  });
+
+  it("an unknown provider is 404 with an error code", async () => {
+    const res = await fetch(`${base}/v1/providers/acme/balance`);
+    assert.equal(res.status, 404);
+    const body = (await res.json()) as { error: { code: string } };
+    assert.equal(body.error.code, "not_found");
+  });
+
+  it("a failing balance call (empty body = auth/IP problem) is 502 with a code, never balance 0, and no password", async () => {
+    const wrongRegistry = new Registry();
+    // znet answers an unknown reseller or a wrong password with an empty body.
+    const wrong = new ZnetProvider(new ZnetClient({ baseUrl: znetUrl, code: CODE, password: "not-it", timeoutMs: 2000 }));
+    const other = await NestFactory.create<NestExpressApplication>(
+      AppModule.register({
+        readiness: {},
+        registry: wrongRegistry,
+        providers: providerRegistry([wrong]),
+        metrics: new DispatchMetrics(wrongRegistry),
+        logger,
+      }),
+      { logger: false },
+    );
+    await other.listen(0, "127.0.0.1");
+    try {
+      const res = await fetch(`${(await other.getUrl()).replace("[::1]", "127.0.0.1")}/v1/providers/znet/balance`);
+      assert.equal(res.status, 502);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, "unavailable");
+      assert.match(body.error.message, /znet balance failed: empty body/);
+      assert.ok(!body.error.message.includes("not-it"));
+      assert.match(await wrongRegistry.getSingleMetricAsString("pinflow_provider_errors_total"), /kind="balance_failed"/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("readiness fails with 503 when a dependency is down", async () => {
+    dbUp = false;
+    try {
+      const res = await fetch(`${base}/readyz`);
+      assert.equal(res.status, 503);
+    } finally {
+      dbUp = true;
+    }
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * The dispatcher process: `node services/dispatcher/dist/main.js` with the environment of config.ts.
+ * Consumes OrderCreated, places orders at the provider (znet), appends OrderSent / DispatchFailed /
+ * ReviewRequired through the outbox.
+ */
+import "reflect-metadata";
+import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
+import { createPool } from "@pinflow/pg";
+import { ZnetClient } from "@pinflow/providers";
+import { createLogger, createMetricsRegistry, startService } from "@pinflow/service-kit";
+import { AppModule } from "./app.module.js";
+import { readCatalogFile } from "./catalog.js";
+import { loadDispatcherConfig } from "./config.js";
+import { DEFAULT_POLICY } from "./dispatch.js";
+import { providerRegistry, ZnetProvider, type DispatchProvider } from "./providers.js";
+import { createDispatcher, prepareDatabase } from "./runtime.js";
+
+const logger = createLogger("dispatcher");
+
+async function main(): Promise<void> {
+  const config = loadDispatcherConfig();
+  const catalog = readCatalogFile(config.catalogFile);
+  const adapters: DispatchProvider[] = [];
+  if (config.znet !== null) adapters.push(new ZnetProvider(new ZnetClient(config.znet)));
+  const providers = providerRegistry(adapters);
+
+  const pool = createPool(config.databaseUrl);
+  const applied = await prepareDatabase(pool);
+  if (applied.length > 0) logger.info({ applied }, "migrations applied");
+
+  const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger });
+  await ensureOrderStream(nc);
+
+  const registry = createMetricsRegistry("dispatcher");
+  const timeoutMs = config.znet?.timeoutMs ?? 15_000;
+  const dispatcher = await createDispatcher({
+    pool,
+    nc,
+    providers,
+    catalog,
+    logger,
+    registry,
+    ackWaitMs: config.ackWaitMs,
+    batch: config.batch,
+    policy: {
+      ...DEFAULT_POLICY,
+      maxReconcileTries: config.reconcileMaxTries,
+      retryBaseMs: config.reconcileBaseMs,
+      retryMaxMs: config.reconcileMaxDelayMs,
+      leaseMs: timeoutMs + config.leaseMarginMs,
+    },
+  });
+  logger.info(
+    { providers: [...providers.keys()], packages: catalog.packages.length, catalogFile: config.catalogFile },
+    "routes seeded from catalog",
+  );
+
+  dispatcher.start();
+  // Nest's shutdown hooks (enabled by startService) re-send the signal to the process once the HTTP
+  // server is closed, which would kill us before startService's onShutdown has stopped the consumer and
+  // relay. This listener absorbs that second signal; startService still exits when its shutdown is done.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => undefined);
+  await startService(
+    AppModule.register({
+      readiness: {
+        nats: async () => {
+          if (nc.isClosed()) throw new Error("NATS connection closed");
+          await withTimeout(nc.flush(), 2_000, "NATS flush");
+        },
+        postgres: async () => {
+          await withTimeout(pool.query("SELECT 1"), 2_000, "SELECT 1");
+        },
+      },
+      registry,
+      providers,
+      metrics: dispatcher.metrics,
+      logger,
+    }),
+    {
+      host: config.httpHost,
+      port: config.httpPort,
+      logger,
+      nc,
+      onShutdown: async () => {
+        await dispatcher.stop();
+        await pool.end();
+        logger.info("consumer and outbox relay stopped");
+      },
+    },
+  );
+}
+
+/** A readiness probe must answer quickly, even while a dependency hangs. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+main().catch((error: unknown) => {
+  logger.fatal({ err: error }, "dispatcher failed to start");
+  process.exit(1);
+});

@@ -1,0 +1,97 @@
+/**
+ * The dispatcher's moving parts, wired from already-made connections: used by main.ts and by the
+ * integration tests (which run the real handler, consumer and relay in-process).
+ */
+import { fileURLToPath } from "node:url";
+import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
+import { eventTypeFilter } from "@pinflow/contracts";
+import { ensureOutbox, migrate, OutboxRelay, type Pool } from "@pinflow/pg";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { Catalog } from "./catalog.js";
+import { DispatchHandler } from "./dispatch-handler.js";
+import type { DispatchPolicy } from "./dispatch.js";
+import type { DispatchStore } from "./dispatch-store.js";
+import { DispatchMetrics } from "./metrics.js";
+import { PgDispatchStore } from "./pg-dispatch-store.js";
+import type { ProviderRegistry } from "./providers.js";
+
+export const DURABLE = "dispatcher";
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
+
+export interface DispatcherOptions {
+  pool: Pool;
+  nc: NatsConnection;
+  providers: ProviderRegistry;
+  policy: DispatchPolicy;
+  logger: Logger;
+  registry: Registry;
+  catalog: Catalog;
+  ackWaitMs?: number;
+  batch?: number;
+  /** Wrap the store (tests inject faults). */
+  wrapStore?: (store: DispatchStore) => DispatchStore;
+  clock?: () => Date;
+  relayIntervalMs?: number;
+}
+
+export interface Dispatcher {
+  handler: DispatchHandler;
+  store: DispatchStore;
+  relay: OutboxRelay;
+  consumer: WorkConsumer;
+  metrics: DispatchMetrics;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Apply migrations and the outbox table. */
+export async function prepareDatabase(pool: Pool): Promise<string[]> {
+  const applied = await migrate(pool, MIGRATIONS_DIR);
+  await ensureOutbox(pool);
+  return applied;
+}
+
+/** Seed routes, ensure the durable consumer, and build the handler, consumer and relay (not started). */
+export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatcher> {
+  const pgStore = new PgDispatchStore(opts.pool);
+  await pgStore.seedRoutes(opts.catalog);
+  const store = opts.wrapStore ? opts.wrapStore(pgStore) : pgStore;
+  const consumerOptions: WorkConsumerOptions = {
+    durable: DURABLE,
+    filterSubject: eventTypeFilter("OrderCreated"),
+    ackWaitMs: opts.ackWaitMs ?? 30_000,
+    batch: opts.batch ?? 5,
+    maxAckPending: 100,
+  };
+  await ensureWorkConsumer(opts.nc, consumerOptions);
+  const metrics = new DispatchMetrics(opts.registry);
+  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc), opts.logger, opts.relayIntervalMs ?? 250);
+  const handler = new DispatchHandler({
+    store,
+    providers: opts.providers,
+    policy: opts.policy,
+    kick: () => relay.kick(),
+    logger: opts.logger,
+    metrics,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
+    onRejected: (reason) => metrics.rejectedEvent(reason),
+  });
+  return {
+    handler,
+    store,
+    relay,
+    consumer,
+    metrics,
+    start() {
+      relay.start();
+      consumer.start();
+    },
+    async stop() {
+      await consumer.stop();
+      await relay.stop();
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { EncryptedPin, EventOf } from "@pinflow/contracts";
+import {
+  SEED_POLICY,
+  baseDelayMs,
+  decideCheck,
+  newWatch,
+  nextDelayMs,
+  type CheckResult,
+  type Decision,
+  type PollPolicy,
+  type Watch,
+} from "./poll.js";
+import { maskStatusPinField, sealResult } from "./status-checker.js";
+
+const T0 = new Date("2026-01-01T10:00:00.000Z");
+const at = (ms: number): Date => new Date(T0.getTime() + ms);
+const MID = 0.5; // a random draw that means "no jitter"
+const SEALED: EncryptedPin = { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: "Y2lwaGVy" };
+
+const sent: EventOf<"OrderSent"> = {
+  id: "3f1c2a7e-8d44-4f1b-9a55-0c7d1e2b3a4f",
+  type: "OrderSent",
+  schemaVersion: 1,
+  orderId: "ord-1",
+  occurredAt: T0.toISOString(),
+  correlationId: "corr-1",
+  causationId: "cause-1",
+  data: { packageId: "pubg-60", provider: "znet", reference: "100200300", cost: "10.12", balance: "989.88", providerOrderId: null },
+};
+
+/** Given an OrderSent, a watch that has had `attempt` checks. */
+function given(overrides: Partial<Watch> = {}, policy: PollPolicy = SEED_POLICY): Watch {
+  return { ...newWatch(sent, policy, MID), ...overrides };
+}
+
+const pending: CheckResult = { kind: "pending", note: "İşlem bekleniyor" };
+const done: CheckResult = { kind: "done", pin: SEALED, note: "İşlem tamamlandı" };
+const cancelled: CheckResult = { kind: "cancelled", note: "İşlem iptal edildi" };
+const unknown: CheckResult = { kind: "unknown", cause: "HTTP 500" };
+const notFound: CheckResult = { kind: "not_found", message: "Sipariş bulunamadı" };
+
+function types(d: Decision): string[] {
+  return d.events.map((e) => e.type);
+}
+
+test("seed schedule: 60 s, then 30 s, 1 m, 2 m, 4 m, 8 m, capped at 10 m", () => {
+  const seq = Array.from({ length: 10 }, (_, attempt) => nextDelayMs(SEED_POLICY, attempt, MID));
+  assert.deepEqual(seq, [60_000, 30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000, 600_000, 600_000]);
+});
+
+test("growth keeps going from the last listed delay, and a huge attempt number stays at the cap", () => {
+  const policy: PollPolicy = { ...SEED_POLICY, firstDelayMs: 1000, delaysMs: [], growth: 3, maxDelayMs: 50_000 };
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => baseDelayMs(policy, a)), [1000, 3000, 9000, 27_000, 50_000, 50_000]);
+  assert.equal(baseDelayMs(SEED_POLICY, 1_000_000), 600_000);
+  assert.equal(baseDelayMs({ ...SEED_POLICY, maxDelayMs: 45_000 }, 0), 45_000, "the cap applies to the first delay too");
+});
+
+test("jitter stays within ±jitter of the base delay and spans the range", () => {
+  const policy: PollPolicy = { ...SEED_POLICY, jitter: 0.2 };
+  for (const attempt of [0, 1, 4, 9]) {
+    const base = baseDelayMs(policy, attempt);
+    for (let i = 0; i <= 100; i++) {
+      const d = nextDelayMs(policy, attempt, i / 101);
+      assert.ok(d >= base * 0.8 && d <= base * 1.2, `attempt ${attempt}: ${d} outside ±20 % of ${base}`);
+    }
+    assert.equal(nextDelayMs(policy, attempt, 0), Math.round(base * 0.8));
+    assert.ok(nextDelayMs(policy, attempt, 0.999_999) > base * 1.19);
+  }
+  assert.equal(nextDelayMs({ ...policy, jitter: 0 }, 3, 0.9), baseDelayMs(policy, 3));
+});
+
+test("a new watch: first check after the first delay from when the order was sent; deadline from then too", () => {
+  const w = newWatch(sent, SEED_POLICY, MID);
+  assert.equal(w.state, "watching");
+  assert.equal(w.attempt, 0);
+  assert.deepEqual(w.nextCheckAt, at(60_000));
+  assert.deepEqual(w.deadlineAt, at(24 * 3_600_000));
+  assert.equal(w.correlationId, "corr-1");
+  assert.equal(w.sentEventId, sent.id);
+  const tight = newWatch(sent, { ...SEED_POLICY, deadlineMs: 10_000 }, MID);
+  assert.deepEqual(tight.nextCheckAt, at(10_000), "never scheduled past the deadline");
+});
+
+test("pending: a StatusChecked, and the next check after the policy's delay", () => {
+  const d = decideCheck(given({ attempt: 2, unclearInRow: 3 }), pending, at(200_000), SEED_POLICY, MID);
+  assert.deepEqual(types(d), ["StatusChecked"]);
+  const checked = d.events[0]!;
+  assert.equal(checked.type, "StatusChecked");
+  assert.deepEqual(checked.data, { provider: "znet", reference: "100200300", attempt: 3, outcome: "pending", note: "İşlem bekleniyor" });
+  assert.equal(checked.discriminator, 3);
+  assert.equal(checked.once, false);
+  assert.equal(d.watch.state, "watching");
+  assert.equal(d.watch.attempt, 3);
+  assert.equal(d.watch.unclearInRow, 0, "a clear answer resets the unclear run");
+  assert.deepEqual(d.watch.nextCheckAt, at(200_000 + 120_000));
+});
+
+test("done: StatusChecked then one PinReceived with the sealed PIN; the watch is completed", () => {
+  const d = decideCheck(given({ attempt: 4 }), done, at(400_000), SEED_POLICY, MID);
+  assert.deepEqual(types(d), ["StatusChecked", "PinReceived"]);
+  const pin = d.events[1]!;
+  assert.equal(pin.type, "PinReceived");
+  assert.deepEqual(pin.data, { provider: "znet", reference: "100200300", pin: SEALED, note: "İşlem tamamlandı", checks: 5 });
+  assert.equal(pin.once, true);
+  assert.equal(d.watch.state, "completed");
+  assert.equal(d.watch.lastOutcome, "done");
+});
+
+test("cancelled: StatusChecked then one OrderFailed(provider_cancelled); the watch failed", () => {
+  const d = decideCheck(given(), cancelled, at(60_000), SEED_POLICY, MID);
+  assert.deepEqual(types(d), ["StatusChecked", "OrderFailed"]);
+  const failed = d.events[1]!;
+  assert.equal(failed.type, "OrderFailed");
+  assert.equal(failed.data.reasonCode, "provider_cancelled");
+  assert.match(failed.data.message, /İşlem iptal edildi/);
+  assert.equal(failed.once, true);
+  assert.equal(d.watch.state, "failed");
+});
+
+test("unknown and not_found: check again later with the policy's delay, outcome unknown, nothing fails", () => {
+  for (const result of [unknown, notFound]) {
+    const d = decideCheck(given({ attempt: 1 }), result, at(90_000), SEED_POLICY, MID);
+    assert.deepEqual(types(d), ["StatusChecked"]);
+    const checked = d.events[0]!;
+    assert.equal(checked.type === "StatusChecked" && checked.data.outcome, "unknown");
+    assert.equal(d.watch.state, "watching");
+    assert.equal(d.watch.unclearInRow, 1);
+    assert.deepEqual(d.watch.nextCheckAt, at(90_000 + 60_000));
+  }
+});
+
+test("N unclear replies in a row → ReviewRequired(unknown_status), never OrderFailed", () => {
+  const policy: PollPolicy = { ...SEED_POLICY, maxUnclearInRow: 3 };
+  let w = given({}, policy);
+  const now = at(100_000);
+  const seen: string[][] = [];
+  for (const result of [unknown, notFound, unknown]) {
+    const d = decideCheck(w, result, now, policy, MID);
+    seen.push(types(d));
+    w = d.watch;
+  }
+  assert.deepEqual(seen, [["StatusChecked"], ["StatusChecked"], ["StatusChecked", "ReviewRequired"]]);
+  assert.equal(w.state, "review");
+  const again = decideCheck({ ...given({}, policy), unclearInRow: 2 }, pending, now, policy, MID);
+  assert.equal(again.watch.state, "watching", "a pending in between breaks the run");
+});
+
+test("the review event says why, for monitoring, with a msgId per attempt", () => {
+  const d = decideCheck(given({ unclearInRow: 9, attempt: 11 }), unknown, at(3_600_000), SEED_POLICY, MID);
+  const review = d.events[1]!;
+  assert.equal(review.type, "ReviewRequired");
+  assert.deepEqual(
+    { stage: review.data.stage, reason: review.data.reason, provider: review.data.provider, reference: review.data.reference },
+    { stage: "monitoring", reason: "unknown_status", provider: "znet", reference: "100200300" },
+  );
+  assert.equal(review.discriminator, "monitoring:12");
+  assert.ok(review.data.message.length <= 500);
+});
+
+test("past the deadline without a final answer → ReviewRequired(deadline_exceeded), never failed", () => {
+  const w = given({ attempt: 150 });
+  for (const result of [pending, unknown, notFound]) {
+    const d = decideCheck(w, result, w.deadlineAt, SEED_POLICY, MID);
+    assert.deepEqual(types(d), ["StatusChecked", "ReviewRequired"]);
+    const review = d.events[1]!;
+    assert.equal(review.type === "ReviewRequired" && review.data.reason, "deadline_exceeded");
+    assert.equal(d.watch.state, "review");
+  }
+});
+
+test("a final answer at the deadline still wins over review", () => {
+  const w = given({ attempt: 150 });
+  assert.equal(decideCheck(w, done, at(25 * 3_600_000), SEED_POLICY, MID).watch.state, "completed");
+  assert.equal(decideCheck(w, cancelled, at(25 * 3_600_000), SEED_POLICY, MID).watch.state, "failed");
+});
+
+test("the last check before the deadline is scheduled at the deadline itself", () => {
+  const w = given({ attempt: 20 });
+  const now = new Date(w.deadlineAt.getTime() - 60_000);
+  const d = decideCheck(w, pending, now, SEED_POLICY, MID);
+  assert.equal(d.watch.state, "watching");
+  assert.deepEqual(d.watch.nextCheckAt, w.deadlineAt);
+});
+
+test("a settled watch is left alone", () => {
+  for (const state of ["completed", "failed", "review"] as const) {
+    const w = given({ state, attempt: 3 });
+    assert.deepEqual(decideCheck(w, done, at(1), SEED_POLICY, MID), { watch: w, events: [] });
+  }
+});
+
+test("notes are clipped to the contract's 500 characters", () => {
+  const d = decideCheck(given(), { kind: "unknown", cause: "x".repeat(2000) }, at(60_000), SEED_POLICY, MID);
+  const checked = d.events[0]!;
+  assert.ok(checked.type === "StatusChecked" && checked.data.note !== null && checked.data.note.length <= 500);
+});
+
+test("the adapter seals the PIN and keeps it out of every text", () => {
+  const sealer = { seal: (pin: string): EncryptedPin => ({ ...SEALED, ciphertext: Buffer.from(`enc:${pin}`).toString("base64") }) };
+  const r = sealResult({ kind: "done", pin: "AB12-CD34", note: "Tamam AB12-CD34" }, sealer);
+  assert.equal(r.kind, "done");
+  assert.ok(!JSON.stringify(r).includes("AB12-CD34"));
+  const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer);
+  assert.ok(!JSON.stringify(u).includes("ZZ99"));
+  assert.equal(maskStatusPinField('"OK|2| - |x"'), '"OK|2|***|x"');
+});

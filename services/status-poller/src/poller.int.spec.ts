@@ -1,0 +1,482 @@
+import "reflect-metadata";
+import { after, before, test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { NestFactory } from "@nestjs/core";
+import {
+  connectNats,
+  ensureOrderStream,
+  EventPublisher,
+  factMsgId,
+  makeEvent,
+  ProjectionConsumer,
+  type NatsConnection,
+  type ProjectionMessage,
+} from "@pinflow/bus";
+import type { EventOf, EventType, OrderEvent } from "@pinflow/contracts";
+import { createPool, ensureOutbox, migrate, type Pool } from "@pinflow/pg";
+import { ZnetClient } from "@pinflow/providers";
+import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
+import { ZnetSimulator } from "@pinflow/test/simulators/znet";
+import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import pino from "pino";
+import { AppModule } from "./app.module.js";
+import { PgWatchStore } from "./pg-watch-store.js";
+import { newWatch, type CheckResult, type Clock, type PollPolicy } from "./poll.js";
+import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
+import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
+import type { WatchRow } from "./watch-store.js";
+
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
+const CODE = "5550001111";
+const PASSWORD = "sim-s3cret";
+const LEASE_MS = 10_000;
+
+/** Short delays, in the test clock's time: 1 s, then 1 s, 2 s, 4 s, 4 s …; review after 30 s or 4 unclear replies. */
+const POLICY: PollPolicy = { firstDelayMs: 1000, delaysMs: [1000, 2000], growth: 2, maxDelayMs: 4000, jitter: 0.1, deadlineMs: 30_000, maxUnclearInRow: 4 };
+
+/** Time stands still unless a test moves it; the scheduler, the leases and the simulator all read it. */
+class TestClock implements Clock {
+  constructor(public ms: number) {}
+  now(): Date {
+    return new Date(this.ms);
+  }
+  /** Move forward to `at` (never back). */
+  to(at: Date): void {
+    this.ms = Math.max(this.ms, at.getTime());
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+const nats = new TestNatsServer();
+let nc: NatsConnection;
+let publisher: EventPublisher;
+let projection: ProjectionConsumer;
+const stream: OrderEvent[] = [];
+
+before(async () => {
+  await nats.start();
+  nc = await connectNats({ servers: nats.url, name: "status-poller-test", logger });
+  await ensureOrderStream(nc);
+  publisher = new EventPublisher(nc);
+  let checkpoint = 0;
+  projection = new ProjectionConsumer(
+    nc,
+    {
+      checkpoint: async () => checkpoint,
+      apply: async (m: ProjectionMessage) => {
+        if (m.ok) stream.push(m.event);
+        checkpoint = m.seq;
+      },
+    },
+    logger,
+    { retryDelayMs: 50 },
+  );
+  projection.start();
+});
+
+after(async () => {
+  await projection.stop();
+  await nc.close();
+  await nats.destroy();
+});
+
+function eventsOf<T extends EventType>(orderId: string, type: T): EventOf<T>[] {
+  return stream.filter((e): e is EventOf<T> => e.orderId === orderId && e.type === type);
+}
+
+interface Env {
+  pool: Pool;
+  store: PgWatchStore;
+  clock: TestClock;
+  sim: ZnetSimulator;
+  client: ZnetClient;
+  cipher: PinCipher;
+  pollers: PollerRuntime[];
+}
+
+/** A fresh database, simulator and clock per test, with `pollers` poller runtimes on them (not started). */
+async function setup(
+  t: TestContext,
+  opts: { pollers?: number; wrap?: (checker: StatusChecker, index: number) => StatusChecker; claimBatch?: number } = {},
+): Promise<Env> {
+  const db = await new TestDatabase("poller").create();
+  const pool = createPool(db.url);
+  await migrate(pool, MIGRATIONS);
+  await ensureOutbox(pool);
+  const clock = new TestClock(Date.now());
+  const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, now: () => clock.ms, completeAfterMs: 2500 });
+  const baseUrl = await sim.start();
+  const client = new ZnetClient({ baseUrl, code: CODE, password: PASSWORD, timeoutMs: 2000 });
+  const cipher = new PinCipher(generatePinKeyring());
+  const pollers: PollerRuntime[] = [];
+  for (let i = 0; i < (opts.pollers ?? 1); i++) {
+    const checker = new ZnetStatusChecker(client, cipher);
+    pollers.push(
+      await createPollerRuntime({
+        pool,
+        nc,
+        logger: logger.child({ poller: i }),
+        clock,
+        checkers: [opts.wrap ? opts.wrap(checker, i) : checker],
+        settings: {
+          pollerId: `poller-${i}`,
+          policy: POLICY,
+          tickMs: 20,
+          claimBatch: opts.claimBatch ?? 10,
+          concurrency: 4,
+          leaseMs: LEASE_MS,
+          checkTimeoutMs: 2000,
+          relayIntervalMs: 50,
+        },
+      }),
+    );
+  }
+  t.after(async () => {
+    for (const p of pollers) await p.stop();
+    await sim.stop();
+    await pool.end();
+    await db.drop();
+  });
+  return { pool, store: new PgWatchStore(pool), clock, sim, client, cipher, pollers };
+}
+
+let refSeq = 0;
+function newReference(): string {
+  return `${Date.now()}${String(++refSeq).padStart(4, "0")}`;
+}
+
+/** Place an order at the simulator as the dispatcher would, publish its OrderSent, and wait for the watch. */
+async function sendOrder(env: Env, playerId: string): Promise<{ orderId: string; reference: string; sent: EventOf<"OrderSent"> }> {
+  const reference = newReference();
+  const placed = await env.client.place({ reference, productCode: { oyun: "101", kupur: "60" }, playerId, extra: null });
+  assert.equal(placed.kind, "accepted");
+  const orderId = `ord-${randomUUID()}`;
+  const sent = makeEvent(
+    "OrderSent",
+    { orderId, correlationId: `corr-${orderId}`, causationId: null },
+    { packageId: "pubg-60", provider: "znet", reference, cost: placed.kind === "accepted" ? placed.cost : null, balance: null, providerOrderId: null },
+    env.clock.now(),
+  );
+  await publisher.publish(sent, { msgId: factMsgId(sent), once: true });
+  await eventually(async () => assert.ok(await env.store.get(orderId), "watch row inserted"));
+  return { orderId, reference, sent };
+}
+
+async function watchOf(env: Env, orderId: string): Promise<WatchRow> {
+  const w = await env.store.get(orderId);
+  assert.ok(w, `no watch for ${orderId}`);
+  return w;
+}
+
+/** Move the clock to the watch's next check and wait until that check is stored. */
+async function step(env: Env, orderId: string): Promise<WatchRow> {
+  const before = await watchOf(env, orderId);
+  assert.equal(before.state, "watching");
+  env.clock.to(before.nextCheckAt);
+  for (const p of env.pollers) p.scheduler.kick();
+  return eventually(async () => {
+    const w = await watchOf(env, orderId);
+    assert.ok(w.attempt > before.attempt, `check ${before.attempt + 1} stored`);
+    return w;
+  });
+}
+
+/** Step until the watch leaves `watching` (bounded). */
+async function stepUntilSettled(env: Env, orderId: string, maxSteps = 40): Promise<WatchRow> {
+  for (let i = 0; i < maxSteps; i++) {
+    const w = await step(env, orderId);
+    if (w.state !== "watching") return w;
+  }
+  assert.fail(`watch ${orderId} still watching after ${maxSteps} checks`);
+}
+
+function outcomes(orderId: string): string[] {
+  return eventsOf(orderId, "StatusChecked")
+    .sort((a, b) => a.data.attempt - b.data.attempt)
+    .map((e) => e.data.outcome);
+}
+
+test("pending, then done: a StatusChecked per check and one PinReceived whose sealed PIN opens to the provider's PIN", async (t) => {
+  const env = await setup(t);
+  env.pollers[0]!.start();
+  const { orderId, reference, sent } = await sendOrder(env, "player1");
+
+  const first = await watchOf(env, orderId);
+  assert.equal(first.state, "watching");
+  assert.equal(first.attempt, 0);
+  const firstDelay = first.nextCheckAt.getTime() - new Date(sent.occurredAt).getTime();
+  assert.ok(firstDelay >= 900 && firstDelay <= 1100, `first check after 1 s ±10 %, got ${firstDelay}`);
+
+  const settled = await stepUntilSettled(env, orderId);
+  assert.equal(settled.state, "completed");
+  assert.equal(settled.leaseOwner, null);
+
+  const checks = settled.attempt;
+  assert.ok(checks >= 2, "at least one pending before done");
+  await eventually(() => {
+    assert.equal(eventsOf(orderId, "PinReceived").length, 1);
+    assert.equal(eventsOf(orderId, "StatusChecked").length, checks);
+  });
+  assert.deepEqual(outcomes(orderId), [...Array<string>(checks - 1).fill("pending"), "done"]);
+  assert.deepEqual(
+    eventsOf(orderId, "StatusChecked").map((e) => e.data.attempt).sort((a, b) => a - b),
+    Array.from({ length: checks }, (_, i) => i + 1),
+  );
+
+  const pinEvent = eventsOf(orderId, "PinReceived")[0]!;
+  const providerPin = env.sim.order(reference)?.pin;
+  assert.ok(providerPin);
+  assert.equal(env.cipher.open(pinEvent.data.pin), providerPin);
+  assert.equal(pinEvent.data.checks, checks);
+  assert.equal(pinEvent.data.reference, reference);
+  assert.equal(pinEvent.causationId, sent.id);
+  assert.equal(pinEvent.correlationId, sent.correlationId);
+  for (const e of stream.filter((e) => e.orderId === orderId)) {
+    assert.ok(!JSON.stringify(e).includes(providerPin), `${e.type} must not carry the plaintext PIN`);
+  }
+  assert.equal(env.sim.checkCalls(reference), checks);
+  assert.equal(eventsOf(orderId, "OrderFailed").length + eventsOf(orderId, "ReviewRequired").length, 0);
+
+  // A redelivered OrderSent changes nothing.
+  assert.equal(await env.store.insertWatch(newWatch(sent, POLICY, 0.5), env.clock.now()), false);
+  assert.equal((await watchOf(env, orderId)).state, "completed");
+});
+
+test("a provider cancel → one OrderFailed(provider_cancelled); the watch failed", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "cancel-me", outcome: "cancel", completeAfterMs: 0 });
+  env.pollers[0]!.start();
+  const { orderId } = await sendOrder(env, "cancel-me");
+
+  const settled = await stepUntilSettled(env, orderId);
+  assert.equal(settled.state, "failed");
+  await eventually(() => assert.equal(eventsOf(orderId, "OrderFailed").length, 1));
+  const failed = eventsOf(orderId, "OrderFailed")[0]!;
+  assert.equal(failed.data.reasonCode, "provider_cancelled");
+  assert.equal(failed.data.provider, "znet");
+  assert.deepEqual(outcomes(orderId), ["cancelled"]);
+  assert.equal(eventsOf(orderId, "PinReceived").length, 0);
+});
+
+test("concurrent claims from several owners are disjoint (SKIP LOCKED)", async (t) => {
+  const env = await setup(t, { pollers: 0 });
+  const now = env.clock.now();
+  for (let i = 0; i < 40; i++) {
+    const orderId = `ord-claim-${i}`;
+    const sent = makeEvent(
+      "OrderSent",
+      { orderId, correlationId: orderId, causationId: null },
+      { packageId: "pubg-60", provider: "znet", reference: String(9000 + i), cost: "1.00", balance: null, providerOrderId: null },
+      new Date(now.getTime() - 60_000),
+    );
+    assert.equal(await env.store.insertWatch(newWatch(sent, POLICY, 0.5), now), true);
+  }
+  const stores = Array.from({ length: 4 }, () => new PgWatchStore(env.pool));
+  const claims = await Promise.all(stores.map((s, i) => s.claimDue(now, `owner-${i}`, LEASE_MS, 15)));
+  const ids = claims.flat().map((c) => c.watch.orderId);
+  assert.equal(ids.length, 40, "every due watch claimed once");
+  assert.equal(new Set(ids).size, 40, "no watch claimed twice");
+  assert.deepEqual(await env.store.claimDue(now, "late", LEASE_MS, 10), [], "held watches are not claimable");
+  assert.deepEqual(await env.store.backlog(now), { due: 0, oldestDueAt: null });
+});
+
+test("two scheduler instances on one database check disjoint orders, never one order twice at once", async (t) => {
+  // Poller 0's provider calls wait at a gate, so it holds its claims while poller 1 works.
+  let gateOpen!: () => void;
+  const gate = new Promise<void>((resolve) => (gateOpen = resolve));
+  const asked: string[][] = [[], []];
+  const inFlight = new Set<string>();
+  const overlaps: string[] = [];
+  const env = await setup(t, {
+    pollers: 2,
+    claimBatch: 3,
+    wrap: (inner, index) => ({
+      provider: inner.provider,
+      maxBatch: inner.maxBatch,
+      async check(refs): Promise<Map<string, CheckResult>> {
+        for (const ref of refs) {
+          if (inFlight.has(ref)) overlaps.push(ref);
+          inFlight.add(ref);
+          asked[index]!.push(ref);
+        }
+        try {
+          if (index === 0) await gate;
+          return await inner.check(refs);
+        } finally {
+          for (const ref of refs) inFlight.delete(ref);
+        }
+      },
+    }),
+  });
+  env.sim.addRule({ playerId: "fast", completeAfterMs: 0 });
+  const [a, b] = env.pollers as [PollerRuntime, PollerRuntime];
+  a.start();
+  b.relay.start();
+  b.consumer.start();
+  const orders: Array<{ orderId: string; reference: string }> = [];
+  for (let i = 0; i < 12; i++) orders.push(await sendOrder(env, "fast"));
+
+  try {
+    env.clock.advance(2000); // all 12 due
+    await eventually(() => assert.equal(asked[0]!.length, 3, "poller 0 claimed a full batch and is stuck in its checks"));
+    b.scheduler.start();
+    const othersDone = orders.filter((o) => !asked[0]!.includes(o.reference));
+    await eventually(async () => {
+      for (const o of othersDone) assert.equal((await watchOf(env, o.orderId)).state, "completed");
+    });
+    assert.equal(asked[1]!.length, 9);
+    assert.deepEqual(asked[0]!.filter((ref) => asked[1]!.includes(ref)), [], "no order asked by both pollers");
+
+    gateOpen();
+    await eventually(async () => {
+      for (const o of orders) {
+        assert.equal((await watchOf(env, o.orderId)).state, "completed");
+        assert.equal(eventsOf(o.orderId, "PinReceived").length, 1);
+      }
+    });
+    assert.deepEqual(overlaps, []);
+    for (const o of orders) {
+      assert.equal(env.sim.checkCalls(o.reference), 1, `order ${o.reference} checked once`);
+      assert.deepEqual(outcomes(o.orderId), ["done"]);
+      assert.equal((await watchOf(env, o.orderId)).attempt, 1);
+    }
+  } finally {
+    gateOpen(); // never leave poller 0 stuck, even when an assertion failed
+  }
+});
+
+test("a claim whose owner crashed is taken over after its lease, and the crashed owner's late result is refused", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "fast", completeAfterMs: 0 });
+  const poller = env.pollers[0]!;
+  poller.relay.start();
+  poller.consumer.start();
+  const orphan = await sendOrder(env, "fast");
+  env.clock.to((await watchOf(env, orphan.orderId)).nextCheckAt);
+
+  // A replica claims the watch and dies before settling it.
+  const [crashed] = await env.store.claimDue(env.clock.now(), "crashed-replica", LEASE_MS, 10);
+  assert.ok(crashed);
+  assert.equal(crashed.watch.orderId, orphan.orderId);
+
+  // While the lease lasts, the live scheduler checks other due orders but not the held one.
+  poller.scheduler.start();
+  const witness = await sendOrder(env, "fast");
+  env.clock.to((await watchOf(env, witness.orderId)).nextCheckAt);
+  assert.ok(env.clock.ms < crashed.leaseUntil.getTime());
+  await eventually(async () => assert.equal((await watchOf(env, witness.orderId)).state, "completed"));
+  assert.equal(env.sim.checkCalls(orphan.reference), 0);
+  assert.equal((await watchOf(env, orphan.orderId)).leaseOwner, "crashed-replica");
+
+  // Once the lease has run out, the watch is claimable again and gets settled.
+  env.clock.to(crashed.leaseUntil);
+  await eventually(async () => assert.equal((await watchOf(env, orphan.orderId)).state, "completed"));
+  await eventually(() => assert.equal(eventsOf(orphan.orderId, "PinReceived").length, 1));
+  assert.equal(env.sim.checkCalls(orphan.reference), 1);
+
+  // The crashed replica comes back with a stale result: it is not stored and nothing is appended.
+  const stale = await env.store.complete(crashed, { ...crashed.watch, state: "review", attempt: 1 }, [], env.clock.now());
+  assert.equal(stale, false);
+  assert.equal((await watchOf(env, orphan.orderId)).state, "completed");
+});
+
+test("no final answer by the deadline → ReviewRequired(deadline_exceeded), never failed", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "stuck", outcome: "never" });
+  env.pollers[0]!.start();
+  const { orderId, sent } = await sendOrder(env, "stuck");
+
+  const settled = await stepUntilSettled(env, orderId);
+  assert.equal(settled.state, "review");
+  assert.ok(env.clock.ms >= new Date(sent.occurredAt).getTime() + POLICY.deadlineMs);
+  await eventually(() => assert.equal(eventsOf(orderId, "ReviewRequired").length, 1));
+  const review = eventsOf(orderId, "ReviewRequired")[0]!;
+  assert.equal(review.data.stage, "monitoring");
+  assert.equal(review.data.reason, "deadline_exceeded");
+  assert.ok(outcomes(orderId).every((o) => o === "pending"));
+  assert.equal(outcomes(orderId).length, settled.attempt);
+  assert.equal(eventsOf(orderId, "OrderFailed").length, 0);
+  assert.equal(eventsOf(orderId, "PinReceived").length, 0);
+});
+
+test("pin_kontrol answering HTTP 500: checks go on without failing the order, and the PIN is taken once it answers", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "flaky", checkFault: "http500", completeAfterMs: 0 });
+  env.pollers[0]!.start();
+  const { orderId, reference } = await sendOrder(env, "flaky");
+
+  for (let i = 1; i <= 3; i++) {
+    const w = await step(env, orderId);
+    assert.equal(w.state, "watching");
+    assert.equal(w.unclearInRow, i);
+    assert.equal(w.lastOutcome, "unknown");
+  }
+  env.sim.clearRules();
+  const settled = await step(env, orderId);
+  assert.equal(settled.state, "completed");
+  await eventually(() => assert.equal(eventsOf(orderId, "PinReceived").length, 1));
+  assert.deepEqual(outcomes(orderId), ["unknown", "unknown", "unknown", "done"]);
+  assert.equal(env.cipher.open(eventsOf(orderId, "PinReceived")[0]!.data.pin), env.sim.order(reference)?.pin);
+  assert.equal(eventsOf(orderId, "OrderFailed").length + eventsOf(orderId, "ReviewRequired").length, 0);
+  for (const e of eventsOf(orderId, "StatusChecked")) assert.ok(!JSON.stringify(e).includes(PASSWORD));
+});
+
+test("unclear replies MAX_UNCLEAR_IN_ROW times in a row → ReviewRequired(unknown_status)", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "garbled", checkFault: "garbage" });
+  env.pollers[0]!.start();
+  const { orderId } = await sendOrder(env, "garbled");
+
+  const settled = await stepUntilSettled(env, orderId);
+  assert.equal(settled.state, "review");
+  assert.equal(settled.attempt, POLICY.maxUnclearInRow);
+  await eventually(() => assert.equal(eventsOf(orderId, "ReviewRequired").length, 1));
+  assert.equal(eventsOf(orderId, "ReviewRequired")[0]!.data.reason, "unknown_status");
+  assert.deepEqual(outcomes(orderId), Array<string>(POLICY.maxUnclearInRow).fill("unknown"));
+  assert.equal(eventsOf(orderId, "OrderFailed").length, 0);
+});
+
+test("HTTP: check-now checks a watch at once (404 unknown, 409 settled), and /metrics shows the checks", async (t) => {
+  const env = await setup(t);
+  env.sim.addRule({ playerId: "fast", completeAfterMs: 0 });
+  const poller = env.pollers[0]!;
+  poller.start();
+  const app = await NestFactory.create(
+    AppModule.register({
+      registry: poller.registry,
+      readiness: { postgres: async () => void (await env.pool.query("SELECT 1")) },
+      admin: { store: env.store, clock: env.clock, kick: () => poller.scheduler.kick(), logger },
+    }),
+    { logger: false },
+  );
+  await app.listen(0, "127.0.0.1");
+  t.after(() => app.close());
+  const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
+
+  const missing = await fetch(`${url}/v1/watches/ord-nope/check-now`, { method: "POST" });
+  assert.equal(missing.status, 404);
+  assert.deepEqual(((await missing.json()) as { error: { code: string } }).error.code, "not_found");
+
+  const { orderId } = await sendOrder(env, "fast");
+  assert.ok((await watchOf(env, orderId)).nextCheckAt > env.clock.now(), "not due yet");
+  const res = await fetch(`${url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+  assert.equal(res.status, 202);
+  await eventually(async () => assert.equal((await watchOf(env, orderId)).state, "completed"));
+  await eventually(() => assert.equal(eventsOf(orderId, "PinReceived").length, 1));
+
+  const closed = await fetch(`${url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+  assert.equal(closed.status, 409);
+
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /pinflow_status_checks_total\{[^}]*provider="znet"[^}]*outcome="done"[^}]*\} 1/);
+  assert.match(metrics, /pinflow_watch_backlog\{[^}]*\} 0/);
+  assert.match(metrics, /pinflow_oldest_overdue_check_seconds\{[^}]*\} 0/);
+  assert.match(metrics, /pinflow_polls_per_completed_order_count\{[^}]*\} 1/);
+  assert.match(metrics, /pinflow_events_rejected_total/);
+  assert.equal((await fetch(`${url}/readyz`)).status, 200);
+});
