@@ -4,13 +4,14 @@ import { connectNats, ensureOrderStream } from "@pinflow/bus";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, loadConfig, startService } from "@pinflow/service-kit";
+import { createLogger, initTracing, loadConfig, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { PollerConfig, pollPolicy, znetPassword } from "./config.js";
 import { systemClock } from "./poll.js";
 import { createPollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker } from "./status-checker.js";
 
+initTracing("status-poller");
 const logger = createLogger("status-poller");
 
 async function main(): Promise<void> {
