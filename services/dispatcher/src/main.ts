@@ -7,7 +7,7 @@ import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
 import { createPool } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
-import { createLogger, createMetricsRegistry, startService } from "@pinflow/service-kit";
+import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
 import { loadDispatcherConfig } from "./config.js";
@@ -15,6 +15,7 @@ import { DEFAULT_POLICY } from "./dispatch.js";
 import { providerRegistry, ZnetProvider, type DispatchProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
+const tracing = initTracing("dispatcher");
 const logger = createLogger("dispatcher");
 
 async function main(): Promise<void> {
@@ -56,10 +57,6 @@ async function main(): Promise<void> {
   );
 
   dispatcher.start();
-  // Nest's shutdown hooks (enabled by startService) re-send the signal to the process once the HTTP
-  // server is closed, which would kill us before startService's onShutdown has stopped the consumer and
-  // relay. This listener absorbs that second signal; startService still exits when its shutdown is done.
-  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => undefined);
   await startService(
     AppModule.register({
       readiness: {
@@ -85,6 +82,7 @@ async function main(): Promise<void> {
         await dispatcher.stop();
         await pool.end();
         logger.info("consumer and outbox relay stopped");
+        await tracing.shutdown().catch(() => undefined);
       },
     },
   );
