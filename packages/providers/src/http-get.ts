@@ -9,6 +9,8 @@ export type HttpGetOutcome =
   | { ok: false; cause: string };
 
 export interface HttpGetOptions {
+  /** Extra request headers (e.g. x-stor's `api-token`); never echoed in causes. */
+  headers?: Record<string, string>;
   /** Deadline for the whole exchange (connect, send, full reply). */
   timeoutMs: number;
   /** Replies larger than this are abandoned. */
@@ -45,7 +47,7 @@ export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome>
     };
     try {
       const lib = url.protocol === "https:" ? https : http;
-      req = lib.get(url, { agent: false, headers: { accept: "*/*", "user-agent": "pinflow" } }, (res) => {
+      req = lib.get(url, { agent: false, headers: { accept: "*/*", "user-agent": "pinflow", ...opts.headers } }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {

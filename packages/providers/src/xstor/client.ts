@@ -11,7 +11,7 @@
 import type { HttpGetOutcome } from "../http-get.js";
 import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult, ReasonCode } from "../provider.js";
 import { scrubSecret } from "../redact.js";
-import { httpGetWithHeaders } from "./http.js";
+import { httpGet } from "../http-get.js";
 import {
   parseBalanceReply,
   parseCheckReply,
@@ -136,7 +136,7 @@ export class XstorClient {
       return { ok: false, cause: `invalid x-stor base URL ${JSON.stringify(this.#scrub(this.#base))}` };
     }
     for (const [k, v] of params) url.searchParams.append(k, v);
-    return httpGetWithHeaders(url, { timeoutMs: this.#cfg.timeoutMs, headers: { "api-token": this.#cfg.token } });
+    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs, headers: { accept: "application/json", "api-token": this.#cfg.token } });
   }
 
   #scrub(text: string): string {
