@@ -37,7 +37,7 @@ describe("killing and restarting any one service mid-run loses no order", () => 
       await place(3);
 
       for (const orderId of orderIds) {
-        const order = await system.waitForStatus(orderId, "completed", 30_000);
+        const order = await system.waitForStatus(orderId, "completed", 60_000);
         assert.ok(order.pin, `order ${orderId} has its PIN`);
       }
       for (const playerId of players) {

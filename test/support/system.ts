@@ -28,6 +28,16 @@ export const FAST_POLLING: Record<string, string> = {
 };
 
 /**
+ * Redelivery after a crash waits for the ack deadline; the same code runs
+ * with a shorter one so crash tests take seconds (the bus keeps long calls
+ * alive with working() either way).
+ */
+export const FAST_REDELIVERY: Record<string, string> = {
+  CONSUMER_ACK_WAIT_MS: "3000",
+  LEASE_MARGIN_MS: "2000",
+};
+
+/**
  * The whole pipeline for an end-to-end test: a private JetStream server, one
  * real PostgreSQL database per service, the znet simulator, and the three
  * services as separate OS processes.
@@ -57,6 +67,7 @@ export class TestSystem {
           DATABASE_URL: this.databases[name].url,
           ...(name === "orders" ? {} : znetEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
+          ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
           ...(this.opts.env?.[name] ?? {}),
         };
         return [name, new ServiceProcess(name, env, join(this.logDir, `${name}.log`), await freePort())] as const;
