@@ -6,8 +6,8 @@ import { ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
 import { createLogger, initTracing, loadConfig, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
-import { PollerConfig, pollPolicy, znetPassword } from "./config.js";
-import { systemClock } from "./poll.js";
+import { PollerConfig, pollPlan, pollPolicy, znetPassword } from "./config.js";
+import { systemClock, type PollingPlan } from "./poll.js";
 import { createPollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker } from "./status-checker.js";
 
@@ -42,6 +42,8 @@ async function main(): Promise<void> {
     settings: {
       pollerId: config.POLLER_ID,
       policy: pollPolicy(config),
+      polling: pollPlan(config),
+      planRefreshMs: config.POLL_ADAPTIVE_REFRESH_MS,
       tickMs: config.SCHEDULER_TICK_MS,
       claimBatch: config.CLAIM_BATCH,
       concurrency: config.CHECK_CONCURRENCY,
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
   });
 
   runtime.start();
-  logger.info({ pollerId: config.POLLER_ID, policy: pollPolicy(config) }, "status poller started");
+  logger.info({ pollerId: config.POLLER_ID, polling: describePlan(pollPlan(config)) }, "status poller started");
   await startService(module, {
     host: config.HTTP_HOST,
     port: config.HTTP_PORT,
@@ -80,6 +82,18 @@ async function main(): Promise<void> {
       await pool.end();
     },
   });
+}
+
+/** The plan for the start-up log: per provider its mode and policy (adaptive settings without the reference preset). */
+function describePlan(plan: PollingPlan): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [provider, polling] of Object.entries(plan)) {
+    out[provider] =
+      polling.mode === "adaptive"
+        ? { mode: "adaptive", fallback: polling.policy, adaptive: { ...polling.adaptive, reference: undefined } }
+        : { mode: polling.preset, policy: polling.policy };
+  }
+  return out;
 }
 
 main().catch((error) => {

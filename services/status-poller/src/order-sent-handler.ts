@@ -1,7 +1,8 @@
 import { ACK, type HandlerOutcome, type WorkHandler } from "@pinflow/bus";
 import type { OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
-import { newWatch, type Clock, type PollPolicy } from "./poll.js";
+import type { PollPlanner } from "./planner.js";
+import { newWatch, type Clock } from "./poll.js";
 import type { WatchStore } from "./watch-store.js";
 
 /**
@@ -10,14 +11,15 @@ import type { WatchStore } from "./watch-store.js";
  */
 export function orderSentHandler(deps: {
   store: WatchStore;
-  policy: PollPolicy;
+  planner: PollPlanner;
   clock: Clock;
   random: () => number;
   logger: Logger;
 }): WorkHandler {
   return async (event: OrderEvent): Promise<HandlerOutcome> => {
     if (event.type !== "OrderSent") return { reject: `unexpected event type ${event.type}` };
-    const watch = newWatch(event, deps.policy, deps.random());
+    const { provider, packageId } = event.data;
+    const watch = newWatch(event, deps.planner.policyFor(provider), deps.random(), deps.planner.cadenceFor(provider, packageId));
     const inserted = await deps.store.insertWatch(watch, deps.clock.now());
     deps.logger.info(
       { orderId: event.orderId, eventId: event.id, provider: watch.provider, firstCheckAt: watch.nextCheckAt.toISOString(), duplicate: !inserted },

@@ -1,6 +1,7 @@
 import type { ProviderName } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
-import type { CheckKind, Watch, WatchState } from "./poll.js";
+import type { CompletionRecord } from "./adaptive.js";
+import type { CheckKind, Completion, Watch, WatchState } from "./poll.js";
 import type { Backlog, CheckNowResult, Claim, WatchRow, WatchStore } from "./watch-store.js";
 
 interface Row {
@@ -19,6 +20,7 @@ interface Row {
   unclear_in_row: number;
   sent_at: Date;
   last_outcome: CheckKind | null;
+  last_pending_at: Date | null;
   updated_at: Date;
 }
 
@@ -37,6 +39,7 @@ function toWatchRow(r: Row): WatchRow {
     unclearInRow: r.unclear_in_row,
     sentAt: r.sent_at,
     lastOutcome: r.last_outcome,
+    lastPendingAt: r.last_pending_at,
     leaseOwner: r.lease_owner,
     leaseUntil: r.lease_until,
     updatedAt: r.updated_at,
@@ -57,8 +60,8 @@ export class PgWatchStore implements WatchStore {
   async insertWatch(w: Watch, now: Date): Promise<boolean> {
     const r = await this.pool.query(
       `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
-                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
        ON CONFLICT (order_id) DO NOTHING`,
       [
         w.orderId,
@@ -74,6 +77,7 @@ export class PgWatchStore implements WatchStore {
         w.unclearInRow,
         w.sentAt,
         w.lastOutcome,
+        w.lastPendingAt,
         now,
       ],
     );
@@ -106,12 +110,12 @@ export class PgWatchStore implements WatchStore {
       .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
   }
 
-  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date): Promise<boolean> {
+  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       const r = await client.query(
         `UPDATE watch
             SET state = $5, attempt = $6, next_check_at = $7, unclear_in_row = $8, last_outcome = $9,
-                lease_owner = NULL, lease_until = NULL, updated_at = $10
+                last_pending_at = $11, lease_owner = NULL, lease_until = NULL, updated_at = $10
           WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4`,
         [
           claim.watch.orderId,
@@ -124,10 +128,19 @@ export class PgWatchStore implements WatchStore {
           next.unclearInRow,
           next.lastOutcome,
           now,
+          next.lastPendingAt,
         ],
       );
       if ((r.rowCount ?? 0) !== 1) return false;
       await enqueueEvents(client, events);
+      if (completion) {
+        await client.query(
+          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (order_id) DO NOTHING`,
+          [completion.orderId, completion.provider, completion.packageId, Math.round(completion.lowerMs), Math.round(completion.upperMs), now],
+        );
+      }
       return true;
     });
   }
@@ -169,5 +182,28 @@ export class PgWatchStore implements WatchStore {
     );
     const row = r.rows[0];
     return { due: Number(row?.due ?? 0), oldestDueAt: row?.oldest ?? null };
+  }
+
+  async recentCompletions(perKey: number): Promise<CompletionRecord[]> {
+    const r = await this.pool.query<{ provider: ProviderName; package_id: string; lower_ms: string; upper_ms: string }>(
+      `SELECT provider, package_id, lower_ms, upper_ms
+         FROM (SELECT s.*, row_number() OVER (PARTITION BY provider, package_id ORDER BY id DESC) AS rn
+                 FROM completion_sample s) recent
+        WHERE rn <= $1
+        ORDER BY id DESC`,
+      [perKey],
+    );
+    return r.rows.map((row) => ({ provider: row.provider, packageId: row.package_id, lowerMs: Number(row.lower_ms), upperMs: Number(row.upper_ms) }));
+  }
+
+  async trimCompletions(perKey: number): Promise<number> {
+    const r = await this.pool.query(
+      `DELETE FROM completion_sample c
+        USING (SELECT id, row_number() OVER (PARTITION BY provider, package_id ORDER BY id DESC) AS rn
+                 FROM completion_sample) old
+        WHERE c.id = old.id AND old.rn > $1`,
+      [perKey],
+    );
+    return r.rowCount ?? 0;
   }
 }

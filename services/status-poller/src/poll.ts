@@ -5,6 +5,8 @@
  * person must look (deadline, too many unclear replies).
  */
 import type { CheckOutcome, EncryptedPin, EventData, EventOf, ProviderName } from "@pinflow/contracts";
+import { learntDelayMs, scheduleFor, type CompletionSample, type LearntSchedule, type LearntSchedules } from "./adaptive.js";
+import { nextDelayMs, type PollPolicy, type ProviderPolling } from "./policy.js";
 
 // ---------------------------------------------------------------------------
 // Clock
@@ -16,58 +18,61 @@ export interface Clock {
 export const systemClock: Clock = { now: () => new Date() };
 
 // ---------------------------------------------------------------------------
-// Policy
+// Policy (presets and the fixed back-off live in policy.ts; the learnt schedule in adaptive.ts)
 
-export interface PollPolicy {
-  /** Delay from OrderSent to the first check. */
-  firstDelayMs: number;
-  /** Delays after the 1st, 2nd, … check; after the list, the last delay keeps growing. */
-  delaysMs: readonly number[];
-  /** Factor applied per check after `delaysMs` runs out (≥ 1). */
-  growth: number;
-  /** No delay (before jitter) is longer than this. */
-  maxDelayMs: number;
-  /** Bounded jitter as a fraction: 0.1 = ±10 %. */
-  jitter: number;
-  /** From OrderSent; past it without a final answer the order goes to review (never to failed). */
-  deadlineMs: number;
-  /** This many unclear replies (unknown / not found) in a row → review. */
-  maxUnclearInRow: number;
-}
-
-/** The seed schedule: 60 s, then 30 s, 1 m, 2 m, 4 m, 8 m, capped at 10 m; review after 24 h. */
-export const SEED_POLICY: PollPolicy = {
-  firstDelayMs: 60_000,
-  delaysMs: [30_000, 60_000, 120_000],
-  growth: 2,
-  maxDelayMs: 600_000,
-  jitter: 0.1,
-  deadlineMs: 24 * 60 * 60 * 1000,
-  maxUnclearInRow: 10,
-};
-
-/** The delay before a policy's jitter, after `attempt` checks (0 = before the first). */
-export function baseDelayMs(policy: PollPolicy, attempt: number): number {
-  if (attempt <= 0) return Math.min(policy.firstDelayMs, policy.maxDelayMs);
-  const listed = policy.delaysMs[attempt - 1];
-  if (listed !== undefined) return Math.min(listed, policy.maxDelayMs);
-  const last = policy.delaysMs.at(-1) ?? policy.firstDelayMs;
-  const beyond = attempt - policy.delaysMs.length;
-  // Grow step by step so a huge attempt number cannot overflow to Infinity/NaN.
-  let delay = last;
-  for (let i = 0; i < beyond && delay < policy.maxDelayMs; i++) delay *= Math.max(1, policy.growth);
-  return Math.min(Math.round(delay), policy.maxDelayMs);
-}
+export {
+  DEFAULT_ADAPTIVE,
+  DEFAULT_POLICY,
+  POLL_MODES,
+  PRESETS,
+  PRESET_NAMES,
+  SEED_POLICY,
+  baseDelayMs,
+  nextDelayMs,
+  withJitter,
+  type AdaptiveSettings,
+  type PollMode,
+  type PollPolicy,
+  type PollingPlan,
+  type PresetName,
+  type ProviderPolling,
+} from "./policy.js";
 
 /**
- * The delay before the next check after `attempt` checks, with bounded jitter:
- * `random` in [0, 1) maps linearly to [-jitter, +jitter) of the base delay.
+ * Where a watch's next check goes. `preset`: the policy's back-off by attempt
+ * (exactly the behaviour before adaptive mode). `learnt`: from the time
+ * already waited, on a schedule learnt from the provider's completions
+ * (adaptive.ts); the policy still gives the jitter, the deadline and the
+ * unclear-reply limit.
  */
-export function nextDelayMs(policy: PollPolicy, attempt: number, random: number): number {
-  const base = baseDelayMs(policy, attempt);
-  const r = Math.min(Math.max(random, 0), 1);
-  const jitter = Math.min(Math.max(policy.jitter, 0), 1);
-  return Math.max(0, Math.round(base * (1 + jitter * (2 * r - 1))));
+export type Cadence = { kind: "preset" } | { kind: "learnt"; schedule: LearntSchedule };
+
+export const PRESET_CADENCE: Cadence = { kind: "preset" };
+
+/** The delay (with jitter) from a check `elapsedMs` after sent, after `attempt` checks, to the next one. */
+export function nextCheckDelayMs(policy: PollPolicy, cadence: Cadence, elapsedMs: number, attempt: number, random: number): number {
+  switch (cadence.kind) {
+    case "preset":
+      return nextDelayMs(policy, attempt, random);
+    case "learnt":
+      return learntDelayMs(cadence.schedule, elapsedMs, policy.jitter, random);
+    default:
+      return assertNever(cadence);
+  }
+}
+
+/** The cadence a provider's (and package's) watch follows now: learnt when adaptive and learnt enough, else the preset. */
+export function cadenceFor(polling: ProviderPolling, learnt: LearntSchedules, provider: ProviderName, packageId: string): Cadence {
+  switch (polling.mode) {
+    case "preset":
+      return PRESET_CADENCE;
+    case "adaptive": {
+      const schedule = scheduleFor(learnt, provider, packageId);
+      return schedule ? { kind: "learnt", schedule } : PRESET_CADENCE;
+    }
+    default:
+      return assertNever(polling);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -105,10 +110,12 @@ export interface Watch {
   unclearInRow: number;
   sentAt: Date;
   lastOutcome: CheckKind | null;
+  /** When a check last said "pending" (null: none did yet): the order was not done then. */
+  lastPendingAt: Date | null;
 }
 
 /** A new watch for an accepted order; the schedule counts from when the order was sent. */
-export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random: number): Watch {
+export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random: number, cadence: Cadence = PRESET_CADENCE): Watch {
   const sentAt = new Date(sent.occurredAt);
   const deadlineAt = new Date(sentAt.getTime() + policy.deadlineMs);
   return {
@@ -120,11 +127,12 @@ export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random:
     sentEventId: sent.id,
     state: "watching",
     attempt: 0,
-    nextCheckAt: earliest(new Date(sentAt.getTime() + nextDelayMs(policy, 0, random)), deadlineAt),
+    nextCheckAt: earliest(new Date(sentAt.getTime() + nextCheckDelayMs(policy, cadence, 0, 0, random)), deadlineAt),
     deadlineAt,
     unclearInRow: 0,
     sentAt,
     lastOutcome: null,
+    lastPendingAt: null,
   };
 }
 
@@ -145,6 +153,23 @@ export type EventDraft =
 export interface Decision {
   watch: Watch;
   events: EventDraft[];
+  /** Set when the check found the order done: how long it took, for the adaptive schedule. */
+  completion?: Completion;
+}
+
+/** A completed order's time to done, as the interval the checks pin it to (ms after sent). */
+export interface Completion extends CompletionSample {
+  orderId: string;
+  provider: ProviderName;
+  packageId: string;
+}
+
+/** Not done at the last pending check (or at sending), done by `now`. */
+export function completionOf(watch: Watch, now: Date): Completion {
+  const sent = watch.sentAt.getTime();
+  const upperMs = Math.max(0, now.getTime() - sent);
+  const lowerMs = Math.min(upperMs, Math.max(0, (watch.lastPendingAt?.getTime() ?? sent) - sent));
+  return { orderId: watch.orderId, provider: watch.provider, packageId: watch.packageId, lowerMs, upperMs };
 }
 
 const NOTE_MAX = 500;
@@ -189,7 +214,14 @@ export function checkNote(result: CheckResult): string | null {
  * `ReviewRequired`; otherwise the next check time. A watch that is no longer
  * watching is left as it is.
  */
-export function decideCheck(watch: Watch, result: CheckResult, now: Date, policy: PollPolicy, random: number): Decision {
+export function decideCheck(
+  watch: Watch,
+  result: CheckResult,
+  now: Date,
+  policy: PollPolicy,
+  random: number,
+  cadence: Cadence = PRESET_CADENCE,
+): Decision {
   switch (watch.state) {
     case "watching":
       break;
@@ -224,6 +256,7 @@ export function decideCheck(watch: Watch, result: CheckResult, now: Date, policy
             once: true,
           },
         ],
+        completion: completionOf(watch, now),
       };
     case "cancelled":
       return {
@@ -244,9 +277,9 @@ export function decideCheck(watch: Watch, result: CheckResult, now: Date, policy
         ],
       };
     case "pending": {
-      const next: Watch = { ...base, unclearInRow: 0 };
+      const next: Watch = { ...base, unclearInRow: 0, lastPendingAt: now };
       if (isPastDeadline(watch, now)) return review(next, checked, "deadline_exceeded", deadlineMessage(next, note));
-      return { watch: reschedule(next, now, policy, random), events: [checked] };
+      return { watch: reschedule(next, now, policy, random, cadence), events: [checked] };
     }
     case "not_found":
     case "unknown": {
@@ -255,15 +288,16 @@ export function decideCheck(watch: Watch, result: CheckResult, now: Date, policy
         return review(next, checked, "unknown_status", clip(`${next.unclearInRow} unclear status replies in a row from ${watch.provider}; last: ${note ?? "-"}`));
       }
       if (isPastDeadline(watch, now)) return review(next, checked, "deadline_exceeded", deadlineMessage(next, note));
-      return { watch: reschedule(next, now, policy, random), events: [checked] };
+      return { watch: reschedule(next, now, policy, random, cadence), events: [checked] };
     }
     default:
       return assertNever(result);
   }
 }
 
-function reschedule(watch: Watch, now: Date, policy: PollPolicy, random: number): Watch {
-  const next = new Date(now.getTime() + nextDelayMs(policy, watch.attempt, random));
+function reschedule(watch: Watch, now: Date, policy: PollPolicy, random: number, cadence: Cadence): Watch {
+  const elapsedMs = now.getTime() - watch.sentAt.getTime();
+  const next = new Date(now.getTime() + nextCheckDelayMs(policy, cadence, elapsedMs, watch.attempt, random));
   // The last check happens at the deadline itself, so a late PIN is still caught before review.
   return { ...watch, nextCheckAt: earliest(next, watch.deadlineAt) };
 }

@@ -23,7 +23,8 @@ import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
 import { AppModule } from "./app.module.js";
 import { PgWatchStore } from "./pg-watch-store.js";
-import { newWatch, type CheckResult, type Clock, type PollPolicy } from "./poll.js";
+import { learnSchedule, learntGapMs, type LearntSchedule } from "./adaptive.js";
+import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, type Clock, type PollingPlan, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
@@ -102,12 +103,20 @@ interface Env {
 /** A fresh database, simulator and clock per test, with `pollers` poller runtimes on them (not started). */
 async function setup(
   t: TestContext,
-  opts: { pollers?: number; wrap?: (checker: StatusChecker, index: number) => StatusChecker; claimBatch?: number } = {},
+  opts: {
+    pollers?: number;
+    wrap?: (checker: StatusChecker, index: number) => StatusChecker;
+    claimBatch?: number;
+    polling?: PollingPlan;
+    /** Rows to have in the database before the pollers are built (e.g. recorded completions). */
+    seed?: (pool: Pool) => Promise<void>;
+  } = {},
 ): Promise<Env> {
   const db = await new TestDatabase("poller").create();
   const pool = createPool(db.url);
   await migrate(pool, MIGRATIONS);
   await ensureOutbox(pool);
+  await opts.seed?.(pool);
   const clock = new TestClock(Date.now());
   const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, now: () => clock.ms, completeAfterMs: 2500 });
   const baseUrl = await sim.start();
@@ -126,6 +135,7 @@ async function setup(
         settings: {
           pollerId: `poller-${i}`,
           policy: POLICY,
+          ...(opts.polling ? { polling: opts.polling, planRefreshMs: 50 } : {}),
           tickMs: 20,
           claimBatch: opts.claimBatch ?? 10,
           concurrency: 4,
@@ -479,4 +489,111 @@ test("HTTP: check-now checks a watch at once (404 unknown, 409 settled), and /me
   assert.match(metrics, /pinflow_polls_per_completed_order_count\{[^}]*\} 1/);
   assert.match(metrics, /pinflow_events_rejected_total/);
   assert.equal((await fetch(`${url}/readyz`)).status, 200);
+});
+
+test("adaptive mode: with recorded completions, checks are scheduled from the samples, and each completion is recorded", async (t) => {
+  // Test-clock scale: the provider took 6–9 s on 200 earlier orders of pubg-60; 30 on another package.
+  const policy: PollPolicy = { ...POLICY, maxDelayMs: 20_000 };
+  const adaptive: AdaptiveSettings = { ...DEFAULT_ADAPTIVE, minGapMs: 100, reference: POLICY, maxChecksFirstHour: 10_000 };
+  const polling: PollingPlan = { znet: { mode: "adaptive", policy, adaptive }, xstor: { mode: "preset", preset: "custom", policy: POLICY } };
+  const history = Array.from({ length: 200 }, (_, i) => 6000 + ((i * 37) % 200) * 15);
+  const env = await setup(t, {
+    polling,
+    seed: async (pool) => {
+      for (const [i, v] of history.entries()) {
+        await pool.query(
+          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'pubg-60', $2, $3, now())`,
+          [`ord-history-${i}`, v - 200, v + 200],
+        );
+      }
+      for (let i = 0; i < 30; i++) {
+        await pool.query(
+          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'other-pkg', 0, 500, now())`,
+          [`ord-other-${i}`],
+        );
+      }
+    },
+  });
+  env.sim.addRule({ playerId: "adaptive", completeAfterMs: 7500 });
+  const poller = env.pollers[0]!;
+  poller.start();
+
+  // The scheduler loads the samples (periodically, not per check) and learns the package's schedule.
+  const learnt = await eventually(() => {
+    const cadence = poller.planner.cadenceFor("znet", "pubg-60");
+    assert.equal(cadence.kind, "learnt");
+    return (cadence as { kind: "learnt"; schedule: LearntSchedule }).schedule;
+  });
+  const expected = learnSchedule(history, adaptive, policy);
+  assert.ok(expected);
+  assert.equal(learnt.basis.scope, "package");
+  assert.equal(learnt.basis.samples, 200);
+  assert.deepEqual(
+    { q: learnt.quantilesMs, h: learnt.hazard, d: learnt.maxGapMs, tail: learnt.tailFromMs },
+    { q: expected.quantilesMs, h: expected.hazard, d: expected.maxGapMs, tail: expected.tailFromMs },
+    "the schedule the samples give",
+  );
+  // A package with too few samples of its own follows the provider's (its 230 samples).
+  const other = poller.planner.cadenceFor("znet", "other-pkg");
+  assert.ok(other.kind === "learnt" && other.schedule.basis.scope === "provider" && other.schedule.basis.samples === 230);
+
+  const { orderId, sent } = await sendOrder(env, "adaptive");
+  const sentAt = new Date(sent.occurredAt).getTime();
+  const within = (actualMs: number, gapMs: number): boolean => actualMs >= Math.floor(gapMs * 0.9) && actualMs <= Math.ceil(gapMs * 1.1);
+
+  // The first check: where the samples say orders start finishing (~6 s), not the preset's 1 s.
+  const first = await watchOf(env, orderId);
+  const firstGap = learntGapMs(learnt, 0);
+  assert.ok(firstGap >= 5000, `learnt first gap ${firstGap}`);
+  assert.ok(within(first.nextCheckAt.getTime() - sentAt, firstGap), `first check after ${first.nextCheckAt.getTime() - sentAt} ms, learnt gap ${firstGap}`);
+
+  // Each next check: the learnt gap from the time waited.
+  let w = first;
+  const pendingAt: number[] = [];
+  while (w.state === "watching") {
+    const checkAt = w.nextCheckAt.getTime();
+    w = await step(env, orderId);
+    if (w.state !== "watching") break;
+    pendingAt.push(checkAt - sentAt);
+    const gap = learntGapMs(learnt, checkAt - sentAt);
+    assert.ok(within(w.nextCheckAt.getTime() - checkAt, gap), `next check after ${w.nextCheckAt.getTime() - checkAt} ms, learnt gap ${gap}`);
+  }
+  assert.equal(w.state, "completed");
+  assert.ok(pendingAt.length >= 1, "at least one pending check before done");
+
+  // The completion is recorded: pending at the last pending check, done at the done check.
+  const doneAt = env.clock.ms - sentAt;
+  const rows = await env.pool.query<{ provider: string; package_id: string; lower_ms: string; upper_ms: string }>(
+    "SELECT provider, package_id, lower_ms, upper_ms FROM completion_sample WHERE order_id = $1",
+    [orderId],
+  );
+  assert.equal(rows.rows.length, 1);
+  const row = rows.rows[0]!;
+  assert.deepEqual(
+    { provider: row.provider, packageId: row.package_id, lower: Number(row.lower_ms), upper: Number(row.upper_ms) },
+    { provider: "znet", packageId: "pubg-60", lower: pendingAt.at(-1), upper: doneAt },
+  );
+  assert.ok(Number(row.lower_ms) < 7500 && Number(row.upper_ms) >= 7500, "the interval holds the provider's completion time");
+  assert.equal((await env.store.recentCompletions(2000)).length, 231);
+});
+
+test("completion samples are kept to a window per (provider, package)", async (t) => {
+  const env = await setup(t, { pollers: 0 });
+  for (let i = 0; i < 25; i++) {
+    for (const pkg of ["a", "b"]) {
+      await env.pool.query(
+        `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', $2, $3, $3, now())`,
+        [`ord-${pkg}-${i}`, pkg, i],
+      );
+    }
+  }
+  assert.equal(await env.store.trimCompletions(10), 30);
+  const recent = await env.store.recentCompletions(10);
+  assert.equal(recent.length, 20);
+  assert.deepEqual(
+    recent.filter((r) => r.packageId === "a").map((r) => r.upperMs),
+    [24, 23, 22, 21, 20, 19, 18, 17, 16, 15],
+    "the newest ten, newest first",
+  );
+  assert.equal((await env.store.recentCompletions(3)).length, 6);
 });

@@ -13,7 +13,8 @@ import type { Registry } from "prom-client";
 import { PollerMetrics } from "./metrics.js";
 import { orderSentHandler } from "./order-sent-handler.js";
 import { PgWatchStore } from "./pg-watch-store.js";
-import type { Clock, PollPolicy } from "./poll.js";
+import { PollPlanner } from "./planner.js";
+import type { Clock, PollingPlan, PollPolicy } from "./poll.js";
 import { Scheduler } from "./scheduler.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { WatchStore } from "./watch-store.js";
@@ -22,7 +23,12 @@ export const DURABLE = "status-poller";
 
 export interface PollerSettings {
   pollerId: string;
+  /** Every provider's policy when `polling` is not given (a preset, checks by attempt). */
   policy: PollPolicy;
+  /** Per provider: preset or adaptive (see policy.ts); overrides `policy`. */
+  polling?: PollingPlan;
+  /** How often adaptive schedules are learnt again (default 60 s). */
+  planRefreshMs?: number;
   tickMs: number;
   claimBatch: number;
   concurrency: number;
@@ -35,6 +41,7 @@ export interface PollerSettings {
 export interface PollerRuntime {
   store: WatchStore;
   scheduler: Scheduler;
+  planner: PollPlanner;
   relay: OutboxRelay;
   consumer: WorkConsumer;
   metrics: PollerMetrics;
@@ -62,13 +69,14 @@ export async function createPollerRuntime(deps: {
   const random = deps.random ?? Math.random;
   const registry = deps.registry ?? createMetricsRegistry("status-poller");
   const store = new PgWatchStore(pool);
+  const planner = settings.polling ? new PollPlanner(settings.polling, store, logger) : PollPlanner.fixed(settings.policy, store, logger);
   const metrics = new PollerMetrics(registry, (now) => store.backlog(now), clock);
   const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
   const scheduler = new Scheduler(
     {
       store,
       checkers: deps.checkers,
-      policy: settings.policy,
+      planner,
       clock,
       random,
       newId: randomUUID,
@@ -83,17 +91,19 @@ export async function createPollerRuntime(deps: {
       concurrency: settings.concurrency,
       leaseMs: settings.leaseMs,
       minLeaseLeftMs: settings.checkTimeoutMs + 1000,
+      planRefreshMs: settings.planRefreshMs ?? 60_000,
     },
   );
   const options = consumerOptions();
   await ensureWorkConsumer(nc, options);
-  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, policy: settings.policy, clock, random, logger }), logger, {
+  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
     onRejected: (reason) => metrics.eventRejected(reason),
   });
 
   return {
     store,
     scheduler,
+    planner,
     relay,
     consumer,
     metrics,

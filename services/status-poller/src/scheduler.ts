@@ -11,7 +11,8 @@ import type { OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { Logger } from "pino";
 import { noopObserver, type SchedulerObserver } from "./metrics.js";
-import { assertNever, decideCheck, type CheckResult, type Clock, type EventDraft, type PollPolicy, type Watch } from "./poll.js";
+import type { PollPlanner } from "./planner.js";
+import { assertNever, decideCheck, type CheckResult, type Clock, type EventDraft, type Watch } from "./poll.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { Claim, WatchStore } from "./watch-store.js";
 
@@ -26,12 +27,15 @@ export interface SchedulerOptions {
   leaseMs: number;
   /** A claim with less lease left than this is given back instead of checked (it could not finish in time). */
   minLeaseLeftMs: number;
+  /** How often the planner learns its schedules again from the recorded completions (and trims them). */
+  planRefreshMs: number;
 }
 
 export interface SchedulerDeps {
   store: WatchStore;
   checkers: readonly StatusChecker[];
-  policy: PollPolicy;
+  /** Each provider's policy and the cadence of each watch (preset or learnt). */
+  planner: PollPlanner;
   clock: Clock;
   random: () => number;
   newId: () => string;
@@ -54,6 +58,8 @@ export class Scheduler {
   private readonly units = new Set<Promise<void>>();
   private readonly waiting: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
+  private planTimer: NodeJS.Timeout | undefined;
+  private planning: Promise<void> | undefined;
   private pass: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -74,6 +80,8 @@ export class Scheduler {
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.opts.tickMs);
+    this.planTimer = setInterval(() => this.refreshPlan(), this.opts.planRefreshMs);
+    this.refreshPlan();
     this.kick();
   }
 
@@ -81,8 +89,20 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.planTimer) clearInterval(this.planTimer);
     await this.pass;
     await Promise.allSettled([...this.units]);
+    await this.planning;
+  }
+
+  /** Learn the schedules again from the recorded completions (periodic; a failure keeps the last ones). */
+  refreshPlan(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.planning ??= this.deps.planner
+      .refresh()
+      .catch((error) => this.deps.logger.warn({ err: error, owner: this.opts.owner }, "refreshing the poll plan failed; keeping the last one"))
+      .finally(() => (this.planning = undefined));
+    return this.planning;
   }
 
   /** Look for due watches now (also called by the timer and when capacity frees up). */
@@ -182,9 +202,10 @@ export class Scheduler {
     const watch = claim.watch;
     const now = this.deps.clock.now();
     this.observer.checked(watch.provider, result.kind);
-    const decision = decideCheck(watch, result, now, this.deps.policy, this.deps.random());
+    const planner = this.deps.planner;
+    const decision = decideCheck(watch, result, now, planner.policyFor(watch.provider), this.deps.random(), planner.cadenceFor(watch.provider, watch.packageId));
     const entries = decision.events.map((draft) => toOutboxEntry(draft, originOf(watch), now, this.deps.newId()));
-    const stored = await this.deps.store.complete(claim, decision.watch, entries, now);
+    const stored = await this.deps.store.complete(claim, decision.watch, entries, now, decision.completion);
     const log = {
       orderId: watch.orderId,
       eventIds: entries.map((e) => e.event.id),

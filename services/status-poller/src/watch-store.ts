@@ -1,6 +1,7 @@
 import type { ProviderName } from "@pinflow/contracts";
 import type { OutboxEntry } from "@pinflow/pg";
-import type { Watch } from "./poll.js";
+import type { CompletionRecord } from "./adaptive.js";
+import type { Completion, Watch } from "./poll.js";
 
 /** A watch this process holds for one check, until `leaseUntil`. */
 export interface Claim {
@@ -38,14 +39,19 @@ export interface WatchStore {
   claimDue(now: Date, owner: string, leaseMs: number, limit: number, providers?: readonly ProviderName[]): Promise<Claim[]>;
   /**
    * In one transaction: verify the claim still holds (same owner, lease and
-   * attempt), store `next` and enqueue `events` in the outbox. False (and
-   * nothing written) when the claim was lost.
+   * attempt), store `next`, enqueue `events` in the outbox, and record the
+   * order's time to done when it completed. False (and nothing written) when
+   * the claim was lost.
    */
-  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date): Promise<boolean>;
+  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean>;
   /** Give a claim back unused, so any replica can take it at once. */
   release(claim: Claim, now: Date): Promise<void>;
   /** Make a watch due now; a watch in review is re-opened for another check. */
   checkNow(orderId: string, now: Date): Promise<CheckNowResult>;
   get(orderId: string): Promise<WatchRow | null>;
   backlog(now: Date): Promise<Backlog>;
+  /** The most recent `perKey` completion samples of every (provider, package), newest first. */
+  recentCompletions(perKey: number): Promise<CompletionRecord[]>;
+  /** Delete all but the most recent `perKey` completion samples of every (provider, package); how many went. */
+  trimCompletions(perKey: number): Promise<number>;
 }

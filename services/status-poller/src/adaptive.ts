@@ -1,0 +1,446 @@
+/**
+ * Adaptive check times, pure (no pg, NATS or Nest; time and randomness passed
+ * in): the next check of a watch is placed from how long this provider (and
+ * package) actually took to finish its recent orders.
+ *
+ * ## Data
+ * A completed order tells us an interval: it was still pending at the last
+ * check that said so (L ms after it was sent; 0 if none did) and done at the
+ * check that found it done (U ms). Its time to done is estimated by the
+ * midpoint (L + U) / 2. The poller keeps the most recent `window` (2,000)
+ * per (provider, package). The learnt distribution is kept as a table of 201
+ * quantiles (levels 0, 0.5 %, …, 100 %), so a schedule's memory and its
+ * per-check cost (two binary searches in 201 numbers) do not grow with the
+ * number of orders. From it: Q(p), the empirical quantile function, and
+ * S(t) = 1 − F(t), the share of orders not yet done t ms after they were sent.
+ *
+ * ## Schedule
+ * After a check at `t` ms after sent found the order pending, the next one
+ * goes at t + gap, clamped to [minGap, cap], where
+ *
+ *     body (t < t* = Q(q*)):  gap = min( Q(1 − (1 − h)·S(t)) − t,  max(D, Q(F(t) + ε) − t) )
+ *     tail (t ≥ t*):          gap = max(D, (g − 1)·t)
+ *
+ * - The quantile step puts the next check where the survival has dropped by
+ *   the factor (1 − h): S(t_next) = (1 − h)·S(t), i.e. each check has about
+ *   the same conditional chance h of finding the order done (checks sit at
+ *   the quantiles 1 − (1 − h)^k of the observed distribution). It is computed
+ *   from the time actually waited, not from the attempt number, so jitter, a
+ *   late scheduler or a model refreshed mid-watch never skew later checks.
+ * - D caps the gap: an order that finishes in the body waits at most D for
+ *   its check. This is what bounds the p95 detection delay. The cap gives way
+ *   only where almost nothing finishes: a gap may run on until another
+ *   ε = 0.5 % of the orders can have finished, so no checks are spent on a
+ *   provider's minimum processing time or the valley between two modes.
+ * - Past the sample's tail quantile t*, the observed distribution has little
+ *   left to say (and orders that never finish are not in it at all): gaps grow
+ *   geometrically with the time already waited (g = 1.5, i.e. gap = t/2),
+ *   from D up to the preset's cap, so an order that never finishes costs few
+ *   checks.
+ *
+ * ## Choosing h, D and q*
+ * At each refresh (not per check) candidate schedules are replayed against
+ * the sample itself: for each recorded time to done, which check would have
+ * found it and how long after. Among the candidates whose mean checks per
+ * completed order stay within `budget` × what the reference preset (the seed)
+ * would have spent on the same orders, and whose first hour has at most
+ * `maxChecksFirstHour` checks even if the jitter makes every gap as short as
+ * it can, the one with the smallest p95 detection delay
+ * wins (ties: smaller mean delay, then fewer checks). The grid is h ∈
+ * {0.3, 0.5, 0.7}, q* ∈ {0.90 … 0.99}, and for each pair a binary search over
+ * D from minGap to the cap in 4 % steps (checks and first-hour checks only
+ * shrink as D grows, so the smallest feasible D is the best for that pair).
+ * About 170 replays of ≤ 2,000 samples (only the 21 finalists sort their
+ * delays): ~6 ms per (provider, package) on the benchmark machine, redone
+ * only when its sample changed.
+ *
+ * ## Why not equal-hazard alone
+ * With h alone (no D), the gaps grow with the spread of the distribution,
+ * and they are longest exactly among the slowest orders, which is where the
+ * p95 delay is decided. The benchmark's method check (BENCHMARKS.md: the true
+ * distribution, no jitter, the same checks budget and first-hour limit)
+ * gives, for equal-hazard alone vs this method: fast provider (lognormal,
+ * median 20 s, p95 3 min) p95 delay 33.9 s vs 18.8 s at ~2.7 checks per
+ * completed order; slow provider (median 5 min, p95 30 min) 108.3 s vs
+ * 87.5 s at ~6.1 checks. Bounding the gap where 95 % of the orders finish and
+ * letting the rest back off meets the p95 goal; the quantile step still
+ * places the checks where a distribution is dense (it only ever shortens a
+ * gap).
+ */
+import type { ProviderName } from "@pinflow/contracts";
+import { baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
+
+export const HOUR_MS = 3_600_000;
+
+/** Levels of the quantile table: 0, 1/200, …, 1. */
+const LEVELS = 200;
+/** Candidate conditional chances per check. */
+const HAZARDS: readonly number[] = [0.3, 0.5, 0.7];
+/** Candidate tail quantiles: the body ends at Q(q*). */
+const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99];
+/** D grows in steps of 4 % from minGap to the cap. */
+const GAP_STEP = 1.04;
+/**
+ * ε: a gap may run past D until another 0.5 % of the orders (one step of the
+ * quantile table) can have finished, so no checks are spent where nothing
+ * finishes (a provider's minimum processing time, the valley between two modes).
+ */
+const SPARSE_SHARE = 0.005;
+/** A bug guard: no schedule is replayed past this many checks. */
+const MAX_REPLAY_CHECKS = 20_000;
+
+// ---------------------------------------------------------------------------
+// Samples
+
+/** One completed order's time to done: pending `lowerMs` after it was sent, done at `upperMs`. */
+export interface CompletionSample {
+  lowerMs: number;
+  upperMs: number;
+}
+
+export interface CompletionRecord extends CompletionSample {
+  provider: ProviderName;
+  packageId: string;
+}
+
+/** The estimate of a sample's time to done: the midpoint of its interval. */
+export function sampleValueMs(sample: CompletionSample): number {
+  const lower = Math.max(0, Math.min(sample.lowerMs, sample.upperMs));
+  return (lower + Math.max(lower, sample.upperMs)) / 2;
+}
+
+// ---------------------------------------------------------------------------
+// The learnt distribution: a bounded quantile table
+
+/** Q at levels 0, 1/levels, …, 1 of ascending `sorted` (linear interpolation between order statistics). */
+export function quantileTable(sorted: ArrayLike<number>, levels = LEVELS): number[] {
+  const n = sorted.length;
+  if (n === 0) throw new RangeError("quantileTable needs at least one value");
+  const table: number[] = [];
+  for (let i = 0; i <= levels; i++) table.push(orderStatistic(sorted, (i / levels) * (n - 1)));
+  return table;
+}
+
+function orderStatistic(sorted: ArrayLike<number>, pos: number): number {
+  const lo = Math.floor(pos);
+  const a = sorted[lo]!;
+  const b = sorted[Math.min(lo + 1, sorted.length - 1)]!;
+  return a + (b - a) * (pos - lo);
+}
+
+/** Q(p): the time by which a share p of the orders was done. */
+export function quantileAt(table: readonly number[], p: number): number {
+  const levels = table.length - 1;
+  const pos = Math.min(Math.max(p, 0), 1) * levels;
+  const i = Math.min(Math.floor(pos), levels - 1);
+  const a = table[i]!;
+  const b = table[i + 1]!;
+  return a + (b - a) * (pos - i);
+}
+
+/** S(t): the share of orders not yet done `t` ms after they were sent (the inverse of quantileAt). */
+export function survivalAt(table: readonly number[], t: number): number {
+  const levels = table.length - 1;
+  if (t < table[0]!) return 1;
+  if (t >= table[levels]!) return 0;
+  // The last index with table[i] ≤ t (then table[i + 1] > t).
+  let lo = 0;
+  let hi = levels;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (table[mid]! <= t) lo = mid;
+    else hi = mid;
+  }
+  const a = table[lo]!;
+  const b = table[lo + 1]!;
+  const f = (lo + (b > a ? (t - a) / (b - a) : 0)) / levels;
+  return 1 - f;
+}
+
+// ---------------------------------------------------------------------------
+// A learnt schedule
+
+export interface ScheduleBasis {
+  /** Learnt from this package's completions, or from the provider's (the package had too few). */
+  scope: "package" | "provider";
+  samples: number;
+  /** q*: the body ends at this quantile of the sample. */
+  tailQuantile: number;
+  /** Mean checks per completed order, replayed on the sample (before jitter). */
+  expectedChecks: number;
+  /** The most it was allowed: budget × the reference preset's mean on the same sample. */
+  budgetChecks: number;
+  /** The delay quantile (p95) on the sample. */
+  expectedDelayMs: number;
+  /** Checks in the first hour of an order that never finishes, with every gap as short as the jitter allows. */
+  firstHourChecks: number;
+}
+
+export interface LearntSchedule {
+  /** Completion-time quantiles (ms after sent) at levels 0, 0.5 %, …, 100 %. */
+  quantilesMs: readonly number[];
+  /** h: each check in the body has about this conditional chance of finding the order done. */
+  hazard: number;
+  /** D: the longest gap in the body. */
+  maxGapMs: number;
+  minGapMs: number;
+  /** t* = Q(q*): from here on, geometric back-off. */
+  tailFromMs: number;
+  tailGrowth: number;
+  /** The policy's cap: no gap is longer. */
+  capMs: number;
+  basis: ScheduleBasis;
+  /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
+  fingerprint: string;
+}
+
+/** What places the checks (a LearntSchedule without its bookkeeping). */
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs">;
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(Math.max(x, lo), hi);
+}
+
+/** The gap (before jitter) from a pending check `elapsedMs` after sent to the next check. */
+export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
+  const t = Math.max(0, elapsedMs);
+  const cap = Math.max(s.minGapMs, s.capMs);
+  if (t < s.tailFromMs) {
+    const done = 1 - survivalAt(s.quantilesMs, t);
+    // Where the survival has dropped by the factor (1 − h): the same chance h for every check.
+    const byHazard = quantileAt(s.quantilesMs, 1 - (1 - h(s)) * (1 - done)) - t;
+    // Where another SPARSE_SHARE of the orders will have finished: D only binds where orders finish.
+    const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
+    return Math.round(clamp(Math.min(byHazard, Math.max(s.maxGapMs, byMass)), s.minGapMs, cap));
+  }
+  return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap));
+}
+
+function h(s: ScheduleShape): number {
+  return clamp(s.hazard, 0.01, 0.99);
+}
+
+/** The delay to the next check with bounded jitter (`random` in [0, 1) → ±jitter). */
+export function learntDelayMs(s: LearntSchedule, elapsedMs: number, jitter: number, random: number): number {
+  return withJitter(learntGapMs(s, elapsedMs), jitter, random);
+}
+
+/**
+ * Check times (ms after sent) of an order that never finishes, up to the
+ * first at or past `untilMs`; every gap times `gapScale` (1: before jitter;
+ * 1 − jitter: every check as early as the jitter allows).
+ */
+export function learntCheckTimes(s: ScheduleShape, untilMs: number, gapScale = 1): number[] {
+  const times: number[] = [];
+  let t = 0;
+  while (t < untilMs && times.length < MAX_REPLAY_CHECKS) {
+    t += Math.max(1, Math.round(learntGapMs(s, t) * gapScale));
+    times.push(t);
+  }
+  return times;
+}
+
+/** A preset's check times (ms after sent, before jitter), up to the first at or past `untilMs`. */
+export function presetCheckTimes(policy: PollPolicy, untilMs: number): number[] {
+  const times: number[] = [];
+  let t = 0;
+  for (let attempt = 0; t < untilMs && times.length < MAX_REPLAY_CHECKS; attempt++) {
+    t += Math.max(1, baseDelayMs(policy, attempt));
+    times.push(t);
+  }
+  return times;
+}
+
+export interface Replay {
+  /** Mean checks until the check that found the order done. */
+  meanChecks: number;
+  meanDelayMs: number;
+  /** The detection delay at the asked quantile (NaN when not asked). */
+  delayQuantileMs: number;
+}
+
+/**
+ * Replay check `times` (ascending, the last at or past the largest sample)
+ * against ascending times to done: which check finds each order, how late.
+ * Without `quantile` only the means are computed (no sort).
+ */
+export function replay(times: readonly number[], sorted: ArrayLike<number>, quantile?: number): Replay {
+  const n = sorted.length;
+  const delays = quantile === undefined ? undefined : new Float64Array(n);
+  let k = 0;
+  let checks = 0;
+  let delaySum = 0;
+  for (let i = 0; i < n; i++) {
+    const done = sorted[i]!;
+    while (k < times.length - 1 && times[k]! < done) k++;
+    const delay = Math.max(0, times[k]! - done);
+    checks += k + 1;
+    delaySum += delay;
+    if (delays) delays[i] = delay;
+  }
+  let delayQuantileMs = NaN;
+  if (delays && quantile !== undefined) {
+    delays.sort();
+    delayQuantileMs = orderStatistic(delays, clamp(quantile, 0, 1) * (n - 1));
+  }
+  return { meanChecks: checks / n, meanDelayMs: delaySum / n, delayQuantileMs };
+}
+
+export function checksWithin(times: readonly number[], ms: number): number {
+  let count = 0;
+  for (const t of times) if (t <= ms) count++;
+  return count;
+}
+
+/**
+ * Learn a schedule from times to done (ms; midpoints). Null when there are
+ * fewer than `minSamples`, or when no candidate fits the budget (then the
+ * preset applies).
+ */
+export function learnSchedule(
+  valuesMs: readonly number[],
+  settings: AdaptiveSettings,
+  policy: PollPolicy,
+  scope: ScheduleBasis["scope"] = "package",
+): LearntSchedule | null {
+  const n = valuesMs.length;
+  if (n === 0 || n < settings.minSamples) return null;
+  const sorted = Float64Array.from(valuesMs, (v) => Math.max(0, v)).sort();
+  const quantilesMs = quantileTable(sorted);
+  const minGapMs = Math.max(1, settings.minGapMs);
+  const capMs = Math.max(minGapMs, policy.maxDelayMs);
+  const horizon = Math.max(sorted[n - 1]!, HOUR_MS);
+  const budgetChecks = settings.budget * replay(presetCheckTimes(settings.reference, horizon), sorted).meanChecks;
+
+  const gaps: number[] = [];
+  for (let d = minGapMs; d < capMs; d *= GAP_STEP) gaps.push(Math.round(d));
+  gaps.push(capMs);
+
+  interface Candidate {
+    shape: ScheduleShape;
+    tailQuantile: number;
+    result: Replay;
+    firstHourChecks: number;
+  }
+  const shortest = 1 - clamp(policy.jitter, 0, 1);
+  /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
+  const evaluate = (hazard: number, tailQuantile: number, maxGapMs: number, full: boolean): Candidate | null => {
+    const shape: ScheduleShape = { quantilesMs, hazard, maxGapMs, minGapMs, tailFromMs: quantileAt(quantilesMs, tailQuantile), tailGrowth: Math.max(1.05, settings.tailGrowth), capMs };
+    // The first-hour limit holds even when the jitter makes every gap as short as it can.
+    const firstHourChecks = checksWithin(learntCheckTimes(shape, HOUR_MS + 1, shortest), HOUR_MS);
+    if (firstHourChecks > settings.maxChecksFirstHour) return null;
+    const result = replay(learntCheckTimes(shape, horizon), sorted, full ? settings.delayQuantile : undefined);
+    if (result.meanChecks > budgetChecks) return null;
+    return { shape, tailQuantile, result, firstHourChecks };
+  };
+  const better = (a: Candidate, b: Candidate): boolean =>
+    a.result.delayQuantileMs !== b.result.delayQuantileMs
+      ? a.result.delayQuantileMs < b.result.delayQuantileMs
+      : a.result.meanDelayMs !== b.result.meanDelayMs
+        ? a.result.meanDelayMs < b.result.meanDelayMs
+        : a.result.meanChecks < b.result.meanChecks;
+
+  let best: Candidate | undefined;
+  for (const hazard of HAZARDS) {
+    for (const tailQuantile of TAIL_QUANTILES) {
+      // Checks and first-hour checks only shrink as D grows: find the smallest D that fits.
+      if (!evaluate(hazard, tailQuantile, gaps[gaps.length - 1]!, false)) continue;
+      let lo = 0;
+      let hi = gaps.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (evaluate(hazard, tailQuantile, gaps[mid]!, false)) hi = mid;
+        else lo = mid + 1;
+      }
+      const found = evaluate(hazard, tailQuantile, gaps[lo]!, true);
+      if (found && (!best || better(found, best))) best = found;
+    }
+  }
+  if (!best) return null;
+  return {
+    ...best.shape,
+    basis: {
+      scope,
+      samples: n,
+      tailQuantile: best.tailQuantile,
+      expectedChecks: best.result.meanChecks,
+      budgetChecks,
+      expectedDelayMs: best.result.delayQuantileMs,
+      firstHourChecks: best.firstHourChecks,
+    },
+    fingerprint: fingerprintOf(valuesMs),
+  };
+}
+
+/** A cheap identity of a sample: its size and a rolling hash of its values in order. */
+export function fingerprintOf(valuesMs: readonly number[]): string {
+  let h = 2166136261;
+  for (const v of valuesMs) h = Math.imul(h ^ Math.round(v), 16777619) >>> 0;
+  return `${valuesMs.length}:${h.toString(16)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Per provider and package, with fallback
+
+export interface LearntSchedules {
+  /** Keyed by packageKey(provider, packageId). */
+  byPackage: ReadonlyMap<string, LearntSchedule>;
+  byProvider: ReadonlyMap<ProviderName, LearntSchedule>;
+}
+
+export const NO_SCHEDULES: LearntSchedules = { byPackage: new Map(), byProvider: new Map() };
+
+export function packageKey(provider: ProviderName, packageId: string): string {
+  return `${provider}\u0000${packageId}`;
+}
+
+/** The package's schedule if it has one, else the provider's, else none (→ the preset). */
+export function scheduleFor(learnt: LearntSchedules, provider: ProviderName, packageId: string): LearntSchedule | null {
+  return learnt.byPackage.get(packageKey(provider, packageId)) ?? learnt.byProvider.get(provider) ?? null;
+}
+
+/**
+ * Learn every (provider, package) and provider schedule from `records`,
+ * NEWEST FIRST: each package uses its newest `window` samples, each provider
+ * its newest `window` across its packages. `settingsFor` says which providers
+ * are adaptive (null: not learnt). A key whose sample is unchanged since
+ * `previous` keeps its schedule without being learnt again.
+ */
+export function learnSchedules(
+  records: readonly CompletionRecord[],
+  settingsFor: (provider: ProviderName) => { settings: AdaptiveSettings; policy: PollPolicy } | null,
+  previous: LearntSchedules = NO_SCHEDULES,
+): LearntSchedules {
+  const packages = new Map<string, { provider: ProviderName; values: number[] }>();
+  const providers = new Map<ProviderName, number[]>();
+  for (const r of records) {
+    const config = settingsFor(r.provider);
+    if (!config) continue;
+    const window = Math.max(1, config.settings.window);
+    const value = sampleValueMs(r);
+    const key = packageKey(r.provider, r.packageId);
+    const pkg = packages.get(key) ?? { provider: r.provider, values: [] };
+    if (pkg.values.length < window) pkg.values.push(value);
+    packages.set(key, pkg);
+    const all = providers.get(r.provider) ?? [];
+    if (all.length < window) all.push(value);
+    providers.set(r.provider, all);
+  }
+  const learn = (values: number[], provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
+    const config = settingsFor(provider);
+    if (!config || values.length < config.settings.minSamples) return null;
+    if (before && before.fingerprint === fingerprintOf(values)) return before;
+    return learnSchedule(values, config.settings, config.policy, scope);
+  };
+  const byPackage = new Map<string, LearntSchedule>();
+  for (const [key, pkg] of packages) {
+    const s = learn(pkg.values, pkg.provider, "package", previous.byPackage.get(key));
+    if (s) byPackage.set(key, s);
+  }
+  const byProvider = new Map<ProviderName, LearntSchedule>();
+  for (const [provider, values] of providers) {
+    const s = learn(values, provider, "provider", previous.byProvider.get(provider));
+    if (s) byProvider.set(provider, s);
+  }
+  return { byPackage, byProvider };
+}
