@@ -35,7 +35,7 @@ async function fill(pool: Pool, watched: number, now: Date): Promise<void> {
                         next_check_at, deadline_at, sent_at, created_at, updated_at)
      SELECT 'o' || i, 'znet', (100000000000 + i)::text, 'pubg-60', 'o' || i, gen_random_uuid()::text,
             CASE WHEN i > $1 THEN 'completed' ELSE 'watching' END, (i % 7),
-            CASE WHEN i <= GREATEST($1 * $3, $4) THEN $2::timestamptz - (i % 600) * interval '1 second'
+            CASE WHEN i <= GREATEST($1::int * $3::float8, $4::int) THEN $2::timestamptz - (i % 600) * interval '1 second'
                  ELSE $2::timestamptz + ((i * 7919) % 86400) * interval '1 second' END,
             $2::timestamptz + interval '24 hours', $2::timestamptz - interval '1 hour', $2, $2
        FROM generate_series(1, $1 * 2) AS i`,

@@ -4,17 +4,24 @@ import { join } from "node:path";
 import type { CreateOrderResponse, OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
 import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
 import { ServiceProcess } from "./service-process.js";
 
 export const ZNET_CODE = "5301234567";
 export const ZNET_PASSWORD = "s3cret-Zn3t-pass";
+export const XSTOR_TOKEN = "s3cret-Xst0r-t0ken";
 
 export interface SystemOptions {
   /** Extra environment per service (e.g. short poll delays). */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   znet?: Partial<ZnetSimOptions>;
+  /**
+   * Also run the x-stor simulator and give its account to the dispatcher and the status-poller
+   * (config/catalog.json lists an x-stor offer after each znet one). Off by default.
+   */
+  xstor?: boolean | Partial<XstorSimOptions>;
 }
 
 /** Short poll delays so the real scheduler runs through its whole policy in seconds. */
@@ -46,12 +53,18 @@ export class TestSystem {
   readonly nats = new TestNatsServer();
   readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
   readonly znet: ZnetSimulator;
+  /** Listening only when the system was built with `xstor`. */
+  readonly xstor: XstorSimulator;
   readonly logDir = mkdtempSync(join(tmpdir(), "pinflow-e2e-"));
   readonly pinKeys = generatePinKeyring();
   services!: Record<ServiceName, ServiceProcess>;
+  /** Extra dispatcher processes (same database and stream), see addDispatcherReplica(). */
+  readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
     this.znet = new ZnetSimulator({ code: ZNET_CODE, password: ZNET_PASSWORD, balance: 100_000, completeAfterMs: 500, ...opts.znet });
+    const xstorOpts = typeof opts.xstor === "object" ? opts.xstor : {};
+    this.xstor = new XstorSimulator({ token: XSTOR_TOKEN, balance: 100_000, completeAfterMs: 500, ...xstorOpts });
   }
 
   async start(): Promise<this> {
@@ -59,13 +72,17 @@ export class TestSystem {
     await Promise.all(Object.values(this.databases).map((db) => db.create()));
     const znetUrl = await this.znet.start(0, "127.0.0.1");
     const shared = { NATS_URL: this.nats.url, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
-    const znetEnv = { ZNET_BASE_URL: znetUrl, ZNET_CODE, ZNET_PASSWORD, ZNET_TIMEOUT_MS: "2000" };
+    const providerEnv: Record<string, string> = { ZNET_BASE_URL: znetUrl, ZNET_CODE, ZNET_PASSWORD, ZNET_TIMEOUT_MS: "2000" };
+    if (this.opts.xstor) {
+      const xstorUrl = await this.xstor.start(0, "127.0.0.1");
+      Object.assign(providerEnv, { XSTOR_BASE_URL: xstorUrl, XSTOR_TOKEN, XSTOR_TIMEOUT_MS: "2000" });
+    }
     const entries = await Promise.all(
       SERVICE_NAMES.map(async (name) => {
         const env: Record<string, string> = {
           ...shared,
           DATABASE_URL: this.databases[name].url,
-          ...(name === "orders" ? {} : znetEnv),
+          ...(name === "orders" ? {} : providerEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
           ...(this.opts.env?.[name] ?? {}),
@@ -86,9 +103,24 @@ export class TestSystem {
     await service.waitReady();
   }
 
+  /**
+   * One more dispatcher process with the first one's environment (same database, same durable
+   * consumer on the same stream), started and ready.
+   */
+  async addDispatcherReplica(): Promise<ServiceProcess> {
+    const first = this.services.dispatcher;
+    const n = this.replicas.length + 2;
+    const replica = new ServiceProcess("dispatcher", { ...first.env }, join(this.logDir, `dispatcher-${n}.log`), await freePort());
+    this.replicas.push(replica);
+    replica.start();
+    await replica.waitReady();
+    return replica;
+  }
+
   async stop(): Promise<void> {
-    if (this.services) await Promise.all(Object.values(this.services).map((s) => s.close()));
+    if (this.services) await Promise.all([...Object.values(this.services), ...this.replicas].map((s) => s.close()));
     await this.znet.stop();
+    await this.xstor.stop();
     await this.nats.destroy();
     await Promise.all(Object.values(this.databases).map((db) => db.drop()));
   }
@@ -98,7 +130,7 @@ export class TestSystem {
   }
 
   allLogs(): string {
-    return Object.values(this.services).map((s) => s.readLog()).join("\n");
+    return [...Object.values(this.services), ...this.replicas].map((s) => s.readLog()).join("\n");
   }
 
   // --- the public HTTP API, as a customer uses it ---

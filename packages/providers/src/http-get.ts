@@ -4,7 +4,8 @@ import https from "node:https";
 import { redactUrl } from "./redact.js";
 
 export type HttpGetOutcome =
-  | { ok: true; status: number; body: string }
+  /** `retryAfterMs`: the reply's `Retry-After` header (seconds or an HTTP date), when it has a usable one. */
+  | { ok: true; status: number; body: string; retryAfterMs?: number }
   /** Timeout, connection refused/reset, dropped reply: the cause has the URL with secrets masked. */
   | { ok: false; cause: string };
 
@@ -56,7 +57,9 @@ export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome>
           else chunks.push(chunk);
         });
         res.on("end", () => {
-          finish({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+          const outcome: HttpGetOutcome = { ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") };
+          const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+          finish(retryAfterMs === null ? outcome : { ...outcome, retryAfterMs });
         });
         res.on("error", (err) => fail(`connection dropped while reading the reply: ${describe(err)}`));
         res.on("close", () => {
@@ -69,4 +72,21 @@ export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome>
       fail(`request not sent: ${describe(err)}`);
     }
   });
+}
+
+/** Longest wait a provider may ask for (a bad header must not park orders for days). */
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** `Retry-After`: delay-seconds or an HTTP date; null when absent or unusable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | null {
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim() ?? "";
+  if (raw === "") return null;
+  let ms: number;
+  if (/^\d{1,10}$/.test(raw)) ms = Number(raw) * 1000;
+  else {
+    const at = Date.parse(raw);
+    if (!Number.isFinite(at) || !/[a-z]/i.test(raw)) return null;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
 }

@@ -26,7 +26,7 @@ export type PlaceResult =
   /** The provider definitely refused: nothing was charged. */
   | { kind: "refused"; providerCode: string; message: string; reasonCode: ReasonCode }
   /** The order may or may not exist (timeout, dropped connection, empty/HTML body, 5xx, unparseable). */
-  | { kind: "ambiguous"; cause: string };
+  | { kind: "ambiguous"; cause: string; retryAfterMs?: number };
 
 export type CheckResult =
   | { kind: "pending"; note: string | null }
@@ -35,6 +35,16 @@ export type CheckResult =
   /** The provider definitely does not know this reference. */
   | { kind: "not_found"; message: string }
   /** Could not find out (empty body, HTML, 5xx, timeout, garbage, unknown state). */
-  | { kind: "unknown"; cause: string };
+  | { kind: "unknown"; cause: string; retryAfterMs?: number };
 
-export type BalanceResult = { kind: "ok"; balance: string } | { kind: "failed"; cause: string };
+export type BalanceResult = { kind: "ok"; balance: string } | { kind: "failed"; cause: string; retryAfterMs?: number };
+
+/**
+ * `retryAfterMs` on an ambiguous/unknown/failed result: the provider answered with a `Retry-After`
+ * header (typically HTTP 429 or 503); callers should leave the provider alone that long.
+ */
+export function withRetryAfter<T extends PlaceResult | CheckResult | BalanceResult>(result: T, retryAfterMs: number | undefined): T {
+  if (retryAfterMs === undefined) return result;
+  if (result.kind === "ambiguous" || result.kind === "unknown" || result.kind === "failed") return { ...result, retryAfterMs };
+  return result;
+}

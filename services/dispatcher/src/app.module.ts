@@ -2,15 +2,16 @@ import { Module, type DynamicModule } from "@nestjs/common";
 import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { DispatchMetrics } from "./metrics.js";
-import { DISPATCH_METRICS, LOGGER, PROVIDERS, ProvidersController } from "./providers.controller.js";
+import type { Balances } from "./balances.js";
+import { BALANCES, LOGGER, PROVIDER_CONTROL, PROVIDERS, ProvidersController, type ProviderControl } from "./providers.controller.js";
 import type { ProviderRegistry } from "./providers.js";
 
 export interface AppDeps {
   readiness: ReadinessChecks;
   registry: Registry;
   providers: ProviderRegistry;
-  metrics: DispatchMetrics;
+  balances: Balances;
+  control: ProviderControl;
   logger: Logger;
 }
 
@@ -25,7 +26,8 @@ export class AppModule {
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: PROVIDERS, useValue: deps.providers },
-        { provide: DISPATCH_METRICS, useValue: deps.metrics },
+        { provide: BALANCES, useValue: deps.balances },
+        { provide: PROVIDER_CONTROL, useValue: deps.control },
         { provide: LOGGER, useValue: deps.logger },
       ],
     };

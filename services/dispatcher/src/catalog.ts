@@ -3,11 +3,21 @@ import { readFileSync } from "node:fs";
 import { Money, PackageId, ProviderName } from "@pinflow/contracts";
 import { z } from "zod";
 
-export const CatalogOffer = z.object({
-  provider: ProviderName,
-  productCode: z.record(z.string(), z.string().min(1)),
-  maxCost: Money,
-});
+export const CatalogOffer = z
+  .object({
+    provider: ProviderName,
+    /**
+     * The provider's own product id in its product list (znet `pin_listesi` item `id`, x-stor `products`
+     * item `id`). Once that list is imported (import-catalog), product codes and price come from it.
+     */
+    productId: z.string().trim().min(1).max(64).optional(),
+    /** Product codes used while the provider's list is not imported (znet: oyun, kupur; x-stor: productId, playerParam?, extraParam?). */
+    productCode: z.record(z.string(), z.string().min(1)).optional(),
+    /** The most we pay (TRY): an offer whose imported price is higher is refused without calling. */
+    maxCost: Money,
+  })
+  .refine((o) => o.productId !== undefined || o.productCode !== undefined, { message: "an offer needs productId or productCode" });
+export type CatalogOffer = z.infer<typeof CatalogOffer>;
 
 export const CatalogPackage = z.object({
   id: PackageId,

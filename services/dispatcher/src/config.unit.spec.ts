@@ -53,3 +53,64 @@ describe("dispatcher config", () => {
     assert.throws(() => loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", CATALOG_FILE: "" }), /CATALOG_FILE/);
   });
 });
+
+describe("dispatcher config: x-stor and provider limits", () => {
+  const xstorOnly = {
+    DATABASE_URL: "postgres://x@127.0.0.1/db",
+    HTTP_PORT: "8082",
+    CATALOG_FILE: "/etc/pinflow/catalog.json",
+    XSTOR_BASE_URL: "https://api.x-stor.example",
+  };
+
+  it("x-stor alone is a configuration; its token comes from XSTOR_TOKEN_FILE, trimmed; default timeout 30 s", () => {
+    const file = join(dir, "xstor-token");
+    writeFileSync(file, " tok/Gizli+1 \n");
+    const c = loadDispatcherConfig({ ...xstorOnly, XSTOR_TOKEN_FILE: file });
+    assert.equal(c.znet, null);
+    assert.deepEqual(c.xstor, { baseUrl: "https://api.x-stor.example", token: "tok/Gizli+1", timeoutMs: 30_000 });
+    assert.deepEqual(Object.keys(c.limits), ["xstor"]);
+  });
+
+  it("refuses both or neither token setting without echoing the token", () => {
+    assert.throws(
+      () => loadDispatcherConfig({ ...xstorOnly, XSTOR_TOKEN: "very-secret-token", XSTOR_TOKEN_FILE: "/x" }),
+      (e: Error) => /exactly one of XSTOR_TOKEN and XSTOR_TOKEN_FILE/.test(e.message) && !e.message.includes("very-secret-token"),
+    );
+    assert.throws(() => loadDispatcherConfig(xstorOnly), /XSTOR_TOKEN/);
+  });
+
+  it("per-provider limits: defaults znet 3/s × 4, x-stor 8/s × 8, breaker 5 failures / 10 s; all overridable", () => {
+    const both = { ...base, ZNET_PASSWORD: "pw", XSTOR_BASE_URL: "http://127.0.0.1:1", XSTOR_TOKEN: "t" };
+    const c = loadDispatcherConfig(both);
+    assert.deepEqual(c.limits.znet, {
+      ratePerSec: 3,
+      burst: 3,
+      concurrency: 4,
+      circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 },
+      slotLeaseMs: 15_000 + 15_000,
+    });
+    assert.equal(c.limits.xstor?.ratePerSec, 8);
+    assert.equal(c.limits.xstor?.concurrency, 8);
+    assert.equal(c.limits.xstor?.slotLeaseMs, 30_000 + 15_000);
+    const tuned = loadDispatcherConfig({
+      ...both,
+      ZNET_RATE_PER_SEC: "0.5",
+      ZNET_CONCURRENCY: "2",
+      XSTOR_RATE_PER_SEC: "20",
+      XSTOR_BURST: "40",
+      BREAKER_THRESHOLD: "3",
+      BREAKER_COOLDOWN_MS: "2000",
+      GATE_MAX_WAIT_MS: "500",
+      BALANCE_REFRESH_MS: "0",
+    });
+    assert.equal(tuned.limits.znet?.ratePerSec, 0.5);
+    assert.equal(tuned.limits.znet?.burst, 1, "a burst below one call would never grant");
+    assert.equal(tuned.limits.znet?.concurrency, 2);
+    assert.equal(tuned.limits.xstor?.burst, 40);
+    assert.deepEqual(tuned.limits.xstor?.circuit, { threshold: 3, cooldownMs: 2000, maxCooldownMs: 300_000 });
+    assert.equal(tuned.gateMaxWaitMs, 500);
+    assert.equal(tuned.balanceRefreshMs, 0);
+    assert.throws(() => loadDispatcherConfig({ ...both, ZNET_CONCURRENCY: "0" }), /ZNET_CONCURRENCY/);
+    assert.throws(() => loadDispatcherConfig({ ...both, XSTOR_RATE_PER_SEC: "-1" }), /XSTOR_RATE_PER_SEC/);
+  });
+});

@@ -1,33 +1,41 @@
 /**
  * The OrderCreated handler: reads the dispatch row, asks the pure rules what to do, makes the
- * provider call, and commits each result with its events (outbox) in one transaction.
+ * provider call under the provider's limits, and commits each result with its events (outbox) in
+ * one transaction.
+ *
+ * Order of writes around a place request (I1): the attempt and its reference are committed (`ready`),
+ * a permit is taken from the provider's gate, the row is claimed (`placing`, request counted, lease
+ * held) and only then does the request go out; its result and event are committed together after it.
  */
 import { randomUUID } from "node:crypto";
 import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOrigin, type HandlerOutcome } from "@pinflow/bus";
 import type { EventOf, OrderEvent, ProviderName } from "@pinflow/contracts";
+import type { Permit, CallOutcome } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
 import type { Logger } from "pino";
 import {
   afterPlace,
   afterReconcile,
-  chooseOffer,
+  beginPlace,
   claimForReconcile,
+  compareMoney,
   nextStep,
+  openOrder,
   releaseLease,
-  startPlacement,
-  unroutable,
   type Decision,
   type DispatchPolicy,
   type EventDraft,
   type OpenRow,
   type OrderInput,
   type PlacingRow,
+  type ReadyRow,
 } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
+import { classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
-import type { DispatchProvider, ProviderRegistry } from "./providers.js";
+import { newReference, type DispatchProvider, type ProviderRegistry } from "./providers.js";
 
 export interface DispatchHandlerDeps {
   store: DispatchStore;
@@ -37,8 +45,16 @@ export interface DispatchHandlerDeps {
   kick: () => void;
   logger: Logger;
   metrics: DispatchMetrics;
+  /** Per-provider rate, concurrency cap and circuit breaker (default: no limits). */
+  gate?: CallGate;
+  /** How long a handler waits in-process for a rate/concurrency permit before answering "later". */
+  gateWaitMs?: number;
+  /** The breaker's pause after an HTTP 429 without a Retry-After header. */
+  defaultRetryAfterMs?: number;
   clock?: () => Date;
   newId?: () => string;
+  /** A fresh attempt reference (default: 18 digits, fine as znet referans and x-stor order_uuid). */
+  newReference?: () => string;
 }
 
 export class ReferenceExhausted extends Error {
@@ -49,6 +65,8 @@ const REFERENCE_DRAWS = 5;
 /** Re-reads after losing a race for the row to another handler. */
 const RACE_ROUNDS = 3;
 const RACE_RETRY_MS = 250;
+/** Never come back sooner than this after the gate held a call back. */
+const MIN_HELD_RETRY_MS = 100;
 
 type Raced = { raced: true };
 const RACED: Raced = { raced: true };
@@ -56,10 +74,18 @@ const RACED: Raced = { raced: true };
 export class DispatchHandler {
   private readonly clock: () => Date;
   private readonly newId: () => string;
+  private readonly newReference: () => string;
+  private readonly gate: CallGate;
+  private readonly gateWaitMs: number;
+  private readonly defaultRetryAfterMs: number;
 
   constructor(private readonly deps: DispatchHandlerDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.newId = deps.newId ?? randomUUID;
+    this.newReference = deps.newReference ?? (() => newReference());
+    this.gate = deps.gate ?? OPEN_GATE;
+    this.gateWaitMs = deps.gateWaitMs ?? 2_000;
+    this.defaultRetryAfterMs = deps.defaultRetryAfterMs ?? 10_000;
   }
 
   /** WorkHandler: bound, so it can be passed to the WorkConsumer as is. */
@@ -76,10 +102,13 @@ export class DispatchHandler {
           return ACK;
         case "wait":
           log.info({ retryInMs: step.retryAfterMs }, "another handler holds the order; retrying later");
-          this.deps.metrics.outcome(row?.state === "unrouted" || row === null ? "none" : row.provider, "busy");
+          this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "busy");
           return { retryAfterMs: step.retryAfterMs };
+        case "open":
+          outcome = await this.open(event, log);
+          break;
         case "place":
-          outcome = await this.placeNew(event, log);
+          outcome = await this.place(event, step.row, log);
           break;
         case "reconcile":
           outcome = await this.reconcile(event, step.row, log);
@@ -95,36 +124,66 @@ export class DispatchHandler {
     return { retryAfterMs: RACE_RETRY_MS };
   };
 
-  private async placeNew(event: EventOf<"OrderCreated">, log: Logger): Promise<HandlerOutcome | Raced> {
+  /** A new order: snapshot the route, store the first attempt's reference, then place it. */
+  private async open(event: EventOf<"OrderCreated">, log: Logger): Promise<HandlerOutcome | Raced> {
     const order: OrderInput = { orderId: event.orderId, ...event.data };
     const configured = new Set<ProviderName>(this.deps.providers.keys());
-    const offer = chooseOffer(await this.deps.store.offers(order.packageId), configured);
-    if (offer === null) {
-      const d = unroutable(order, configured, this.clock());
-      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events));
-      if (result !== "inserted") return RACED;
-      this.deps.kick();
-      this.deps.metrics.outcome("none", "no_route");
-      log.warn({ packageId: order.packageId }, "no route for package; DispatchFailed(no_route)");
-      return ACK;
-    }
-    const provider = this.provider(offer.provider);
+    const offers = await this.deps.store.offers(order.packageId);
     for (let draw = 0; draw < REFERENCE_DRAWS; draw++) {
-      const row = startPlacement(order, offer, provider.newReference(), this.clock(), this.deps.policy);
-      const result = await this.deps.store.insert(row, []);
+      const d = openOrder(order, offers, configured, this.newReference(), this.clock());
+      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events));
       if (result === "exists") return RACED;
       if (result === "reference_taken") {
-        log.warn({ reference: row.reference }, "reference already taken; drawing another");
+        log.warn("reference already taken; drawing another");
         continue;
       }
-      log.info({ provider: row.provider, reference: row.reference }, "placing order");
-      return this.place(event, row, provider, log);
+      if (d.events.length > 0) this.deps.kick();
+      if (d.row.state === "unrouted") {
+        const how = d.row.reasonCode === "no_route" ? "no_route" : "refused_without_call";
+        this.deps.metrics.outcome("none", how);
+        log.warn({ packageId: order.packageId, reasonCode: d.row.reasonCode, message: d.row.message }, `no offer can be placed; DispatchFailed(${d.row.reasonCode})`);
+        return ACK;
+      }
+      for (const skipped of d.row.history) log.info({ provider: skipped.provider, reasonCode: skipped.reasonCode }, skipped.message);
+      return this.place(event, d.row, log);
     }
-    throw new ReferenceExhausted(`no free ${offer.provider} reference after ${REFERENCE_DRAWS} draws`);
+    throw new ReferenceExhausted(`no free reference after ${REFERENCE_DRAWS} draws`);
   }
 
-  /** A place request for a `placing` row whose reference (and lease) is committed. */
-  private async place(event: EventOf<"OrderCreated">, row: PlacingRow, provider: DispatchProvider, log: Logger): Promise<HandlerOutcome> {
+  /** The place request of a `ready` row (its reference is committed): permit, claim, call, commit. */
+  private async place(event: EventOf<"OrderCreated">, row: ReadyRow, log: Logger): Promise<HandlerOutcome | Raced> {
+    const provider = this.deps.providers.get(row.provider);
+    if (provider === undefined) {
+      this.deps.metrics.providerError(row.provider, "not_configured");
+      log.error({ provider: row.provider, reference: row.reference }, "provider of the order's next attempt is not configured; waiting");
+      return { retryAfterMs: this.deps.policy.retryMaxMs };
+    }
+    const permit = await this.permit(row.provider, log);
+    if (!("holder" in permit)) return permit;
+    const placing = beginPlace(row, this.clock(), this.deps.policy);
+    let claimed: boolean;
+    try {
+      claimed = await this.deps.store.update(placing, []);
+    } catch (error) {
+      await this.release(permit, NO_CALL, log);
+      throw error;
+    }
+    if (!claimed) {
+      await this.release(permit, NO_CALL, log);
+      return RACED;
+    }
+    log.info({ provider: row.provider, reference: row.reference, offer: row.offerIndex, placeCalls: placing.placeCalls }, "placing order");
+    return this.request(event, placing, provider, permit, log);
+  }
+
+  /** The place request itself, under `permit`, for a claimed `placing` row. */
+  private async request(
+    event: EventOf<"OrderCreated">,
+    row: PlacingRow,
+    provider: DispatchProvider,
+    permit: Permit,
+    log: Logger,
+  ): Promise<HandlerOutcome | Raced> {
     let result: PlaceResult;
     try {
       result = await provider.place({ reference: row.reference, productCode: row.productCode, playerId: row.playerId, extra: row.extra });
@@ -132,34 +191,44 @@ export class DispatchHandler {
       // Adapters never throw for provider behaviour; if one does, the request may have gone out.
       result = { kind: "ambiguous", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
-    const d = afterPlace(row, result, this.clock(), this.deps.policy);
+    await this.release(permit, classifyPlace(result, this.defaultRetryAfterMs), log);
+    const d = afterPlace(row, result, this.clock(), this.deps.policy, this.newReference());
     await this.commit(event, row, d, log);
     switch (result.kind) {
       case "accepted":
         this.deps.metrics.outcome(row.provider, "accepted");
         this.observeAccepted(event, row.provider);
-        if (row.maxCost !== null && Number(result.cost) > Number(row.maxCost)) {
+        if (result.balance !== null) this.deps.metrics.balance(row.provider, result.balance);
+        if (row.maxCost !== null && compareMoney(result.cost, row.maxCost) > 0) {
           log.warn({ reference: row.reference, cost: result.cost, maxCost: row.maxCost }, "provider charged more than the route's maxCost");
         }
-        log.info({ reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
+        log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
         break;
-      case "refused":
-        this.deps.metrics.outcome(row.provider, d.row.state === "refused" ? "refused" : d.row.state === "sent" ? "reconciled" : "review");
-        if (d.row.state === "sent") this.observeAccepted(event, row.provider);
+      case "refused": {
+        const next = d.row.state;
+        this.deps.metrics.outcome(row.provider, next === "ready" ? "fallback" : next === "refused" ? "refused" : next === "sent" ? "reconciled" : "review");
+        if (next === "sent") this.observeAccepted(event, row.provider);
         log.info(
-          { reference: row.reference, providerCode: result.providerCode, reasonCode: result.reasonCode, state: d.row.state },
-          "provider refused the placement",
+          { provider: row.provider, reference: row.reference, providerCode: result.providerCode, reasonCode: result.reasonCode, state: next },
+          next === "ready" ? "provider refused the placement; trying the next offer" : "provider refused the placement",
         );
         break;
+      }
       case "ambiguous":
         this.deps.metrics.outcome(row.provider, "ambiguous");
         this.deps.metrics.providerError(row.provider, "place_ambiguous");
-        log.warn({ reference: row.reference, cause: result.cause }, "placement outcome unknown; will reconcile before anything else");
+        log.warn({ provider: row.provider, reference: row.reference, cause: result.cause }, "placement outcome unknown; will reconcile before anything else");
         break;
       default: {
         const never: never = result;
         throw new Error(`unhandled place result ${JSON.stringify(never)}`);
       }
+    }
+    if (d.then === "place" && d.row.state === "ready") {
+      const skipped = d.row.history.slice(row.history.length + 1);
+      for (const s of skipped) log.info({ provider: s.provider, reasonCode: s.reasonCode }, s.message);
+      log.info({ provider: d.row.provider, reference: d.row.reference, offer: d.row.offerIndex }, "next offer chosen; reference stored");
+      return this.place(event, d.row, log);
     }
     return this.outcome(d);
   }
@@ -173,14 +242,27 @@ export class DispatchHandler {
       log.error({ provider: row.provider, reference: row.reference }, "provider of an open placement is not configured; cannot reconcile");
       return { retryAfterMs: this.deps.policy.retryMaxMs };
     }
+    const permit = await this.permit(row.provider, log);
+    if (!("holder" in permit)) return permit;
     const claimed = claimForReconcile(row, this.clock(), this.deps.policy);
-    if (!(await this.deps.store.update(claimed, []))) return RACED;
+    let took: boolean;
+    try {
+      took = await this.deps.store.update(claimed, []);
+    } catch (error) {
+      await this.release(permit, NO_CALL, log);
+      throw error;
+    }
+    if (!took) {
+      await this.release(permit, NO_CALL, log);
+      return RACED;
+    }
     let result: CheckResult;
     try {
       result = await provider.check(claimed.reference);
     } catch (error) {
       result = { kind: "unknown", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
+    await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     await this.commit(event, claimed, d, log);
     switch (result.kind) {
@@ -189,33 +271,53 @@ export class DispatchHandler {
       case "cancelled":
         this.deps.metrics.outcome(row.provider, "reconciled");
         this.observeAccepted(event, row.provider);
-        log.info({ reference: row.reference, found: result.kind }, "placement found at the provider; OrderSent");
+        log.info({ provider: row.provider, reference: row.reference, found: result.kind }, "placement found at the provider; OrderSent");
         break;
       case "not_found":
         this.deps.metrics.providerError(row.provider, "check_not_found");
-        log.warn({ reference: row.reference, streak: claimed.notFoundStreak + 1, next: d.row.state }, "provider does not know the reference");
+        log.warn({ provider: row.provider, reference: row.reference, streak: claimed.notFoundStreak + 1, next: d.row.state }, "provider does not know the reference");
         break;
       case "unknown":
         this.deps.metrics.providerError(row.provider, "check_unknown");
-        log.warn({ reference: row.reference, cause: result.cause, tries: claimed.reconcileTries + 1 }, "placement still unknown");
+        log.warn({ provider: row.provider, reference: row.reference, cause: result.cause, tries: claimed.reconcileTries + 1 }, "placement still unknown");
         break;
       default: {
         const never: never = result;
         throw new Error(`unhandled check result ${JSON.stringify(never)}`);
       }
     }
-    if (d.then === "place-again" && d.row.state === "placing") {
+    if (d.then === "place" && d.row.state === "ready") {
       this.deps.metrics.outcome(row.provider, "place_again");
-      log.warn({ reference: d.row.reference, placeCalls: d.row.placeCalls }, "placement definitely absent; placing again with the same reference");
-      return this.place(event, d.row, provider, log);
+      log.warn({ provider: row.provider, reference: d.row.reference, placeCalls: d.row.placeCalls }, "placement definitely absent; placing again with the same reference");
+      return this.place(event, d.row, log);
     }
     if (d.row.state === "review") {
       this.deps.metrics.outcome(row.provider, "review");
-      log.error({ reference: row.reference, message: d.row.message }, "placement unknown; ReviewRequired");
+      log.error({ provider: row.provider, reference: row.reference, message: d.row.message }, "placement unknown; ReviewRequired");
     } else if (d.row.state === "unknown") {
       this.deps.metrics.outcome(row.provider, "retry");
     }
     return this.outcome(d);
+  }
+
+  /** A permit for one call to `provider`, or how long the order should wait (it never fails for this). */
+  private async permit(provider: ProviderName, log: Logger): Promise<Permit | { retryAfterMs: number }> {
+    const decision = await this.gate.acquire(provider, this.gateWaitMs);
+    if (decision.kind === "granted") return decision.permit;
+    this.deps.metrics.heldBack(provider, decision.reason);
+    this.deps.metrics.outcome(provider, "held");
+    const retryAfterMs = Math.max(MIN_HELD_RETRY_MS, decision.retryAfterMs);
+    log.info({ provider, reason: decision.reason, retryInMs: retryAfterMs }, "provider calls are held back; the order waits");
+    return { retryAfterMs };
+  }
+
+  private async release(permit: Permit, outcome: CallOutcome, log: Logger): Promise<void> {
+    try {
+      await this.gate.release(permit, outcome);
+    } catch (error) {
+      // The slot's lease runs out on its own; the call's result is what matters now.
+      log.warn({ err: error, provider: permit.provider }, "could not release the provider permit");
+    }
   }
 
   /** Write the decision and its events in one transaction (CAS on the version we hold); release the row on failure. */
@@ -237,7 +339,7 @@ export class DispatchHandler {
   private outcome(d: Decision): HandlerOutcome {
     const then = d.then;
     if (then === "ack") return ACK;
-    if (then === "place-again") throw new Error("place-again must be handled before answering");
+    if (then === "place") throw new Error("a ready row must be placed before answering");
     return { retryAfterMs: then.retryAfterMs };
   }
 
@@ -249,12 +351,6 @@ export class DispatchHandler {
       // Every dispatcher fact is once-only per order (terminal, or the single acceptance).
       return { event, msgId: factMsgId(event), once: true };
     });
-  }
-
-  private provider(name: ProviderName): DispatchProvider {
-    const p = this.deps.providers.get(name);
-    if (p === undefined) throw new Error(`provider ${name} chosen but not configured`);
-    return p;
   }
 
   private observeAccepted(event: EventOf<"OrderCreated">, provider: string): void {

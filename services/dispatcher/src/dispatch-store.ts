@@ -14,10 +14,11 @@ export interface DispatchStore {
   insert(row: DispatchRow, events: readonly OutboxEntry[]): Promise<InsertResult>;
   /**
    * Compare-and-set: write `row` if the stored version is `row.version - 1`, and enqueue `events`
-   * in the same transaction. False when another handler changed the row first.
+   * in the same transaction. False when another handler changed the row first. A new attempt's
+   * reference is stored for good in the same transaction (ReferenceTaken if another order has it).
    */
   update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean>;
-  /** The package's offers, best first. */
+  /** The package's offers, best first, with product codes and prices from the imported catalog when known. */
   offers(packageId: string): Promise<Offer[]>;
   /** Upsert the catalog: each listed package's offers are replaced; packages not listed are left alone. */
   seedRoutes(catalog: Catalog): Promise<void>;
@@ -25,4 +26,9 @@ export interface DispatchStore {
 
 export class ConcurrentUpdate extends Error {
   override name = "ConcurrentUpdate";
+}
+
+/** A reference is already used by another order or attempt (astronomically rare: the reference is drawn again). */
+export class ReferenceTaken extends Error {
+  override name = "ReferenceTaken";
 }

@@ -3,8 +3,13 @@
  * No pg, NATS, Nest or clock/random in here: time, references and provider answers are passed in,
  * and the results are the next row plus event drafts (the handler wraps them in envelopes).
  *
- *   placing → sent | refused | unknown → (reconciled) sent | refused | review
- *   (no configured offer) → unrouted
+ *   ready → placing → sent | refused | unknown → (reconciled) sent | ready (same reference) | review
+ *   refused before acceptance, another offer left → ready (next offer, new reference) → placing …
+ *   (no configured offer, or every offer refused without a call) → unrouted
+ *
+ * A package's route is an ordered list of offers (provider, product codes, most we pay). Only a
+ * definite refusal of an offer (FALLBACK_REASONS) moves the order to the next one; an ambiguous
+ * outcome is always reconciled with the SAME provider and reference, never routed elsewhere.
  */
 import type { EventData, ProviderName, ReasonCode } from "@pinflow/contracts";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
@@ -43,7 +48,32 @@ export interface Offer {
   productCode: Record<string, string>;
   /** The most we pay (TRY), a decimal string. */
   maxCost: string;
+  /** The provider's price from the imported catalog (TRY), or null when its list is not imported. */
+  price: string | null;
 }
+
+/** An offer that definitely did not take the order (refused by the provider, or refused here before a call). */
+export interface PastAttempt {
+  provider: ProviderName;
+  /** null when the offer was refused without a call (cost above the maximum). */
+  reference: string | null;
+  reasonCode: ReasonCode;
+  providerCode: string | null;
+  message: string;
+}
+
+/**
+ * Definite refusals before acceptance that move the order to the next offer: the provider cannot
+ * serve it (stock, balance, product, our account or its own error), nothing was charged. A refusal
+ * about the order itself (invalid_player) fails it; duplicate_reference is never a plain refusal.
+ */
+export const FALLBACK_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  "insufficient_balance",
+  "product_unavailable",
+  "auth_failed",
+  "provider_error",
+  "cost_above_maximum",
+]);
 
 interface RowBase {
   orderId: string;
@@ -56,10 +86,19 @@ interface RowBase {
   version: number;
   createdAt: Date;
   updatedAt: Date;
+  /** The package's offers to configured providers when the order was first handled, best first. */
+  route: Offer[];
+  /** Offers that definitely did not take the order, oldest first. */
+  history: PastAttempt[];
 }
 
-/** The provider leg: chosen once, stored before the first call, never changed afterwards. */
+/**
+ * The current provider leg (one offer of the route): its reference is chosen once, stored before the
+ * first call and reused on every retry of this offer; the next offer gets a new reference.
+ */
 export interface Placement {
+  /** Index of the offer in `route`. */
+  offerIndex: number;
   provider: ProviderName;
   reference: string;
   productCode: Record<string, string>;
@@ -78,15 +117,18 @@ export interface Placement {
   lastError: string | null;
 }
 
+/** An attempt chosen and committed (reference stored) whose place request has not gone out yet. */
+export type ReadyRow = RowBase & Placement & { state: "ready" };
 export type PlacingRow = RowBase & Placement & { state: "placing" };
 export type UnknownRow = RowBase & Placement & { state: "unknown" };
 export type SentRow = RowBase &
   Placement & { state: "sent"; cost: string | null; balance: string | null; providerOrderId: string | null };
 export type RefusedRow = RowBase & Placement & { state: "refused"; reasonCode: ReasonCode; providerCode: string; message: string };
 export type ReviewRow = RowBase & Placement & { state: "review"; message: string };
-export type UnroutedRow = RowBase & { state: "unrouted"; message: string };
+/** Failed before any provider call: no configured offer (no_route), or every offer refused without a call. */
+export type UnroutedRow = RowBase & { state: "unrouted"; reasonCode: ReasonCode; message: string };
 
-export type DispatchRow = PlacingRow | UnknownRow | SentRow | RefusedRow | ReviewRow | UnroutedRow;
+export type DispatchRow = ReadyRow | PlacingRow | UnknownRow | SentRow | RefusedRow | ReviewRow | UnroutedRow;
 /** Rows whose placement outcome is not known yet. */
 export type OpenRow = PlacingRow | UnknownRow;
 export type DispatchState = DispatchRow["state"];
@@ -96,7 +138,8 @@ export type EventDraft =
   | { type: "DispatchFailed"; data: EventData<"DispatchFailed"> }
   | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> };
 
-export type Then = "ack" | "place-again" | { retryAfterMs: number };
+/** ack; "place": the decision's row is `ready`, place it now; or come back later. */
+export type Then = "ack" | "place" | { retryAfterMs: number };
 
 export interface Decision<R extends DispatchRow = DispatchRow> {
   row: R;
@@ -106,7 +149,9 @@ export interface Decision<R extends DispatchRow = DispatchRow> {
 
 export type Step =
   /** No row yet: choose the route, store the reference, then place. */
-  | { kind: "place" }
+  | { kind: "open" }
+  /** An attempt is stored but not requested yet: place it (under the provider's limits). */
+  | { kind: "place"; row: ReadyRow }
   /** A placement may or may not exist: ask the provider about the reference first. */
   | { kind: "reconcile"; row: OpenRow }
   /** Another handler holds the row (a provider call in flight): come back later. */
@@ -132,8 +177,10 @@ function assertNever(x: never): never {
 
 /** What to do with an OrderCreated, given the order's row (or none). */
 export function nextStep(row: DispatchRow | null, now: Date): Step {
-  if (row === null) return { kind: "place" };
+  if (row === null) return { kind: "open" };
   switch (row.state) {
+    case "ready":
+      return { kind: "place", row };
     case "placing":
     case "unknown": {
       if (row.leaseUntil !== null && row.leaseUntil.getTime() > now.getTime()) {
@@ -151,9 +198,47 @@ export function nextStep(row: DispatchRow | null, now: Date): Step {
   }
 }
 
-/** The first offer whose provider is configured, or null (→ no_route). */
-export function chooseOffer(offers: readonly Offer[], configured: ReadonlySet<ProviderName>): Offer | null {
-  return offers.find((o) => configured.has(o.provider)) ?? null;
+/** -1, 0 or 1: compares two decimal strings exactly (no floating point). */
+export function compareMoney(a: string, b: string): number {
+  const parse = (m: string): bigint => {
+    const t = m.trim();
+    const neg = t.startsWith("-");
+    const [whole = "0", frac = ""] = (neg ? t.slice(1) : t).split(".");
+    const v = BigInt(whole || "0") * 10n ** 12n + BigInt((frac + "0".repeat(12)).slice(0, 12) || "0");
+    return neg ? -v : v;
+  };
+  const x = parse(a);
+  const y = parse(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The offers whose provider is configured, in route order. */
+export function configuredOffers(offers: readonly Offer[], configured: ReadonlySet<ProviderName>): Offer[] {
+  return offers.filter((o) => configured.has(o.provider));
+}
+
+/**
+ * The next offer to try from `from` on. An offer whose known price is above its maximum is refused
+ * here, without a call (cost_above_maximum), and the search goes on.
+ */
+export function planFrom(route: readonly Offer[], from: number): { index: number | null; skipped: PastAttempt[] } {
+  const skipped: PastAttempt[] = [];
+  for (let i = Math.max(0, from); i < route.length; i++) {
+    const offer = route[i];
+    if (offer === undefined) continue;
+    if (offer.price !== null && compareMoney(offer.price, offer.maxCost) > 0) {
+      skipped.push({
+        provider: offer.provider,
+        reference: null,
+        reasonCode: "cost_above_maximum",
+        providerCode: null,
+        message: clip(`${offer.provider} price ${offer.price} is above the maximum ${offer.maxCost}; not placed`),
+      });
+      continue;
+    }
+    return { index: i, skipped };
+  }
+  return { index: null, skipped };
 }
 
 function leaseFrom(now: Date, policy: DispatchPolicy): Date {
@@ -166,50 +251,109 @@ export function retryDelay(tries: number, policy: DispatchPolicy): number {
   return Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** exp);
 }
 
-/** The new row, committed before the first place request: reference chosen once, lease held, one place call counted. */
-export function startPlacement(order: OrderInput, offer: Offer, reference: string, now: Date, policy: DispatchPolicy): PlacingRow {
+/** A fresh attempt at offer `index` of the row's route: new reference, counters at zero, no lease. */
+function attemptAt(base: RowBase, route: readonly Offer[], index: number, reference: string): ReadyRow {
+  const offer = route[index];
+  if (offer === undefined) throw new InvalidTransition(`no offer ${index} in the route of order ${base.orderId}`);
   return {
-    state: "placing",
-    orderId: order.orderId,
-    packageId: order.packageId,
-    playerId: order.playerId,
-    extra: order.extra,
-    attempt: 1,
-    version: 1,
-    createdAt: now,
-    updatedAt: now,
+    ...base,
+    state: "ready",
+    offerIndex: index,
     provider: offer.provider,
     reference,
     productCode: { ...offer.productCode },
     maxCost: offer.maxCost,
-    placeCalls: 1,
+    placeCalls: 0,
     reconcileTries: 0,
     notFoundStreak: 0,
-    leaseUntil: leaseFrom(now, policy),
+    leaseUntil: null,
     placeError: null,
     lastError: null,
   };
 }
 
+/** The DispatchFailed for refusals on every offer: the last reason code, earlier ones summed up. */
+function failedOnEveryOffer(history: readonly PastAttempt[]): EventDraft & { type: "DispatchFailed" } {
+  const last = history.at(-1);
+  if (last === undefined) throw new InvalidTransition("a failure without any refusal");
+  const earlier = history.slice(0, -1).map((h) => `${h.provider} ${h.reasonCode}`);
+  const message = clip(earlier.length === 0 ? last.message : `${last.message} (earlier offers: ${earlier.join(", ")})`);
+  return { type: "DispatchFailed", data: { reasonCode: last.reasonCode, provider: last.provider, providerCode: last.providerCode, message } };
+}
+
+/**
+ * A new order: snapshot the route (offers to configured providers), choose the first offer that may
+ * be placed and store its reference (the row is `ready`: place it next). No such offer → unrouted.
+ */
+export function openOrder(
+  order: OrderInput,
+  offers: readonly Offer[],
+  configured: ReadonlySet<ProviderName>,
+  reference: string,
+  now: Date,
+): Decision<ReadyRow | UnroutedRow> {
+  const route = configuredOffers(offers, configured).map((o) => ({ ...o, productCode: { ...o.productCode } }));
+  const base: RowBase = {
+    orderId: order.orderId,
+    packageId: order.packageId,
+    playerId: order.playerId,
+    extra: order.extra,
+    attempt: 0,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+    route,
+    history: [],
+  };
+  if (route.length === 0) {
+    const names = [...configured].sort().join(", ") || "none";
+    const message = clip(`no route for package ${order.packageId} (configured providers: ${names})`);
+    return {
+      row: { ...base, state: "unrouted", reasonCode: "no_route", message },
+      events: [{ type: "DispatchFailed", data: { reasonCode: "no_route", provider: null, providerCode: null, message } }],
+      then: "ack",
+    };
+  }
+  const plan = planFrom(route, 0);
+  if (plan.index === null) {
+    const failed = failedOnEveryOffer(plan.skipped);
+    return {
+      row: { ...base, history: plan.skipped, state: "unrouted", reasonCode: failed.data.reasonCode, message: failed.data.message },
+      events: [failed],
+      then: "ack",
+    };
+  }
+  return { row: attemptAt({ ...base, history: plan.skipped }, route, plan.index, reference), events: [], then: "place" };
+}
+
 /** No configured provider offers the package: a definite failure, decided before anything was sent. */
 export function unroutable(order: OrderInput, configured: ReadonlySet<ProviderName>, now: Date): Decision<UnroutedRow> {
-  const names = [...configured].sort().join(", ") || "none";
-  const message = clip(`no route for package ${order.packageId} (configured providers: ${names})`);
+  const d = openOrder(order, [], configured, "-", now);
+  if (d.row.state !== "unrouted") throw new InvalidTransition("an empty route must be unrouted");
+  return { row: d.row, events: d.events, then: d.then };
+}
+
+/**
+ * A single-offer placement, committed before its first request (kept for callers that already hold
+ * an offer): reference chosen once, lease held, one place call counted.
+ */
+export function startPlacement(order: OrderInput, offer: Offer, reference: string, now: Date, policy: DispatchPolicy): PlacingRow {
+  const d = openOrder(order, [offer], new Set([offer.provider]), reference, now);
+  if (d.row.state !== "ready") throw new InvalidTransition(`offer of order ${order.orderId} cannot be placed (${d.row.state})`);
+  return beginPlace(d.row, now, policy);
+}
+
+/** Take a `ready` row for its place request: lease held while the request is in flight, the request counted before it goes out. */
+export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): PlacingRow {
   return {
-    row: {
-      state: "unrouted",
-      orderId: order.orderId,
-      packageId: order.packageId,
-      playerId: order.playerId,
-      extra: order.extra,
-      attempt: 1,
-      version: 1,
-      createdAt: now,
-      updatedAt: now,
-      message,
-    },
-    events: [{ type: "DispatchFailed", data: { reasonCode: "no_route", provider: null, providerCode: null, message } }],
-    then: "ack",
+    ...row,
+    state: "placing",
+    attempt: row.attempt + 1,
+    version: row.version + 1,
+    updatedAt: now,
+    placeCalls: row.placeCalls + 1,
+    notFoundStreak: 0,
+    leaseUntil: leaseFrom(now, policy),
   };
 }
 
@@ -268,8 +412,11 @@ function evidence(p: Pick<Placement, "provider" | "reference" | "placeCalls" | "
   return parts.join("; ");
 }
 
-/** The outcome of a place request made for a `placing` row. */
-export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, policy: DispatchPolicy): Decision {
+/**
+ * The outcome of a place request made for a `placing` row. `nextReference` is a fresh reference, used
+ * only when a definite refusal moves the order to the next offer (it is stored with that attempt).
+ */
+export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, policy: DispatchPolicy, nextReference: string): Decision {
   if (row.state !== "placing") throw new InvalidTransition(`afterPlace on a ${row.state} row (order ${row.orderId})`);
   switch (result.kind) {
     case "accepted":
@@ -311,9 +458,21 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
       }
       const message = clip(result.message.trim() === "" ? `${row.provider} refused with code ${result.providerCode}` : result.message);
       const providerCode = clip(result.providerCode, MAX_CODE);
+      const refusal: PastAttempt = { provider: row.provider, reference: row.reference, reasonCode: result.reasonCode, providerCode, message };
+      const done = advance(row, now);
+      let history = [...row.history, refusal];
+      if (FALLBACK_REASONS.has(result.reasonCode)) {
+        const plan = planFrom(row.route, row.offerIndex + 1);
+        history = [...history, ...plan.skipped];
+        if (plan.index !== null) {
+          // Definitely not placed here: the next offer, with its own reference stored before its call.
+          return { row: attemptAt({ ...done, history }, row.route, plan.index, nextReference), events: [], then: "place" };
+        }
+      }
+      const failed = failedOnEveryOffer(history);
       return {
-        row: { ...advance(row, now), state: "refused", reasonCode: result.reasonCode, providerCode, message },
-        events: [{ type: "DispatchFailed", data: { reasonCode: result.reasonCode, provider: row.provider, providerCode, message } }],
+        row: { ...done, history, state: "refused", reasonCode: failed.data.reasonCode, providerCode: failed.data.providerCode ?? "", message: failed.data.message },
+        events: [failed],
         then: "ack",
       };
     }
@@ -321,7 +480,8 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
       return {
         row: { ...advance(row, now, { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0 }), state: "unknown" },
         events: [],
-        then: { retryAfterMs: retryDelay(row.reconcileTries, policy) },
+        // A provider that asked for a pause (Retry-After) is not asked again before it is over.
+        then: { retryAfterMs: Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0) },
       };
     default:
       return assertNever(result);
@@ -331,7 +491,7 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
 /**
  * The provider's answer about the reference of an open row.
  * Found in any state → sent (the poller follows it). not_found `notFoundBeforeReplace` times in a row
- * → place again with the SAME reference. Too many unclear answers → review.
+ * → ready to place again with the SAME reference (never another offer). Too many unclear answers → review.
  */
 export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date, policy: DispatchPolicy): Decision {
   if (row.state !== "placing" && row.state !== "unknown") {
@@ -346,25 +506,22 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       const streak = row.notFoundStreak + 1;
       const patch = { notFoundStreak: streak, reconcileTries: row.reconcileTries + 1, lastError: clip(`not found: ${result.message}`) };
       if (streak >= policy.notFoundBeforeReplace) {
-        // Definitely not there (asked on separate deliveries): place again with the SAME reference, lease held.
-        const again: PlacingRow = {
-          ...advance(row, now, { ...patch, notFoundStreak: 0, placeCalls: row.placeCalls + 1, leaseUntil: leaseFrom(now, policy) }),
-          state: "placing",
-        };
-        return { row: again, events: [], then: "place-again" };
+        // Definitely not there (asked on separate deliveries): place again with the SAME reference.
+        const again: ReadyRow = { ...advance(row, now, { ...patch, notFoundStreak: 0 }), state: "ready" };
+        return { row: again, events: [], then: "place" };
       }
       return unclear(row, now, patch, policy);
     }
     case "unknown":
-      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy);
+      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0);
     default:
       return assertNever(result);
   }
 }
 
 /** An unclear answer: try again later, or hand the order to a person once the tries are used up. */
-function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy): Decision {
+function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy, minDelayMs = 0): Decision {
   const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
   if (next.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence(next), patch);
-  return { row: next, events: [], then: { retryAfterMs: retryDelay(next.reconcileTries, policy) } };
+  return { row: next, events: [], then: { retryAfterMs: Math.max(minDelayMs, retryDelay(next.reconcileTries, policy)) } };
 }

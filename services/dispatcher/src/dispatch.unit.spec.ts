@@ -4,8 +4,10 @@ import { describe, it } from "node:test";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
 import {
   afterPlace,
+  beginPlace,
+  compareMoney,
+  openOrder,
   afterReconcile,
-  chooseOffer,
   claimForReconcile,
   clip,
   InvalidTransition,
@@ -20,6 +22,7 @@ import {
   type OpenRow,
   type OrderInput,
   type PlacingRow,
+  type ReadyRow,
 } from "./dispatch.js";
 import { znetReference } from "./providers.js";
 
@@ -27,8 +30,10 @@ const policy: DispatchPolicy = { maxReconcileTries: 4, notFoundBeforeReplace: 2,
 const t0 = new Date("2025-01-01T10:00:00.000Z");
 const at = (ms: number): Date => new Date(t0.getTime() + ms);
 const order: OrderInput = { orderId: "o-1", packageId: "pubg-60", playerId: "5123456789", extra: null };
-const offer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00" };
+const offer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null };
 const REF = "173572560000012345";
+/** The fresh reference handed to afterPlace (used only when the order moves to another offer). */
+const NEXT = "173572560000099999";
 
 /** Given: a fresh placement row (as committed before the first call). */
 function placing(): PlacingRow {
@@ -37,7 +42,7 @@ function placing(): PlacingRow {
 
 /** Given: a row after an ambiguous placement. */
 function unknownRow(): OpenRow {
-  const d = afterPlace(placing(), { kind: "ambiguous", cause: "timeout after 15000 ms" }, at(15_000), policy);
+  const d = afterPlace(placing(), { kind: "ambiguous", cause: "timeout after 15000 ms" }, at(15_000), policy, NEXT);
   assert.equal(d.row.state, "unknown");
   return d.row as OpenRow;
 }
@@ -59,7 +64,7 @@ const accepted: PlaceResult = { kind: "accepted", cost: "10.12", balance: "980.8
 
 describe("nextStep", () => {
   it("places when there is no row", () => {
-    assert.deepEqual(nextStep(null, t0), { kind: "place" });
+    assert.deepEqual(nextStep(null, t0), { kind: "open" });
   });
 
   it("reconciles a placing or unknown row whose lease has expired", () => {
@@ -74,8 +79,8 @@ describe("nextStep", () => {
   });
 
   it("finishes on every final state (the outbox already holds the event)", () => {
-    const sent = afterPlace(placing(), accepted, at(100), policy).row;
-    const refused = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "x", reasonCode: "invalid_player" }, at(100), policy).row;
+    const sent = afterPlace(placing(), accepted, at(100), policy, NEXT).row;
+    const refused = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "x", reasonCode: "invalid_player" }, at(100), policy, NEXT).row;
     const unrouted = unroutable(order, new Set(["znet"]), t0).row;
     let row: DispatchRow = unknownRow();
     for (let i = 0; i < policy.maxReconcileTries; i++) row = reconcile(asOpen(row), { kind: "unknown", cause: "empty body" }, at(20_000 + i)).row;
@@ -90,12 +95,12 @@ describe("placement", () => {
     assert.equal(row.state, "placing");
     assert.equal(row.reference, REF);
     assert.equal(row.placeCalls, 1);
-    assert.equal(row.version, 1);
+    assert.equal(row.version, 2, "inserted ready (1), claimed for the request (2)");
     assert.deepEqual(row.leaseUntil, at(policy.leaseMs));
   });
 
   it("accepted → sent + OrderSent with cost and balance, ack", () => {
-    const d = afterPlace(placing(), accepted, at(200), policy);
+    const d = afterPlace(placing(), accepted, at(200), policy, NEXT);
     assert.equal(d.row.state, "sent");
     assert.equal(d.then, "ack");
     assert.deepEqual(d.events, [
@@ -105,7 +110,7 @@ describe("placement", () => {
       },
     ]);
     assert.equal(d.row.state === "sent" && d.row.leaseUntil, null);
-    assert.equal(d.row.version, 2);
+    assert.equal(d.row.version, 3);
   });
 
   for (const [code, message, reasonCode] of [
@@ -117,7 +122,7 @@ describe("placement", () => {
     ["local", "znet productCode needs non-empty oyun and kupur", "product_unavailable"],
   ] as const) {
     it(`refused ${code}|${message} → refused + DispatchFailed(${reasonCode}), ack`, () => {
-      const d = afterPlace(placing(), { kind: "refused", providerCode: code, message, reasonCode }, at(200), policy);
+      const d = afterPlace(placing(), { kind: "refused", providerCode: code, message, reasonCode }, at(200), policy, NEXT);
       assert.equal(d.row.state, "refused");
       assert.equal(d.then, "ack");
       assert.deepEqual(d.events, [{ type: "DispatchFailed", data: { reasonCode, provider: "znet", providerCode: code, message } }]);
@@ -125,12 +130,12 @@ describe("placement", () => {
   }
 
   it("a refusal with an empty text still carries a message", () => {
-    const d = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "", reasonCode: "provider_error" }, at(200), policy);
+    const d = afterPlace(placing(), { kind: "refused", providerCode: "3", message: "", reasonCode: "provider_error" }, at(200), policy, NEXT);
     assert.equal(d.events[0]?.type === "DispatchFailed" && d.events[0].data.message, "znet refused with code 3");
   });
 
   it("ambiguous → unknown (no event) and come back to reconcile", () => {
-    const d = afterPlace(placing(), { kind: "ambiguous", cause: "connection dropped while reading the reply" }, at(200), policy);
+    const d = afterPlace(placing(), { kind: "ambiguous", cause: "connection dropped while reading the reply" }, at(200), policy, NEXT);
     assert.equal(d.row.state, "unknown");
     assert.deepEqual(d.events, []);
     assert.deepEqual(d.then, { retryAfterMs: policy.retryBaseMs });
@@ -144,6 +149,7 @@ describe("placement", () => {
       { kind: "refused", providerCode: "4", message: `Daha Önce Gönderilmiş (${REF})`, reasonCode: "duplicate_reference" },
       at(200),
       policy,
+      NEXT,
     );
     assert.equal(d.row.state, "review");
     assert.equal(d.events[0]?.type, "ReviewRequired");
@@ -151,7 +157,7 @@ describe("placement", () => {
   });
 
   it("rejects afterPlace on a row that is not placing", () => {
-    assert.throws(() => afterPlace(unknownRow(), accepted, at(1), policy), InvalidTransition);
+    assert.throws(() => afterPlace(unknownRow(), accepted, at(1), policy, NEXT), InvalidTransition);
   });
 });
 
@@ -183,14 +189,18 @@ describe("reconcile", () => {
     assert.deepEqual(first.events, []);
     assert.deepEqual(first.then, { retryAfterMs: retryDelay(1, policy) });
     const second = reconcile(asOpen(first.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(25_000));
-    assert.equal(second.then, "place-again");
-    assert.equal(second.row.state, "placing");
-    const again = second.row as PlacingRow;
-    assert.equal(again.reference, REF);
-    assert.equal(again.placeCalls, 2);
-    assert.equal(again.notFoundStreak, 0);
-    assert.ok(again.leaseUntil !== null, "the row is held during the new request");
+    assert.equal(second.then, "place");
+    assert.equal(second.row.state, "ready");
+    const ready = second.row as ReadyRow;
+    assert.equal(ready.reference, REF);
+    assert.equal(ready.offerIndex, 0, "never another offer after an ambiguous outcome");
+    assert.equal(ready.notFoundStreak, 0);
     assert.deepEqual(second.events, []);
+    const again = beginPlace(ready, at(25_001), policy);
+    assert.equal(again.state, "placing");
+    assert.equal(again.reference, REF);
+    assert.equal(again.placeCalls, 2, "counted before the request goes out");
+    assert.ok(again.leaseUntil !== null, "the row is held during the new request");
   });
 
   it("an unclear answer between two not_found answers starts the count again", () => {
@@ -198,18 +208,19 @@ describe("reconcile", () => {
     d = reconcile(asOpen(d.row), { kind: "unknown", cause: "HTTP 500" }, at(21_000));
     d = reconcile(asOpen(d.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(22_000));
     assert.equal(d.row.state, "unknown");
-    assert.notEqual(d.then, "place-again");
+    assert.notEqual(d.then, "place");
   });
 
   it("a duplicate-reference refusal on a re-place means the order exists → sent", () => {
     let d = reconcile(unknownRow(), { kind: "not_found", message: "x" }, at(20_000));
     d = reconcile(asOpen(d.row), { kind: "not_found", message: "x" }, at(21_000));
-    assert.equal(d.then, "place-again");
+    assert.equal(d.then, "place");
     const replaced = afterPlace(
-      d.row,
+      beginPlace(d.row as ReadyRow, at(21_500), policy),
       { kind: "refused", providerCode: "4", message: `Daha Önce Gönderilmiş (${REF})`, reasonCode: "duplicate_reference" },
       at(22_000),
       policy,
+      NEXT,
     );
     assert.equal(replaced.row.state, "sent");
     assert.equal(replaced.then, "ack");
@@ -220,7 +231,7 @@ describe("reconcile", () => {
   it("a re-place that is accepted → sent with its cost", () => {
     let d = reconcile(unknownRow(), { kind: "not_found", message: "x" }, at(20_000));
     d = reconcile(asOpen(d.row), { kind: "not_found", message: "x" }, at(21_000));
-    const placed = afterPlace(d.row, accepted, at(22_000), policy);
+    const placed = afterPlace(beginPlace(d.row as ReadyRow, at(21_500), policy), accepted, at(22_000), policy, NEXT);
     assert.equal(placed.row.state, "sent");
     assert.equal(placed.events[0]?.type === "OrderSent" && placed.events[0].data.cost, "10.12");
   });
@@ -259,9 +270,9 @@ describe("reconcile", () => {
     for (let i = 0; i < 20 && row.state !== "review"; i++) {
       const d = reconcile(asOpen(row), { kind: "not_found", message: "x" }, at(20_000 + i * 1000));
       row = d.row;
-      if (d.then === "place-again") {
+      if (d.then === "place") {
         places++;
-        row = afterPlace(d.row, { kind: "ambiguous", cause: "timeout" }, at(20_500 + i * 1000), policy).row;
+        row = afterPlace(beginPlace(d.row as ReadyRow, at(20_400 + i * 1000), policy), { kind: "ambiguous", cause: "timeout" }, at(20_500 + i * 1000), policy, NEXT).row;
       }
     }
     assert.equal(row.state, "review");
@@ -269,17 +280,21 @@ describe("reconcile", () => {
   });
 
   it("rejects a reconcile of a final row", () => {
-    assert.throws(() => afterReconcile(afterPlace(placing(), accepted, t0, policy).row, { kind: "pending", note: null }, t0, policy), InvalidTransition);
+    assert.throws(() => afterReconcile(afterPlace(placing(), accepted, t0, policy, NEXT).row, { kind: "pending", note: null }, t0, policy), InvalidTransition);
   });
 });
 
 describe("routing", () => {
   it("takes the first offer whose provider is configured", () => {
-    const xstor: Offer = { provider: "xstor", productCode: { sku: "P60" }, maxCost: "11.00" };
-    assert.equal(chooseOffer([xstor, offer], new Set(["znet"])), offer);
-    assert.equal(chooseOffer([xstor, offer], new Set(["xstor", "znet"])), xstor);
-    assert.equal(chooseOffer([xstor], new Set(["znet"])), null);
-    assert.equal(chooseOffer([], new Set(["znet"])), null);
+    const xstor: Offer = { provider: "xstor", productCode: { sku: "P60" }, maxCost: "11.00", price: null };
+    const first = (offers: Offer[], configured: ("znet" | "xstor")[]) => {
+      const d = openOrder(order, offers, new Set(configured), REF, t0);
+      return d.row.state === "ready" ? d.row.provider : d.row.state;
+    };
+    assert.equal(first([xstor, offer], ["znet"]), "znet");
+    assert.equal(first([xstor, offer], ["xstor", "znet"]), "xstor");
+    assert.equal(first([xstor], ["znet"]), "unrouted");
+    assert.equal(first([], ["znet"]), "unrouted");
   });
 
   it("no route → unrouted + DispatchFailed(no_route), ack", () => {
@@ -289,6 +304,156 @@ describe("routing", () => {
     assert.deepEqual(d.events, [
       { type: "DispatchFailed", data: { reasonCode: "no_route", provider: null, providerCode: null, message: "no route for package nope (configured providers: znet)" } },
     ]);
+  });
+});
+
+describe("routing across offers", () => {
+  const znet: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12" };
+  const xstor: Offer = { provider: "xstor", productCode: { productId: "501" }, maxCost: "12.00", price: "9.80" };
+  const both = new Set(["znet", "xstor"] as const);
+  const XREF = "173572560000055555";
+
+  /** Given: the first attempt of a two-offer route, its request in flight. */
+  function placingFirst(offers: Offer[] = [znet, xstor]): PlacingRow {
+    const d = openOrder(order, offers, both, REF, t0);
+    assert.equal(d.row.state, "ready");
+    return beginPlace(d.row as ReadyRow, t0, policy);
+  }
+
+  it("a new order is stored `ready` at the first placeable offer, with the route snapshot, before any call", () => {
+    const d = openOrder(order, [znet, xstor], both, REF, t0);
+    assert.equal(d.then, "place");
+    assert.deepEqual(d.events, []);
+    assert.equal(d.row.state, "ready");
+    if (d.row.state !== "ready") return;
+    assert.equal(d.row.provider, "znet");
+    assert.equal(d.row.reference, REF);
+    assert.equal(d.row.placeCalls, 0);
+    assert.equal(d.row.leaseUntil, null);
+    assert.deepEqual(d.row.route, [znet, xstor]);
+    assert.deepEqual(nextStep(d.row, t0), { kind: "place", row: d.row });
+  });
+
+  for (const [code, message, reasonCode] of [
+    ["8", "Yetersiz bakiye", "insufficient_balance"],
+    ["3", "Kupur Bilgisi Bulunamadı", "product_unavailable"],
+    ["3", "Stokta yok", "product_unavailable"],
+    ["3", "Şifre hatalı", "auth_failed"],
+    ["8", "Bağlantı hatası", "provider_error"],
+  ] as const) {
+    it(`a definite refusal (${reasonCode}) moves to the next offer with a NEW reference stored before its call`, () => {
+      const d = afterPlace(placingFirst(), { kind: "refused", providerCode: code, message, reasonCode }, at(100), policy, XREF);
+      assert.equal(d.then, "place");
+      assert.deepEqual(d.events, [], "no event until the order is placed or every offer refused");
+      assert.equal(d.row.state, "ready");
+      if (d.row.state !== "ready") return;
+      assert.equal(d.row.provider, "xstor");
+      assert.equal(d.row.offerIndex, 1);
+      assert.equal(d.row.reference, XREF);
+      assert.deepEqual(d.row.productCode, { productId: "501" });
+      assert.equal(d.row.placeCalls, 0);
+      assert.deepEqual(d.row.history, [{ provider: "znet", reference: REF, reasonCode, providerCode: code, message }]);
+      const accepted2 = afterPlace(beginPlace(d.row, at(200), policy), { ...accepted, cost: "9.80", providerOrderId: "70001" }, at(300), policy, NEXT);
+      assert.deepEqual(accepted2.events, [
+        { type: "OrderSent", data: { packageId: "pubg-60", provider: "xstor", reference: XREF, cost: "9.80", balance: "980.88", providerOrderId: "70001" } },
+      ]);
+    });
+  }
+
+  it("a refusal about the order itself (invalid_player) fails at once, without trying another provider", () => {
+    const d = afterPlace(placingFirst(), { kind: "refused", providerCode: "3", message: "Oyuncu bulunamadı", reasonCode: "invalid_player" }, at(100), policy, XREF);
+    assert.equal(d.row.state, "refused");
+    assert.deepEqual(d.events, [{ type: "DispatchFailed", data: { reasonCode: "invalid_player", provider: "znet", providerCode: "3", message: "Oyuncu bulunamadı" } }]);
+  });
+
+  it("an ambiguous outcome never moves to another offer: same provider, same reference, reconcile", () => {
+    const d = afterPlace(placingFirst(), { kind: "ambiguous", cause: "timeout after 2000 ms" }, at(100), policy, XREF);
+    assert.equal(d.row.state, "unknown");
+    assert.equal(d.row.state === "unknown" && d.row.provider, "znet");
+    assert.equal(d.row.state === "unknown" && d.row.reference, REF);
+    assert.equal(nextStep(d.row, at(200)).kind, "reconcile");
+    // Even when every reconcile is unclear, the order goes to review, not to x-stor.
+    let row: DispatchRow = d.row;
+    for (let i = 0; i < policy.maxReconcileTries; i++) row = reconcile(asOpen(row), { kind: "unknown", cause: "HTTP 500" }, at(1_000 + i)).row;
+    assert.equal(row.state, "review");
+    assert.equal(row.state === "review" && row.provider, "znet");
+  });
+
+  it("every offer refused → DispatchFailed with the LAST reason code (earlier ones in the message)", () => {
+    const first = afterPlace(placingFirst(), { kind: "refused", providerCode: "8", message: "Yetersiz bakiye", reasonCode: "insufficient_balance" }, at(100), policy, XREF);
+    assert.equal(first.row.state, "ready");
+    const second = afterPlace(
+      beginPlace(first.row as ReadyRow, at(200), policy),
+      { kind: "refused", providerCode: "product", message: "Product is not available", reasonCode: "product_unavailable" },
+      at(300),
+      policy,
+      NEXT,
+    );
+    assert.equal(second.then, "ack");
+    assert.equal(second.row.state, "refused");
+    assert.deepEqual(second.events, [
+      {
+        type: "DispatchFailed",
+        data: { reasonCode: "product_unavailable", provider: "xstor", providerCode: "product", message: "Product is not available (earlier offers: znet insufficient_balance)" },
+      },
+    ]);
+    assert.equal(second.row.state === "refused" && second.row.history.length, 2);
+  });
+
+  it("an offer whose imported price is above its maximum is refused without a call, and the next one is tried", () => {
+    const dear: Offer = { ...znet, price: "12.01" };
+    const d = openOrder(order, [dear, xstor], both, REF, t0);
+    assert.equal(d.row.state, "ready");
+    if (d.row.state !== "ready") return;
+    assert.equal(d.row.provider, "xstor");
+    assert.equal(d.row.offerIndex, 1);
+    assert.deepEqual(d.row.history, [
+      { provider: "znet", reference: null, reasonCode: "cost_above_maximum", providerCode: null, message: "znet price 12.01 is above the maximum 12.00; not placed" },
+    ]);
+    // The same check applies when a refusal moves the order on.
+    const skipNext = afterPlace(
+      placingFirst([znet, { ...xstor, price: "15.00" }]),
+      { kind: "refused", providerCode: "8", message: "Yetersiz bakiye", reasonCode: "insufficient_balance" },
+      at(100),
+      policy,
+      XREF,
+    );
+    assert.equal(skipNext.row.state, "refused");
+    assert.equal(skipNext.events[0]?.type === "DispatchFailed" && skipNext.events[0].data.reasonCode, "cost_above_maximum");
+  });
+
+  it("every offer above its maximum → unrouted + DispatchFailed(cost_above_maximum), no call at all", () => {
+    const d = openOrder(order, [{ ...znet, price: "50" }, { ...xstor, price: "12.0000001" }], both, REF, t0);
+    assert.equal(d.row.state, "unrouted");
+    assert.equal(d.then, "ack");
+    assert.deepEqual(d.events.map((e) => e.type === "DispatchFailed" && [e.data.reasonCode, e.data.provider]), [["cost_above_maximum", "xstor"]]);
+    assert.equal(nextStep(d.row, t0).kind, "finished");
+  });
+
+  it("a price equal to the maximum, or unknown (not imported), is placed", () => {
+    assert.equal(openOrder(order, [{ ...znet, price: "12" }], both, REF, t0).row.state, "ready");
+    assert.equal(openOrder(order, [{ ...znet, price: null, maxCost: "0.01" }], both, REF, t0).row.state, "ready");
+  });
+
+  it("offers to unconfigured providers are left out of the route", () => {
+    const d = openOrder(order, [xstor, znet], new Set(["znet"]), REF, t0);
+    assert.equal(d.row.state === "ready" && d.row.provider, "znet");
+    assert.deepEqual(d.row.route, [znet]);
+    const none = openOrder(order, [xstor], new Set(["znet"]), REF, t0);
+    assert.equal(none.row.state, "unrouted");
+    assert.equal(none.events[0]?.type === "DispatchFailed" && none.events[0].data.reasonCode, "no_route");
+  });
+
+  it("a 429 with Retry-After delays the reconcile at least that long", () => {
+    const d = afterPlace(placingFirst(), { kind: "ambiguous", cause: "HTTP 429 (rate limited)", retryAfterMs: 45_000 }, at(100), policy, XREF);
+    assert.deepEqual(d.then, { retryAfterMs: 45_000 });
+  });
+
+  it("compareMoney compares decimal strings exactly", () => {
+    assert.deepEqual(
+      [compareMoney("12.00", "12"), compareMoney("12.01", "12.00"), compareMoney("9.80", "10"), compareMoney("0.1", "0.10000000001"), compareMoney("-1", "0")],
+      [0, 1, -1, -1, -1],
+    );
   });
 });
 

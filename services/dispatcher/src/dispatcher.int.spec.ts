@@ -49,7 +49,9 @@ function faulty(store: DispatchStore): DispatchStore {
     seedRoutes: (catalog) => store.seedRoutes(catalog),
     update: async (row, events) => {
       const left = failWrites.get(row.orderId) ?? 0;
-      if (left > 0) {
+      // The claim before a provider call (placing, lease taken) goes through: the writes after the call fail.
+      const claim = row.state === "placing" && row.leaseUntil !== null;
+      if (left > 0 && !claim) {
         failWrites.set(row.orderId, left - 1);
         throw new Error("simulated database outage");
       }

@@ -21,9 +21,13 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { AppModule } from "./app.module.js";
+import type { GateDecision, GateStatus } from "@pinflow/limits";
+import { AppModule, type AppDeps } from "./app.module.js";
+import { Balances } from "./balances.js";
+import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
-import { providerRegistry, ZnetProvider } from "./providers.js";
+import type { ProviderControl } from "./providers.controller.js";
+import { providerRegistry, ZnetProvider, type ProviderRegistry } from "./providers.js";
 
 const CODE = "5550002222";
 const PASSWORD = "main-Şifre#42";
@@ -119,7 +123,31 @@ describe("dispatcher process (node dist/main.js)", () => {
   });
 });
 
+/** The shared gate's control and call side, in memory: paused providers get no calls. */
+class FakeControl implements ProviderControl, CallGate {
+  readonly paused = new Set<string>();
+  async setPaused(provider: string, paused: boolean): Promise<boolean> {
+    if (paused) this.paused.add(provider);
+    else this.paused.delete(provider);
+    return true;
+  }
+  async status(provider: string): Promise<GateStatus> {
+    return { provider, paused: this.paused.has(provider), circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 };
+  }
+  async acquire(provider: string): Promise<GateDecision> {
+    if (this.paused.has(provider)) return { kind: "blocked", reason: "paused", retryAfterMs: 5_000 };
+    return OPEN_GATE.acquire(provider, 0);
+  }
+  async release(): Promise<void> {}
+}
+
+function shell(providers: ProviderRegistry, registry: Registry, control: FakeControl): Pick<AppDeps, "providers" | "balances" | "control"> {
+  const balances = new Balances(providers, control, new DispatchMetrics(registry), logger, { gateWaitMs: 0, defaultRetryAfterMs: 1000 });
+  return { providers, balances, control };
+}
+
 describe("HTTP shell (AppModule)", () => {
+  const control = new FakeControl();
   const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, balance: 12755.23 });
   let app: NestExpressApplication;
   let base = "";
@@ -139,8 +167,7 @@ describe("HTTP shell (AppModule)", () => {
           },
         },
         registry,
-        providers: providerRegistry([good]),
-        metrics: new DispatchMetrics(registry),
+        ...shell(providerRegistry([good]), registry, control),
         logger,
       }),
       { logger: false },
@@ -160,11 +187,31 @@ describe("HTTP shell (AppModule)", () => {
     assert.deepEqual(await res.json(), { provider: "znet", balance: "12755.23" });
   });
 
-  it("an unknown provider is 404 with an error code", async () => {
-    const res = await fetch(`${base}/v1/providers/acme/balance`);
-    assert.equal(res.status, 404);
-    const body = (await res.json()) as { error: { code: string } };
-    assert.equal(body.error.code, "not_found");
+  it("an unknown or unconfigured provider is 404 with an error code", async () => {
+    for (const path of ["acme/balance", "xstor/balance", "acme/pause", "xstor/status"]) {
+      const res = await fetch(`${base}/v1/providers/${path}`, { method: path.endsWith("pause") ? "POST" : "GET" });
+      assert.equal(res.status, 404, path);
+      const body = (await res.json()) as { error: { code: string } };
+      assert.equal(body.error.code, "not_found");
+    }
+  });
+
+  it("a paused provider's balance is 503 (calls held back, nothing sent) until it is resumed; the gauge follows readings", async () => {
+    const paused = await fetch(`${base}/v1/providers/znet/pause`, { method: "POST" });
+    assert.equal(paused.status, 200);
+    assert.deepEqual(await paused.json(), { provider: "znet", paused: true });
+    assert.deepEqual(await (await fetch(`${base}/v1/providers`)).json(), {
+      providers: [{ provider: "znet", paused: true, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 }],
+    });
+    const calls = sim.requestLog().length;
+    const held = await fetch(`${base}/v1/providers/znet/balance`);
+    assert.equal(held.status, 503);
+    assert.match(((await held.json()) as { error: { message: string } }).error.message, /held back \(paused\)/);
+    assert.equal(sim.requestLog().length, calls, "no call while paused");
+    const resumed = await fetch(`${base}/v1/providers/znet/resume`, { method: "POST" });
+    assert.deepEqual(await resumed.json(), { provider: "znet", paused: false });
+    assert.equal((await fetch(`${base}/v1/providers/znet/balance`)).status, 200);
+    assert.match(await registry.getSingleMetricAsString("pinflow_provider_balance"), /pinflow_provider_balance\{provider="znet"\} 12755.23/);
   });
 
   it("a failing balance call (empty body = auth/IP problem) is 502 with a code, never balance 0, and no password", async () => {
@@ -175,8 +222,7 @@ describe("HTTP shell (AppModule)", () => {
       AppModule.register({
         readiness: {},
         registry: wrongRegistry,
-        providers: providerRegistry([wrong]),
-        metrics: new DispatchMetrics(wrongRegistry),
+        ...shell(providerRegistry([wrong]), wrongRegistry, new FakeControl()),
         logger,
       }),
       { logger: false },

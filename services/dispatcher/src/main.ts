@@ -1,18 +1,19 @@
 /**
  * The dispatcher process: `node services/dispatcher/dist/main.js` with the environment of config.ts.
- * Consumes OrderCreated, places orders at the provider (znet), appends OrderSent / DispatchFailed /
- * ReviewRequired through the outbox.
+ * Consumes OrderCreated, places orders along the package's route (znet, x-stor) under each provider's
+ * limits, appends OrderSent / DispatchFailed / ReviewRequired through the outbox.
  */
 import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
 import { createPool } from "@pinflow/pg";
-import { ZnetClient } from "@pinflow/providers";
+import { ProviderGate } from "@pinflow/limits";
+import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
 import { loadDispatcherConfig } from "./config.js";
 import { DEFAULT_POLICY } from "./dispatch.js";
-import { providerRegistry, ZnetProvider, type DispatchProvider } from "./providers.js";
+import { providerRegistry, XstorProvider, ZnetProvider, type DispatchProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
 const tracing = initTracing("dispatcher");
@@ -23,17 +24,21 @@ async function main(): Promise<void> {
   const catalog = readCatalogFile(config.catalogFile);
   const adapters: DispatchProvider[] = [];
   if (config.znet !== null) adapters.push(new ZnetProvider(new ZnetClient(config.znet)));
+  if (config.xstor !== null) adapters.push(new XstorProvider(new XstorClient(config.xstor)));
   const providers = providerRegistry(adapters);
 
   const pool = createPool(config.databaseUrl);
   const applied = await prepareDatabase(pool);
   if (applied.length > 0) logger.info({ applied }, "migrations applied");
+  const gate = new ProviderGate(pool, config.limits);
+  await gate.ensure();
 
   const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger });
   await ensureOrderStream(nc);
 
   const registry = createMetricsRegistry("dispatcher");
-  const timeoutMs = config.znet?.timeoutMs ?? 15_000;
+  // A row stays held for the longest provider call plus a margin.
+  const timeoutMs = Math.max(config.znet?.timeoutMs ?? 0, config.xstor?.timeoutMs ?? 0);
   const dispatcher = await createDispatcher({
     pool,
     nc,
@@ -41,6 +46,9 @@ async function main(): Promise<void> {
     catalog,
     logger,
     registry,
+    gate,
+    gateWaitMs: config.gateMaxWaitMs,
+    defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
     policy: {
@@ -57,6 +65,7 @@ async function main(): Promise<void> {
   );
 
   dispatcher.start();
+  dispatcher.balances.start(config.balanceRefreshMs);
   await startService(
     AppModule.register({
       readiness: {
@@ -70,7 +79,8 @@ async function main(): Promise<void> {
       },
       registry,
       providers,
-      metrics: dispatcher.metrics,
+      balances: dispatcher.balances,
+      control: gate,
       logger,
     }),
     {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { rejectedEventsCounter, reasonLabel } from "@pinflow/service-kit";
 
 /** Outcomes of one handling step (low cardinality, fixed set). */
@@ -11,15 +11,25 @@ export type DispatchOutcome =
   | "place_again"
   | "review"
   | "no_route"
-  | "busy";
+  | "busy"
+  /** A definite refusal moved the order to the next offer. */
+  | "fallback"
+  /** Every offer was refused without a call (cost above the maximum). */
+  | "refused_without_call"
+  /** The provider's limits held the call back (paused, circuit open, rate, concurrency): the order waits. */
+  | "held";
 
 export type ProviderErrorKind = "place_ambiguous" | "check_unknown" | "check_not_found" | "balance_failed" | "not_configured";
+
+export type GateBlockReason = "paused" | "circuit_open" | "rate_limited" | "busy";
 
 export class DispatchMetrics {
   readonly dispatches: Counter<"provider" | "outcome">;
   readonly latency: Histogram<"provider">;
   readonly providerErrors: Counter<"provider" | "kind">;
   readonly rejected: Counter<"reason">;
+  readonly balances: Gauge<"provider">;
+  readonly held: Counter<"provider" | "reason">;
 
   constructor(registry: Registry) {
     this.dispatches = new Counter({
@@ -42,6 +52,27 @@ export class DispatchMetrics {
       registers: [registry],
     });
     this.rejected = rejectedEventsCounter(registry);
+    this.balances = new Gauge({
+      name: "pinflow_provider_balance",
+      help: "The reseller balance at the provider (TRY), refreshed periodically and from acceptances",
+      labelNames: ["provider"],
+      registers: [registry],
+    });
+    this.held = new Counter({
+      name: "pinflow_provider_calls_held_total",
+      help: "Provider calls held back by the provider's limits (the order waits), by reason",
+      labelNames: ["provider", "reason"],
+      registers: [registry],
+    });
+  }
+
+  balance(provider: string, balance: string): void {
+    const n = Number(balance);
+    if (Number.isFinite(n)) this.balances.set({ provider }, n);
+  }
+
+  heldBack(provider: string, reason: GateBlockReason): void {
+    this.held.inc({ provider, reason });
   }
 
   outcome(provider: string, outcome: DispatchOutcome): void {

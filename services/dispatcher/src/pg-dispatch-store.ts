@@ -1,8 +1,9 @@
-import { ProviderName, ReasonCode } from "@pinflow/contracts";
+import { Money, ProviderName, ReasonCode } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
+import { z } from "zod";
 import type { Catalog } from "./catalog.js";
-import type { DispatchRow, Offer, Placement } from "./dispatch.js";
-import type { DispatchStore, InsertResult } from "./dispatch-store.js";
+import type { DispatchRow, Offer, PastAttempt, Placement } from "./dispatch.js";
+import { ReferenceTaken, type DispatchStore, type InsertResult } from "./dispatch-store.js";
 
 interface DbRow {
   order_id: string;
@@ -10,6 +11,9 @@ interface DbRow {
   package_id: string;
   player_id: string;
   extra: string | null;
+  route: unknown;
+  offer_index: number;
+  history: unknown;
   provider: string | null;
   reference: string | null;
   product_code: Record<string, string> | null;
@@ -42,6 +46,9 @@ const COLUMNS = [
   "package_id",
   "player_id",
   "extra",
+  "route",
+  "offer_index",
+  "history",
   "provider",
   "reference",
   "product_code",
@@ -66,6 +73,20 @@ const COLUMNS = [
 
 type Column = (typeof COLUMNS)[number];
 
+const StoredOffer = z.object({
+  provider: ProviderName,
+  productCode: z.record(z.string(), z.string()),
+  maxCost: Money,
+  price: Money.nullable().default(null),
+});
+const StoredAttempt = z.object({
+  provider: ProviderName,
+  reference: z.string().nullable(),
+  reasonCode: ReasonCode,
+  providerCode: z.string().nullable(),
+  message: z.string(),
+});
+
 function toDb(row: DispatchRow): Record<Column, unknown> {
   const base = {
     order_id: row.orderId,
@@ -73,12 +94,15 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     package_id: row.packageId,
     player_id: row.playerId,
     extra: row.extra,
+    route: JSON.stringify(row.route),
+    history: JSON.stringify(row.history),
     attempt: row.attempt,
     version: row.version,
     created_at: row.createdAt,
     updated_at: row.updatedAt,
   };
   const none = {
+    offer_index: 0,
     provider: null,
     reference: null,
     product_code: null,
@@ -96,9 +120,10 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     place_error: null,
     last_error: null,
   };
-  if (row.state === "unrouted") return { ...base, ...none, message: row.message };
+  if (row.state === "unrouted") return { ...base, ...none, reason_code: row.reasonCode, message: row.message };
   const placement = {
     ...none,
+    offer_index: row.offerIndex,
     provider: row.provider,
     reference: row.reference,
     product_code: JSON.stringify(row.productCode),
@@ -111,6 +136,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     last_error: row.lastError,
   };
   switch (row.state) {
+    case "ready":
     case "placing":
     case "unknown":
       return { ...base, ...placement };
@@ -127,6 +153,12 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
   }
 }
 
+function parseJson<T>(orderId: string, what: string, schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new CorruptRow(`dispatch row of order ${orderId} has an unreadable ${what}`);
+  return parsed.data;
+}
+
 function fromDb(r: DbRow): DispatchRow {
   const base = {
     orderId: r.order_id,
@@ -137,13 +169,20 @@ function fromDb(r: DbRow): DispatchRow {
     version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    route: parseJson(r.order_id, "route", z.array(StoredOffer), r.route) as Offer[],
+    history: parseJson(r.order_id, "history", z.array(StoredAttempt), r.history) as PastAttempt[],
   };
-  if (r.state === "unrouted") return { ...base, state: "unrouted", message: r.message ?? "" };
+  if (r.state === "unrouted") {
+    const reason = ReasonCode.safeParse(r.reason_code ?? "no_route");
+    if (!reason.success) throw new CorruptRow(`dispatch row of order ${r.order_id} has reason code ${JSON.stringify(r.reason_code)}`);
+    return { ...base, state: "unrouted", reasonCode: reason.data, message: r.message ?? "" };
+  }
   const provider = ProviderName.safeParse(r.provider);
   if (!provider.success || r.reference === null || r.product_code === null) {
     throw new CorruptRow(`dispatch row of order ${r.order_id} in state ${r.state} lacks its placement`);
   }
   const placement: Placement = {
+    offerIndex: r.offer_index,
     provider: provider.data,
     reference: r.reference,
     productCode: r.product_code,
@@ -156,6 +195,8 @@ function fromDb(r: DbRow): DispatchRow {
     lastError: r.last_error,
   };
   switch (r.state) {
+    case "ready":
+      return { ...base, ...placement, state: "ready" };
     case "placing":
       return { ...base, ...placement, state: "placing" };
     case "unknown":
@@ -174,9 +215,21 @@ function fromDb(r: DbRow): DispatchRow {
   }
 }
 
-function isUniqueViolation(error: unknown, constraint: string): boolean {
+function isUniqueViolation(error: unknown, ...constraints: string[]): boolean {
   const e = error as { code?: string; constraint?: string };
-  return e?.code === "23505" && e.constraint === constraint;
+  return e?.code === "23505" && constraints.includes(e.constraint ?? "");
+}
+
+/** The reference of a row's current attempt, kept forever so no other order or attempt ever reuses it. */
+async function claimReference(db: Queryable, row: DispatchRow): Promise<void> {
+  if (row.state === "unrouted") return;
+  const r = await db.query<{ order_id: string }>(
+    `INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (reference) DO UPDATE SET order_id = dispatch_reference.order_id
+     RETURNING order_id`,
+    [row.reference, row.orderId, row.provider, row.offerIndex],
+  );
+  if (r.rows[0]?.order_id !== row.orderId) throw new ReferenceTaken(`reference ${row.reference} belongs to another order`);
 }
 
 export class PgDispatchStore implements DispatchStore {
@@ -198,11 +251,12 @@ export class PgDispatchStore implements DispatchStore {
           COLUMNS.map((c) => values[c]),
         );
         if (r.rowCount !== 1) return "exists";
+        await claimReference(client, row);
         await enqueueEvents(client, events);
         return "inserted";
       });
     } catch (error) {
-      if (isUniqueViolation(error, "dispatch_reference_key")) return "reference_taken";
+      if (error instanceof ReferenceTaken || isUniqueViolation(error, "dispatch_reference_key", "dispatch_reference_pkey")) return "reference_taken";
       throw error;
     }
   }
@@ -210,16 +264,24 @@ export class PgDispatchStore implements DispatchStore {
   async update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean> {
     const values = toDb(row);
     const set = COLUMNS.filter((c) => c !== "order_id" && c !== "created_at");
-    return inTransaction(this.pool, async (client) => {
-      const r = await client.query(
-        `UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
-         WHERE order_id = $1 AND version = $${set.length + 2}`,
-        [row.orderId, ...set.map((c) => values[c]), row.version - 1],
-      );
-      if (r.rowCount !== 1) return false;
-      await enqueueEvents(client, events);
-      return true;
-    });
+    try {
+      return await inTransaction(this.pool, async (client) => {
+        const r = await client.query(
+          `UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
+           WHERE order_id = $1 AND version = $${set.length + 2}`,
+          [row.orderId, ...set.map((c) => values[c]), row.version - 1],
+        );
+        if (r.rowCount !== 1) return false;
+        await claimReference(client, row);
+        await enqueueEvents(client, events);
+        return true;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "dispatch_reference_key", "dispatch_reference_pkey")) {
+        throw new ReferenceTaken(`reference of order ${row.orderId} is taken`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async offers(packageId: string): Promise<Offer[]> {
@@ -227,30 +289,48 @@ export class PgDispatchStore implements DispatchStore {
   }
 
   async seedRoutes(catalog: Catalog): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      for (const pkg of catalog.packages) {
-        await client.query("DELETE FROM route WHERE package_id = $1", [pkg.id]);
-        for (const [rank, offer] of pkg.offers.entries()) {
-          await client.query(
-            "INSERT INTO route (package_id, rank, provider, product_code, max_cost, updated_at) VALUES ($1, $2, $3, $4, $5, now())",
-            [pkg.id, rank, offer.provider, JSON.stringify(offer.productCode), offer.maxCost],
-          );
-        }
-      }
-    });
+    await inTransaction(this.pool, (client) => writeRoutes(client, catalog));
   }
 }
 
+/** Replace each listed package's offers (packages not listed are left alone), inside the caller's transaction. */
+export async function writeRoutes(db: Queryable, catalog: Catalog): Promise<void> {
+  for (const pkg of catalog.packages) {
+    await db.query("DELETE FROM route WHERE package_id = $1", [pkg.id]);
+    for (const [rank, offer] of pkg.offers.entries()) {
+      await db.query(
+        `INSERT INTO route (package_id, rank, provider, product_code, provider_product_id, max_cost, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())`,
+        [pkg.id, rank, offer.provider, JSON.stringify(offer.productCode ?? {}), offer.productId ?? null, offer.maxCost],
+      );
+    }
+  }
+}
+
+/**
+ * The package's offers, best first. When the route names a product the provider's imported list
+ * has, product codes and price come from that list; otherwise from the route (price unknown).
+ */
 async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
-  const r = await db.query<{ provider: string; product_code: Record<string, string>; max_cost: string }>(
-    "SELECT provider, product_code, max_cost FROM route WHERE package_id = $1 ORDER BY rank",
+  const r = await db.query<{
+    provider: string;
+    product_code: Record<string, string>;
+    max_cost: string;
+    imported_code: Record<string, string> | null;
+    price: string | null;
+  }>(
+    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price
+     FROM route r
+     LEFT JOIN provider_product p ON p.provider = r.provider AND p.product_id = r.provider_product_id
+     WHERE r.package_id = $1 ORDER BY r.rank`,
     [packageId],
   );
   const offers: Offer[] = [];
   for (const row of r.rows) {
     const provider = ProviderName.safeParse(row.provider);
     // A provider this build does not know cannot serve the package; skip it like an unconfigured one.
-    if (provider.success) offers.push({ provider: provider.data, productCode: row.product_code, maxCost: row.max_cost });
+    if (!provider.success) continue;
+    offers.push({ provider: provider.data, productCode: row.imported_code ?? row.product_code, maxCost: row.max_cost, price: row.price });
   }
   return offers;
 }

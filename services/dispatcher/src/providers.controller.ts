@@ -1,12 +1,20 @@
-import { Controller, Get, HttpException, HttpStatus, Inject, Param } from "@nestjs/common";
-import type { ErrorBody } from "@pinflow/contracts";
+import { Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
+import { ProviderName, type ErrorBody } from "@pinflow/contracts";
+import type { GateStatus } from "@pinflow/limits";
 import type { Logger } from "pino";
-import type { DispatchMetrics } from "./metrics.js";
+import type { Balances } from "./balances.js";
 import type { ProviderRegistry } from "./providers.js";
 
 export const PROVIDERS = Symbol("PROVIDERS");
-export const DISPATCH_METRICS = Symbol("DISPATCH_METRICS");
+export const BALANCES = Symbol("BALANCES");
+export const PROVIDER_CONTROL = Symbol("PROVIDER_CONTROL");
 export const LOGGER = Symbol("LOGGER");
+
+/** Operator control of a provider's calls: the shared ProviderGate (every replica obeys it). */
+export interface ProviderControl {
+  setPaused(provider: string, paused: boolean): Promise<boolean>;
+  status(provider: string): Promise<GateStatus | null>;
+}
 
 function error(status: HttpStatus, code: ErrorBody["error"]["code"], message: string): HttpException {
   const body: ErrorBody = { error: { code, message } };
@@ -18,28 +26,80 @@ function error(status: HttpStatus, code: ErrorBody["error"]["code"], message: st
 export class ProvidersController {
   constructor(
     @Inject(PROVIDERS) private readonly providers: ProviderRegistry,
-    @Inject(DISPATCH_METRICS) private readonly metrics: DispatchMetrics,
+    @Inject(BALANCES) private readonly balances: Balances,
+    @Inject(PROVIDER_CONTROL) private readonly control: ProviderControl,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** The reseller balance at the provider. A failure (empty body = auth/IP problem, never 0) answers 502. */
+  /** Every configured provider with its limits' state (paused, circuit, slots in use). */
+  @Get()
+  async list(): Promise<{ providers: GateStatus[] }> {
+    const out: GateStatus[] = [];
+    for (const name of this.providers.keys()) {
+      out.push((await this.control.status(name)) ?? { provider: name, paused: false, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 });
+    }
+    return { providers: out };
+  }
+
+  /**
+   * The reseller balance at the provider, read under the provider's limits. A failure (empty body =
+   * auth/IP problem, never 0) answers 502; calls held back (paused, circuit open) answer 503.
+   */
   @Get(":provider/balance")
   async balance(@Param("provider") name: string): Promise<{ provider: string; balance: string }> {
-    const provider = [...this.providers.values()].find((p) => p.name === name);
-    if (provider === undefined) throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${JSON.stringify(name.slice(0, 40))} is not configured`);
-    const result = await provider.balance();
-    switch (result.kind) {
+    const provider = this.configured(name);
+    const reading = await this.balances.read(provider);
+    switch (reading?.kind) {
       case "ok":
-        return { provider: provider.name, balance: result.balance };
+        return { provider: reading.provider, balance: reading.balance };
       case "failed":
-        this.metrics.providerError(provider.name, "balance_failed");
-        // The cause comes from the adapter, which masks every secret in it.
-        this.logger.warn({ provider: provider.name, cause: result.cause }, "balance call failed");
-        throw error(HttpStatus.BAD_GATEWAY, "unavailable", `${provider.name} balance failed: ${result.cause}`);
+        throw error(HttpStatus.BAD_GATEWAY, "unavailable", `${provider} balance failed: ${reading.cause}`);
+      case "held":
+        throw error(HttpStatus.SERVICE_UNAVAILABLE, "unavailable", `${provider} calls are held back (${reading.reason}); retry in ${reading.retryAfterMs} ms`);
+      case undefined:
+        throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${provider} is not configured`);
       default: {
-        const never: never = result;
-        throw new Error(`unhandled balance result ${JSON.stringify(never)}`);
+        const never: never = reading;
+        throw new Error(`unhandled balance reading ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  @Get(":provider/status")
+  async status(@Param("provider") name: string): Promise<GateStatus> {
+    const provider = this.configured(name);
+    const status = await this.control.status(provider);
+    if (status === null) throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${provider} has no limits configured`);
+    return status;
+  }
+
+  /** Stop new calls to the provider on every replica: its orders wait (they do not fail) until resumed. */
+  @Post(":provider/pause")
+  @HttpCode(200)
+  async pause(@Param("provider") name: string): Promise<{ provider: string; paused: boolean }> {
+    return this.setPaused(name, true);
+  }
+
+  @Post(":provider/resume")
+  @HttpCode(200)
+  async resume(@Param("provider") name: string): Promise<{ provider: string; paused: boolean }> {
+    return this.setPaused(name, false);
+  }
+
+  private async setPaused(name: string, paused: boolean): Promise<{ provider: string; paused: boolean }> {
+    const provider = this.configured(name);
+    if (!(await this.control.setPaused(provider, paused))) {
+      throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${provider} has no limits configured`);
+    }
+    this.logger.warn({ provider, paused }, paused ? "provider paused by an operator" : "provider resumed by an operator");
+    return { provider, paused };
+  }
+
+  private configured(name: string): ProviderName {
+    const parsed = ProviderName.safeParse(name);
+    if (!parsed.success || !this.providers.has(parsed.data)) {
+      throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${JSON.stringify(name.slice(0, 40))} is not configured`);
+    }
+    return parsed.data;
   }
 }

@@ -1,18 +1,15 @@
 /**
- * The provider port of the dispatcher: one adapter per provider, behind one interface, so a
- * second provider (x-stor) is one more class and one more config block.
+ * The provider port of the dispatcher: one adapter per provider, behind one interface (znet, x-stor).
  */
 import { randomInt } from "node:crypto";
 import type { ProviderName } from "@pinflow/contracts";
-import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult, ZnetClient } from "@pinflow/providers";
+import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult, XstorClient, ZnetClient } from "@pinflow/providers";
 
 export interface DispatchProvider {
   readonly name: ProviderName;
-  /** A fresh reference in the provider's format; called once per order (again only if it collides in our table). */
-  newReference(): string;
   /** Never throws for provider behaviour. */
   place(req: PlaceRequest): Promise<PlaceResult>;
-  /** Never throws for provider behaviour. */
+  /** Never throws for provider behaviour: what the provider knows about OUR reference. */
   check(reference: string): Promise<CheckResult>;
   balance(): Promise<BalanceResult>;
 }
@@ -24,8 +21,9 @@ export function providerRegistry(providers: readonly DispatchProvider[]): Provid
 }
 
 /**
- * A znet `referans`: digits only, 18 of them — the millisecond time (13 digits until the year 2286)
- * followed by 5 random digits. Unique in our table (a collision there draws again).
+ * A reference: digits only, 18 of them — the millisecond time (13 digits until the year 2286)
+ * followed by 5 random digits. It satisfies both providers: a znet `referans` must be digits, an
+ * x-stor `order_uuid` is any unique string. Unique in our table (a collision there draws again).
  */
 export function znetReference(nowMs: number, random5: number): string {
   if (!Number.isSafeInteger(nowMs) || nowMs < 0) throw new RangeError("nowMs must be a non-negative integer");
@@ -33,24 +31,42 @@ export function znetReference(nowMs: number, random5: number): string {
   return `${String(nowMs).padStart(13, "0")}${String(random5).padStart(5, "0")}`;
 }
 
+/** A fresh reference for one attempt (one offer of one order). */
+export function newReference(clock: () => number = Date.now): string {
+  return znetReference(clock(), randomInt(100_000));
+}
+
 export class ZnetProvider implements DispatchProvider {
   readonly name = "znet" as const;
 
-  constructor(
-    private readonly client: ZnetClient,
-    private readonly clock: () => number = Date.now,
-  ) {}
+  constructor(private readonly client: ZnetClient) {}
 
-  newReference(): string {
-    return znetReference(this.clock(), randomInt(100_000));
+  place(req: PlaceRequest): Promise<PlaceResult> {
+    return this.client.place(req);
   }
+
+  /** pin_kontrol with the reference as tahsilat_api_islem_id. */
+  check(reference: string): Promise<CheckResult> {
+    return this.client.check(reference);
+  }
+
+  balance(): Promise<BalanceResult> {
+    return this.client.balance();
+  }
+}
+
+/** x-stor: the reference is sent as `order_uuid` on every attempt and looked up by it (`check?uuid=1`). */
+export class XstorProvider implements DispatchProvider {
+  readonly name = "xstor" as const;
+
+  constructor(private readonly client: XstorClient) {}
 
   place(req: PlaceRequest): Promise<PlaceResult> {
     return this.client.place(req);
   }
 
   check(reference: string): Promise<CheckResult> {
-    return this.client.check(reference);
+    return this.client.checkOne(reference);
   }
 
   balance(): Promise<BalanceResult> {

@@ -8,10 +8,12 @@ import { eventTypeFilter } from "@pinflow/contracts";
 import { ensureOutbox, migrate, OutboxRelay, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { Balances } from "./balances.js";
 import type { Catalog } from "./catalog.js";
 import { DispatchHandler } from "./dispatch-handler.js";
 import type { DispatchPolicy } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
+import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
 import type { ProviderRegistry } from "./providers.js";
@@ -27,6 +29,10 @@ export interface DispatcherOptions {
   logger: Logger;
   registry: Registry;
   catalog: Catalog;
+  /** Per-provider limits (a ProviderGate, ensured); default none. */
+  gate?: CallGate;
+  gateWaitMs?: number;
+  defaultRetryAfterMs?: number;
   ackWaitMs?: number;
   batch?: number;
   /** Wrap the store (tests inject faults). */
@@ -41,6 +47,7 @@ export interface Dispatcher {
   relay: OutboxRelay;
   consumer: WorkConsumer;
   metrics: DispatchMetrics;
+  balances: Balances;
   start(): void;
   stop(): Promise<void>;
 }
@@ -67,6 +74,9 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   await ensureWorkConsumer(opts.nc, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
   const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc), opts.logger, opts.relayIntervalMs ?? 250);
+  const gate = opts.gate ?? OPEN_GATE;
+  const gateWaitMs = opts.gateWaitMs ?? 2_000;
+  const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
   const handler = new DispatchHandler({
     store,
     providers: opts.providers,
@@ -74,17 +84,22 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     kick: () => relay.kick(),
     logger: opts.logger,
     metrics,
+    gate,
+    gateWaitMs,
+    defaultRetryAfterMs,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
     onRejected: (reason) => metrics.rejectedEvent(reason),
   });
+  const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs });
   return {
     handler,
     store,
     relay,
     consumer,
     metrics,
+    balances,
     start() {
       relay.start();
       consumer.start();
@@ -92,6 +107,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     async stop() {
       await consumer.stop();
       await relay.stop();
+      await balances.stop();
     },
   };
 }

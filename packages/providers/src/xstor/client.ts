@@ -9,7 +9,7 @@
  * - `qty=1` and `order_uuid=<reference>` are always sent; the reference is our own id, reused on retries.
  */
 import type { HttpGetOutcome } from "../http-get.js";
-import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult, ReasonCode } from "../provider.js";
+import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceRequest, type PlaceResult, type ReasonCode } from "../provider.js";
 import { scrubSecret } from "../redact.js";
 import { httpGet } from "../http-get.js";
 import {
@@ -76,7 +76,9 @@ export class XstorClient {
     if (extra !== "") params.push([extraParam, extra]);
     params.push(["order_uuid", req.reference]);
     const reply = await this.#get(`/client/api/newOrder/${encodeURIComponent(productId)}/params`, params);
-    const result: PlaceResult = reply.ok ? parsePlaceReply(reply.body, reply.status) : { kind: "ambiguous", cause: reply.cause };
+    const result: PlaceResult = reply.ok
+      ? withRetryAfter(parsePlaceReply(reply.body, reply.status), reply.retryAfterMs)
+      : { kind: "ambiguous", cause: reply.cause };
     return this.#scrubPlace(result);
   }
 
@@ -100,7 +102,9 @@ export class XstorClient {
       const parsed = reply.ok ? parseCheckReply(reply.body, reply.status, { ids: chunk, by }) : { kind: "unknown" as const, cause: reply.cause };
       for (const id of chunk) {
         const r: CheckResult =
-          parsed instanceof Map ? (parsed.get(id) ?? { kind: "unknown", cause: "not answered" }) : { kind: "unknown", cause: parsed.cause };
+          parsed instanceof Map
+            ? (parsed.get(id) ?? { kind: "unknown", cause: "not answered" })
+            : withRetryAfter<CheckResult>({ kind: "unknown", cause: parsed.cause }, reply.ok ? reply.retryAfterMs : undefined);
         out.set(id, this.#scrubCheck(r));
       }
     }
@@ -116,8 +120,10 @@ export class XstorClient {
   /** `GET {base}/client/api/profile`. */
   async balance(): Promise<BalanceResult> {
     const reply = await this.#get("/client/api/profile", []);
-    const result: BalanceResult = reply.ok ? parseBalanceReply(reply.body, reply.status) : { kind: "failed", cause: reply.cause };
-    return result.kind === "failed" ? { kind: "failed", cause: this.#scrub(result.cause) } : result;
+    const result: BalanceResult = reply.ok
+      ? withRetryAfter(parseBalanceReply(reply.body, reply.status), reply.retryAfterMs)
+      : { kind: "failed", cause: reply.cause };
+    return result.kind === "failed" ? { ...result, cause: this.#scrub(result.cause) } : result;
   }
 
   /** `GET {base}/client/api/products` (catalog import only; never per order). */

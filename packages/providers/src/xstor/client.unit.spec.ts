@@ -144,6 +144,26 @@ describe("XstorClient (scripted server)", () => {
     assert.equal(seen.at(-1)?.url.pathname, "/client/api/products");
   });
 
+  it("HTTP 429 with Retry-After is ambiguous / unknown / failed and carries the wait", async () => {
+    reply = (_req, res) => {
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "7" });
+      res.end(JSON.stringify({ message: "Too Many Attempts." }));
+    };
+    const placed = await client().place({ reference: "r", productCode: { productId: "1" }, playerId: "p", extra: null });
+    assert.equal(placed.kind, "ambiguous");
+    assert.equal(placed.kind === "ambiguous" && placed.retryAfterMs, 7000);
+    const checked = await client().checkOne("r");
+    assert.equal(checked.kind === "unknown" && checked.retryAfterMs, 7000);
+    const balance = await client().balance();
+    assert.equal(balance.kind === "failed" && balance.retryAfterMs, 7000);
+    reply = (_req, res) => {
+      res.writeHead(429);
+      res.end("");
+    };
+    const bare = await client().place({ reference: "r", productCode: { productId: "1" }, playerId: "p", extra: null });
+    assert.deepEqual(Object.keys(bare).sort(), ["cause", "kind"], "no header, no wait");
+  });
+
   it("timeouts, refused connections and bad base URLs are ambiguous / unknown / failed", async () => {
     reply = () => undefined; // hang
     const t = await client(100).place({ reference: "r", productCode: { productId: "1" }, playerId: "p", extra: null });

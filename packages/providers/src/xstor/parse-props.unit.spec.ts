@@ -198,3 +198,31 @@ describe("x-stor parser safety properties", () => {
     );
   });
 });
+
+/** Any byte string, decoded as UTF-8 the way the HTTP client decodes a reply (invalid sequences become U+FFFD). */
+const decoded = (bytes: Uint8Array): string => Buffer.from(bytes).toString("utf8");
+const byteBodies = fc.oneof(
+  fc.uint8Array({ maxLength: 400 }).map(decoded),
+  // Bytes after a prefix that looks like a real reply, so the parsers get past their first checks.
+  fc
+    .tuple(fc.constantFrom('{"status":"OK","data":', '{"status":"OK","data":[{"order_id":"1","status":"', '{"status":"ERROR","message":"', "[", '{"balance":"', "\uFEFF"), fc.uint8Array({ maxLength: 200 }))
+    .map(([prefix, bytes]) => prefix + decoded(bytes)),
+);
+
+describe("x-stor parsers on any byte string (decoded as UTF-8)", () => {
+  it("return a union value and never throw", () => {
+    fc.assert(
+      fc.property(byteBodies, statuses, fc.option(query, { nil: undefined }), (b, s, q) => {
+        assertPlace(parsePlaceReply(b, s));
+        const checked = parseCheckReply(b, s, q);
+        if (checked instanceof Map) for (const v of checked.values()) assertCheck(v);
+        else assert.ok(checked.kind === "unknown" && checked.cause.length > 0);
+        assertBalance(parseBalanceReply(b, s));
+        const list = parseProducts(b, s);
+        assert.ok(list.ok ? Array.isArray(list.items) : list.error.length > 0);
+        assert.ok(["done", "refused", "in_progress", "unknown"].includes(statusMeaning(b)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

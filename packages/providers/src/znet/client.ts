@@ -3,8 +3,8 @@
  * Never throws for provider or network behaviour, and never lets the password out in any
  * returned text (URLs are masked, provider texts scrubbed).
  */
-import { httpGet } from "../http-get.js";
-import type { BalanceResult, CheckResult, PlaceRequest, PlaceResult } from "../provider.js";
+import { httpGet, type HttpGetOutcome } from "../http-get.js";
+import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceRequest, type PlaceResult } from "../provider.js";
 import { scrubSecret } from "../redact.js";
 import { mapPlayer } from "./map-player.js";
 import {
@@ -58,7 +58,7 @@ export class ZnetClient {
     if (player.musteriTel !== null) params["musteri_tel"] = player.musteriTel;
     const reply = await this.#get("pin_ekle", params);
     const result: PlaceResult = reply.ok
-      ? parsePlaceReply(reply.body, reply.status)
+      ? withRetryAfter(parsePlaceReply(reply.body, reply.status), reply.retryAfterMs)
       : { kind: "ambiguous", cause: reply.cause };
     return this.#scrubPlace(result);
   }
@@ -66,15 +66,19 @@ export class ZnetClient {
   /** pin_kontrol for one reference. */
   async check(reference: string): Promise<CheckResult> {
     const reply = await this.#get("pin_kontrol", { tahsilat_api_islem_id: reference });
-    const result: CheckResult = reply.ok ? parseCheckReply(reply.body, reply.status) : { kind: "unknown", cause: reply.cause };
+    const result: CheckResult = reply.ok
+      ? withRetryAfter(parseCheckReply(reply.body, reply.status), reply.retryAfterMs)
+      : { kind: "unknown", cause: reply.cause };
     return this.#scrubCheck(result);
   }
 
   /** bakiye_kontrol. */
   async balance(): Promise<BalanceResult> {
     const reply = await this.#get("bakiye_kontrol", {});
-    const result: BalanceResult = reply.ok ? parseBalanceReply(reply.body, reply.status) : { kind: "failed", cause: reply.cause };
-    return result.kind === "failed" ? { kind: "failed", cause: this.#scrub(result.cause) } : result;
+    const result: BalanceResult = reply.ok
+      ? withRetryAfter(parseBalanceReply(reply.body, reply.status), reply.retryAfterMs)
+      : { kind: "failed", cause: reply.cause };
+    return result.kind === "failed" ? { ...result, cause: this.#scrub(result.cause) } : result;
   }
 
   /** pin_listesi (catalog import only; never per order). */
@@ -92,7 +96,7 @@ export class ZnetClient {
     return url;
   }
 
-  async #get(call: ZnetCall, params: Record<string, string>): Promise<{ ok: true; status: number; body: string } | { ok: false; cause: string }> {
+  async #get(call: ZnetCall, params: Record<string, string>): Promise<HttpGetOutcome> {
     let url: URL;
     try {
       url = this.#url(call, params);

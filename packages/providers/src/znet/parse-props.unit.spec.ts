@@ -150,3 +150,28 @@ describe("znet parser safety properties", () => {
     );
   });
 });
+
+/** Any byte string, decoded as UTF-8 the way the HTTP client decodes a reply (invalid sequences become U+FFFD). */
+const decoded = (bytes: Uint8Array): string => Buffer.from(bytes).toString("utf8");
+const byteBodies = fc.oneof(
+  fc.uint8Array({ maxLength: 400 }).map(decoded),
+  // Bytes after a prefix that looks like a real reply, so the parsers get past their first checks.
+  fc
+    .tuple(fc.constantFrom("OK|", "OK|1|", "OK|2|", "3|", "4|", "8|", "OK|10.12|", '{"success":true,"result":[', "\uFEFF"), fc.uint8Array({ maxLength: 200 }))
+    .map(([prefix, bytes]) => prefix + decoded(bytes)),
+);
+
+describe("znet parsers on any byte string (decoded as UTF-8)", () => {
+  it("return a union value and never throw", () => {
+    fc.assert(
+      fc.property(byteBodies, statuses, (b, s) => {
+        assertPlace(parsePlaceReply(b, s));
+        assertCheck(parseCheckReply(b, s));
+        assertBalance(parseBalanceReply(b, s));
+        const list = parseProductList(b, s);
+        assert.ok(list.ok ? Array.isArray(list.items) : list.error.length > 0);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
