@@ -21,13 +21,14 @@ const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/mi
 const POLLER_MAIN = fileURLToPath(new URL("../../services/status-poller/dist/main.js", import.meta.url));
 const DUE_FRACTION = 0.01; // 1 % of the watched orders are due at any moment (at least MIN_DUE)
 const MIN_DUE = 2_000;
+const PROCESS_DUE = 10_000;
 const IN_FLIGHT = 500; // due rows already leased by other replicas, which every claim must skip
 const CLAIMS = 300;
 
 const sizesArg = process.argv.indexOf("--sizes");
-const SIZES = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : [10_000, 1_000_000];
+const SIZES = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : [10_000, 100_000, 1_000_000];
 
-async function fill(pool: Pool, watched: number, now: Date): Promise<void> {
+async function fill(pool: Pool, watched: number, now: Date, due: number): Promise<void> {
   await pool.query("TRUNCATE watch");
   // Watched orders spread over the next 24 h, 1 % overdue; plus as many finished ones (they stay in the table).
   await pool.query(
@@ -35,11 +36,11 @@ async function fill(pool: Pool, watched: number, now: Date): Promise<void> {
                         next_check_at, deadline_at, sent_at, created_at, updated_at)
      SELECT 'o' || i, 'znet', (100000000000 + i)::text, 'pubg-60', 'o' || i, gen_random_uuid()::text,
             CASE WHEN i > $1 THEN 'completed' ELSE 'watching' END, (i % 7),
-            CASE WHEN i <= GREATEST($1::int * $3::float8, $4::int) THEN $2::timestamptz - (i % 600) * interval '1 second'
-                 ELSE $2::timestamptz + ((i * 7919) % 86400) * interval '1 second' END,
+            CASE WHEN i <= $3::int THEN $2::timestamptz - (i % 600) * interval '1 second'
+                 ELSE $2::timestamptz + ((i::bigint * 7919) % 86400) * interval '1 second' END,
             $2::timestamptz + interval '24 hours', $2::timestamptz - interval '1 hour', $2, $2
        FROM generate_series(1, $1 * 2) AS i`,
-    [watched, now, DUE_FRACTION, MIN_DUE],
+    [watched, now, due],
   );
   await pool.query("VACUUM ANALYZE watch");
 }
@@ -68,7 +69,7 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promise<{ rss: number[]; checks: number }> {
+async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promise<{ rss: number[]; heapMiB: number; checks: number }> {
   const port = await freePort();
   const child = spawn(process.execPath, [POLLER_MAIN], {
     env: {
@@ -89,13 +90,14 @@ async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promi
   });
   const rss: number[] = [];
   try {
-    for (let s = 0; s < 40; s++) {
+    for (let s = 0; s < 60; s++) {
       await new Promise((r) => setTimeout(r, 500));
-      if (s >= 10 && s % 5 === 0) rss.push(rssMiB(child.pid!));
+      if (s >= 10 && s % 10 === 0) rss.push(rssMiB(child.pid!));
     }
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const checks = [...metrics.matchAll(/^pinflow_status_checks_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    return { rss, checks };
+    const heap = Number(/^nodejs_heap_size_used_bytes\{[^}]*\} ([\d.e+]+)/m.exec(metrics)?.[1] ?? NaN);
+    return { rss, heapMiB: heap / 1024 / 1024, checks };
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
@@ -114,13 +116,14 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const now = new Date();
       const t0 = Date.now();
-      await fill(pool, size, now);
+      await fill(pool, size, now, Math.max(MIN_DUE, Math.round(size * DUE_FRACTION)));
       const fillS = (Date.now() - t0) / 1000;
       const times = await claimTimes(pool, now);
-      await fill(pool, size, new Date()); // fresh due rows for the process run
+      // The same work for the process at every size: PROCESS_DUE orders due now, the rest later.
+      await fill(pool, size, new Date(), Math.min(size, PROCESS_DUE));
       const proc = await pollerRss(db.url, nats.url, znetUrl);
       rows.push(
-        `| ${size.toLocaleString("en-US")} | ${(size * 2).toLocaleString("en-US")} | ${quantile(times, 0.5).toFixed(2)} | ${quantile(times, 0.95).toFixed(2)} | ${times.at(-1)!.toFixed(2)} | ${proc.rss.map((r) => r.toFixed(0)).join(" / ")} | ${proc.checks} | ${fillS.toFixed(0)} s |`,
+        `| ${size.toLocaleString("en-US")} | ${(size * 2).toLocaleString("en-US")} | ${quantile(times, 0.5).toFixed(2)} | ${quantile(times, 0.95).toFixed(2)} | ${times.at(-1)!.toFixed(2)} | ${proc.rss.map((r) => r.toFixed(0)).join(" / ")} | ${proc.heapMiB.toFixed(0)} | ${proc.checks} | ${fillS.toFixed(0)} s |`,
       );
       console.error(`done ${size}`);
     }
@@ -130,9 +133,9 @@ async function main(): Promise<void> {
     await znet.stop();
     await nats.destroy();
   }
-  console.log(`due-claim query (claimDue, batch 10, ${CLAIMS} claims; ${DUE_FRACTION * 100} % of watched orders due, at least ${MIN_DUE}; ${IN_FLIGHT} due rows leased by other replicas) and poller RSS (sampled every 2.5 s after a 5 s warm-up, 20 s)\n`);
-  console.log("| watched orders | rows in table | claim p50 ms | claim p95 ms | claim max ms | poller RSS MiB | checks made | fill time |");
-  console.log("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |");
+  console.log(`due-claim query (claimDue, batch 10, ${CLAIMS} claims; ${DUE_FRACTION * 100} % of watched orders due, at least ${MIN_DUE}; ${IN_FLIGHT} due rows leased by other replicas) and poller RSS (a real poller process working ${PROCESS_DUE} due orders of the table against the znet simulator; RSS sampled every 5 s from 5 s to 30 s)\n`);
+  console.log("| watched orders | rows in table | claim p50 ms | claim p95 ms | claim max ms | poller RSS MiB | heap used MiB (end) | checks made | fill time |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
   for (const row of rows) console.log(row);
 }
 
