@@ -6,7 +6,7 @@
  *
  *   bash scripts/demo.sh            # what the README says
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +24,7 @@ const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const PORTS: Record<ServiceName, number> = { orders: 3000, dispatcher: 3001, "status-poller": 3002 };
 const ZNET_PORT = 8081;
 const ZNET_CODE = "5550000000";
+const XSTOR_PORT = 8082;
 const once = process.argv.includes("--once");
 
 /** Secrets the demo makes once and keeps in .run/ (git-ignored), so stored PINs stay readable across runs. */
@@ -45,27 +46,29 @@ async function ensureDatabase(name: string): Promise<string> {
   return `${PG_URL}/${name}`;
 }
 
+function startSimulator(name: "znet" | "xstor", env: Record<string, string>): ChildProcess {
+  const log = createWriteStream(join(LOG_DIR, `${name}-sim.log`), { flags: "a" });
+  const sim = spawn(process.execPath, [join(REPO_ROOT, `test/dist/simulators/${name}-main.js`)], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  sim.stdout.pipe(log);
+  sim.stderr.pipe(log);
+  return sim;
+}
+
 async function main(): Promise<void> {
   mkdirSync(LOG_DIR, { recursive: true });
   const pinKeys = persistentSecret("pin-keys", () => generatePinKeyring("demo1"));
   const znetPassword = persistentSecret("znet-password", () => randomBytes(12).toString("base64url"));
 
-  const simLog = createWriteStream(join(LOG_DIR, "znet-sim.log"), { flags: "a" });
-  const sim = spawn(process.execPath, [join(REPO_ROOT, "test/dist/simulators/znet-main.js")], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      ZNET_SIM_PORT: String(ZNET_PORT),
-      ZNET_SIM_HOST: "127.0.0.1",
-      ZNET_SIM_CODE: ZNET_CODE,
-      ZNET_SIM_PASSWORD: znetPassword,
-      ZNET_SIM_COMPLETE_MIN_MS: "3000",
-      ZNET_SIM_COMPLETE_MAX_MS: "12000",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  sim.stdout.pipe(simLog);
-  sim.stderr.pipe(simLog);
+  const xstorToken = persistentSecret("xstor-token", () => randomBytes(16).toString("hex"));
+  const simulators = [
+    startSimulator("znet", { ZNET_SIM_PORT: String(ZNET_PORT), ZNET_SIM_HOST: "127.0.0.1", ZNET_SIM_CODE: ZNET_CODE, ZNET_SIM_PASSWORD: znetPassword, ZNET_SIM_COMPLETE_MIN_MS: "3000", ZNET_SIM_COMPLETE_MAX_MS: "12000" }),
+    startSimulator("xstor", { XSTOR_SIM_PORT: String(XSTOR_PORT), XSTOR_SIM_HOST: "127.0.0.1", XSTOR_SIM_TOKEN: xstorToken, XSTOR_SIM_COMPLETE_MIN_MS: "2000", XSTOR_SIM_COMPLETE_MAX_MS: "8000" }),
+  ];
   await waitForPort(ZNET_PORT, 10_000);
+  await waitForPort(XSTOR_PORT, 10_000);
 
   const services = {} as Record<ServiceName, ServiceProcess>;
   for (const name of SERVICE_NAMES) {
@@ -78,6 +81,8 @@ async function main(): Promise<void> {
       ZNET_BASE_URL: `http://127.0.0.1:${ZNET_PORT}`,
       ZNET_CODE,
       ZNET_PASSWORD: znetPassword,
+      XSTOR_BASE_URL: `http://127.0.0.1:${XSTOR_PORT}`,
+      XSTOR_TOKEN: xstorToken,
       // A demo preset so the show takes seconds; production keeps the seed schedule (60 s, 30 s, 1 m, 2 m … 10 m).
       POLL_FIRST_DELAY_MS: "2000",
       POLL_DELAYS_MS: "1000,2000,3000",
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
     { packageId: "pubg-325", playerId: "7788990011", extra: "+905321234567" },
     { packageId: "freefire-100", playerId: "refuse-42" },
     { packageId: "pubg-60", playerId: "cancel-7" },
+    { packageId: "pubg-60", playerId: "nobalance-9" },
   ];
   const ids: string[] = [];
   for (const body of samples) {
@@ -110,7 +116,8 @@ async function main(): Promise<void> {
   for (;;) {
     const views = await Promise.all(ids.map(async (id) => (await (await fetch(`${api}/v1/orders/${id}`)).json()) as OrderView));
     for (const v of views) {
-      const line = `${v.status}${v.pin ? ` PIN ${v.pin}` : ""}${v.reasonCode ? ` (${v.reasonCode}: ${v.providerNote})` : ""}`;
+      const via = v.provider ? ` via ${v.provider}` : "";
+      const line = `${v.status}${via}${v.pin ? ` PIN ${v.pin}` : ""}${v.reasonCode ? ` (${v.reasonCode}: ${v.providerNote})` : ""}`;
       if (last.get(v.orderId) !== line) {
         console.log(`${new Date().toISOString().slice(11, 19)}  ${v.orderId.slice(0, 8)}  ${v.packageId.padEnd(13)} ${line}`);
         last.set(v.orderId, line);
@@ -124,7 +131,7 @@ async function main(): Promise<void> {
 
   const stopAll = async () => {
     await Promise.all(Object.values(services).map((s) => s.close()));
-    sim.kill("SIGTERM");
+    for (const sim of simulators) sim.kill("SIGTERM");
   };
   if (once) {
     await stopAll();

@@ -15,6 +15,7 @@
  * Built-in demo rules, by the first word of the player id (oyuncu_bilgi):
  *   refuse-…  pin_ekle is refused with `3|Oyuncu bulunamadı` (nothing charged)
  *   cancel-…  the order is accepted, then cancelled (`OK|3| |İşlem iptal edildi`, refunded)
+ *   nobalance-…  pin_ekle is refused with `8|Yetersiz bakiye` (insufficient balance: the dispatcher falls back to x-stor)
  * Every other player id is accepted and completes with a generated PIN.
  * One line per request is logged to stdout, with `sifre` masked.
  */
@@ -52,6 +53,7 @@ const sim = new ZnetSimulator({
 });
 sim.addRule({ playerId: "refuse-", match: "prefix", placeReply: "3|Oyuncu bulunamadı" });
 sim.addRule({ playerId: "cancel-", match: "prefix", outcome: "cancel" });
+sim.addRule({ playerId: "nobalance-", match: "prefix", placeReply: "8|Yetersiz bakiye" });
 
 const baseUrl = await sim.start(port, host);
 console.log(`znet simulator listening on ${host}:${port} (${baseUrl}), kod=${code}, balance ${balance.toFixed(2)} TRY, completes in ${minMs}-${maxMs} ms`);
