@@ -24,7 +24,11 @@ export interface SystemOptions {
   xstor?: boolean | Partial<XstorSimOptions>;
 }
 
-/** Short poll delays so the real scheduler runs through its whole policy in seconds. */
+/**
+ * Short poll delays so the real scheduler runs through its whole policy in seconds; a short ack
+ * wait so an OrderSent a killed poller had taken comes back in seconds; provider rates high enough
+ * for those delays (the limits still apply: every check goes through the poller's ProviderGate).
+ */
 export const FAST_POLLING: Record<string, string> = {
   POLL_FIRST_DELAY_MS: "300",
   POLL_DELAYS_MS: "200,300,400",
@@ -32,6 +36,10 @@ export const FAST_POLLING: Record<string, string> = {
   POLL_MAX_DELAY_MS: "1000",
   SCHEDULER_TICK_MS: "100",
   LEASE_MS: "5000",
+  CONSUMER_ACK_WAIT_MS: "3000",
+  GATE_MAX_WAIT_MS: "500",
+  ZNET_RATE_PER_SEC: "50",
+  XSTOR_RATE_PER_SEC: "50",
 };
 
 /**

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from "@nestjs/common";
 import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { Registry } from "prom-client";
+import { PROVIDER_ADMIN, ProvidersController, type ProviderAdmin } from "./providers.controller.js";
 import { WATCH_ADMIN, WatchController, type WatchAdmin } from "./watch.controller.js";
 
 export const STOP_WORK = Symbol("STOP_WORK");
@@ -9,6 +10,8 @@ export interface AppDeps {
   registry: Registry;
   readiness: ReadinessChecks;
   admin: WatchAdmin;
+  /** Pause / resume / status of each provider's checks (omitted: no provider endpoints). */
+  providers?: ProviderAdmin;
   /** Stops the consumer, scheduler and relay; must be safe to call more than once. */
   stopWork?: () => Promise<void>;
 }
@@ -25,14 +28,15 @@ export class StopWorkOnShutdown implements OnApplicationShutdown {
   }
 }
 
-/** The HTTP shell: health, metrics and the operator's check-now; the work happens in the runtime. */
+/** The HTTP shell: health, metrics, the operator's check-now and provider pause/resume; the work happens in the runtime. */
 @Module({})
 export class AppModule {
   static register(deps: AppDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, WatchController],
+      controllers: deps.providers ? [HealthController, WatchController, ProvidersController] : [HealthController, WatchController],
       providers: [
+        ...(deps.providers ? [{ provide: PROVIDER_ADMIN, useValue: deps.providers }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: WATCH_ADMIN, useValue: deps.admin },

@@ -1,15 +1,16 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream } from "@pinflow/bus";
+import { ProviderGate } from "@pinflow/limits";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
-import { ZnetClient } from "@pinflow/providers";
+import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
 import { createLogger, initTracing, loadConfig, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
-import { PollerConfig, pollPlan, pollPolicy, znetPassword } from "./config.js";
+import { checkTimeoutMs, PollerConfig, pollPlan, pollPolicy, providerAccounts, providerLimits } from "./config.js";
 import { systemClock, type PollingPlan } from "./poll.js";
 import { createPollerRuntime } from "./runtime.js";
-import { ZnetStatusChecker } from "./status-checker.js";
+import { XstorStatusChecker, ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 
 initTracing("status-poller");
 const logger = createLogger("status-poller");
@@ -17,28 +18,31 @@ const logger = createLogger("status-poller");
 async function main(): Promise<void> {
   const config = loadConfig(PollerConfig);
   const cipher = new PinCipher(config.PIN_KEYS);
-  const znet = new ZnetClient({
-    baseUrl: config.ZNET_BASE_URL,
-    code: config.ZNET_CODE,
-    password: znetPassword(config),
-    timeoutMs: config.ZNET_TIMEOUT_MS,
-  });
+  const accounts = providerAccounts(config);
+  // Only configured providers get a checker; watches of any other provider are never claimed for a check.
+  const checkers: StatusChecker[] = [];
+  if (accounts.znet) checkers.push(new ZnetStatusChecker(new ZnetClient(accounts.znet), cipher));
+  if (accounts.xstor) checkers.push(new XstorStatusChecker(new XstorClient(accounts.xstor), cipher));
 
   const pool = createPool(config.DATABASE_URL);
   const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   await ensureOutbox(pool);
   if (applied.length > 0) logger.info({ applied }, "migrations applied");
+  const clock = systemClock;
+  // Every status call runs under its provider's limits, shared by the poller's replicas (its own tables here).
+  const gate = new ProviderGate(pool, providerLimits(config), () => clock.now());
+  await gate.ensure();
 
   const nc = await connectNats({ servers: config.NATS_URL, name: `status-poller:${config.POLLER_ID}`, logger });
   await ensureOrderStream(nc);
 
-  const clock = systemClock;
   const runtime = await createPollerRuntime({
     pool,
     nc,
     logger,
     clock,
-    checkers: [new ZnetStatusChecker(znet, cipher)],
+    checkers,
+    gate,
     settings: {
       pollerId: config.POLLER_ID,
       policy: pollPolicy(config),
@@ -48,7 +52,10 @@ async function main(): Promise<void> {
       claimBatch: config.CLAIM_BATCH,
       concurrency: config.CHECK_CONCURRENCY,
       leaseMs: config.LEASE_MS,
-      checkTimeoutMs: config.ZNET_TIMEOUT_MS,
+      checkTimeoutMs: checkTimeoutMs(config),
+      gateWaitMs: config.GATE_MAX_WAIT_MS,
+      defaultRetryAfterMs: config.PROVIDER_RETRY_AFTER_MS,
+      ackWaitMs: config.CONSUMER_ACK_WAIT_MS,
     },
   });
 
@@ -67,11 +74,15 @@ async function main(): Promise<void> {
       },
     },
     admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
+    providers: { control: gate, scheduler: runtime.scheduler, clock, logger },
     stopWork,
   });
 
   runtime.start();
-  logger.info({ pollerId: config.POLLER_ID, polling: describePlan(pollPlan(config)) }, "status poller started");
+  logger.info(
+    { pollerId: config.POLLER_ID, providers: checkers.map((c) => c.provider), limits: providerLimits(config), polling: describePlan(pollPlan(config)) },
+    "status poller started",
+  );
   await startService(module, {
     host: config.HTTP_HOST,
     port: config.HTTP_PORT,

@@ -110,6 +110,41 @@ export class PgWatchStore implements WatchStore {
       .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
   }
 
+  async claimPastDeadline(now: Date, owner: string, leaseMs: number, limit: number, providers: readonly ProviderName[]): Promise<Claim[]> {
+    if (limit <= 0 || providers.length === 0) return [];
+    const r = await this.pool.query<Row>(
+      `WITH due AS (
+         SELECT order_id FROM watch
+          WHERE state = 'watching' AND deadline_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+            AND provider = ANY($5::text[])
+          ORDER BY deadline_at
+          LIMIT $4
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE watch w
+          SET lease_owner = $2,
+              lease_until = $1::timestamptz + ($3::bigint * interval '1 millisecond'),
+              updated_at = $1
+         FROM due
+        WHERE w.order_id = due.order_id
+       RETURNING w.*`,
+      [now, owner, leaseMs, limit, [...providers]],
+    );
+    return r.rows
+      .map(toWatchRow)
+      .sort((a, b) => a.deadlineAt.getTime() - b.deadlineAt.getTime())
+      .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
+  }
+
+  async hold(claim: Claim, nextCheckAt: Date, now: Date): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE watch SET next_check_at = $5, lease_owner = NULL, lease_until = NULL, updated_at = $6
+        WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4`,
+      [claim.watch.orderId, claim.owner, claim.leaseUntil, claim.watch.attempt, nextCheckAt, now],
+    );
+    return (r.rowCount ?? 0) === 1;
+  }
+
   complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       const r = await client.query(

@@ -88,8 +88,11 @@ export type CheckResult =
   | { kind: "cancelled"; note: string | null }
   /** The provider says it does not know the reference (may be a lag right after acceptance). */
   | { kind: "not_found"; message: string }
-  /** Could not find out: empty body, HTML, 5xx, timeout, garbage, unknown state. */
-  | { kind: "unknown"; cause: string };
+  /**
+   * Could not find out: empty body, HTML, 5xx, timeout, garbage, unknown state.
+   * `retryAfterMs`: the provider asked to be left alone that long (HTTP 429 / Retry-After).
+   */
+  | { kind: "unknown"; cause: string; retryAfterMs?: number };
 export type CheckKind = CheckResult["kind"];
 export const CHECK_KINDS: readonly CheckKind[] = ["pending", "done", "cancelled", "not_found", "unknown"];
 
@@ -292,6 +295,95 @@ export function decideCheck(
     }
     default:
       return assertNever(result);
+  }
+}
+
+/**
+ * Why a due check was not made: the provider's limits held it back (ProviderGate:
+ * paused by an operator, circuit open, request rate, calls in flight), the
+ * provider asked to be left alone (HTTP 429 / Retry-After), or no replica here
+ * can check this provider at all.
+ */
+export type HoldReason = "paused" | "circuit_open" | "retry_after" | "rate_limited" | "busy" | "no_checker";
+export const HOLD_REASONS: readonly HoldReason[] = ["paused", "circuit_open", "retry_after", "rate_limited", "busy", "no_checker"];
+
+/**
+ * Whether the provider is unreachable for a while (not just busy for a moment).
+ * Past its deadline, a watch held for such a reason goes to review without a
+ * last check; one held for a moment (rate, concurrency) waits for that check.
+ */
+export function isOutage(reason: HoldReason): boolean {
+  switch (reason) {
+    case "paused":
+    case "circuit_open":
+    case "retry_after":
+    case "no_checker":
+      return true;
+    case "rate_limited":
+    case "busy":
+      return false;
+    default:
+      return assertNever(reason);
+  }
+}
+
+/**
+ * A due check that was not made. An outage only delays: the check moves to
+ * `now + waitMs` (never past the deadline) with the attempt count, the unclear
+ * count and the timeline untouched (no StatusChecked: nothing was learnt).
+ * Past the deadline during an outage, the watch goes to review all the same
+ * (`deadline_exceeded`, saying why there was no last check); held only for a
+ * moment (rate, concurrency), it keeps its last check.
+ */
+export function decideHeld(watch: Watch, now: Date, waitMs: number, reason: HoldReason): Decision {
+  switch (watch.state) {
+    case "watching":
+      break;
+    case "completed":
+    case "failed":
+    case "review":
+      return { watch, events: [] };
+    default:
+      return assertNever(watch.state);
+  }
+  const wait = Math.max(0, waitMs);
+  if (isPastDeadline(watch, now)) {
+    if (isOutage(reason)) {
+      const message = `${deadlineMessage(watch, null)}; no last check: ${holdText(watch.provider, reason)}`;
+      return {
+        watch: { ...watch, state: "review" },
+        events: [
+          {
+            type: "ReviewRequired",
+            data: { stage: "monitoring", reason: "deadline_exceeded", provider: watch.provider, reference: watch.reference, message: clip(message) },
+            // No check was made, so the attempt does not tell this review from an earlier one (check-now re-opens reviews).
+            discriminator: `monitoring:${watch.attempt}:held:${now.getTime()}`,
+            once: false,
+          },
+        ],
+      };
+    }
+    return { watch: { ...watch, nextCheckAt: new Date(now.getTime() + wait) }, events: [] };
+  }
+  return { watch: { ...watch, nextCheckAt: earliest(new Date(now.getTime() + wait), watch.deadlineAt) }, events: [] };
+}
+
+export function holdText(provider: ProviderName, reason: HoldReason): string {
+  switch (reason) {
+    case "paused":
+      return `${provider} checks are paused by an operator`;
+    case "circuit_open":
+      return `${provider} is failing (circuit open)`;
+    case "retry_after":
+      return `${provider} asked us to retry later (rate limited)`;
+    case "rate_limited":
+      return `${provider} request rate limit reached`;
+    case "busy":
+      return `${provider} has its maximum of calls in flight`;
+    case "no_checker":
+      return `no status checker is configured for ${provider}`;
+    default:
+      return assertNever(reason);
   }
 }
 

@@ -5,6 +5,9 @@ import {
   SEED_POLICY,
   baseDelayMs,
   decideCheck,
+  decideHeld,
+  HOLD_REASONS,
+  isOutage,
   newWatch,
   nextDelayMs,
   type CheckResult,
@@ -205,4 +208,57 @@ test("the adapter seals the PIN and keeps it out of every text", () => {
   const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer);
   assert.ok(!JSON.stringify(u).includes("ZZ99"));
   assert.equal(maskStatusPinField('"OK|2| - |x"'), '"OK|2|***|x"');
+});
+
+test("held back (provider down, paused, 429, rate): the check moves later; attempt, unclear count and timeline untouched", () => {
+  const watch = given({ attempt: 3, unclearInRow: 2, lastOutcome: "unknown", nextCheckAt: at(120_000) });
+  for (const reason of HOLD_REASONS) {
+    const d = decideHeld(watch, at(120_000), 7_000, reason);
+    assert.deepEqual(d.events, [], reason);
+    assert.equal(d.watch.state, "watching");
+    assert.equal(d.watch.attempt, 3);
+    assert.equal(d.watch.unclearInRow, 2);
+    assert.equal(d.watch.lastOutcome, "unknown");
+    assert.equal(d.watch.nextCheckAt.getTime(), at(127_000).getTime());
+  }
+});
+
+test("held back near the deadline: the check waits at most until the deadline", () => {
+  const deadline = SEED_POLICY.deadlineMs;
+  const d = decideHeld(given({ attempt: 9 }), at(deadline - 1_000), 60_000, "circuit_open");
+  assert.equal(d.watch.nextCheckAt.getTime(), at(deadline).getTime());
+  assert.deepEqual(d.events, []);
+});
+
+test("past the deadline while the provider is down or paused → ReviewRequired(deadline_exceeded) without a check; never failed", () => {
+  const deadline = SEED_POLICY.deadlineMs;
+  for (const reason of HOLD_REASONS.filter(isOutage)) {
+    const d = decideHeld(given({ attempt: 9 }), at(deadline), 10_000, reason);
+    assert.equal(d.watch.state, "review", reason);
+    assert.equal(d.watch.attempt, 9, "no check was made");
+    assert.deepEqual(types(d), ["ReviewRequired"]);
+    const review = d.events[0]!;
+    assert.ok(review.type === "ReviewRequired");
+    assert.equal(review.data.reason, "deadline_exceeded");
+    assert.equal(review.data.stage, "monitoring");
+    assert.match(review.data.message, /no last check/);
+    assert.equal(review.discriminator, `monitoring:9:held:${at(deadline).getTime()}`);
+  }
+});
+
+test("past the deadline but only rate-limited or busy: no review yet, the last check comes a moment later", () => {
+  const deadline = SEED_POLICY.deadlineMs;
+  for (const reason of HOLD_REASONS.filter((r) => !isOutage(r))) {
+    const d = decideHeld(given({ attempt: 9 }), at(deadline + 10), 300, reason);
+    assert.equal(d.watch.state, "watching", reason);
+    assert.deepEqual(d.events, []);
+    assert.equal(d.watch.nextCheckAt.getTime(), at(deadline + 310).getTime());
+  }
+});
+
+test("an x-stor reply quoted in a cause never carries a PIN", () => {
+  assert.equal(maskStatusPinField('not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"AB12-CD34\\",\\"no'), 'not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"***\\",\\"no');
+  assert.equal(maskStatusPinField('{"code": "ZZ99-YY88", "status": "x"}'), '{"code": "***", "status": "x"}');
+  const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED });
+  assert.deepEqual(sealed, { kind: "unknown", cause: 'not JSON: {"pin":"***"', retryAfterMs: 3000 });
 });

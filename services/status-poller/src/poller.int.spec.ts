@@ -15,6 +15,7 @@ import {
   type ProjectionMessage,
 } from "@pinflow/bus";
 import type { EventOf, EventType, OrderEvent } from "@pinflow/contracts";
+import { ProviderGate, type ProviderLimits } from "@pinflow/limits";
 import { createPool, ensureOutbox, migrate, type Pool } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
@@ -34,6 +35,8 @@ const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 const CODE = "5550001111";
 const PASSWORD = "sim-s3cret";
 const LEASE_MS = 10_000;
+/** Generous limits: every check goes through a real ProviderGate, without holding anything back. */
+const LIMITS: ProviderLimits = { ratePerSec: 1000, burst: 1000, concurrency: 32, slotLeaseMs: LEASE_MS, circuit: { threshold: 5, cooldownMs: 2000, maxCooldownMs: 10_000 } };
 
 /** Short delays, in the test clock's time: 1 s, then 1 s, 2 s, 4 s, 4 s …; review after 30 s or 4 unclear replies. */
 const POLICY: PollPolicy = { firstDelayMs: 1000, delaysMs: [1000, 2000], growth: 2, maxDelayMs: 4000, jitter: 0.1, deadlineMs: 30_000, maxUnclearInRow: 4 };
@@ -125,12 +128,15 @@ async function setup(
   const pollers: PollerRuntime[] = [];
   for (let i = 0; i < (opts.pollers ?? 1); i++) {
     const checker = new ZnetStatusChecker(client, cipher);
+    const gate = new ProviderGate(pool, { znet: LIMITS }, () => clock.now());
+    await gate.ensure();
     pollers.push(
       await createPollerRuntime({
         pool,
         nc,
         logger: logger.child({ poller: i }),
         clock,
+        gate,
         checkers: [opts.wrap ? opts.wrap(checker, i) : checker],
         settings: {
           pollerId: `poller-${i}`,

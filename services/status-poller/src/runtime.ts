@@ -10,6 +10,7 @@ import { OutboxRelay, type Pool } from "@pinflow/pg";
 import { createMetricsRegistry } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { OPEN_GATE, type CallGate, type ProviderControl } from "./gate.js";
 import { PollerMetrics } from "./metrics.js";
 import { orderSentHandler } from "./order-sent-handler.js";
 import { PgWatchStore } from "./pg-watch-store.js";
@@ -36,10 +37,17 @@ export interface PollerSettings {
   /** The longest a provider call can take (its timeout): a claim needs at least this much lease left. */
   checkTimeoutMs: number;
   relayIntervalMs?: number;
+  /** How long a call waits in-process for a rate/concurrency permit before its watches are rescheduled (default 0). */
+  gateWaitMs?: number;
+  /** The pause after an HTTP 429 without a Retry-After header (default 10 s). */
+  defaultRetryAfterMs?: number;
+  /** The OrderSent consumer's ack wait (default 30 s). */
+  ackWaitMs?: number;
 }
 
 export interface PollerRuntime {
   store: WatchStore;
+  gate: CallGate & ProviderControl;
   scheduler: Scheduler;
   planner: PollPlanner;
   relay: OutboxRelay;
@@ -51,8 +59,8 @@ export interface PollerRuntime {
   stop(): Promise<void>;
 }
 
-export function consumerOptions(): WorkConsumerOptions {
-  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs: 30_000, batch: 5, maxAckPending: 50 };
+export function consumerOptions(ackWaitMs = 30_000): WorkConsumerOptions {
+  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs, batch: 5, maxAckPending: 50 };
 }
 
 export async function createPollerRuntime(deps: {
@@ -61,6 +69,11 @@ export async function createPollerRuntime(deps: {
   logger: Logger;
   clock: Clock;
   checkers: readonly StatusChecker[];
+  /**
+   * The providers' shared limits (a ProviderGate on the poller's database, `ensure()`d): every
+   * status call runs under it, and the admin API pauses/resumes through it. Default: no limits.
+   */
+  gate?: CallGate & ProviderControl;
   settings: PollerSettings;
   random?: () => number;
   registry?: Registry;
@@ -70,12 +83,22 @@ export async function createPollerRuntime(deps: {
   const registry = deps.registry ?? createMetricsRegistry("status-poller");
   const store = new PgWatchStore(pool);
   const planner = settings.polling ? new PollPlanner(settings.polling, store, logger) : PollPlanner.fixed(settings.policy, store, logger);
-  const metrics = new PollerMetrics(registry, (now) => store.backlog(now), clock);
+  const gate = deps.gate ?? OPEN_GATE;
+  const gated = deps.checkers.map((c) => c.provider);
+  const metrics = new PollerMetrics(registry, (now) => store.backlog(now), clock, async () => {
+    const out: Array<{ provider: string; paused: boolean; circuitOpenForMs: number }> = [];
+    for (const provider of gated) {
+      const status = await gate.status(provider);
+      if (status) out.push(status);
+    }
+    return out;
+  });
   const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
   const scheduler = new Scheduler(
     {
       store,
       checkers: deps.checkers,
+      gate,
       planner,
       clock,
       random,
@@ -90,11 +113,14 @@ export async function createPollerRuntime(deps: {
       claimBatch: settings.claimBatch,
       concurrency: settings.concurrency,
       leaseMs: settings.leaseMs,
-      minLeaseLeftMs: settings.checkTimeoutMs + 1000,
+      // A call may first wait for its permit, then take up to its timeout.
+      minLeaseLeftMs: (settings.gateWaitMs ?? 0) + settings.checkTimeoutMs + 1000,
       planRefreshMs: settings.planRefreshMs ?? 60_000,
+      gateWaitMs: settings.gateWaitMs ?? 0,
+      defaultRetryAfterMs: settings.defaultRetryAfterMs ?? 10_000,
     },
   );
-  const options = consumerOptions();
+  const options = consumerOptions(settings.ackWaitMs);
   await ensureWorkConsumer(nc, options);
   const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
     onRejected: (reason) => metrics.eventRejected(reason),
@@ -102,6 +128,7 @@ export async function createPollerRuntime(deps: {
 
   return {
     store,
+    gate,
     scheduler,
     planner,
     relay,

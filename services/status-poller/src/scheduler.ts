@@ -7,12 +7,26 @@
  * when their lease runs out.
  */
 import { makeEvent, factMsgId, type EventOrigin } from "@pinflow/bus";
-import type { OrderEvent, ProviderName } from "@pinflow/contracts";
+import { ProviderName, type OrderEvent } from "@pinflow/contracts";
+import type { CallOutcome, GateDecision } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { Logger } from "pino";
+import { classifyCall, OPEN_GATE, type CallGate } from "./gate.js";
 import { noopObserver, type SchedulerObserver } from "./metrics.js";
 import type { PollPlanner } from "./planner.js";
-import { assertNever, decideCheck, type CheckResult, type Clock, type EventDraft, type Watch } from "./poll.js";
+import {
+  assertNever,
+  decideCheck,
+  decideHeld,
+  holdText,
+  isOutage,
+  type CheckResult,
+  type Clock,
+  type Decision,
+  type EventDraft,
+  type HoldReason,
+  type Watch,
+} from "./poll.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { Claim, WatchStore } from "./watch-store.js";
 
@@ -20,7 +34,10 @@ export interface SchedulerOptions {
   /** This replica's name, stamped on its leases. */
   owner: string;
   tickMs: number;
-  /** Watches held at once by this process (claimed and not yet settled). */
+  /**
+   * Provider calls claimed ahead by this process (claimed and not yet settled). A call checks one
+   * watch, or up to the checker's `maxBatch` watches (x-stor: 50) where the provider has a batch check.
+   */
   claimBatch: number;
   /** Provider calls in flight at once in this process. */
   concurrency: number;
@@ -29,11 +46,17 @@ export interface SchedulerOptions {
   minLeaseLeftMs: number;
   /** How often the planner learns its schedules again from the recorded completions (and trims them). */
   planRefreshMs: number;
+  /** How long a call waits in-process for a rate/concurrency permit before its watches are rescheduled (default 0). */
+  gateWaitMs?: number;
+  /** The pause after an HTTP 429 without a Retry-After header (default 10 s). */
+  defaultRetryAfterMs?: number;
 }
 
 export interface SchedulerDeps {
   store: WatchStore;
   checkers: readonly StatusChecker[];
+  /** Every provider call runs under the provider's gate (rate, concurrency, breaker, pause); default none. */
+  gate?: CallGate;
   /** Each provider's policy and the cadence of each watch (preset or learnt). */
   planner: PollPlanner;
   clock: Clock;
@@ -45,27 +68,37 @@ export interface SchedulerDeps {
   observer?: SchedulerObserver;
 }
 
-export class SchedulerError extends Error {
-  override name = "SchedulerError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
+/** A provider this process leaves alone until `untilMs` (clock time), and why. */
+export interface ProviderHold {
+  reason: HoldReason;
+  untilMs: number;
 }
 
 export class Scheduler {
   private readonly checkers: Map<ProviderName, StatusChecker>;
+  private readonly gate: CallGate;
   private readonly observer: SchedulerObserver;
   private readonly units = new Set<Promise<void>>();
   private readonly waiting: Array<() => void> = [];
+  /** Providers whose gate said "not now": their due watches are not claimed until then. */
+  private readonly holds = new Map<ProviderName, ProviderHold>();
+  /**
+   * Providers coming back from an outage (circuit open, 429, paused): one call goes first
+   * ("due": not sent yet; "sent": in flight), the rest follow once it has answered, so a provider
+   * that is still down gets one probe per replica, not a burst.
+   */
+  private readonly probes = new Map<ProviderName, "due" | "sent">();
   private timer: NodeJS.Timeout | undefined;
   private planTimer: NodeJS.Timeout | undefined;
   private planning: Promise<void> | undefined;
   private pass: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** Watches claimed by this process and not yet settled or released. */
-  private held = 0;
+  /** Provider calls (units) claimed by this process and not yet settled or released. */
+  private heldUnits = 0;
   private calls = 0;
+  /** Rotates which provider is claimed for first, so one cannot starve the other. */
+  private turn = 0;
   /** The last claim filled all the room there was: more watches are probably due. */
   private backlogLikely = false;
 
@@ -74,6 +107,7 @@ export class Scheduler {
     private readonly opts: SchedulerOptions,
   ) {
     this.checkers = new Map(deps.checkers.map((c) => [c.provider, c]));
+    this.gate = deps.gate ?? OPEN_GATE;
     this.observer = deps.observer ?? noopObserver;
   }
 
@@ -93,6 +127,14 @@ export class Scheduler {
     await this.pass;
     await Promise.allSettled([...this.units]);
     await this.planning;
+  }
+
+  /** Resolves once no claim pass and no provider call is in progress (tests step an injected clock with it). */
+  async idle(): Promise<void> {
+    while (this.pass || this.units.size > 0) {
+      await this.pass;
+      await Promise.allSettled([...this.units]);
+    }
   }
 
   /** Learn the schedules again from the recorded completions (periodic; a failure keeps the last ones). */
@@ -123,37 +165,88 @@ export class Scheduler {
       });
   }
 
-  private async claimPass(): Promise<void> {
-    const providers = [...this.checkers.keys()];
-    while (!this.stopped) {
-      const room = this.opts.claimBatch - this.held;
-      if (room <= 0) return;
-      const claims = await this.deps.store.claimDue(this.deps.clock.now(), this.opts.owner, this.opts.leaseMs, room, providers);
-      this.backlogLikely = claims.length === room;
-      if (claims.length === 0) return;
-      const units = this.unitsOf(claims);
-      this.held += claims.length;
-      for (const unit of units) this.track(this.runUnit(unit.checker, unit.claims));
-      // A full batch means more may be due: claim again as soon as there is room.
-      if (!this.backlogLikely) return;
+  /** The providers this process checks. */
+  providers(): ProviderName[] {
+    return [...this.checkers.keys()];
+  }
+
+  /** Why (and until when) this process leaves a provider alone right now; null when it does not. */
+  holdOf(provider: ProviderName): ProviderHold | null {
+    const hold = this.holds.get(provider);
+    if (!hold) return null;
+    if (hold.untilMs <= this.deps.clock.now().getTime()) {
+      this.holds.delete(provider);
+      if (isOutage(hold.reason) && !this.probes.has(provider)) this.probes.set(provider, "due");
+      return null;
+    }
+    return hold;
+  }
+
+  /** Forget this process's hold on a provider (an operator resumed it) and look for due watches. */
+  releaseHold(provider: ProviderName): void {
+    this.holds.delete(provider);
+    this.probes.delete(provider);
+    this.kick();
+  }
+
+  private holdProvider(provider: ProviderName, reason: HoldReason, waitMs: number): void {
+    const untilMs = this.deps.clock.now().getTime() + Math.max(0, waitMs);
+    const before = this.holdOf(provider);
+    if (before && before.untilMs >= untilMs) return;
+    this.holds.set(provider, { reason, untilMs });
+    if (before?.reason !== reason && isOutage(reason)) {
+      this.deps.logger.warn({ provider, reason, waitMs, owner: this.opts.owner }, `checks held back: ${holdText(provider, reason)}`);
     }
   }
 
-  private unitsOf(claims: readonly Claim[]): Array<{ checker: StatusChecker; claims: Claim[] }> {
-    const byProvider = new Map<ProviderName, Claim[]>();
-    for (const claim of claims) {
-      const list = byProvider.get(claim.watch.provider) ?? [];
-      list.push(claim);
-      byProvider.set(claim.watch.provider, list);
+  private async claimPass(): Promise<void> {
+    while (!this.stopped) {
+      const now = this.deps.clock.now();
+      let full = false;
+
+      // Past their deadline, watches of a provider nobody here can ask (none configured, paused, circuit
+      // open) go to review without a last check: a deadline is never missed because a provider is down.
+      const idle = new Map<ProviderName, HoldReason>();
+      for (const p of ProviderName.options) {
+        const hold = this.checkers.has(p) ? this.holdOf(p) : { reason: "no_checker" as const, untilMs: Infinity };
+        if (hold !== null && isOutage(hold.reason)) idle.set(p, hold.reason);
+      }
+      if (idle.size > 0) {
+        const limit = this.opts.claimBatch;
+        const overdue = await this.deps.store.claimPastDeadline(now, this.opts.owner, this.opts.leaseMs, limit, [...idle.keys()]);
+        for (const claim of overdue) {
+          await this.applyHeld(claim, idle.get(claim.watch.provider) ?? "no_checker", 0).catch((error) =>
+            this.deps.logger.error({ err: error, orderId: claim.watch.orderId }, "reviewing a past-deadline watch failed; it comes back after its lease"),
+          );
+        }
+        if (overdue.length === limit) full = true;
+      }
+
+      const active = this.providers().filter((p) => this.holdOf(p) === null && this.probes.get(p) !== "sent");
+      const start = this.turn++ % Math.max(1, active.length);
+      for (const provider of [...active.slice(start), ...active.slice(0, start)]) {
+        const room = this.opts.claimBatch - this.heldUnits;
+        if (room <= 0) {
+          full = true;
+          break;
+        }
+        const checker = this.checkers.get(provider)!;
+        const size = Math.max(1, checker.maxBatch);
+        const probe = this.probes.has(provider);
+        const limit = probe ? size : room * size;
+        const claims = await this.deps.store.claimDue(this.deps.clock.now(), this.opts.owner, this.opts.leaseMs, limit, [provider]);
+        if (claims.length === limit) full = true;
+        if (probe && claims.length > 0) this.probes.set(provider, "sent");
+        // One unit is one provider call: up to `maxBatch` watches of this provider.
+        for (let i = 0; i < claims.length; i += size) {
+          this.heldUnits++;
+          this.track(this.runUnit(checker, claims.slice(i, i + size), probe));
+        }
+      }
+      this.backlogLikely = full;
+      // A full claim means more may be due: claim again as soon as there is room.
+      if (!full || this.heldUnits >= this.opts.claimBatch) return;
     }
-    const units: Array<{ checker: StatusChecker; claims: Claim[] }> = [];
-    for (const [provider, list] of byProvider) {
-      const checker = this.checkers.get(provider);
-      if (!checker) throw new SchedulerError(`claimed a ${provider} watch without a checker for it`);
-      const size = Math.max(1, checker.maxBatch);
-      for (let i = 0; i < list.length; i += size) units.push({ checker, claims: list.slice(i, i + size) });
-    }
-    return units;
   }
 
   private track(unit: Promise<void>): void {
@@ -161,7 +254,7 @@ export class Scheduler {
     void unit.finally(() => this.units.delete(unit));
   }
 
-  private async runUnit(checker: StatusChecker, claims: Claim[]): Promise<void> {
+  private async runUnit(checker: StatusChecker, claims: Claim[], probe = false): Promise<void> {
     await this.acquire();
     try {
       const now = this.deps.clock.now();
@@ -172,18 +265,92 @@ export class Scheduler {
         await this.deps.store.release(claim, now).catch((error) => this.deps.logger.warn({ err: error, orderId: claim.watch.orderId }, "releasing a claim failed"));
       }
       if (usable.length === 0) return;
-      const results = await this.ask(checker, usable);
+      const provider = checker.provider;
+
+      // Held back already (by an earlier call of this process): no need to ask the gate again.
+      const held = this.holdOf(provider);
+      if (held) {
+        this.observer.held(provider, held.reason);
+        await this.holdAll(usable, held.reason, held.untilMs - now.getTime());
+        return;
+      }
+
+      let decision: GateDecision;
+      try {
+        decision = await this.gate.acquire(provider, this.opts.gateWaitMs ?? 0);
+      } catch (error) {
+        // The gate lives in our database: if it cannot answer, give the watches back for a later pass.
+        this.deps.logger.error({ err: error, provider, orderIds: usable.map((c) => c.watch.orderId) }, "provider gate failed; checks given back");
+        for (const claim of usable) await this.deps.store.release(claim, this.deps.clock.now()).catch(() => undefined);
+        return;
+      }
+      if (decision.kind === "blocked") {
+        this.observer.held(provider, decision.reason);
+        this.holdProvider(provider, decision.reason, decision.retryAfterMs);
+        await this.holdAll(usable, decision.reason, decision.retryAfterMs);
+        return;
+      }
+
+      // One call (one permit) for the whole unit.
+      let outcome: CallOutcome = { kind: "failure" };
+      let results: Map<string, CheckResult>;
+      try {
+        results = await this.ask(checker, usable);
+        outcome = classifyCall(
+          usable.map((c) => results.get(c.watch.reference) ?? noAnswer(checker)),
+          this.opts.defaultRetryAfterMs ?? 10_000,
+        );
+      } finally {
+        await this.gate
+          .release(decision.permit, outcome)
+          .catch((error) => this.deps.logger.warn({ err: error, provider }, "releasing a provider permit failed; its slot frees itself after its lease"));
+      }
+      this.observer.called(provider, outcome.kind);
+
+      const heldBy = await this.heldByOutcome(provider, outcome);
+      if (heldBy) {
+        this.observer.held(provider, heldBy.reason);
+        this.holdProvider(provider, heldBy.reason, heldBy.waitMs);
+        await this.holdAll(usable, heldBy.reason, heldBy.waitMs);
+        return;
+      }
       for (const claim of usable) {
-        const result = results.get(claim.watch.reference) ?? { kind: "unknown", cause: `${checker.provider} gave no answer for this reference` };
+        const result = results.get(claim.watch.reference) ?? noAnswer(checker);
         await this.settle(claim, result).catch((error) =>
           // The claim stays leased and comes back after the lease; the provider will answer again.
           this.deps.logger.error({ err: error, orderId: claim.watch.orderId, attempt: claim.watch.attempt + 1 }, "storing a check result failed; the check will be repeated"),
         );
       }
     } finally {
-      this.held -= claims.length;
+      this.heldUnits--;
       this.release();
-      if (this.backlogLikely) this.kick();
+      // The probe has answered (or was held back again, which sets a new hold): the rest may follow.
+      if (probe) {
+        this.probes.delete(checker.provider);
+        this.kick();
+      } else if (this.backlogLikely) this.kick();
+    }
+  }
+
+  /**
+   * Whether a call's answer is an outage rather than a status: the provider asked us to wait
+   * (429 / Retry-After), or the call failed and the provider's circuit is open now (this failure
+   * opened it, or it was a probe after the cool-down). Such a call only delays its watches: it is
+   * not an unclear reply about the orders, so a long outage never sends orders to review by the
+   * unclear-reply count. Failures while the circuit is still closed count as unclear replies.
+   */
+  private async heldByOutcome(provider: ProviderName, outcome: CallOutcome): Promise<{ reason: HoldReason; waitMs: number } | null> {
+    switch (outcome.kind) {
+      case "ok":
+        return null;
+      case "retry_after":
+        return { reason: "retry_after", waitMs: outcome.ms };
+      case "failure": {
+        const status = await this.gate.status(provider).catch(() => null);
+        return status && status.circuitOpenForMs > 0 ? { reason: "circuit_open", waitMs: status.circuitOpenForMs } : null;
+      }
+      default:
+        return assertNever(outcome);
     }
   }
 
@@ -198,12 +365,39 @@ export class Scheduler {
     }
   }
 
+  private async holdAll(claims: readonly Claim[], reason: HoldReason, waitMs: number): Promise<void> {
+    for (const claim of claims) {
+      await this.applyHeld(claim, reason, waitMs).catch((error) =>
+        this.deps.logger.error({ err: error, orderId: claim.watch.orderId }, "rescheduling a held check failed; the watch comes back after its lease"),
+      );
+    }
+  }
+
+  /** A check not made: reschedule the watch (attempt and unclear count untouched), or review it past its deadline. */
+  private async applyHeld(claim: Claim, reason: HoldReason, waitMs: number): Promise<void> {
+    const watch = claim.watch;
+    const now = this.deps.clock.now();
+    const decision = decideHeld(watch, now, waitMs, reason);
+    if (decision.events.length === 0) {
+      if (!(await this.deps.store.hold(claim, decision.watch.nextCheckAt, now))) this.observer.leaseLost(watch.provider);
+      else this.deps.logger.debug({ orderId: watch.orderId, provider: watch.provider, reason, nextCheckAt: decision.watch.nextCheckAt.toISOString() }, "check held back");
+      return;
+    }
+    await this.store(claim, decision, now, { reason });
+  }
+
   private async settle(claim: Claim, result: CheckResult): Promise<void> {
     const watch = claim.watch;
     const now = this.deps.clock.now();
     this.observer.checked(watch.provider, result.kind);
     const planner = this.deps.planner;
     const decision = decideCheck(watch, result, now, planner.policyFor(watch.provider), this.deps.random(), planner.cadenceFor(watch.provider, watch.packageId));
+    await this.store(claim, decision, now, { outcome: result.kind });
+  }
+
+  /** Commit a decision with its events (and completion sample), then report it. */
+  private async store(claim: Claim, decision: Decision, now: Date, what: Record<string, string>): Promise<void> {
+    const watch = claim.watch;
     const entries = decision.events.map((draft) => toOutboxEntry(draft, originOf(watch), now, this.deps.newId()));
     const stored = await this.deps.store.complete(claim, decision.watch, entries, now, decision.completion);
     const log = {
@@ -211,7 +405,7 @@ export class Scheduler {
       eventIds: entries.map((e) => e.event.id),
       provider: watch.provider,
       attempt: decision.watch.attempt,
-      outcome: result.kind,
+      ...what,
       state: decision.watch.state,
     };
     if (!stored) {
@@ -229,6 +423,7 @@ export class Scheduler {
       case "failed":
       case "review":
         this.observer.settled(watch.provider, state, decision.watch.attempt);
+        if (decision.completion) this.observer.detected(watch.provider, Math.max(0, decision.completion.upperMs - decision.completion.lowerMs) / 1000);
         this.deps.logger.info(log, `watch ${state}`);
         break;
       default:
@@ -249,6 +444,10 @@ export class Scheduler {
     if (next) next();
     else this.calls--;
   }
+}
+
+function noAnswer(checker: StatusChecker): CheckResult {
+  return { kind: "unknown", cause: `${checker.provider} gave no answer for this reference` };
 }
 
 export function originOf(watch: Watch): EventOrigin {

@@ -4,7 +4,7 @@
  * never leaves the adapter (no rule, log line or event sees it).
  */
 import type { EncryptedPin, ProviderName } from "@pinflow/contracts";
-import type { CheckResult as ProviderCheckResult } from "@pinflow/providers";
+import { XSTOR_CHECK_BATCH_SIZE, type CheckResult as ProviderCheckResult, type XstorCheckBy } from "@pinflow/providers";
 import type { CheckResult } from "./poll.js";
 
 export interface StatusChecker {
@@ -46,6 +46,37 @@ export class ZnetStatusChecker implements StatusChecker {
   }
 }
 
+/** The batch check of x-stor's client (`check?orders=[…]`, by order id or by our order_uuid). */
+export interface BatchCheckClient {
+  check(references: readonly string[], by: XstorCheckBy): Promise<Map<string, ProviderCheckResult>>;
+}
+
+/**
+ * x-stor: one `check?orders=[…]&uuid=1` call asks about up to 50 orders by our
+ * reference (the dispatcher places with `order_uuid` = reference). The
+ * scheduler hands over at most `maxBatch` references, so one call is one
+ * request (and one permit of the provider's gate).
+ */
+export class XstorStatusChecker implements StatusChecker {
+  readonly provider = "xstor" as const;
+  readonly maxBatch = XSTOR_CHECK_BATCH_SIZE;
+
+  constructor(
+    private readonly client: BatchCheckClient,
+    private readonly sealer: PinSealer,
+  ) {}
+
+  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
+    const replies = await this.client.check(references, "uuid");
+    const results = new Map<string, CheckResult>();
+    for (const reference of references) {
+      const reply = replies.get(reference);
+      results.set(reference, reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this reference" } : sealResult(reply, this.sealer));
+    }
+    return results;
+  }
+}
+
 /** Seal a PIN and make sure no provider text carries it on. */
 export function sealResult(result: ProviderCheckResult, sealer: PinSealer): CheckResult {
   switch (result.kind) {
@@ -57,7 +88,9 @@ export function sealResult(result: ProviderCheckResult, sealer: PinSealer): Chec
     case "not_found":
       return { kind: "not_found", message: result.message };
     case "unknown":
-      return { kind: "unknown", cause: maskStatusPinField(result.cause) };
+      return result.retryAfterMs === undefined
+        ? { kind: "unknown", cause: maskStatusPinField(result.cause) }
+        : { kind: "unknown", cause: maskStatusPinField(result.cause), retryAfterMs: result.retryAfterMs };
     default: {
       const never: never = result;
       throw new Error(`unexpected check result ${JSON.stringify(never)}`);
@@ -71,9 +104,12 @@ function withoutPin(note: string | null, pin: string): string | null {
 }
 
 /**
- * An unreadable status reply is quoted in its cause (e.g. an unknown state
- * `OK|9|<pin>|…`): mask the PIN field of anything shaped like a status line.
+ * An unreadable status reply is quoted in its cause (e.g. an unknown znet state
+ * `OK|9|<pin>|…`, or a cut-off x-stor JSON body with `"pin":"…"`): mask the PIN
+ * field of anything shaped like a status line or a JSON pin/code field.
  */
 export function maskStatusPinField(text: string): string {
-  return text.replace(/(OK\|[^|"\\]{0,20}\|)[^|"\\]*/g, "$1***");
+  return text
+    .replace(/(OK\|[^|"\\]{0,20}\|)[^|"\\]*/g, "$1***")
+    .replace(/(\\?"(?:pin|code)\\?"\s*:\s*\\?")[^"\\]*/gi, "$1***");
 }

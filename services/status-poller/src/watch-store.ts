@@ -38,6 +38,17 @@ export interface WatchStore {
    */
   claimDue(now: Date, owner: string, leaseMs: number, limit: number, providers?: readonly ProviderName[]): Promise<Claim[]>;
   /**
+   * Like claimDue, but only watches of `providers` whose deadline has passed
+   * (providers this process cannot check now: none configured, or held back).
+   */
+  claimPastDeadline(now: Date, owner: string, leaseMs: number, limit: number, providers: readonly ProviderName[]): Promise<Claim[]>;
+  /**
+   * A check that was not made (the provider's limits held it back): move the
+   * watch's next check to `nextCheckAt` and give the claim back, leaving the
+   * attempt and unclear counts as they are. False when the claim was lost.
+   */
+  hold(claim: Claim, nextCheckAt: Date, now: Date): Promise<boolean>;
+  /**
    * In one transaction: verify the claim still holds (same owner, lease and
    * attempt), store `next`, enqueue `events` in the outbox, and record the
    * order's time to done when it completed. False (and nothing written) when
