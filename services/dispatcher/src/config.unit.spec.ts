@@ -79,17 +79,17 @@ describe("dispatcher config: x-stor and provider limits", () => {
     assert.throws(() => loadDispatcherConfig(xstorOnly), /XSTOR_TOKEN/);
   });
 
-  it("per-provider limits: defaults znet 3/s × 4, x-stor 8/s × 8, breaker 5 failures / 10 s; all overridable", () => {
+  it("per-provider limits: defaults znet 2/s × 4, x-stor 4/s × 8 (the dispatcher's share of each account), breaker 5 failures / 10 s; all overridable", () => {
     const both = { ...base, ZNET_PASSWORD: "pw", XSTOR_BASE_URL: "http://127.0.0.1:1", XSTOR_TOKEN: "t" };
     const c = loadDispatcherConfig(both);
     assert.deepEqual(c.limits.znet, {
-      ratePerSec: 3,
-      burst: 3,
+      ratePerSec: 2,
+      burst: 2,
       concurrency: 4,
       circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 },
       slotLeaseMs: 15_000 + 15_000,
     });
-    assert.equal(c.limits.xstor?.ratePerSec, 8);
+    assert.equal(c.limits.xstor?.ratePerSec, 4);
     assert.equal(c.limits.xstor?.concurrency, 8);
     assert.equal(c.limits.xstor?.slotLeaseMs, 30_000 + 15_000);
     const tuned = loadDispatcherConfig({

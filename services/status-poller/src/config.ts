@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
-import { BaseConfig, ConfigError, msSetting } from "@pinflow/service-kit";
+import { checkProviderAccounts, providerAccounts as sharedProviderAccounts, providerAccountSettings, providerLimits as sharedProviderLimits, providerLimitSettings, type ProviderAccounts } from "@pinflow/provider-config";
+import { BaseConfig, msSetting } from "@pinflow/service-kit";
 import { z } from "zod";
 import { DEFAULT_ADAPTIVE, POLL_MODES, pollingPlan, providerPolling, SEED_POLICY, type PollingPlan, type PollMode, type PollPolicy } from "./policy.js";
 
@@ -31,43 +31,16 @@ function providerPresetSettings(): Record<`POLL_PRESET_${string}`, z.ZodOptional
   return shape;
 }
 
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
-const rate = (fallback: number) => z.coerce.number().positive().max(10_000).default(fallback);
-const count = (fallback: number) => z.coerce.number().int().min(1).max(1_000).default(fallback);
-
 export const PollerConfig = BaseConfig.extend({
   // Provider accounts (the dispatcher's names): a provider is checked when its account is configured.
-  ZNET_BASE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  ZNET_CODE: optionalText,
-  ZNET_PASSWORD: optionalText,
-  ZNET_PASSWORD_FILE: optionalText,
-  ZNET_TIMEOUT_MS: msSetting(10_000).pipe(z.number().min(100)),
-  XSTOR_BASE_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  XSTOR_TOKEN: optionalText,
-  XSTOR_TOKEN_FILE: optionalText,
-  /** A status check is a read: shorter than the dispatcher's placement timeout. */
-  XSTOR_TIMEOUT_MS: msSetting(10_000).pipe(z.number().min(100)),
+  // A status check is a read: shorter timeouts than the dispatcher's placements.
+  ...providerAccountSettings({ znetMs: 10_000, xstorMs: 10_000 }),
   /** `keyId:base64(32 bytes)[,…]`, the first one seals. */
   PIN_KEYS: z.string().min(1),
 
-  // Per-provider limits of the poller's status calls, shared by every poller replica through its database.
-  ZNET_RATE_PER_SEC: rate(3),
-  ZNET_BURST: z.coerce.number().positive().max(10_000).optional(),
-  ZNET_CONCURRENCY: count(4),
-  XSTOR_RATE_PER_SEC: rate(8),
-  XSTOR_BURST: z.coerce.number().positive().max(10_000).optional(),
-  XSTOR_CONCURRENCY: count(8),
-  /** Failed calls in a row that open a provider's circuit (its checks wait; no order fails). */
-  BREAKER_THRESHOLD: count(5),
-  BREAKER_COOLDOWN_MS: msSetting(10_000).pipe(z.number().min(100)),
-  BREAKER_MAX_COOLDOWN_MS: msSetting(300_000).pipe(z.number().min(100)),
-  /** The pause after an HTTP 429 without a Retry-After header. */
-  PROVIDER_RETRY_AFTER_MS: msSetting(10_000),
-  /** How long a call waits in-process for a rate/concurrency permit before its watches are rescheduled. */
-  GATE_MAX_WAIT_MS: msSetting(2_000),
+  // Per-provider limits of the poller's status calls, shared by every poller replica through its database
+  // (the poller's share of each account; the dispatcher has the rest).
+  ...providerLimitSettings({ znet: 2, xstor: 5 }),
   /** The OrderSent consumer's ack wait (redelivery after a crash waits this long). */
   CONSUMER_ACK_WAIT_MS: msSetting(30_000).pipe(z.number().min(1_000)),
 
@@ -100,22 +73,7 @@ export const PollerConfig = BaseConfig.extend({
     .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
     .default(`${hostname()}-${process.pid}`),
 }).superRefine((c, ctx) => {
-  if (c.ZNET_BASE_URL === undefined && c.XSTOR_BASE_URL === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["ZNET_BASE_URL"],
-      message: "no provider configured (set ZNET_BASE_URL, ZNET_CODE, ZNET_PASSWORD[_FILE] and/or XSTOR_BASE_URL, XSTOR_TOKEN[_FILE])",
-    });
-  }
-  if (c.ZNET_BASE_URL !== undefined) {
-    if (c.ZNET_CODE === undefined) ctx.addIssue({ code: "custom", path: ["ZNET_CODE"], message: "required when ZNET_BASE_URL is set" });
-    if (c.ZNET_PASSWORD === undefined && c.ZNET_PASSWORD_FILE === undefined) {
-      ctx.addIssue({ code: "custom", path: ["ZNET_PASSWORD"], message: "set ZNET_PASSWORD or ZNET_PASSWORD_FILE" });
-    }
-  }
-  if (c.XSTOR_BASE_URL !== undefined && c.XSTOR_TOKEN === undefined && c.XSTOR_TOKEN_FILE === undefined) {
-    ctx.addIssue({ code: "custom", path: ["XSTOR_TOKEN"], message: "set XSTOR_TOKEN or XSTOR_TOKEN_FILE" });
-  }
+  checkProviderAccounts(c, ctx);
   const timeout = checkTimeoutMs(c);
   if (c.LEASE_MS < 2 * timeout) {
     ctx.addIssue({
@@ -139,37 +97,15 @@ export function checkTimeoutMs(c: Pick<PollerConfig, "ZNET_BASE_URL" | "ZNET_TIM
   return Math.max(c.ZNET_BASE_URL !== undefined ? c.ZNET_TIMEOUT_MS : 0, c.XSTOR_BASE_URL !== undefined ? c.XSTOR_TIMEOUT_MS : 0);
 }
 
-export interface ProviderAccounts {
-  znet: { baseUrl: string; code: string; password: string; timeoutMs: number } | null;
-  xstor: { baseUrl: string; token: string; timeoutMs: number } | null;
-}
-
 /** The configured provider accounts, secrets read from the environment or their files. */
 export function providerAccounts(c: PollerConfig): ProviderAccounts {
-  return {
-    znet:
-      c.ZNET_BASE_URL !== undefined && c.ZNET_CODE !== undefined
-        ? { baseUrl: c.ZNET_BASE_URL, code: c.ZNET_CODE, password: znetPassword(c), timeoutMs: c.ZNET_TIMEOUT_MS }
-        : null,
-    xstor:
-      c.XSTOR_BASE_URL !== undefined
-        ? { baseUrl: c.XSTOR_BASE_URL, token: secret("XSTOR_TOKEN", c.XSTOR_TOKEN, c.XSTOR_TOKEN_FILE), timeoutMs: c.XSTOR_TIMEOUT_MS }
-        : null,
-  };
+  return sharedProviderAccounts(c);
 }
 
 /** Each configured provider's limits for the poller's ProviderGate. */
 export function providerLimits(c: PollerConfig): Partial<Record<ProviderName, ProviderLimits>> {
-  const circuit = { threshold: c.BREAKER_THRESHOLD, cooldownMs: c.BREAKER_COOLDOWN_MS, maxCooldownMs: Math.max(c.BREAKER_COOLDOWN_MS, c.BREAKER_MAX_COOLDOWN_MS) };
-  const limits: Partial<Record<ProviderName, ProviderLimits>> = {};
   // A slot whose holder died is free again when the holder's claim would have run out.
-  if (c.ZNET_BASE_URL !== undefined) {
-    limits.znet = { ratePerSec: c.ZNET_RATE_PER_SEC, burst: c.ZNET_BURST ?? Math.max(1, c.ZNET_RATE_PER_SEC), concurrency: c.ZNET_CONCURRENCY, circuit, slotLeaseMs: c.LEASE_MS };
-  }
-  if (c.XSTOR_BASE_URL !== undefined) {
-    limits.xstor = { ratePerSec: c.XSTOR_RATE_PER_SEC, burst: c.XSTOR_BURST ?? Math.max(1, c.XSTOR_RATE_PER_SEC), concurrency: c.XSTOR_CONCURRENCY, circuit, slotLeaseMs: c.LEASE_MS };
-  }
-  return limits;
+  return sharedProviderLimits(c, providerAccounts(c), () => c.LEASE_MS);
 }
 
 function pollingChoice(c: PollerConfig): Parameters<typeof pollingPlan>[0] {
@@ -212,23 +148,4 @@ export function pollPlan(c: PollerConfig): PollingPlan {
 /** The policy of a provider without its own mode: POLL_PRESET's preset (adaptive: its fallback) with the POLL_* overrides. */
 export function pollPolicy(c: PollerConfig): PollPolicy {
   return providerPolling(c.POLL_PRESET, pollingChoice(c)).policy;
-}
-
-/** The znet password: from the variable, or from the file (trailing newline dropped). */
-export function znetPassword(c: PollerConfig): string {
-  return secret("ZNET_PASSWORD", c.ZNET_PASSWORD, c.ZNET_PASSWORD_FILE);
-}
-
-/** A secret from `NAME` or the file named by `NAME_FILE` (trailing newline dropped); errors never contain the value. */
-function secret(name: string, value: string | undefined, file: string | undefined): string {
-  if (value !== undefined) return value;
-  let text: string;
-  try {
-    text = readFileSync(file ?? "", "utf8");
-  } catch (error) {
-    throw new ConfigError(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  const out = text.replace(/\r?\n$/, "");
-  if (out.trim() === "") throw new ConfigError(`${name}_FILE: the file is empty`);
-  return out;
 }

@@ -7,14 +7,14 @@ const BASE = { DATABASE_URL: "postgres://x/y", HTTP_PORT: "0", PIN_KEYS: "k1:AAA
 const ZNET = { ZNET_BASE_URL: "http://znet.test", ZNET_CODE: "5550001111", ZNET_PASSWORD: "pw" };
 const XSTOR = { XSTOR_BASE_URL: "http://xstor.test", XSTOR_TOKEN: "tok" };
 
-test("given both accounts: both providers are checked, with the dispatcher's default limits", () => {
+test("given both accounts: both providers are checked, with the poller's share of each account's limits", () => {
   const c = loadConfig(PollerConfig, { ...BASE, ...ZNET, ...XSTOR });
   const accounts = providerAccounts(c);
   assert.deepEqual(accounts.xstor, { baseUrl: "http://xstor.test", token: "tok", timeoutMs: 10_000 });
   assert.equal(accounts.znet?.password, "pw");
   const limits = providerLimits(c);
-  assert.deepEqual(limits.znet, { ratePerSec: 3, burst: 3, concurrency: 4, slotLeaseMs: 60_000, circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 } });
-  assert.deepEqual(limits.xstor, { ratePerSec: 8, burst: 8, concurrency: 8, slotLeaseMs: 60_000, circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 } });
+  assert.deepEqual(limits.znet, { ratePerSec: 2, burst: 2, concurrency: 4, slotLeaseMs: 60_000, circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 } });
+  assert.deepEqual(limits.xstor, { ratePerSec: 5, burst: 5, concurrency: 8, slotLeaseMs: 60_000, circuit: { threshold: 5, cooldownMs: 10_000, maxCooldownMs: 300_000 } });
   assert.equal(c.CONSUMER_ACK_WAIT_MS, 30_000);
   assert.equal(c.PROVIDER_RETRY_AFTER_MS, 10_000);
   assert.equal(checkTimeoutMs(c), 10_000);
