@@ -83,6 +83,9 @@ async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promi
       ZNET_CODE: "bench",
       ZNET_PASSWORD: "bench-pass",
       SCHEDULER_TICK_MS: "50",
+      // Measure the scheduler, not the provider's politeness cap (2 calls/s by default).
+      ZNET_RATE_PER_SEC: "10000",
+      ZNET_CONCURRENCY: "8",
       CHECK_CONCURRENCY: "8",
       CLAIM_BATCH: "20",
     },
