@@ -26,4 +26,6 @@ export interface OrderStore {
   /** Claim `key` for an order; returns the order id and request hash stored under the key (ours or an earlier one). */
   claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }>;
   ping(): Promise<void>;
+  /** Forget the projection (rows, timeline, checkpoint): the next start replays the stream from the beginning. */
+  resetProjection(): Promise<void>;
 }

@@ -122,6 +122,13 @@ export class PgOrderStore implements OrderStore {
     return { orderId: row.order_id, requestHash: row.request_hash };
   }
 
+  async resetProjection(): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      await db.query("TRUNCATE order_view, order_timeline");
+      await db.query("DELETE FROM projection_checkpoint WHERE name = $1", [CHECKPOINT]);
+    });
+  }
+
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");
   }
