@@ -8,5 +8,6 @@ bash scripts/setup.sh
 echo "[test] lint and boundaries"
 pnpm exec eslint . --max-warnings=0
 node scripts/check-boundaries.mjs
+node scripts/asyncapi.mjs --check
 echo "[test] tests"
 node scripts/run-tests.mjs "${1:-unit,int,e2e}"

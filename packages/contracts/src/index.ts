@@ -4,3 +4,4 @@ export * from "./pin.js";
 export * from "./events.js";
 export * from "./subjects.js";
 export * from "./http.js";
+export * from "./asyncapi.js";

@@ -1,0 +1,74 @@
+import { z } from "zod";
+import { EVENT_TYPES, OrderEvent, SCHEMA_VERSION, TERMINAL_EVENT_TYPES, type EventType } from "./events.js";
+import { ALL_ORDER_EVENTS, HEADERS, ORDER_EVENTS_STREAM } from "./subjects.js";
+
+const DESCRIPTIONS: Record<EventType, string> = {
+  OrderCreated: "A customer created an order (orders service). Once per order.",
+  OrderSent: "A provider accepted the order (dispatcher); cost is null when the acceptance was learnt by reconciling an ambiguous call. Once per order.",
+  StatusChecked: "One status check of an accepted order (status-poller); no PIN in it. Many per order; msgID `StatusChecked:<orderId>:<attempt>`.",
+  PinReceived: "The provider finished the order; the PIN is AES-256-GCM encrypted (status-poller). Terminal, once per order.",
+  DispatchFailed: "Every provider offer definitely refused the order; nothing was charged (dispatcher). Terminal, once per order: billing refunds on it.",
+  OrderFailed: "The provider cancelled an accepted order (status-poller). Terminal, once per order: billing refunds on it.",
+  ReviewRequired: "A person must decide: placement outcome unknown, deadline passed, or unreadable status (dispatcher or status-poller).",
+};
+
+/**
+ * The AsyncAPI 3.0 description of the public event contract, generated from
+ * the zod schemas (so it cannot drift from what the services validate).
+ */
+export function buildAsyncApi(): Record<string, unknown> {
+  const channels: Record<string, unknown> = {};
+  const operations: Record<string, unknown> = {};
+  const messages: Record<string, unknown> = {};
+  for (const type of EVENT_TYPES) {
+    const envelope = OrderEvent.options.find((o) => o.shape.type.value === type)!;
+    messages[type] = {
+      name: type,
+      title: type,
+      summary: DESCRIPTIONS[type],
+      contentType: "application/json",
+      correlationId: { location: `$message.header#/${HEADERS.correlationId}` },
+      headers: {
+        type: "object",
+        properties: {
+          "Nats-Msg-Id": { type: "string", description: "Deduplication id of the fact, e.g. `<type>:<orderId>`" },
+          [HEADERS.type]: { type: "string", const: type },
+          [HEADERS.schemaVersion]: { type: "string", const: String(SCHEMA_VERSION) },
+          [HEADERS.correlationId]: { type: "string" },
+          [HEADERS.traceparent]: { type: "string", description: "W3C trace context" },
+        },
+      },
+      payload: z.toJSONSchema(envelope, { target: "draft-2020-12", unrepresentable: "any" }),
+    };
+    channels[type] = {
+      address: `orders.{orderId}.${type}`,
+      title: type,
+      description: `${DESCRIPTIONS[type]} Stream ${ORDER_EVENTS_STREAM}.`,
+      parameters: { orderId: { description: "The order id (subject-safe: A-Z a-z 0-9 _ -)" } },
+      messages: { [type]: { $ref: `#/components/messages/${type}` } },
+    };
+    operations[`publish${type}`] = {
+      action: "send",
+      channel: { $ref: `#/channels/${type}` },
+      summary: `pinflow publishes ${type}`,
+      messages: [{ $ref: `#/channels/${type}/messages/${type}` }],
+    };
+  }
+  return {
+    asyncapi: "3.0.0",
+    info: {
+      title: "pinflow order events",
+      version: `${SCHEMA_VERSION}.0.0`,
+      description: [
+        `Every event of an order is published on the JetStream stream ${ORDER_EVENTS_STREAM} (subjects \`${ALL_ORDER_EVENTS}\`, file storage, no age limit, delete and purge denied).`,
+        "Subscribe with a durable or ordered consumer; delivery is at-least-once, so deduplicate by the event `id` or the stream sequence.",
+        `Terminal events (${TERMINAL_EVENT_TYPES.join(", ")}) appear at most once per order. Schema version ${SCHEMA_VERSION}: new optional fields may be added; a breaking change gets a new schema version.`,
+      ].join(" "),
+    },
+    defaultContentType: "application/json",
+    servers: { nats: { host: "127.0.0.1:4222", protocol: "nats", description: "NATS with JetStream" } },
+    channels,
+    operations,
+    components: { messages },
+  };
+}
