@@ -6,9 +6,25 @@
  * check faults. Status words vary in wording and case on purpose ("Processing", "pending", "success",
  * "COMPLETED", ...) to exercise the client's mapping.
  */
-import { randomInt } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import {
+  DEFAULT_BALANCE,
+  DEFAULT_COMPLETE_AFTER_MS,
+  SimHttpServer,
+  SimRules,
+  defaultSimPin,
+  deliverPlaceReply,
+  dropReply,
+  formatCents,
+  increment,
+  priceCents,
+  replyFault,
+  toCents,
+  writeReply,
+  type SimFaultPages,
+  type SimFaultReply,
+  type SimRuleMatch,
+} from "./sim-server.js";
 
 export interface XstorSimOptions {
   /** The only accepted `api-token` header value. */
@@ -34,11 +50,9 @@ export interface XstorSimOptions {
 
 export type XstorPlaceFault = "empty" | "html" | "http500" | "drop-before" | "drop-after-accept" | "hang" | "slow-accept" | "http429";
 
-export interface XstorRule {
+export interface XstorRule extends SimRuleMatch {
   /** Matched against the player id (the value of the product's first param, usually `uid`). */
   playerId: string;
-  /** "exact" (default) or "prefix". */
-  match?: "exact" | "prefix";
   /** Raw JSON reply to newOrder, sent with HTTP 200 (nothing recorded or charged). */
   placeReply?: object;
   /**
@@ -111,42 +125,18 @@ const DONE_WORDS = ["success", "COMPLETED", "Done", "complete"];
 const REJECT_WORDS = ["rejected", "Cancelled", "FAILED", "canceled"];
 const ODD_WORDS = ["on_hold", "Partial", "refunding"];
 
-const HTML_PAGE =
-  "<!DOCTYPE html>\n<html lang=\"en\"><head><title>X-Stor</title></head><body><div id=\"app\">Welcome to X-Stor</div></body></html>\n";
-const HTML_500 = "<!DOCTYPE html>\n<html><head><title>Server Error</title></head><body><div>500 | Server Error</div></body></html>\n";
+const PAGES: SimFaultPages = {
+  html: "<!DOCTYPE html>\n<html lang=\"en\"><head><title>X-Stor</title></head><body><div id=\"app\">Welcome to X-Stor</div></body></html>\n",
+  html500: "<!DOCTYPE html>\n<html><head><title>Server Error</title></head><body><div>500 | Server Error</div></body></html>\n",
+  garbage: 'PHP Fatal error:  Allowed memory size exhausted in /var/www/app/Http/Controllers/Api/OrderController.php on line 88\n{"status":"OK","da',
+};
 const HTML_404 = "<!DOCTYPE html>\n<html><head><title>Not Found</title></head><body><div>404 | Not Found</div></body></html>\n";
-const GARBAGE = 'PHP Fatal error:  Allowed memory size exhausted in /var/www/app/Http/Controllers/Api/OrderController.php on line 88\n{"status":"OK","da';
 
-const DEFAULT_BALANCE = 1000;
-const DEFAULT_COMPLETE_AFTER_MS = 3000;
-const DEFAULT_SLOW_MS = 5000;
 const DEFAULT_MAX_CHECK_IDS = 50;
 const FIRST_ORDER_ID = 70001;
-const PIN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-export function defaultXstorPin(): string {
-  const group = (): string => Array.from({ length: 4 }, () => PIN_ALPHABET[randomInt(PIN_ALPHABET.length)]).join("");
-  return [group(), group(), group(), group()].join("-");
-}
-
-function toCents(tl: number): number {
-  return Math.round(tl * 100);
-}
-
-function priceCents(price: string): number {
-  const [whole = "0", frac = ""] = price.split(".");
-  return Number(whole) * 100 + Number((frac + "00").slice(0, 2));
-}
-
-/** 1234 → "12.34", -5 → "-0.05". */
-function formatCents(cents: number): string {
-  const abs = Math.abs(cents);
-  return `${cents < 0 ? "-" : ""}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
-}
-
-function increment(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
+/** PIN generator of the x-stor simulator (`XXXX-XXXX-XXXX-XXXX` of A-Z0-9). */
+export const defaultXstorPin = defaultSimPin;
 
 function pick<T>(list: readonly T[], i: number, fallback: T): T {
   return list[i % list.length] ?? fallback;
@@ -157,7 +147,7 @@ export class XstorSimulator {
   readonly #now: () => number;
   readonly #pinFactory: () => string;
   #balanceCents: number;
-  #rules: XstorRule[] = [];
+  readonly #rules = new SimRules<XstorRule>();
   #seq = 0;
   /** Every recorded order, in placement order. */
   readonly #orders: SimOrder[] = [];
@@ -169,8 +159,7 @@ export class XstorSimulator {
   readonly #checkedIds = new Map<string, number>();
   #checkCalls = 0;
   readonly #log: string[] = [];
-  readonly #timers = new Set<NodeJS.Timeout>();
-  #server: http.Server | undefined;
+  readonly #server = new SimHttpServer("x-stor", (req, res) => this.#handle(req, res));
 
   constructor(opts: XstorSimOptions) {
     this.#opts = opts;
@@ -180,41 +169,22 @@ export class XstorSimulator {
   }
 
   /** Starts listening (port 0 = any free port); resolves to the base URL, e.g. `http://127.0.0.1:40123`. */
-  async start(port = 0, host = "127.0.0.1"): Promise<string> {
-    if (this.#server !== undefined) throw new Error("x-stor simulator already started");
-    const server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const shownHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-    return `http://${shownHost}:${addr.port}`;
+  start(port = 0, host = "127.0.0.1"): Promise<string> {
+    return this.#server.start(port, host);
   }
 
   /** Stops listening, drops every open connection (including hanging requests) and pending slow replies. */
-  async stop(): Promise<void> {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-    const server = this.#server;
-    if (server === undefined) return;
-    this.#server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 
   /** Adds a rule; when several match, the most recently added wins. */
   addRule(rule: XstorRule): void {
-    this.#rules.push({ ...rule });
+    this.#rules.add(rule);
   }
 
   clearRules(): void {
-    this.#rules = [];
+    this.#rules.clear();
   }
 
   /** How many orders were recorded (and charged) for this order_uuid: 1 for a safe client. */
@@ -327,19 +297,20 @@ export class XstorSimulator {
   #send(res: http.ServerResponse, line: string, status: number, body: string, type: "json" | "html" | "text"): void {
     const shown = body.replace(/"(pin|code)":"[^"]*"/g, '"$1":"***"');
     this.#opts.onRequest?.(`${line} -> ${status} ${JSON.stringify(shown.length > 100 ? `${shown.slice(0, 100)}…` : shown)}`);
-    if (res.destroyed) return;
     const contentType = type === "json" ? "application/json" : type === "html" ? "text/html; charset=UTF-8" : "text/plain; charset=UTF-8";
-    res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body, "utf8") });
-    res.end(body);
+    writeReply(res, status, contentType, body);
   }
 
   #sendJson(res: http.ServerResponse, line: string, status: number, value: unknown): void {
     this.#send(res, line, status, JSON.stringify(value), "json");
   }
 
-  #drop(res: http.ServerResponse, line: string, what: string): void {
-    this.#opts.onRequest?.(`${line} -> ${what}`);
-    res.socket?.destroy();
+  #reply(res: http.ServerResponse, line: string): SimFaultReply {
+    return {
+      send: (status, body, type) => this.#send(res, line, status, body, type),
+      drop: (what) => dropReply(res, line, what, this.#opts.onRequest),
+      note: (what) => this.#opts.onRequest?.(`${line} -> ${what}`),
+    };
   }
 
   #authorized(req: http.IncomingMessage): boolean {
@@ -351,12 +322,7 @@ export class XstorSimulator {
   }
 
   #ruleFor(playerId: string): XstorRule | undefined {
-    for (let i = this.#rules.length - 1; i >= 0; i--) {
-      const r = this.#rules[i];
-      if (r === undefined) continue;
-      if (r.match === "prefix" ? playerId.startsWith(r.playerId) : playerId === r.playerId) return r;
-    }
-    return undefined;
+    return this.#rules.find(playerId);
   }
 
   #settle(o: SimOrder): void {
@@ -411,37 +377,12 @@ export class XstorSimulator {
     const playerParam = product?.params[0] ?? "uid";
     const playerId = (q.get(playerParam) ?? "").trim();
     const rule = this.#ruleFor(playerId);
-    switch (rule?.placeFault) {
-      case "empty":
-        return this.#send(res, line, 200, "", "html");
-      case "html":
-        return this.#send(res, line, 200, HTML_PAGE, "html");
-      case "http500":
-        return this.#send(res, line, 500, HTML_500, "html");
-      case "http429":
-        return this.#sendJson(res, line, 429, { message: "Too Many Attempts." });
-      case "drop-before":
-        return this.#drop(res, line, "dropped (nothing recorded)");
-      case "hang":
-        this.#opts.onRequest?.(`${line} -> hanging (nothing recorded)`);
-        return;
-      default:
-        break;
-    }
+    if (rule?.placeFault === "http429") return this.#sendJson(res, line, 429, { message: "Too Many Attempts." });
+    const faultReply = this.#reply(res, line);
+    if (replyFault(rule?.placeFault, PAGES, faultReply)) return;
     if (rule?.placeReply !== undefined) return this.#sendJson(res, line, 200, rule.placeReply);
     const { reply, accepted } = this.#placeOrder(productId, product, q, uuid, playerId, rule);
-    if (rule?.placeFault === "drop-after-accept" && accepted) {
-      return this.#drop(res, line, "dropped after recording");
-    }
-    if (rule?.placeFault === "slow-accept") {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        this.#sendJson(res, line, 200, reply);
-      }, rule.slowMs ?? DEFAULT_SLOW_MS);
-      this.#timers.add(timer);
-      return;
-    }
-    this.#sendJson(res, line, 200, reply);
+    deliverPlaceReply(this.#server, rule, accepted, faultReply, "dropped after recording", () => this.#sendJson(res, line, 200, reply));
   }
 
   /** Validates, charges and records an order (or finds the existing one); returns the newOrder reply. */
@@ -524,18 +465,7 @@ export class XstorSimulator {
       }
     }
     const fault = found.map((o) => this.#ruleFor(o.playerId)?.checkFault).find((f) => f !== undefined);
-    switch (fault) {
-      case "empty":
-        return this.#send(res, line, 200, "", "html");
-      case "html":
-        return this.#send(res, line, 200, HTML_PAGE, "html");
-      case "http500":
-        return this.#send(res, line, 500, HTML_500, "html");
-      case "garbage":
-        return this.#send(res, line, 200, GARBAGE, "text");
-      default:
-        break;
-    }
+    if (replyFault(fault, PAGES, this.#reply(res, line))) return;
     const withUuid = this.#opts.checkCarriesUuid ?? true;
     this.#sendJson(res, line, 200, { status: "OK", data: found.map((o) => this.#orderJson(o, withUuid)) });
   }

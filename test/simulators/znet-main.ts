@@ -19,37 +19,22 @@
  * Every other player id is accepted and completes with a generated PIN.
  * One line per request is logged to stdout, with `sifre` masked.
  */
+import { completionWindow, envNumber, logRequestLine, stopOnSignal } from "./sim-main.js";
 import { ZnetSimulator } from "./znet.js";
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) {
-    console.error(`znet-sim: ${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const port = envNumber("ZNET_SIM_PORT", 8081);
+const port = envNumber("znet-sim", "ZNET_SIM_PORT", 8081);
 const host = process.env["ZNET_SIM_HOST"] || "0.0.0.0";
 const code = process.env["ZNET_SIM_CODE"] || "5550000000";
 const password = process.env["ZNET_SIM_PASSWORD"] || "sim-sifre";
-const balance = envNumber("ZNET_SIM_BALANCE", 10000);
-const minMs = envNumber("ZNET_SIM_COMPLETE_MIN_MS", 2000);
-const maxMs = envNumber("ZNET_SIM_COMPLETE_MAX_MS", Math.max(minMs, 10000));
-if (maxMs < minMs) {
-  console.error(`znet-sim: ZNET_SIM_COMPLETE_MAX_MS (${maxMs}) is below ZNET_SIM_COMPLETE_MIN_MS (${minMs})`);
-  process.exit(2);
-}
+const balance = envNumber("znet-sim", "ZNET_SIM_BALANCE", 10000);
+const { minMs, maxMs, completeAfterMs } = completionWindow("znet-sim", "ZNET_SIM");
 
 const sim = new ZnetSimulator({
   code,
   password,
   balance,
-  completeAfterMs: () => minMs + Math.random() * (maxMs - minMs),
-  onRequest: (line) => console.log(`${new Date().toISOString()} ${line}`),
+  completeAfterMs,
+  onRequest: logRequestLine,
 });
 sim.addRule({ playerId: "refuse-", match: "prefix", placeReply: "3|Oyuncu bulunamadı" });
 sim.addRule({ playerId: "cancel-", match: "prefix", outcome: "cancel" });
@@ -58,8 +43,4 @@ sim.addRule({ playerId: "nobalance-", match: "prefix", placeReply: "8|Yetersiz b
 const baseUrl = await sim.start(port, host);
 console.log(`znet simulator listening on ${host}:${port} (${baseUrl}), kod=${code}, balance ${balance.toFixed(2)} TRY, completes in ${minMs}-${maxMs} ms`);
 
-const shutdown = (): void => {
-  void sim.stop().then(() => process.exit(0));
-};
-process.once("SIGINT", shutdown);
-process.once("SIGTERM", shutdown);
+stopOnSignal(sim);

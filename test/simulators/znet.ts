@@ -4,9 +4,25 @@
  * Tests script it per player id with rules: refusals, faults (empty/HTML/5xx bodies,
  * drops, hangs, slow replies), cancels, never-completing orders and check faults.
  */
-import { randomInt } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import {
+  DEFAULT_BALANCE,
+  DEFAULT_COMPLETE_AFTER_MS,
+  SimHttpServer,
+  SimRules,
+  defaultSimPin,
+  deliverPlaceReply,
+  dropReply,
+  formatCents,
+  increment,
+  priceCents,
+  replyFault,
+  toCents,
+  writeReply,
+  type SimFaultPages,
+  type SimFaultReply,
+  type SimRuleMatch,
+} from "./sim-server.js";
 import { ZNET_SIM_CATALOG, findSimProduct } from "./znet-catalog.js";
 
 export interface ZnetSimOptions {
@@ -27,11 +43,9 @@ export interface ZnetSimOptions {
   onRequest?: (line: string) => void;
 }
 
-export interface ZnetRule {
+export interface ZnetRule extends SimRuleMatch {
   /** Matched against the first word of `oyuncu_bilgi`. */
   playerId: string;
-  /** "exact" (default) or "prefix": the first word starts with `playerId`. */
-  match?: "exact" | "prefix";
   /** Raw refusal body, e.g. "3|Oyuncu bulunamadı" (nothing recorded or charged). */
   placeReply?: string;
   /**
@@ -64,45 +78,20 @@ interface SimOrder extends ZnetSimOrderView {
   outcome: "complete" | "cancel" | "never";
 }
 
-const HTML_PAGE =
-  "<!DOCTYPE html>\n<html><head><title>Bayi Paneli</title></head><body><h1>Giriş</h1><p>Lütfen giriş yapınız.</p></body></html>\n";
-const HTML_500 =
-  "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>\n";
+const PAGES: SimFaultPages = {
+  html: "<!DOCTYPE html>\n<html><head><title>Bayi Paneli</title></head><body><h1>Giriş</h1><p>Lütfen giriş yapınız.</p></body></html>\n",
+  html500:
+    "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>\n",
+  garbage: "Fatal error: Uncaught PDOException: SQLSTATE[HY000] [2002] in /var/www/servis/pin_kontrol.php:12",
+};
 const HTML_404 = "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>\n";
-const GARBAGE = "Fatal error: Uncaught PDOException: SQLSTATE[HY000] [2002] in /var/www/servis/pin_kontrol.php:12";
 
-const DEFAULT_BALANCE = 1000;
-const DEFAULT_COMPLETE_AFTER_MS = 3000;
-const DEFAULT_SLOW_MS = 5000;
-const PIN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-export function defaultZnetPin(): string {
-  const group = (): string => Array.from({ length: 4 }, () => PIN_ALPHABET[randomInt(PIN_ALPHABET.length)]).join("");
-  return [group(), group(), group(), group()].join("-");
-}
+/** PIN generator of the znet simulator (`XXXX-XXXX-XXXX-XXXX` of A-Z0-9). */
+export const defaultZnetPin = defaultSimPin;
 
 /** Masks `sifre=` values in a path or URL. */
 export function maskSifre(text: string): string {
   return text.replace(/\b(sifre)=[^&\s#]*/gi, "$1=***");
-}
-
-function toCents(tl: number): number {
-  return Math.round(tl * 100);
-}
-
-function priceCents(fiyat: string): number {
-  const [whole = "0", frac = ""] = fiyat.split(".");
-  return Number(whole) * 100 + Number((frac + "00").slice(0, 2));
-}
-
-/** 1234 → "12.34", -5 → "-0.05". */
-function formatCents(cents: number): string {
-  const abs = Math.abs(cents);
-  return `${cents < 0 ? "-" : ""}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
-}
-
-function increment(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
 }
 
 export class ZnetSimulator {
@@ -110,14 +99,13 @@ export class ZnetSimulator {
   readonly #now: () => number;
   readonly #pinFactory: () => string;
   #balanceCents: number;
-  #rules: ZnetRule[] = [];
+  readonly #rules = new SimRules<ZnetRule>();
   readonly #orders = new Map<string, SimOrder>();
   readonly #placements = new Map<string, number>();
   readonly #placeCalls = new Map<string, number>();
   readonly #checkCalls = new Map<string, number>();
   readonly #log: string[] = [];
-  readonly #timers = new Set<NodeJS.Timeout>();
-  #server: http.Server | undefined;
+  readonly #server = new SimHttpServer("znet", (req, res) => this.#handle(req, res));
 
   constructor(opts: ZnetSimOptions) {
     this.#opts = opts;
@@ -127,41 +115,22 @@ export class ZnetSimulator {
   }
 
   /** Starts listening (port 0 = any free port); resolves to the base URL, e.g. `http://127.0.0.1:40123`. */
-  async start(port = 0, host = "127.0.0.1"): Promise<string> {
-    if (this.#server !== undefined) throw new Error("znet simulator already started");
-    const server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const shownHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-    return `http://${shownHost}:${addr.port}`;
+  start(port = 0, host = "127.0.0.1"): Promise<string> {
+    return this.#server.start(port, host);
   }
 
   /** Stops listening, drops every open connection (including hanging requests) and pending slow replies. */
-  async stop(): Promise<void> {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-    const server = this.#server;
-    if (server === undefined) return;
-    this.#server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 
   /** Adds a rule; when several match, the most recently added wins. */
   addRule(rule: ZnetRule): void {
-    this.#rules.push({ ...rule });
+    this.#rules.add(rule);
   }
 
   clearRules(): void {
-    this.#rules = [];
+    this.#rules.clear();
   }
 
   /** How many times pin_ekle accepted (recorded and charged) this reference: 1 for a safe client. */
@@ -234,17 +203,16 @@ export class ZnetSimulator {
 
   #send(res: http.ServerResponse, masked: string, status: number, body: string): void {
     this.#opts.onRequest?.(`${masked} -> ${status} ${JSON.stringify(body.length > 80 ? `${body.slice(0, 80)}…` : body)}`);
-    if (res.destroyed) return;
-    res.writeHead(status, {
-      "content-type": "text/html; charset=utf-8",
-      "content-length": Buffer.byteLength(body, "utf8"),
-    });
-    res.end(body);
+    writeReply(res, status, "text/html; charset=utf-8", body);
   }
 
-  #drop(res: http.ServerResponse, masked: string, what: string): void {
-    this.#opts.onRequest?.(`${masked} -> ${what}`);
-    res.socket?.destroy();
+  /** Every reply of znet is text/html, faults included. */
+  #reply(res: http.ServerResponse, masked: string): SimFaultReply {
+    return {
+      send: (status, body) => this.#send(res, masked, status, body),
+      drop: (what) => dropReply(res, masked, what, this.#opts.onRequest),
+      note: (what) => this.#opts.onRequest?.(`${masked} -> ${what}`),
+    };
   }
 
   #authorized(q: URLSearchParams): boolean {
@@ -252,13 +220,7 @@ export class ZnetSimulator {
   }
 
   #ruleFor(playerInfo: string): ZnetRule | undefined {
-    const first = playerInfo.trim().split(/\s+/)[0] ?? "";
-    for (let i = this.#rules.length - 1; i >= 0; i--) {
-      const r = this.#rules[i];
-      if (r === undefined) continue;
-      if (r.match === "prefix" ? first.startsWith(r.playerId) : first === r.playerId) return r;
-    }
-    return undefined;
+    return this.#rules.find(playerInfo.trim().split(/\s+/)[0] ?? "");
   }
 
   #settle(o: SimOrder): void {
@@ -294,35 +256,11 @@ export class ZnetSimulator {
     if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
     const playerInfo = q.get("oyuncu_bilgi") ?? "";
     const rule = this.#ruleFor(playerInfo);
-    switch (rule?.placeFault) {
-      case "empty":
-        return this.#send(res, masked, 200, "");
-      case "html":
-        return this.#send(res, masked, 200, HTML_PAGE);
-      case "http500":
-        return this.#send(res, masked, 500, HTML_500);
-      case "drop-before":
-        return this.#drop(res, masked, "dropped (nothing recorded)");
-      case "hang":
-        this.#opts.onRequest?.(`${masked} -> hanging (nothing recorded)`);
-        return;
-      default:
-        break;
-    }
+    const reply = this.#reply(res, masked);
+    if (replyFault(rule?.placeFault, PAGES, reply)) return;
     if (rule?.placeReply !== undefined) return this.#send(res, masked, 200, rule.placeReply);
     const { body, accepted } = this.#placeOrder(q, reference, playerInfo, rule);
-    if (rule?.placeFault === "drop-after-accept" && accepted) {
-      return this.#drop(res, masked, `dropped after recording (${body})`);
-    }
-    if (rule?.placeFault === "slow-accept") {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        this.#send(res, masked, 200, body);
-      }, rule.slowMs ?? DEFAULT_SLOW_MS);
-      this.#timers.add(timer);
-      return;
-    }
-    this.#send(res, masked, 200, body);
+    deliverPlaceReply(this.#server, rule, accepted, reply, `dropped after recording (${body})`, () => this.#send(res, masked, 200, body));
   }
 
   /** Validates, charges and records an order; returns the pin_ekle reply body. */
@@ -361,18 +299,7 @@ export class ZnetSimulator {
     if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
     const order = this.#orders.get(reference);
     if (order === undefined) return this.#send(res, masked, 200, "3|Sipariş bulunamadı");
-    switch (this.#ruleFor(order.playerInfo)?.checkFault) {
-      case "empty":
-        return this.#send(res, masked, 200, "");
-      case "html":
-        return this.#send(res, masked, 200, HTML_PAGE);
-      case "http500":
-        return this.#send(res, masked, 500, HTML_500);
-      case "garbage":
-        return this.#send(res, masked, 200, GARBAGE);
-      default:
-        break;
-    }
+    if (replyFault(this.#ruleFor(order.playerInfo)?.checkFault, PAGES, this.#reply(res, masked))) return;
     this.#settle(order);
     const body =
       order.state === 1
