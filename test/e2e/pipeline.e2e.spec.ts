@@ -1,7 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { ErrorBody, OrderView } from "@pinflow/contracts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ORDER_EVENTS_STREAM, orderEventSubject, type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem, ZNET_PASSWORD } from "../support/system.js";
 
@@ -43,6 +45,27 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     assert.equal(types.at(-1), "PinReceived");
     assert.ok(types.filter((t) => t === "StatusChecked").length >= 2);
     assert.ok(!JSON.stringify(timeline.body).includes(order.pin!), "the timeline never shows the PIN");
+  });
+
+  test("one trace runs from the API's OrderCreated through the dispatcher's OrderSent (traceparent in NATS headers)", async () => {
+    const orderId = await system.createOrder({ packageId: "pubg-60", playerId: player() });
+    await system.waitForStatus(orderId, "processing");
+    const nc = await connect({ servers: system.nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const traceOf = async (type: "OrderCreated" | "OrderSent") => {
+        const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) });
+        const traceparent = msg?.header.get("traceparent") ?? "";
+        assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, `${type} carries a traceparent`);
+        return traceparent.split("-");
+      };
+      const [, createdTrace, createdSpan] = await traceOf("OrderCreated");
+      const [, sentTrace, sentSpan] = await traceOf("OrderSent");
+      assert.equal(sentTrace, createdTrace, "the same trace id");
+      assert.notEqual(sentSpan, createdSpan, "a later span of it");
+    } finally {
+      await nc.close();
+    }
   });
 
   test("a refused order reaches failed with the refusal text and a reason code", async () => {

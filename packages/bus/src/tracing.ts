@@ -1,7 +1,12 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Context } from "@opentelemetry/api";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
-const tracer = trace.getTracer("@pinflow/bus");
+/**
+ * Looked up per span, not cached at import: an import that runs before the
+ * service registers its tracer provider would otherwise keep a no-op tracer
+ * (ESM and CommonJS copies of the API each have their own proxy).
+ */
+const tracer = () => trace.getTracer("@pinflow/bus");
 
 /** Put the active trace context (W3C `traceparent`) into NATS headers. */
 export function injectTraceContext(hdrs: MsgHdrs): void {
@@ -26,7 +31,7 @@ export async function inSpan<T>(
   attributes: Record<string, string | number>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const span = tracer.startSpan(name, { kind, attributes }, parent);
+  const span = tracer().startSpan(name, { kind, attributes }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } catch (error) {

@@ -1,3 +1,4 @@
+import { context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { OrderEvent } from "@pinflow/contracts";
 import type { EventPublisher } from "@pinflow/bus";
 import type { Logger } from "pino";
@@ -16,6 +17,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   published_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS trace_context jsonb;
 `;
 
 export interface OutboxEntry {
@@ -24,14 +26,22 @@ export interface OutboxEntry {
   once: boolean;
 }
 
-/** Add events to the outbox inside the caller's transaction. */
+/**
+ * Add events to the outbox inside the caller's transaction. The active trace
+ * context (e.g. the span of the consumed event that caused them) is stored
+ * with them, so the relay publishes them in the same trace.
+ */
 export async function enqueueEvents(db: Queryable, entries: readonly OutboxEntry[]): Promise<void> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  const traceContext = Object.keys(carrier).length > 0 ? JSON.stringify(carrier) : null;
   for (const entry of entries) {
-    await db.query("INSERT INTO outbox (order_id, event, msg_id, once) VALUES ($1, $2, $3, $4)", [
+    await db.query("INSERT INTO outbox (order_id, event, msg_id, once, trace_context) VALUES ($1, $2, $3, $4, $5)", [
       entry.event.orderId,
       JSON.stringify(entry.event),
       entry.msgId,
       entry.once,
+      traceContext,
     ]);
   }
 }
@@ -94,12 +104,13 @@ export class OutboxRelay {
     let total = 0;
     for (;;) {
       const published = await inTransaction(this.pool, async (client) => {
-        const rows = await client.query<{ id: string; event: OrderEvent; msg_id: string; once: boolean }>(
-          `SELECT id, event, msg_id, once FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        const rows = await client.query<{ id: string; event: OrderEvent; msg_id: string; once: boolean; trace_context: Record<string, string> | null }>(
+          `SELECT id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.batch],
         );
         for (const row of rows.rows) {
-          await this.publisher.publish(row.event, { msgId: row.msg_id, once: row.once });
+          const parent = row.trace_context ? propagation.extract(ROOT_CONTEXT, row.trace_context) : ROOT_CONTEXT;
+          await context.with(parent, () => this.publisher.publish(row.event, { msgId: row.msg_id, once: row.once }));
           await client.query("UPDATE outbox SET published_at = now() WHERE id = $1", [row.id]);
         }
         return rows.rowCount ?? 0;
