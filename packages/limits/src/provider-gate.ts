@@ -164,16 +164,7 @@ export class ProviderGate {
 
   /** Run `call` under a permit; `classify` turns its result into the breaker's outcome. */
   async run<T>(provider: string, maxWaitMs: number, call: () => Promise<T>, classify: (result: T) => CallOutcome): Promise<{ kind: "done"; result: T } | Extract<GateDecision, { kind: "blocked" }>> {
-    const decision = await this.acquire(provider, maxWaitMs);
-    if (decision.kind === "blocked") return decision;
-    let outcome: CallOutcome = { kind: "failure" };
-    try {
-      const result = await call();
-      outcome = classify(result);
-      return { kind: "done", result };
-    } finally {
-      await this.release(decision.permit, outcome);
-    }
+    return runUnderPermit(this, provider, maxWaitMs, call, classify);
   }
 
   async setPaused(provider: string, paused: boolean): Promise<boolean> {
@@ -204,5 +195,37 @@ export class ProviderGate {
     const l = this.limits[provider];
     if (!l) throw new Error(`no limits configured for provider ${provider}`);
     return l;
+  }
+}
+
+/** What running a call under a permit needs of a gate (a ProviderGate, or a stand-in). */
+export interface PermitGate {
+  acquire(provider: string, maxWaitMs: number): Promise<GateDecision>;
+  release(permit: Permit, outcome: CallOutcome): Promise<void>;
+}
+
+/**
+ * Run `call` under a permit of `gate`; `classify` turns its result into the breaker's outcome (a call
+ * that throws is a failure). Blocked (paused, circuit open, rate, busy) answers at once with the wait.
+ * With `ignoreReleaseErrors`, a failed release does not replace the call's result or error.
+ */
+export async function runUnderPermit<T>(
+  gate: PermitGate,
+  provider: string,
+  maxWaitMs: number,
+  call: () => Promise<T>,
+  classify: (result: T) => CallOutcome,
+  opts: { ignoreReleaseErrors?: boolean } = {},
+): Promise<{ kind: "done"; result: T } | Extract<GateDecision, { kind: "blocked" }>> {
+  const decision = await gate.acquire(provider, maxWaitMs);
+  if (decision.kind === "blocked") return decision;
+  let outcome: CallOutcome = { kind: "failure" };
+  try {
+    const result = await call();
+    outcome = classify(result);
+    return { kind: "done", result };
+  } finally {
+    const released = gate.release(decision.permit, outcome);
+    await (opts.ignoreReleaseErrors ? released.catch(() => undefined) : released);
   }
 }

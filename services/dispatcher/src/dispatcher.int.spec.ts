@@ -4,38 +4,25 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type EventOf, type EventType } from "@pinflow/contracts";
-import { createPool, type Pool } from "@pinflow/pg";
+import { describe, it } from "node:test";
+import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
-import pino from "pino";
+import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import type { DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { createDispatcher, DURABLE, prepareDatabase, type Dispatcher } from "./runtime.js";
+import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { createDispatcher, DURABLE } from "./runtime.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-Şifre&1";
 const CLIENT_TIMEOUT_MS = 1_000;
 const MAX_TRIES = 5;
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-const CATALOG = fileURLToPath(new URL("../../../config/catalog.json", import.meta.url));
 
-const nats = new TestNatsServer();
-const db = new TestDatabase("dispatcher");
 const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000, balance: 100_000 });
-let pool: Pool;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let publisher: EventPublisher;
-let dispatcher: Dispatcher;
 const registry = new Registry();
 
 /** Orders whose next `n` row updates fail (the database "goes down" right after a provider call). */
@@ -60,89 +47,45 @@ function faulty(store: DispatchStore): DispatchStore {
   };
 }
 
-before(async () => {
-  await nats.start();
-  await db.create();
-  pool = createPool(db.url);
-  await prepareDatabase(pool);
-  const baseUrl = await sim.start();
-  nc = await connectNats({ servers: nats.url, name: "dispatcher-test", logger });
-  await ensureOrderStream(nc);
-  jsm = await jetstreamManager(nc);
-  publisher = new EventPublisher(nc);
-  const client = new ZnetClient({ baseUrl, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
-  dispatcher = await createDispatcher({
-    pool,
-    nc,
-    providers: providerRegistry([new ZnetProvider(client)]),
-    catalog: readCatalogFile(CATALOG),
-    logger,
-    registry,
-    ackWaitMs: 30_000,
-    batch: 5,
-    relayIntervalMs: 100,
-    wrapStore: faulty,
-    policy: {
-      maxReconcileTries: MAX_TRIES,
-      notFoundBeforeReplace: 2,
-      retryBaseMs: 100,
-      retryMaxMs: 400,
-      leaseMs: CLIENT_TIMEOUT_MS + 500,
-    },
-  });
-  dispatcher.start();
+const bed = useDispatcherBed({
+  natsName: "dispatcher-test",
+  dbPrefix: "dispatcher",
+  simulators: [sim],
+  dispatcher: async ({ pool, nc, urls: [baseUrl] }) => {
+    const client = new ZnetClient({ baseUrl: baseUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    return createDispatcher({
+      pool,
+      nc,
+      providers: providerRegistry([new ZnetProvider(client)]),
+      catalog: readCatalogFile(CATALOG),
+      logger,
+      registry,
+      ackWaitMs: 30_000,
+      batch: 5,
+      relayIntervalMs: 100,
+      wrapStore: faulty,
+      policy: {
+        maxReconcileTries: MAX_TRIES,
+        notFoundBeforeReplace: 2,
+        retryBaseMs: 100,
+        retryMaxMs: 400,
+        leaseMs: CLIENT_TIMEOUT_MS + 500,
+      },
+    });
+  },
 });
-
-after(async () => {
-  await dispatcher?.stop();
-  await nc?.close();
-  await sim.stop();
-  await pool?.end();
-  await db.drop();
-  await nats.destroy();
-});
-
-function created(playerId: string, packageId = "pubg-60", extra: string | null = null): EventOf<"OrderCreated"> {
-  const orderId = `o-${randomUUID()}`;
-  return makeEvent("OrderCreated", { orderId, correlationId: `c-${orderId}`, causationId: null }, { packageId, playerId, extra });
-}
-
-/** A fresh player id per test, so simulator rules never leak across tests. */
-function player(tag: string): string {
-  return `${tag}-${randomUUID().slice(0, 8)}`;
-}
-
-/** The last event of `type` for the order, once it is on the stream. */
-async function waitForEvent<T extends EventType>(orderId: string, type: T, timeoutMs = 15_000): Promise<EventOf<T>> {
-  return eventually(async () => {
-    const subject = orderEventSubject(orderId, type);
-    const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: subject });
-    if (msg === null) throw new Error(`no ${type} for ${orderId} yet`);
-    const decoded = decodeEvent(msg.data, msg.subject);
-    if (!decoded.ok) throw new Error(`malformed ${type}: ${decoded.reason}`);
-    return decoded.event as EventOf<T>;
-  }, timeoutMs);
-}
-
-/** How many messages the stream holds for each event type of the order. */
-async function eventCounts(orderId: string): Promise<Record<string, number>> {
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: `orders.${orderId}.>` });
-  const counts: Record<string, number> = {};
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[subject.split(".")[2] ?? subject] = n;
-  return counts;
-}
 
 /** Every OrderCreated published so far was handled and acknowledged. */
 async function consumerIdle(): Promise<void> {
   await eventually(async () => {
-    const ci = await jsm.consumers.info(ORDER_EVENTS_STREAM, DURABLE);
+    const ci = await bed.jsm.consumers.info(ORDER_EVENTS_STREAM, DURABLE);
     assert.equal(ci.num_pending, 0, "pending");
     assert.equal(ci.num_ack_pending, 0, "ack pending");
   }, 15_000);
 }
 
 async function row(orderId: string): Promise<DispatchRow | null> {
-  return dispatcher.store.get(orderId);
+  return bed.dispatcher.store.get(orderId);
 }
 
 /** The simulator's request log reduced to this reference's calls, in order: "place" | "check". */
@@ -168,8 +111,8 @@ function assertNoBlindReplace(reference: string): void {
 describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
   it("(a) a normal order is placed once and OrderSent carries cost, balance and the reference", async () => {
     const order = created(player("ok"), "pubg-60", "+90 532 123 45 67");
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.provider, "znet");
     assert.equal(sent.data.packageId, "pubg-60");
     assert.match(sent.data.reference, /^\d{18}$/);
@@ -184,7 +127,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const r = await row(order.orderId);
     assert.equal(r?.state, "sent");
     assert.equal(r?.state === "sent" && r.reference, sent.data.reference);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, OrderSent: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
     const metrics = await registry.getSingleMetricAsString("pinflow_dispatch_total");
     assert.match(metrics, /pinflow_dispatch_total\{provider="znet",outcome="accepted"\} [1-9]/);
     assert.ok(!(await registry.metrics()).includes(PASSWORD));
@@ -194,37 +137,37 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const p = player("refuse");
     sim.addRule({ playerId: p, placeReply: "3|Oyuncu bulunamadı" });
     const order = created(p);
-    await publisher.publish(order);
-    const failed = await waitForEvent(order.orderId, "DispatchFailed");
+    await bed.publisher.publish(order);
+    const failed = await waitForEvent(bed.jsm, order.orderId, "DispatchFailed");
     assert.deepEqual(failed.data, { reasonCode: "invalid_player", provider: "znet", providerCode: "3", message: "Oyuncu bulunamadı" });
     const r = await row(order.orderId);
     assert.equal(r?.state, "refused");
     if (r?.state !== "refused") return;
     assert.equal(sim.placeCalls(r.reference), 1);
     assert.equal(sim.placements(r.reference), 0);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
   });
 
   it("(c) drop-after-accept: the ambiguous call is reconciled, OrderSent without cost, one place call", async () => {
     const p = player("drop");
     sim.addRule({ playerId: p, placeFault: "drop-after-accept" });
     const order = created(p);
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.cost, null);
     assert.equal(sent.data.balance, null);
     assert.equal(sim.placeCalls(sent.data.reference), 1);
     assert.equal(sim.placements(sent.data.reference), 1);
     assert.ok(sim.checkCalls(sent.data.reference) >= 1);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, OrderSent: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
   });
 
   it("(d) slow acceptance past the client timeout: no second place call while the order exists", async () => {
     const p = player("slow");
     sim.addRule({ playerId: p, placeFault: "slow-accept", slowMs: CLIENT_TIMEOUT_MS * 3 });
     const order = created(p);
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.cost, null, "learnt by reconciling");
     assert.equal(sim.placeCalls(sent.data.reference), 1);
     assert.equal(sim.placements(sent.data.reference), 1);
@@ -234,7 +177,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const p = player("hang");
     sim.addRule({ playerId: p, placeFault: "hang" });
     const order = created(p);
-    await publisher.publish(order);
+    await bed.publisher.publish(order);
     // The hanging request times out; the row is left `unknown` with its reference.
     const reference = await eventually(async () => {
       const r = await row(order.orderId);
@@ -242,32 +185,32 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
       return r?.state === "unknown" ? r.reference : "";
     }, 10_000);
     sim.addRule({ playerId: p }); // znet answers normally from now on (the newest rule wins)
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.reference, reference, "never a new reference");
     assert.equal(sim.placements(reference), 1);
     assert.ok(sim.placeCalls(reference) >= 2);
     assert.ok(sim.checkCalls(reference) >= 2);
     assertNoBlindReplace(reference);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, OrderSent: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
   });
 
   it("(e) the same OrderCreated delivered twice → exactly one place call and one OrderSent", async () => {
     const order = created(player("twice"));
-    await publisher.publish(order);
-    await publisher.publish(order); // deduplicated by msgID
-    await publisher.publish(order, { msgId: `replay:${order.orderId}` }); // stored again: a real second delivery
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    await bed.publisher.publish(order); // deduplicated by msgID
+    await bed.publisher.publish(order, { msgId: `replay:${order.orderId}` }); // stored again: a real second delivery
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     await consumerIdle();
     assert.equal(sim.placeCalls(sent.data.reference), 1);
     assert.equal(sim.placements(sent.data.reference), 1);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 2, OrderSent: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 2, OrderSent: 1 });
   });
 
   it("(e) redelivery after a crash between the place call and the commit → reconciled, one place call", async () => {
     const order = created(player("crash"));
     failWrites.set(order.orderId, 2); // the commit after the call fails, and so does releasing the row
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(failWrites.get(order.orderId), 0);
     assert.equal(sent.data.cost, null, "the acceptance was lost with the crash and learnt by reconciling");
     assert.equal(sim.placeCalls(sent.data.reference), 1);
@@ -280,8 +223,8 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
   it("(f) an unknown package → DispatchFailed(no_route), no provider call", async () => {
     const before = sim.requestLog().length;
     const order = created(player("noroute"), "no-such-package");
-    await publisher.publish(order);
-    const failed = await waitForEvent(order.orderId, "DispatchFailed");
+    await bed.publisher.publish(order);
+    const failed = await waitForEvent(bed.jsm, order.orderId, "DispatchFailed");
     assert.equal(failed.data.reasonCode, "no_route");
     assert.equal(failed.data.provider, null);
     assert.equal(failed.data.providerCode, null);
@@ -294,8 +237,8 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const p = player("garbled");
     sim.addRule({ playerId: p, placeFault: "drop-after-accept", checkFault: "garbage" });
     const order = created(p);
-    await publisher.publish(order);
-    const review = await waitForEvent(order.orderId, "ReviewRequired", 20_000);
+    await bed.publisher.publish(order);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
     assert.equal(review.data.stage, "dispatch");
     assert.equal(review.data.reason, "placement_unknown");
     assert.equal(review.data.provider, "znet");
@@ -305,16 +248,16 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.ok(!review.data.message.includes(PASSWORD) && !review.data.message.includes(encodeURIComponent(PASSWORD)));
     assert.equal(sim.placeCalls(reference), 1);
     assert.equal(sim.checkCalls(reference), MAX_TRIES);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
   });
 
   it("a malformed OrderCreated is terminated and counted, and the consumer goes on", async () => {
     const orderId = `o-${randomUUID()}`;
-    const js = (await import("@nats-io/jetstream")).jetstream(nc);
+    const js = (await import("@nats-io/jetstream")).jetstream(bed.nc);
     await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
     const order = created(player("after-bad"));
-    await publisher.publish(order);
-    await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     await consumerIdle();
     const rejected = await registry.getSingleMetricAsString("pinflow_events_rejected_total");
     assert.match(rejected, /pinflow_events_rejected_total\{reason="not UTF-8 JSON"\} 1/);

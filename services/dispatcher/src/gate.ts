@@ -3,14 +3,11 @@
  * @pinflow/limits (rate, concurrency cap and circuit breaker across replicas, in PostgreSQL), and how
  * each call's result feeds the breaker.
  */
-import type { CallOutcome, GateDecision, Permit } from "@pinflow/limits";
+import { runUnderPermit, type CallOutcome, type GateDecision, type PermitGate } from "@pinflow/limits";
 import type { BalanceResult, CheckResult, PlaceResult } from "@pinflow/providers";
 
 /** What the dispatcher needs of a ProviderGate. */
-export interface CallGate {
-  acquire(provider: string, maxWaitMs: number): Promise<GateDecision>;
-  release(permit: Permit, outcome: CallOutcome): Promise<void>;
-}
+export type CallGate = PermitGate;
 
 /** No limits (tests that do not exercise them). */
 export const OPEN_GATE: CallGate = {
@@ -68,7 +65,8 @@ export function classifyBalance(r: BalanceResult, defaultRetryAfterMs: number): 
   return r.kind === "ok" ? { kind: "ok" } : unclear(r.cause, r.retryAfterMs, defaultRetryAfterMs);
 }
 
-/** Run one call under a permit; blocked (paused, circuit open, rate, busy) answers at once with the wait. */
+/** Run one call under a permit; blocked (paused, circuit open, rate, busy) answers at once with the wait.
+ *  A failed release is ignored: the call's result (or error) stands. */
 export async function gated<T>(
   gate: CallGate,
   provider: string,
@@ -76,14 +74,5 @@ export async function gated<T>(
   call: () => Promise<T>,
   classify: (result: T) => CallOutcome,
 ): Promise<{ kind: "done"; result: T } | Blocked> {
-  const decision = await gate.acquire(provider, maxWaitMs);
-  if (decision.kind === "blocked") return decision;
-  let outcome: CallOutcome = { kind: "failure" };
-  try {
-    const result = await call();
-    outcome = classify(result);
-    return { kind: "done", result };
-  } finally {
-    await gate.release(decision.permit, outcome).catch(() => undefined);
-  }
+  return runUnderPermit(gate, provider, maxWaitMs, call, classify, { ignoreReleaseErrors: true });
 }

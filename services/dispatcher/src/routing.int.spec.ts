@@ -4,41 +4,26 @@
  * relay and ProviderGate run in-process; events are read back from the stream.
  */
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type EventOf, type EventType } from "@pinflow/contracts";
+import { describe, it } from "node:test";
 import { ProviderGate, type ProviderLimits } from "@pinflow/limits";
-import { createPool, type Pool } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { XstorSimulator } from "@pinflow/test/simulators/xstor";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
-import pino from "pino";
+import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
-import { createDispatcher, prepareDatabase, type Dispatcher } from "./runtime.js";
+import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { createDispatcher } from "./runtime.js";
 
 const CODE = "5550004444";
 const PASSWORD = "route-Şifre&2";
 const TOKEN = "route-xstor-token";
 const CLIENT_TIMEOUT_MS = 1_000;
 const COOLDOWN_MS = 1_500;
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-const CATALOG = fileURLToPath(new URL("../../../config/catalog.json", import.meta.url));
 
-const nats = new TestNatsServer();
-const db = new TestDatabase("dispatcher_routing");
 const znet = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000, balance: 100_000 });
 const xstor = new XstorSimulator({ token: TOKEN, completeAfterMs: 600_000, balance: 100_000 });
-let pool: Pool;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let publisher: EventPublisher;
-let dispatcher: Dispatcher;
 let gate: ProviderGate;
 const registry = new Registry();
 
@@ -50,82 +35,40 @@ const limits = (threshold: number): ProviderLimits => ({
   circuit: { threshold, cooldownMs: COOLDOWN_MS, maxCooldownMs: COOLDOWN_MS },
 });
 
-before(async () => {
-  await nats.start();
-  await db.create();
-  pool = createPool(db.url);
-  await prepareDatabase(pool);
-  const znetUrl = await znet.start();
-  const xstorUrl = await xstor.start();
-  nc = await connectNats({ servers: nats.url, name: "dispatcher-routing-test", logger });
-  await ensureOrderStream(nc);
-  jsm = await jetstreamManager(nc);
-  publisher = new EventPublisher(nc);
-  // znet's breaker opens after ONE unclear call here, so one order can show it; x-stor's after 20.
-  gate = new ProviderGate(pool, { znet: limits(1), xstor: limits(20) });
-  await gate.ensure();
-  dispatcher = await createDispatcher({
-    pool,
-    nc,
-    providers: providerRegistry([
-      new ZnetProvider(new ZnetClient({ baseUrl: znetUrl, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS })),
-      new XstorProvider(new XstorClient({ baseUrl: xstorUrl, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
-    ]),
-    catalog: readCatalogFile(CATALOG),
-    logger,
-    registry,
-    gate,
-    gateWaitMs: 200,
-    ackWaitMs: 30_000,
-    batch: 5,
-    relayIntervalMs: 100,
-    policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500 },
-  });
-  dispatcher.start();
+const bed = useDispatcherBed({
+  natsName: "dispatcher-routing-test",
+  dbPrefix: "dispatcher_routing",
+  simulators: [znet, xstor],
+  dispatcher: async ({ pool, nc, urls: [znetUrl, xstorUrl] }) => {
+    // znet's breaker opens after ONE unclear call here, so one order can show it; x-stor's after 20.
+    gate = new ProviderGate(pool, { znet: limits(1), xstor: limits(20) });
+    await gate.ensure();
+    return createDispatcher({
+      pool,
+      nc,
+      providers: providerRegistry([
+        new ZnetProvider(new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS })),
+        new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
+      ]),
+      catalog: readCatalogFile(CATALOG),
+      logger,
+      registry,
+      gate,
+      gateWaitMs: 200,
+      ackWaitMs: 30_000,
+      batch: 5,
+      relayIntervalMs: 100,
+      policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500 },
+    });
+  },
 });
-
-after(async () => {
-  await dispatcher?.stop();
-  await nc?.close();
-  await znet.stop();
-  await xstor.stop();
-  await pool?.end();
-  await db.drop();
-  await nats.destroy();
-});
-
-function created(playerId: string, packageId = "pubg-60", extra: string | null = null): EventOf<"OrderCreated"> {
-  const orderId = `o-${randomUUID()}`;
-  return makeEvent("OrderCreated", { orderId, correlationId: `c-${orderId}`, causationId: null }, { packageId, playerId, extra });
-}
-
-function player(tag: string): string {
-  return `${tag}-${randomUUID().slice(0, 8)}`;
-}
-
-async function waitForEvent<T extends EventType>(orderId: string, type: T, timeoutMs = 15_000): Promise<EventOf<T>> {
-  return eventually(async () => {
-    const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) });
-    if (msg === null) throw new Error(`no ${type} for ${orderId} yet`);
-    const decoded = decodeEvent(msg.data, msg.subject);
-    if (!decoded.ok) throw new Error(`malformed ${type}: ${decoded.reason}`);
-    return decoded.event as EventOf<T>;
-  }, timeoutMs);
-}
-
-async function eventCounts(orderId: string): Promise<Record<string, number>> {
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: `orders.${orderId}.>` });
-  const counts: Record<string, number> = {};
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[subject.split(".")[2] ?? subject] = n;
-  return counts;
-}
 
 /** Requests that reached a simulator for this player (its id is in the query string). */
 const znetCallsFor = (p: string): string[] => znet.requestLog().filter((l) => l.includes(`oyuncu_bilgi=${p}`));
 const xstorCallsFor = (p: string): string[] => xstor.requestLog().filter((l) => l.includes(`uid=${p}`));
 
 async function references(orderId: string): Promise<{ reference: string; provider: string; offer_index: number }[]> {
-  const r = await pool.query<{ reference: string; provider: string; offer_index: number }>(
+  const r = await bed.pool.query<{ reference: string; provider: string; offer_index: number }>(
     "SELECT reference, provider, offer_index FROM dispatch_reference WHERE order_id = $1 ORDER BY offer_index",
     [orderId],
   );
@@ -137,8 +80,8 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     const p = player("fallback");
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
     const order = created(p);
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.provider, "xstor");
     assert.equal(sent.data.cost, "9.80");
     assert.match(sent.data.providerOrderId ?? "", /^\d+$/);
@@ -151,10 +94,10 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.deepEqual(refs.map((r) => [r.provider, r.offer_index]), [["znet", 0], ["xstor", 1]]);
     assert.equal(refs[1]?.reference, sent.data.reference);
     assert.notEqual(refs[0]?.reference, refs[1]?.reference, "one reference per attempt");
-    const row = await dispatcher.store.get(order.orderId);
+    const row = await bed.dispatcher.store.get(order.orderId);
     assert.equal(row?.state, "sent");
     assert.deepEqual(row?.history.map((h) => [h.provider, h.reasonCode, h.providerCode]), [["znet", "insufficient_balance", "8"]]);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, OrderSent: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
     assert.match(await registry.getSingleMetricAsString("pinflow_dispatch_total"), /provider="znet",outcome="fallback"\} [1-9]/);
   });
 
@@ -162,8 +105,8 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     const p = player("timeout");
     znet.addRule({ playerId: p, placeFault: "slow-accept", slowMs: CLIENT_TIMEOUT_MS * 3 });
     const order = created(p);
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.provider, "znet");
     assert.equal(sent.data.cost, null, "learnt by reconciling");
     assert.equal(znet.placements(sent.data.reference), 1);
@@ -177,14 +120,14 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
     xstor.addRule({ playerId: p, placeReply: { status: "ERROR", message: "Product is not available", error: "product" } });
     const order = created(p);
-    await publisher.publish(order);
-    const failed = await waitForEvent(order.orderId, "DispatchFailed");
+    await bed.publisher.publish(order);
+    const failed = await waitForEvent(bed.jsm, order.orderId, "DispatchFailed");
     assert.equal(failed.data.reasonCode, "product_unavailable");
     assert.equal(failed.data.provider, "xstor");
     assert.equal(failed.data.providerCode, "product");
     assert.match(failed.data.message, /Product is not available \(earlier offers: znet insufficient_balance\)/);
     assert.equal(xstor.referencesFor(p).length, 0);
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
   });
 
   it("x-stor after a fallback: accepted then the connection dropped → reconciled by order_uuid, one placement", async () => {
@@ -192,8 +135,8 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     znet.addRule({ playerId: p, placeReply: "3|Kupur Bilgisi Bulunamadı" });
     xstor.addRule({ playerId: p, placeFault: "drop-after-accept" });
     const order = created(p, "freefire-100", "EU");
-    await publisher.publish(order);
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.provider, "xstor");
     assert.equal(sent.data.cost, null);
     assert.equal(xstor.placements(sent.data.reference), 1);
@@ -207,14 +150,14 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
     xstor.addRule({ playerId: p, placeFault: "hang" });
     const order = created(p);
-    await publisher.publish(order);
+    await bed.publisher.publish(order);
     const reference = await eventually(async () => {
-      const row = await dispatcher.store.get(order.orderId);
+      const row = await bed.dispatcher.store.get(order.orderId);
       assert.ok(row?.state === "unknown" && row.provider === "xstor", `row is ${row?.state}`);
       return row.reference;
     }, 10_000);
     xstor.addRule({ playerId: p }); // x-stor answers normally from now on
-    const sent = await waitForEvent(order.orderId, "OrderSent");
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.provider, "xstor");
     assert.equal(sent.data.reference, reference, "the same order_uuid on every attempt at this offer");
     assert.equal(xstor.placements(reference), 1);
@@ -228,15 +171,15 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
     xstor.addRule({ playerId: p, outcome: "unknown-word", completeAfterMs: 0, placeFault: "drop-after-accept" });
     const order = created(p);
-    await publisher.publish(order);
+    await bed.publisher.publish(order);
     // The check finds the order under "on_hold"/"Partial"/"refunding": unknown → still asking, then review.
-    const review = await waitForEvent(order.orderId, "ReviewRequired", 20_000);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
     assert.equal(review.data.provider, "xstor");
     assert.match(review.data.message, /unknown status/);
     const reference = review.data.reference ?? "";
     assert.equal(xstor.placements(reference), 1);
     assert.equal(xstor.placeCalls(reference), 1, "never placed again while the order exists");
-    assert.deepEqual(await eventCounts(order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
   });
 
   it("a paused provider gets no calls: the order waits (not failed) and goes through once resumed", async () => {
@@ -244,9 +187,9 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     const p = player("paused");
     const order = created(p);
     try {
-      await publisher.publish(order);
+      await bed.publisher.publish(order);
       await eventually(async () => {
-        const row = await dispatcher.store.get(order.orderId);
+        const row = await bed.dispatcher.store.get(order.orderId);
         assert.equal(row?.state, "ready", "reference stored, no request sent");
         assert.match(await registry.getSingleMetricAsString("pinflow_provider_calls_held_total"), /provider="znet",reason="paused"\} [1-9]/);
       }, 10_000);
@@ -255,7 +198,7 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     } finally {
       await gate.setPaused("znet", false);
     }
-    const sent = await waitForEvent(order.orderId, "OrderSent", 20_000);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent", 20_000);
     assert.equal(sent.data.provider, "znet");
     assert.equal(znet.placements(sent.data.reference), 1);
   });
@@ -265,15 +208,15 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     znet.addRule({ playerId: bad, placeFault: "http500" });
     const first = created(bad);
     const second = created(player("behind"));
-    await publisher.publish(first);
-    await publisher.publish(second);
+    await bed.publisher.publish(first);
+    await bed.publisher.publish(second);
     await eventually(async () => {
       assert.match(await registry.getSingleMetricAsString("pinflow_provider_calls_held_total"), /provider="znet",reason="circuit_open"\} [1-9]/);
     }, 10_000);
     znet.addRule({ playerId: bad }); // znet recovers
-    const sentSecond = await waitForEvent(second.orderId, "OrderSent", 20_000);
+    const sentSecond = await waitForEvent(bed.jsm, second.orderId, "OrderSent", 20_000);
     assert.equal(sentSecond.data.provider, "znet");
-    const sentFirst = await waitForEvent(first.orderId, "OrderSent", 20_000);
+    const sentFirst = await waitForEvent(bed.jsm, first.orderId, "OrderSent", 20_000);
     assert.equal(sentFirst.data.provider, "znet", "an ambiguous outcome is reconciled at znet, never routed to x-stor");
     assert.equal(znet.placements(sentFirst.data.reference), 1);
     assert.deepEqual(xstorCallsFor(bad), []);
@@ -281,8 +224,8 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
   });
 
   it("balances are read under the limits, and the gauge shows them", async () => {
-    const z = await dispatcher.balances.read("znet");
-    const x = await dispatcher.balances.read("xstor");
+    const z = await bed.dispatcher.balances.read("znet");
+    const x = await bed.dispatcher.balances.read("xstor");
     assert.equal(z?.kind, "ok");
     assert.equal(x?.kind, "ok");
     const gauge = await registry.getSingleMetricAsString("pinflow_provider_balance");

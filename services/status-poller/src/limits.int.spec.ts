@@ -4,32 +4,29 @@
  * clock, kicks each poller and waits until its claims are settled (no sleeps, no timed asserts).
  */
 import "reflect-metadata";
-import { after, before, test, type TestContext } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { NestFactory } from "@nestjs/core";
-import { connectNats, ensureOrderStream, makeEvent, ProjectionConsumer, type NatsConnection, type ProjectionMessage } from "@pinflow/bus";
-import type { EventOf, EventType, OrderEvent, ProviderName } from "@pinflow/contracts";
+import { makeEvent } from "@pinflow/bus";
+import type { ProviderName } from "@pinflow/contracts";
 import { ProviderGate, type CircuitSettings, type ProviderLimits } from "@pinflow/limits";
-import { createPool, ensureOutbox, migrate, type Pool } from "@pinflow/pg";
+import type { Pool } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 import { XstorSimulator } from "@pinflow/test/simulators/xstor";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
-import pino from "pino";
+import { eventually } from "@pinflow/testkit";
 import { AppModule } from "./app.module.js";
 import { PgWatchStore } from "./pg-watch-store.js";
-import { newWatch, type Clock, type PollPolicy } from "./poll.js";
+import { newWatch, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { XstorStatusChecker, ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
 
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 const ZNET_CODE = "5550002222";
 const ZNET_PASSWORD = "sim-zn3t-pass";
 const XSTOR_TOKEN = "sim-xst0r-t0ken";
@@ -40,47 +37,8 @@ const POLICY: PollPolicy = { firstDelayMs: 1000, delaysMs: [1000, 2000], growth:
 const CIRCUIT: CircuitSettings = { threshold: 5, cooldownMs: 2000, maxCooldownMs: 8000 };
 const OPEN: ProviderLimits = { ratePerSec: 1000, burst: 1000, concurrency: 16, slotLeaseMs: LEASE_MS, circuit: CIRCUIT };
 
-class TestClock implements Clock {
-  constructor(public ms: number) {}
-  now(): Date {
-    return new Date(this.ms);
-  }
-}
-
-const nats = new TestNatsServer();
-let nc: NatsConnection;
-let projection: ProjectionConsumer;
-const stream: OrderEvent[] = [];
-
-before(async () => {
-  await nats.start();
-  nc = await connectNats({ servers: nats.url, name: "status-poller-limits-test", logger });
-  await ensureOrderStream(nc);
-  let checkpoint = 0;
-  projection = new ProjectionConsumer(
-    nc,
-    {
-      checkpoint: async () => checkpoint,
-      apply: async (m: ProjectionMessage) => {
-        if (m.ok) stream.push(m.event);
-        checkpoint = m.seq;
-      },
-    },
-    logger,
-    { retryDelayMs: 50 },
-  );
-  projection.start();
-});
-
-after(async () => {
-  await projection.stop();
-  await nc.close();
-  await nats.destroy();
-});
-
-function eventsOf<T extends EventType>(orderId: string, type: T): EventOf<T>[] {
-  return stream.filter((e): e is EventOf<T> => e.orderId === orderId && e.type === type);
-}
+const bus = useEventStream("status-poller-limits-test");
+const { eventsOf } = bus;
 
 interface Env {
   pool: Pool;
@@ -111,10 +69,7 @@ interface SetupOptions {
 }
 
 async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
-  const db = await new TestDatabase("poller_limits").create();
-  const pool = createPool(db.url);
-  await migrate(pool, MIGRATIONS);
-  await ensureOutbox(pool);
+  const { pool, drop: dropDatabase } = await createPollerDatabase("poller_limits");
   const clock = new TestClock(Date.now());
   const znetChecksAt: number[] = [];
   const znet = new ZnetSimulator({
@@ -156,7 +111,7 @@ async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
     pollers.push(
       await createPollerRuntime({
         pool,
-        nc,
+        nc: bus.nc,
         logger: logger.child({ poller: i }),
         clock,
         checkers,
@@ -181,8 +136,7 @@ async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
     for (const p of pollers) await p.stop();
     await znet.stop();
     await xstor.stop();
-    await pool.end();
-    await db.drop();
+    await dropDatabase();
   });
   for (const p of pollers) p.start();
   return { pool, store: new PgWatchStore(pool), clock, znet, xstor, znetClient, xstorClient, cipher, pollers, znetChecksAt, callsBy };
@@ -195,10 +149,7 @@ async function step(env: Env, ms: number): Promise<void> {
   for (const p of env.pollers) await p.scheduler.idle();
 }
 
-let refSeq = 0;
-function newReference(): string {
-  return `${Date.now()}${String(++refSeq).padStart(5, "0")}`;
-}
+const newReference = referenceFactory(5);
 
 interface Watched {
   orderId: string;
@@ -230,12 +181,6 @@ async function watchOrders(env: Env, provider: ProviderName, playerIds: string[]
     out.push({ orderId, reference, playerId });
   }
   return out;
-}
-
-async function watchOf(env: Env, orderId: string): Promise<WatchRow> {
-  const w = await env.store.get(orderId);
-  assert.ok(w, `no watch for ${orderId}`);
-  return w;
 }
 
 async function watches(env: Env, orders: readonly Watched[]): Promise<WatchRow[]> {
@@ -305,7 +250,7 @@ test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per rou
     assert.equal(env.cipher.open(received.data.pin), pin);
     assert.equal(received.data.provider, "xstor");
     assert.equal(received.data.checks, 2);
-    for (const e of stream.filter((e) => e.orderId === o.orderId)) assert.ok(!JSON.stringify(e).includes(pin), `${e.type} carries no plaintext PIN`);
+    for (const e of bus.events.filter((e) => e.orderId === o.orderId)) assert.ok(!JSON.stringify(e).includes(pin), `${e.type} carries no plaintext PIN`);
   }
 
   const metrics = await metricsText(env.pollers[0]!);

@@ -1,37 +1,28 @@
 import "reflect-metadata";
-import { after, before, test, type TestContext } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { NestFactory } from "@nestjs/core";
 import {
-  connectNats,
-  ensureOrderStream,
-  EventPublisher,
   factMsgId,
   makeEvent,
-  ProjectionConsumer,
-  type NatsConnection,
-  type ProjectionMessage,
-} from "@pinflow/bus";
-import type { EventOf, EventType, OrderEvent } from "@pinflow/contracts";
+  } from "@pinflow/bus";
+import type { EventOf } from "@pinflow/contracts";
 import { ProviderGate, type ProviderLimits } from "@pinflow/limits";
-import { createPool, ensureOutbox, migrate, type Pool } from "@pinflow/pg";
+import type { Pool } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
-import pino from "pino";
+import { eventually } from "@pinflow/testkit";
 import { AppModule } from "./app.module.js";
 import { PgWatchStore } from "./pg-watch-store.js";
 import { learnSchedule, learntGapMs, type LearntSchedule } from "./adaptive.js";
-import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, type Clock, type PollingPlan, type PollPolicy } from "./poll.js";
+import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, type PollingPlan, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
 
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 const CODE = "5550001111";
 const PASSWORD = "sim-s3cret";
 const LEASE_MS = 10_000;
@@ -41,57 +32,8 @@ const LIMITS: ProviderLimits = { ratePerSec: 1000, burst: 1000, concurrency: 32,
 /** Short delays, in the test clock's time: 1 s, then 1 s, 2 s, 4 s, 4 s …; review after 30 s or 4 unclear replies. */
 const POLICY: PollPolicy = { firstDelayMs: 1000, delaysMs: [1000, 2000], growth: 2, maxDelayMs: 4000, jitter: 0.1, deadlineMs: 30_000, maxUnclearInRow: 4 };
 
-/** Time stands still unless a test moves it; the scheduler, the leases and the simulator all read it. */
-class TestClock implements Clock {
-  constructor(public ms: number) {}
-  now(): Date {
-    return new Date(this.ms);
-  }
-  /** Move forward to `at` (never back). */
-  to(at: Date): void {
-    this.ms = Math.max(this.ms, at.getTime());
-  }
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
-
-const nats = new TestNatsServer();
-let nc: NatsConnection;
-let publisher: EventPublisher;
-let projection: ProjectionConsumer;
-const stream: OrderEvent[] = [];
-
-before(async () => {
-  await nats.start();
-  nc = await connectNats({ servers: nats.url, name: "status-poller-test", logger });
-  await ensureOrderStream(nc);
-  publisher = new EventPublisher(nc);
-  let checkpoint = 0;
-  projection = new ProjectionConsumer(
-    nc,
-    {
-      checkpoint: async () => checkpoint,
-      apply: async (m: ProjectionMessage) => {
-        if (m.ok) stream.push(m.event);
-        checkpoint = m.seq;
-      },
-    },
-    logger,
-    { retryDelayMs: 50 },
-  );
-  projection.start();
-});
-
-after(async () => {
-  await projection.stop();
-  await nc.close();
-  await nats.destroy();
-});
-
-function eventsOf<T extends EventType>(orderId: string, type: T): EventOf<T>[] {
-  return stream.filter((e): e is EventOf<T> => e.orderId === orderId && e.type === type);
-}
+const bus = useEventStream("status-poller-test");
+const { eventsOf } = bus;
 
 interface Env {
   pool: Pool;
@@ -115,10 +57,7 @@ async function setup(
     seed?: (pool: Pool) => Promise<void>;
   } = {},
 ): Promise<Env> {
-  const db = await new TestDatabase("poller").create();
-  const pool = createPool(db.url);
-  await migrate(pool, MIGRATIONS);
-  await ensureOutbox(pool);
+  const { pool, drop: dropDatabase } = await createPollerDatabase("poller");
   await opts.seed?.(pool);
   const clock = new TestClock(Date.now());
   const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, now: () => clock.ms, completeAfterMs: 2500 });
@@ -133,7 +72,7 @@ async function setup(
     pollers.push(
       await createPollerRuntime({
         pool,
-        nc,
+        nc: bus.nc,
         logger: logger.child({ poller: i }),
         clock,
         gate,
@@ -155,16 +94,12 @@ async function setup(
   t.after(async () => {
     for (const p of pollers) await p.stop();
     await sim.stop();
-    await pool.end();
-    await db.drop();
+    await dropDatabase();
   });
   return { pool, store: new PgWatchStore(pool), clock, sim, client, cipher, pollers };
 }
 
-let refSeq = 0;
-function newReference(): string {
-  return `${Date.now()}${String(++refSeq).padStart(4, "0")}`;
-}
+const newReference = referenceFactory(4);
 
 /** Place an order at the simulator as the dispatcher would, publish its OrderSent, and wait for the watch. */
 async function sendOrder(env: Env, playerId: string): Promise<{ orderId: string; reference: string; sent: EventOf<"OrderSent"> }> {
@@ -178,15 +113,9 @@ async function sendOrder(env: Env, playerId: string): Promise<{ orderId: string;
     { packageId: "pubg-60", provider: "znet", reference, cost: placed.kind === "accepted" ? placed.cost : null, balance: null, providerOrderId: null },
     env.clock.now(),
   );
-  await publisher.publish(sent, { msgId: factMsgId(sent), once: true });
+  await bus.publisher.publish(sent, { msgId: factMsgId(sent), once: true });
   await eventually(async () => assert.ok(await env.store.get(orderId), "watch row inserted"));
   return { orderId, reference, sent };
-}
-
-async function watchOf(env: Env, orderId: string): Promise<WatchRow> {
-  const w = await env.store.get(orderId);
-  assert.ok(w, `no watch for ${orderId}`);
-  return w;
 }
 
 /** Move the clock to the watch's next check and wait until that check is stored. */
@@ -252,7 +181,7 @@ test("pending, then done: a StatusChecked per check and one PinReceived whose se
   assert.equal(pinEvent.data.reference, reference);
   assert.equal(pinEvent.causationId, sent.id);
   assert.equal(pinEvent.correlationId, sent.correlationId);
-  for (const e of stream.filter((e) => e.orderId === orderId)) {
+  for (const e of bus.events.filter((e) => e.orderId === orderId)) {
     assert.ok(!JSON.stringify(e).includes(providerPin), `${e.type} must not carry the plaintext PIN`);
   }
   assert.equal(env.sim.checkCalls(reference), checks);

@@ -9,8 +9,9 @@
  * - `qty=1` and `order_uuid=<reference>` are always sent; the reference is our own id, reused on retries.
  */
 import type { HttpGetOutcome } from "../http-get.js";
-import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceRequest, type PlaceResult, type ReasonCode } from "../provider.js";
+import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceRequest, type PlaceResult } from "../provider.js";
 import { scrubSecret } from "../redact.js";
+import { balanceOutcome, localRefusal, placeOutcome, productsOutcome, scrubCheckResult, scrubPlaceResult } from "../client-results.js";
 import { httpGet } from "../http-get.js";
 import {
   parseBalanceReply,
@@ -76,10 +77,7 @@ export class XstorClient {
     if (extra !== "") params.push([extraParam, extra]);
     params.push(["order_uuid", req.reference]);
     const reply = await this.#get(`/client/api/newOrder/${encodeURIComponent(productId)}/params`, params);
-    const result: PlaceResult = reply.ok
-      ? withRetryAfter(parsePlaceReply(reply.body, reply.status), reply.retryAfterMs)
-      : { kind: "ambiguous", cause: reply.cause };
-    return this.#scrubPlace(result);
+    return scrubPlaceResult(placeOutcome(reply, parsePlaceReply), (t) => this.#scrub(t), { providerCode: true });
   }
 
   /**
@@ -105,7 +103,7 @@ export class XstorClient {
           parsed instanceof Map
             ? (parsed.get(id) ?? { kind: "unknown", cause: "not answered" })
             : withRetryAfter<CheckResult>({ kind: "unknown", cause: parsed.cause }, reply.ok ? reply.retryAfterMs : undefined);
-        out.set(id, this.#scrubCheck(r));
+        out.set(id, scrubCheckResult(r, (t) => this.#scrub(t)));
       }
     }
     return out;
@@ -120,17 +118,13 @@ export class XstorClient {
   /** `GET {base}/client/api/profile`. */
   async balance(): Promise<BalanceResult> {
     const reply = await this.#get("/client/api/profile", []);
-    const result: BalanceResult = reply.ok
-      ? withRetryAfter(parseBalanceReply(reply.body, reply.status), reply.retryAfterMs)
-      : { kind: "failed", cause: reply.cause };
-    return result.kind === "failed" ? { ...result, cause: this.#scrub(result.cause) } : result;
+    return balanceOutcome(reply, parseBalanceReply, (t) => this.#scrub(t));
   }
 
   /** `GET {base}/client/api/products` (catalog import only; never per order). */
   async products(): Promise<XstorProductListResult> {
     const reply = await this.#get("/client/api/products", []);
-    const result: XstorProductListResult = reply.ok ? parseProducts(reply.body, reply.status) : { ok: false, error: reply.cause };
-    return result.ok ? result : { ok: false, error: this.#scrub(result.error) };
+    return productsOutcome(reply, parseProducts, (t) => this.#scrub(t));
   }
 
   async #get(path: string, params: [string, string][]): Promise<HttpGetOutcome> {
@@ -148,37 +142,4 @@ export class XstorClient {
   #scrub(text: string): string {
     return scrubSecret(text, this.#cfg.token);
   }
-
-  #scrubNote(note: string | null): string | null {
-    return note === null ? null : this.#scrub(note);
-  }
-
-  #scrubPlace(r: PlaceResult): PlaceResult {
-    switch (r.kind) {
-      case "accepted":
-        return r;
-      case "refused":
-        return { ...r, providerCode: this.#scrub(r.providerCode), message: this.#scrub(r.message) };
-      case "ambiguous":
-        return { ...r, cause: this.#scrub(r.cause) };
-    }
-  }
-
-  #scrubCheck(r: CheckResult): CheckResult {
-    switch (r.kind) {
-      case "pending":
-      case "cancelled":
-        return { ...r, note: this.#scrubNote(r.note) };
-      case "done":
-        return { ...r, note: this.#scrubNote(r.note) };
-      case "not_found":
-        return { ...r, message: this.#scrub(r.message) };
-      case "unknown":
-        return { ...r, cause: this.#scrub(r.cause) };
-    }
-  }
-}
-
-function localRefusal(reasonCode: ReasonCode, message: string): PlaceResult {
-  return { kind: "refused", providerCode: "local", message, reasonCode };
 }

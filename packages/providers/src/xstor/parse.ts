@@ -5,6 +5,7 @@
  * refusal; anything else (empty, HTML, non-JSON, 5xx, 429, odd shapes) is ambiguous/unknown.
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
+import { amountField, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
 import { maskSecrets } from "../redact.js";
 
 /** How a batch check was asked: by the provider's `order_id`s or by our `order_uuid`s (`uuid=1`). */
@@ -49,7 +50,6 @@ const PROGRESS_WORDS = new Set(["wait", "pending", "processing", "inprogress", "
 
 const AMOUNT = /^\d+(?:\.\d+)?$/;
 const SIGNED_AMOUNT = /^-?\d+(?:\.\d+)?$/;
-const SNIPPET_CHARS = 80;
 
 /** Case-insensitive meaning of a provider status word (surrounding whitespace ignored). */
 export function statusMeaning(word: string): XstorStatusMeaning {
@@ -58,42 +58,6 @@ export function statusMeaning(word: string): XstorStatusMeaning {
   if (REFUSED_WORDS.has(w)) return "refused";
   if (PROGRESS_WORDS.has(w)) return "in_progress";
   return "unknown";
-}
-
-/** Strips a UTF-8 BOM and surrounding whitespace. */
-function normalize(body: string): string {
-  return body.replace(/^\uFEFF+/, "").trim();
-}
-
-/** The first characters of a text, quoted, with secret-looking pairs masked: for causes and errors. */
-function snippet(text: string): string {
-  const head = Array.from(text.slice(0, SNIPPET_CHARS * 2)).slice(0, SNIPPET_CHARS).join("");
-  const more = head.length < text.length ? "…" : "";
-  return JSON.stringify(maskSecrets(head)) + more;
-}
-
-function isHtml(text: string): boolean {
-  return text.startsWith("<") || /<html/i.test(text);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** An id-like field: a non-empty string or a safe integer, as a string. */
-function idField(v: unknown): string | null {
-  if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
-  if (typeof v === "string" && v.trim() !== "") return v.trim();
-  return null;
-}
-
-function textField(v: unknown): string | null {
-  return typeof v === "string" && v.trim() !== "" ? v.trim() : null;
-}
-
-function amountField(v: unknown, pattern: RegExp): string | null {
-  const s = typeof v === "number" && Number.isFinite(v) ? String(v) : typeof v === "string" ? v.trim() : "";
-  return pattern.test(s) ? s : null;
 }
 
 /** A PIN: a non-empty string (trimmed) or a safe integer. Anything else is no PIN. */
@@ -397,11 +361,5 @@ export function parseProducts(body: string, httpStatus = 200): XstorProductListR
     }
     return { ok: false, error: `not a JSON array: ${snippet(doc.text)}` };
   }
-  const items: XstorProduct[] = [];
-  for (const [i, raw] of value.entries()) {
-    const p = toProduct(raw);
-    if (typeof p === "string") return { ok: false, error: `item ${i}: ${p}: ${snippet(JSON.stringify(raw) ?? "")}` };
-    items.push(p);
-  }
-  return { ok: true, items };
+  return readItems(value, toProduct);
 }

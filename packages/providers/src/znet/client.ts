@@ -6,6 +6,7 @@
 import { httpGet, type HttpGetOutcome } from "../http-get.js";
 import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceRequest, type PlaceResult } from "../provider.js";
 import { scrubSecret } from "../redact.js";
+import { balanceOutcome, localRefusal, placeOutcome, productsOutcome, scrubCheckResult, scrubPlaceResult } from "../client-results.js";
 import { mapPlayer } from "./map-player.js";
 import {
   parseBalanceReply,
@@ -48,19 +49,16 @@ export class ZnetClient {
     const oyun = req.productCode["oyun"]?.trim() ?? "";
     const kupur = req.productCode["kupur"]?.trim() ?? "";
     if (oyun === "" || kupur === "") {
-      return this.#localRefusal("product_unavailable", "znet productCode needs non-empty oyun and kupur");
+      return localRefusal("product_unavailable", "znet productCode needs non-empty oyun and kupur");
     }
     if (!REFERENCE.test(req.reference)) {
-      return this.#localRefusal("provider_error", "znet reference (referans) must be digits only");
+      return localRefusal("provider_error", "znet reference (referans) must be digits only");
     }
     const player = mapPlayer(req.playerId, req.extra);
     const params: Record<string, string> = { oyun, kupur, referans: req.reference, oyuncu_bilgi: player.oyuncuBilgi };
     if (player.musteriTel !== null) params["musteri_tel"] = player.musteriTel;
     const reply = await this.#get("pin_ekle", params);
-    const result: PlaceResult = reply.ok
-      ? withRetryAfter(parsePlaceReply(reply.body, reply.status), reply.retryAfterMs)
-      : { kind: "ambiguous", cause: reply.cause };
-    return this.#scrubPlace(result);
+    return scrubPlaceResult(placeOutcome(reply, parsePlaceReply), (t) => this.#scrub(t), { providerCode: false });
   }
 
   /** pin_kontrol for one reference. */
@@ -69,23 +67,19 @@ export class ZnetClient {
     const result: CheckResult = reply.ok
       ? withRetryAfter(parseCheckReply(reply.body, reply.status), reply.retryAfterMs)
       : { kind: "unknown", cause: reply.cause };
-    return this.#scrubCheck(result);
+    return scrubCheckResult(result, (t) => this.#scrub(t));
   }
 
   /** bakiye_kontrol. */
   async balance(): Promise<BalanceResult> {
     const reply = await this.#get("bakiye_kontrol", {});
-    const result: BalanceResult = reply.ok
-      ? withRetryAfter(parseBalanceReply(reply.body, reply.status), reply.retryAfterMs)
-      : { kind: "failed", cause: reply.cause };
-    return result.kind === "failed" ? { ...result, cause: this.#scrub(result.cause) } : result;
+    return balanceOutcome(reply, parseBalanceReply, (t) => this.#scrub(t));
   }
 
   /** pin_listesi (catalog import only; never per order). */
   async products(): Promise<ProductListResult> {
     const reply = await this.#get("pin_listesi", {});
-    const result: ProductListResult = reply.ok ? parseProductList(reply.body, reply.status) : { ok: false, error: reply.cause };
-    return result.ok ? result : { ok: false, error: this.#scrub(result.error) };
+    return productsOutcome(reply, parseProductList, (t) => this.#scrub(t));
   }
 
   #url(call: ZnetCall, params: Record<string, string>): URL {
@@ -108,34 +102,5 @@ export class ZnetClient {
 
   #scrub(text: string): string {
     return scrubSecret(text, this.#cfg.password);
-  }
-
-  #localRefusal(reasonCode: "product_unavailable" | "provider_error", message: string): PlaceResult {
-    return { kind: "refused", providerCode: "local", message, reasonCode };
-  }
-
-  #scrubPlace(r: PlaceResult): PlaceResult {
-    switch (r.kind) {
-      case "accepted":
-        return r;
-      case "refused":
-        return { ...r, message: this.#scrub(r.message) };
-      case "ambiguous":
-        return { ...r, cause: this.#scrub(r.cause) };
-    }
-  }
-
-  #scrubCheck(r: CheckResult): CheckResult {
-    switch (r.kind) {
-      case "pending":
-      case "cancelled":
-        return { ...r, note: r.note === null ? null : this.#scrub(r.note) };
-      case "done":
-        return { ...r, note: r.note === null ? null : this.#scrub(r.note) };
-      case "not_found":
-        return { ...r, message: this.#scrub(r.message) };
-      case "unknown":
-        return { ...r, cause: this.#scrub(r.cause) };
-    }
   }
 }

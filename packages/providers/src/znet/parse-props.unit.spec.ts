@@ -2,66 +2,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { BalanceResult, CheckResult, PlaceResult } from "../provider.js";
+import type { CheckResult, PlaceResult } from "../provider.js";
+import { anyText, assertBalance, assertCheck, assertPlace, riskyBodies } from "../test-arbitraries.js";
 import { parseBalanceReply, parseCheckReply, parsePlaceReply, parseProductList } from "./parse.js";
 
-const REASONS = ["insufficient_balance", "product_unavailable", "invalid_player", "auth_failed", "duplicate_reference", "provider_error"];
-
-function keys(v: object): string[] {
-  return Object.keys(v).sort();
-}
-const isStr = (v: unknown): boolean => typeof v === "string";
-const isStrOrNull = (v: unknown): boolean => v === null || typeof v === "string";
-
-function assertPlace(r: PlaceResult): void {
-  switch (r.kind) {
-    case "accepted":
-      assert.deepEqual(keys(r), ["balance", "cost", "kind", "pin", "providerOrderId"]);
-      assert.match(r.cost, /^\d+(\.\d+)?$/);
-      assert.ok(isStrOrNull(r.balance) && isStrOrNull(r.pin) && isStrOrNull(r.providerOrderId));
-      return;
-    case "refused":
-      assert.deepEqual(keys(r), ["kind", "message", "providerCode", "reasonCode"]);
-      assert.match(r.providerCode, /^\d+$/);
-      assert.ok(isStr(r.message) && REASONS.includes(r.reasonCode));
-      return;
-    case "ambiguous":
-      assert.deepEqual(keys(r), ["cause", "kind"]);
-      assert.ok(r.cause.length > 0);
-      return;
-    default:
-      assert.fail(`not a PlaceResult: ${JSON.stringify(r)}`);
-  }
-}
-
-function assertCheck(r: CheckResult): void {
-  switch (r.kind) {
-    case "pending":
-    case "cancelled":
-      assert.deepEqual(keys(r), ["kind", "note"]);
-      assert.ok(isStrOrNull(r.note));
-      return;
-    case "done":
-      assert.deepEqual(keys(r), ["kind", "note", "pin"]);
-      assert.ok(r.pin !== "" && r.pin !== "-" && r.pin === r.pin.trim() && !r.pin.includes("|"));
-      return;
-    case "not_found":
-      assert.deepEqual(keys(r), ["kind", "message"]);
-      return;
-    case "unknown":
-      assert.deepEqual(keys(r), ["cause", "kind"]);
-      assert.ok(r.cause.length > 0);
-      return;
-    default:
-      assert.fail(`not a CheckResult: ${JSON.stringify(r)}`);
-  }
-}
-
-function assertBalance(r: BalanceResult): void {
-  if (r.kind === "ok") assert.match(r.balance, /^-?\d+(\.\d+)?$/);
-  else if (r.kind === "failed") assert.ok(r.cause.length > 0);
-  else assert.fail(`not a BalanceResult: ${JSON.stringify(r)}`);
-}
+const ZNET_CODE = /^\d+$/;
+/** A znet PIN is a `|`-separated field, never the "no PIN" dash. */
+const znetPin = (pin: string): boolean => pin !== "-" && !pin.includes("|");
+const assertZnetPlace = (r: PlaceResult): void => assertPlace(r, { providerCode: ZNET_CODE });
+const assertZnetCheck = (r: CheckResult): void => assertCheck(r, { pin: znetPin });
 
 /** Strings that look a lot like znet replies: OK, state digits, pipes, dashes, Turkish text, HTML. */
 const zneti = fc
@@ -71,9 +20,7 @@ const zneti = fc
   .map((parts) => parts.join(""));
 
 const bodies = fc.oneof(
-  fc.string(),
-  fc.string({ unit: "binary" }),
-  fc.string({ unit: "grapheme" }),
+  ...anyText,
   fc.string({ unit: fc.constantFrom("|", "O", "K", "1", "2", "3", " ", "-", "İ", "ı") }),
   fc.array(fc.string({ unit: "binary" }), { maxLength: 6 }).map((a) => a.join("|")),
   zneti,
@@ -82,11 +29,11 @@ const statuses = fc.oneof(fc.constantFrom(200, 200, 200, 201, 204, 301, 404, 500
 
 describe("znet parsers never throw and return union values", () => {
   it("parsePlaceReply", () => {
-    fc.assert(fc.property(bodies, statuses, (b, s) => assertPlace(parsePlaceReply(b, s))), { numRuns: 3000 });
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertZnetPlace(parsePlaceReply(b, s))), { numRuns: 3000 });
   });
 
   it("parseCheckReply", () => {
-    fc.assert(fc.property(bodies, statuses, (b, s) => assertCheck(parseCheckReply(b, s))), { numRuns: 3000 });
+    fc.assert(fc.property(bodies, statuses, (b, s) => assertZnetCheck(parseCheckReply(b, s))), { numRuns: 3000 });
   });
 
   it("parseBalanceReply", () => {
@@ -118,13 +65,7 @@ describe("znet parser safety properties", () => {
   });
 
   it("empty, HTML or 5xx replies are never a refusal", () => {
-    const risky = fc.oneof(
-      fc.constant(""),
-      fc.string({ unit: fc.constantFrom(" ", "\n", "\t", "\r") }),
-      bodies.map((b) => `<html>${b}`),
-      bodies.map((b) => `${b}<html`),
-      bodies.map((b) => ` <${b}`),
-    );
+    const risky = riskyBodies(bodies, bodies.map((b) => `${b}<html`));
     fc.assert(
       fc.property(risky, (b) => {
         assert.equal(parsePlaceReply(b, 200).kind, "ambiguous");
@@ -165,8 +106,8 @@ describe("znet parsers on any byte string (decoded as UTF-8)", () => {
   it("return a union value and never throw", () => {
     fc.assert(
       fc.property(byteBodies, statuses, (b, s) => {
-        assertPlace(parsePlaceReply(b, s));
-        assertCheck(parseCheckReply(b, s));
+        assertZnetPlace(parsePlaceReply(b, s));
+        assertZnetCheck(parseCheckReply(b, s));
         assertBalance(parseBalanceReply(b, s));
         const list = parseProductList(b, s);
         assert.ok(list.ok ? Array.isArray(list.items) : list.error.length > 0);

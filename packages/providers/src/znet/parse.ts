@@ -4,7 +4,9 @@
  * Anything not clearly an acceptance, refusal or known state is ambiguous/unknown.
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
-import { maskSecrets } from "../redact.js";
+import { amountField, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
+
+export { snippet };
 
 export interface ZnetProduct {
   id: string;
@@ -26,23 +28,6 @@ export type ProductListResult = { ok: true; items: ZnetProduct[] } | { ok: false
 const COST = /^\d+(?:\.\d+)?$/;
 const SIGNED_AMOUNT = /^-?\d+(?:\.\d+)?$/;
 const CODE_REPLY = /^(\d{1,4})\|([\s\S]*)$/;
-const SNIPPET_CHARS = 80;
-
-/** Strips a UTF-8 BOM (common in PHP files) and surrounding whitespace. */
-function normalize(body: string): string {
-  return body.replace(/^\uFEFF+/, "").trim();
-}
-
-/** The first characters of a body, quoted, with secrets masked: for causes and errors. */
-export function snippet(text: string): string {
-  const head = Array.from(text.slice(0, SNIPPET_CHARS * 2)).slice(0, SNIPPET_CHARS).join("");
-  const more = head.length < text.length ? "…" : "";
-  return JSON.stringify(maskSecrets(head)) + more;
-}
-
-function isHtml(text: string): boolean {
-  return text.startsWith("<") || /<html/i.test(text);
-}
 
 /** Why a reply cannot be read as a znet answer at all (bad status, empty, HTML), or null. */
 function transportProblem(body: string, httpStatus: number): string | null {
@@ -157,24 +142,8 @@ export function parseBalanceReply(body: string, httpStatus: number): BalanceResu
   return { kind: "failed", cause: `unparseable reply: ${snippet(text)}` };
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** An id-like field: a non-empty string or a finite integer, as a string. */
-function idField(v: unknown): string | null {
-  if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
-  if (typeof v === "string" && v.trim() !== "") return v.trim();
-  return null;
-}
-
-function textField(v: unknown): string | null {
-  return typeof v === "string" && v.trim() !== "" ? v.trim() : null;
-}
-
 function priceField(v: unknown): string | null {
-  const s = typeof v === "number" && Number.isFinite(v) ? String(v) : typeof v === "string" ? v.trim() : "";
-  return COST.test(s) ? s : null;
+  return amountField(v, COST);
 }
 
 function toProduct(item: unknown): ZnetProduct | string {
@@ -220,11 +189,5 @@ export function parseProductList(body: string, httpStatus = 200): ProductListRes
   }
   const result = doc["result"];
   if (!Array.isArray(result)) return { ok: false, error: `"result" is not an array: ${snippet(text)}` };
-  const items: ZnetProduct[] = [];
-  for (const [i, raw] of result.entries()) {
-    const p = toProduct(raw);
-    if (typeof p === "string") return { ok: false, error: `item ${i}: ${p}: ${snippet(JSON.stringify(raw) ?? "")}` };
-    items.push(p);
-  }
-  return { ok: true, items };
+  return readItems(result, toProduct);
 }

@@ -1,0 +1,129 @@
+/**
+ * Shared setup of the dispatcher integration specs: a private nats-server, a fresh database, the
+ * provider simulators and an in-process dispatcher for the whole file, plus helpers that read the
+ * order events back from the stream.
+ */
+import { randomUUID } from "node:crypto";
+import { after, before } from "node:test";
+import { fileURLToPath } from "node:url";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
+import { ORDER_EVENTS_STREAM, orderEventSubject, type EventOf, type EventType } from "@pinflow/contracts";
+import { createPool, type Pool } from "@pinflow/pg";
+import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import pino from "pino";
+import { prepareDatabase, type Dispatcher } from "./runtime.js";
+
+export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+export const CATALOG = fileURLToPath(new URL("../../../config/catalog.json", import.meta.url));
+
+export interface SimulatorLike {
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface DispatcherBed {
+  readonly pool: Pool;
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly publisher: EventPublisher;
+  readonly dispatcher: Dispatcher;
+}
+
+export interface DispatcherBedOptions {
+  /** NATS connection name. */
+  natsName: string;
+  /** Test database name prefix. */
+  dbPrefix: string;
+  /** Started in order after the database is prepared; stopped after the dispatcher and the connection. */
+  simulators: SimulatorLike[];
+  /** Builds the dispatcher (not started yet); `urls` are the simulators' base URLs, in order. */
+  dispatcher: (ctx: { pool: Pool; nc: NatsConnection; urls: string[] }) => Promise<Dispatcher>;
+}
+
+function ready<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is not set up yet`);
+  return value;
+}
+
+/** Registers the file's `before`/`after` hooks; the bed's members are available once `before` ran. */
+export function useDispatcherBed(opts: DispatcherBedOptions): DispatcherBed {
+  const nats = new TestNatsServer();
+  const db = new TestDatabase(opts.dbPrefix);
+  let pool: Pool | undefined;
+  let nc: NatsConnection | undefined;
+  let jsm: JetStreamManager | undefined;
+  let publisher: EventPublisher | undefined;
+  let dispatcher: Dispatcher | undefined;
+
+  before(async () => {
+    await nats.start();
+    await db.create();
+    pool = createPool(db.url);
+    await prepareDatabase(pool);
+    const urls: string[] = [];
+    for (const sim of opts.simulators) urls.push(await sim.start());
+    nc = await connectNats({ servers: nats.url, name: opts.natsName, logger });
+    await ensureOrderStream(nc);
+    jsm = await jetstreamManager(nc);
+    publisher = new EventPublisher(nc);
+    dispatcher = await opts.dispatcher({ pool, nc, urls });
+    dispatcher.start();
+  });
+
+  after(async () => {
+    await dispatcher?.stop();
+    await nc?.close();
+    for (const sim of opts.simulators) await sim.stop();
+    await pool?.end();
+    await db.drop();
+    await nats.destroy();
+  });
+
+  return {
+    get pool() {
+      return ready(pool, "pool");
+    },
+    get nc() {
+      return ready(nc, "nats connection");
+    },
+    get jsm() {
+      return ready(jsm, "jetstream manager");
+    },
+    get publisher() {
+      return ready(publisher, "publisher");
+    },
+    get dispatcher() {
+      return ready(dispatcher, "dispatcher");
+    },
+  };
+}
+
+export function created(playerId: string, packageId = "pubg-60", extra: string | null = null): EventOf<"OrderCreated"> {
+  const orderId = `o-${randomUUID()}`;
+  return makeEvent("OrderCreated", { orderId, correlationId: `c-${orderId}`, causationId: null }, { packageId, playerId, extra });
+}
+
+/** A fresh player id per test, so simulator rules never leak across tests. */
+export function player(tag: string): string {
+  return `${tag}-${randomUUID().slice(0, 8)}`;
+}
+
+/** The last event of `type` for the order, once it is on the stream. */
+export async function waitForEvent<T extends EventType>(jsm: JetStreamManager, orderId: string, type: T, timeoutMs = 15_000): Promise<EventOf<T>> {
+  return eventually(async () => {
+    const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) });
+    if (msg === null) throw new Error(`no ${type} for ${orderId} yet`);
+    const decoded = decodeEvent(msg.data, msg.subject);
+    if (!decoded.ok) throw new Error(`malformed ${type}: ${decoded.reason}`);
+    return decoded.event as EventOf<T>;
+  }, timeoutMs);
+}
+
+/** How many messages the stream holds for each event type of the order. */
+export async function eventCounts(jsm: JetStreamManager, orderId: string): Promise<Record<string, number>> {
+  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: `orders.${orderId}.>` });
+  const counts: Record<string, number> = {};
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[subject.split(".")[2] ?? subject] = n;
+  return counts;
+}
