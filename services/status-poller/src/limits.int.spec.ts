@@ -455,10 +455,14 @@ test("operator pause through the admin API: zero calls from either replica while
   }
   const status = (await (await fetch(`${url}/v1/providers/znet`)).json()) as { paused: boolean; heldHere: { reason: string } | null };
   assert.equal(status.paused, true);
-  assert.equal(status.heldHere?.reason, "paused");
-  const metrics = await metricsText(a);
-  assert.ok(metricValue(metrics, "pinflow_provider_calls_held_total", { provider: "znet", reason: "paused" }) >= 1);
-  assert.match(metrics, /pinflow_provider_paused\{[^}]*provider="znet"[^}]*\} 1/);
+  // The replica behind this admin API may not have tried a call at all (the other one may hold every claim).
+  if (status.heldHere !== null) assert.equal(status.heldHere.reason, "paused");
+  let heldAcrossReplicas = 0;
+  for (const poller of env.pollers) {
+    heldAcrossReplicas += metricValue(await metricsText(poller), "pinflow_provider_calls_held_total", { provider: "znet", reason: "paused" });
+  }
+  assert.ok(heldAcrossReplicas >= 1, "the replicas counted the calls the pause held back");
+  assert.match(await metricsText(a), /pinflow_provider_paused\{[^}]*provider="znet"[^}]*\} 1/);
 
   assert.deepEqual(await post("/v1/providers/znet/resume"), { status: 200, body: { provider: "znet", paused: false } });
   for (let i = 0; i < 20 && !(await watches(env, orders)).every((w) => w.state === "completed"); i++) await step(env, 250);
