@@ -25,6 +25,9 @@ const PROCESS_DUE = 10_000;
 const IN_FLIGHT = 500; // due rows already leased by other replicas, which every claim must skip
 const CLAIMS = 300;
 
+const secondsArg = process.argv.indexOf("--seconds");
+/** How long the poller process runs at each size. */
+const RUN_SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 30;
 const sizesArg = process.argv.indexOf("--sizes");
 const SIZES = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : [10_000, 100_000, 1_000_000];
 
@@ -93,9 +96,11 @@ async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promi
   });
   const rss: number[] = [];
   try {
-    for (let s = 0; s < 60; s++) {
+    const samples = 5;
+    const ticks = RUN_SECONDS * 2;
+    for (let s = 1; s <= ticks; s++) {
       await new Promise((r) => setTimeout(r, 500));
-      if (s >= 10 && s % 10 === 0) rss.push(rssMiB(child.pid!));
+      if (s % Math.floor(ticks / samples) === 0) rss.push(rssMiB(child.pid!));
     }
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const checks = [...metrics.matchAll(/^pinflow_status_checks_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
     await znet.stop();
     await nats.destroy();
   }
-  console.log(`due-claim query (claimDue, batch 10, ${CLAIMS} claims; ${DUE_FRACTION * 100} % of watched orders due, at least ${MIN_DUE}; ${IN_FLIGHT} due rows leased by other replicas) and poller RSS (a real poller process working ${PROCESS_DUE} due orders of the table against the znet simulator; RSS sampled every 5 s from 5 s to 30 s)\n`);
+  console.log(`due-claim query (claimDue, batch 10, ${CLAIMS} claims; ${DUE_FRACTION * 100} % of watched orders due, at least ${MIN_DUE}; ${IN_FLIGHT} due rows leased by other replicas) and poller RSS (a real poller process working ${PROCESS_DUE} due orders of the table against the znet simulator; RSS sampled 5 times evenly over ${RUN_SECONDS} s)\n`);
   console.log("| watched orders | rows in table | claim p50 ms | claim p95 ms | claim max ms | poller RSS MiB | heap used MiB (end) | checks made | fill time |");
   console.log("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
   for (const row of rows) console.log(row);
