@@ -86,12 +86,40 @@ export class PgWatchStore implements WatchStore {
 
   async claimDue(now: Date, owner: string, leaseMs: number, limit: number, providers?: readonly ProviderName[]): Promise<Claim[]> {
     if (limit <= 0) return [];
-    // Compare-and-set in one statement: lock due rows nobody else is locking, then stamp our lease on them.
+    return this.leaseRows(CLAIMABLE, "next_check_at", now, owner, leaseMs, limit, providers ?? null);
+  }
+
+  async claimPastDeadline(now: Date, owner: string, leaseMs: number, limit: number, providers: readonly ProviderName[]): Promise<Claim[]> {
+    if (limit <= 0 || providers.length === 0) return [];
+    return this.leaseRows(
+      "state = 'watching' AND deadline_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)",
+      "deadline_at",
+      now,
+      owner,
+      leaseMs,
+      limit,
+      providers,
+    );
+  }
+
+  /**
+   * Compare-and-set in one statement: lock the first `limit` rows matching
+   * `where` (in `orderBy` order) that nobody else is locking, then stamp our lease on them.
+   */
+  private async leaseRows(
+    where: string,
+    orderBy: "next_check_at" | "deadline_at",
+    now: Date,
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    providers: readonly ProviderName[] | null,
+  ): Promise<Claim[]> {
     const r = await this.pool.query<Row>(
       `WITH due AS (
          SELECT order_id FROM watch
-          WHERE ${CLAIMABLE} AND ($5::text[] IS NULL OR provider = ANY($5::text[]))
-          ORDER BY next_check_at
+          WHERE ${where} AND ($5::text[] IS NULL OR provider = ANY($5::text[]))
+          ORDER BY ${orderBy}
           LIMIT $4
           FOR UPDATE SKIP LOCKED
        )
@@ -104,35 +132,10 @@ export class PgWatchStore implements WatchStore {
        RETURNING w.*`,
       [now, owner, leaseMs, limit, providers ? [...providers] : null],
     );
+    const key = orderBy === "next_check_at" ? "nextCheckAt" : "deadlineAt";
     return r.rows
       .map(toWatchRow)
-      .sort((a, b) => a.nextCheckAt.getTime() - b.nextCheckAt.getTime())
-      .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
-  }
-
-  async claimPastDeadline(now: Date, owner: string, leaseMs: number, limit: number, providers: readonly ProviderName[]): Promise<Claim[]> {
-    if (limit <= 0 || providers.length === 0) return [];
-    const r = await this.pool.query<Row>(
-      `WITH due AS (
-         SELECT order_id FROM watch
-          WHERE state = 'watching' AND deadline_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
-            AND provider = ANY($5::text[])
-          ORDER BY deadline_at
-          LIMIT $4
-          FOR UPDATE SKIP LOCKED
-       )
-       UPDATE watch w
-          SET lease_owner = $2,
-              lease_until = $1::timestamptz + ($3::bigint * interval '1 millisecond'),
-              updated_at = $1
-         FROM due
-        WHERE w.order_id = due.order_id
-       RETURNING w.*`,
-      [now, owner, leaseMs, limit, [...providers]],
-    );
-    return r.rows
-      .map(toWatchRow)
-      .sort((a, b) => a.deadlineAt.getTime() - b.deadlineAt.getTime())
+      .sort((a, b) => a[key].getTime() - b[key].getTime())
       .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
   }
 

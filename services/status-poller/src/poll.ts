@@ -211,6 +211,20 @@ export function checkNote(result: CheckResult): string | null {
   }
 }
 
+/** Whether the watch still waits for a final answer; a settled watch ignores further results. */
+function isWatching(watch: Watch): boolean {
+  switch (watch.state) {
+    case "watching":
+      return true;
+    case "completed":
+    case "failed":
+    case "review":
+      return false;
+    default:
+      return assertNever(watch.state);
+  }
+}
+
 /**
  * Fold one status check into the watch: a `StatusChecked` for every check,
  * then at most one settling event (`PinReceived`, `OrderFailed`) or a
@@ -225,16 +239,7 @@ export function decideCheck(
   random: number,
   cadence: Cadence = PRESET_CADENCE,
 ): Decision {
-  switch (watch.state) {
-    case "watching":
-      break;
-    case "completed":
-    case "failed":
-    case "review":
-      return { watch, events: [] };
-    default:
-      return assertNever(watch.state);
-  }
+  if (!isWatching(watch)) return { watch, events: [] };
 
   const attempt = watch.attempt + 1;
   const note = checkNote(result);
@@ -336,16 +341,7 @@ export function isOutage(reason: HoldReason): boolean {
  * moment (rate, concurrency), it keeps its last check.
  */
 export function decideHeld(watch: Watch, now: Date, waitMs: number, reason: HoldReason): Decision {
-  switch (watch.state) {
-    case "watching":
-      break;
-    case "completed":
-    case "failed":
-    case "review":
-      return { watch, events: [] };
-    default:
-      return assertNever(watch.state);
-  }
+  if (!isWatching(watch)) return { watch, events: [] };
   const wait = Math.max(0, waitMs);
   if (isPastDeadline(watch, now)) {
     if (isOutage(reason)) {
