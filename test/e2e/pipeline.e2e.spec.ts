@@ -164,6 +164,26 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     assert.equal(bad.status, 400);
   });
 
+  test("while the broker is down, POST answers 503 unavailable; a retry with the same key after it is back creates the order once", async () => {
+    const key = randomUUID();
+    const body = JSON.stringify({ packageId: "pubg-60", playerId: player() });
+    await system.nats.stop();
+    try {
+      const down = await system.request("/v1/orders", { method: "POST", body, headers: { "idempotency-key": key } });
+      assert.equal(down.status, 503);
+      assert.equal((down.body as ErrorBody).error.code, "unavailable");
+    } finally {
+      await system.nats.start();
+    }
+    const retried = await eventually(async () => {
+      const res = await system.request("/v1/orders", { method: "POST", body, headers: { "idempotency-key": key } });
+      assert.equal(res.status, 201, "the first request recorded nothing, so the retry creates the order");
+      return res.body as { orderId: string };
+    }, 20_000, 250);
+    const order = await system.waitForStatus(retried.orderId, "completed", 30_000);
+    deliveredPins.push(order.pin!);
+  });
+
   test("no credential or PIN appears in any service log", async () => {
     assert.ok(deliveredPins.length >= 3);
     await eventually(() => assert.ok(system.allLogs().includes("order accepted")), 5000);

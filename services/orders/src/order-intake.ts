@@ -8,7 +8,7 @@ import type { OrderStore } from "./order-store.js";
 
 export interface CreatedOrder {
   orderId: string;
-  /** False when an earlier request with the same Idempotency-Key already created it. */
+  /** False when an earlier request with the same Idempotency-Key already created it (even one whose answer was lost). */
   created: boolean;
 }
 
@@ -37,7 +37,6 @@ export class OrderIntake {
     }
 
     let orderId: string = randomUUID();
-    let created = true;
     if (idempotencyKey !== undefined) {
       if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
         throw new ApiError(400, "validation_failed", "Idempotency-Key must be 1-128 visible ASCII characters");
@@ -47,7 +46,6 @@ export class OrderIntake {
       if (claimed.requestHash !== hash) {
         throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
       }
-      created = claimed.orderId === orderId;
       orderId = claimed.orderId;
     }
 
@@ -56,9 +54,16 @@ export class OrderIntake {
       { orderId, correlationId: orderId, causationId: null },
       { packageId: request.packageId, playerId: request.playerId, extra: request.extra || null },
     );
-    const published = await this.publisher.publish(event, { once: true });
+    let published: Awaited<ReturnType<EventPublisher["publish"]>>;
+    try {
+      published = await this.publisher.publish(event, { once: true });
+    } catch (error) {
+      this.logger.error({ err: error, orderId, eventId: event.id }, "could not record the order on the stream");
+      throw new ApiError(503, "unavailable", "the order could not be recorded right now; retry (with the same Idempotency-Key) shortly");
+    }
     if (published.seq > 0) await this.projection.waitFor(published.seq, this.projectionWaitMs);
     this.logger.info({ orderId, eventId: event.id, packageId: request.packageId, duplicate: published.duplicate }, "order accepted");
-    return { orderId, created };
+    // Created now unless the stream already had this order (an earlier request with the same key).
+    return { orderId, created: !published.duplicate };
   }
 }
