@@ -18,12 +18,16 @@ export interface CircuitState {
   openings: number;
 }
 
-export type CallOutcome = { kind: "ok" } | { kind: "failure" } | { kind: "retry_after"; ms: number };
+/** `no_call`: the permit was given back unused (nothing learnt about the provider). */
+export type CallOutcome = { kind: "ok" } | { kind: "failure" } | { kind: "retry_after"; ms: number } | { kind: "no_call" };
 
 export function afterCall(state: CircuitState, outcome: CallOutcome, now: Date, s: CircuitSettings): CircuitState {
   switch (outcome.kind) {
     case "ok":
       return { failures: 0, openUntil: null, openings: 0 };
+    case "no_call":
+      // A probe that never went out must not keep the others waiting for its hold.
+      return isHalfOpen(state, s) ? { ...state, openUntil: null } : state;
     case "retry_after": {
       const until = new Date(now.getTime() + Math.max(0, outcome.ms));
       return { ...state, openUntil: state.openUntil && state.openUntil > until ? state.openUntil : until };
@@ -37,6 +41,14 @@ export function afterCall(state: CircuitState, outcome: CallOutcome, now: Date, 
     default:
       return assertNever(outcome);
   }
+}
+
+/**
+ * After the cool-down the circuit is half-open: the next call is a probe, and
+ * everyone else keeps waiting until its outcome closes or re-opens the circuit.
+ */
+export function isHalfOpen(state: Pick<CircuitState, "failures">, s: Pick<CircuitSettings, "threshold">): boolean {
+  return state.failures >= s.threshold;
 }
 
 /** Milliseconds until calls may go out again (0 = closed or cool-down over). */

@@ -43,3 +43,9 @@ test("the bucket refills at its rate up to its burst", () => {
   assert.equal(msUntilToken(0.5, 2), 250);
   assert.equal(msUntilToken(1, 2), 0);
 });
+
+test("a permit given back unused changes nothing, except that it frees a half-open circuit for the next probe", () => {
+  assert.deepEqual(afterCall(closed, { kind: "no_call" }, t0, settings), closed);
+  const halfOpen: CircuitState = { failures: 3, openUntil: at(30_000), openings: 1 };
+  assert.equal(waitMs(afterCall(halfOpen, { kind: "no_call" }, t0, settings), t0), 0);
+});

@@ -95,7 +95,12 @@ test("failures open the circuit for every replica; a provider outage delays call
   advance(10_000);
   const probe = await b.tryAcquire("znet");
   assert.equal(probe.kind, "granted");
+  const whileProbing = await a.tryAcquire("znet");
+  assert.equal(whileProbing.kind === "blocked" && whileProbing.reason, "circuit_open", "half-open: one probe, the others wait for its outcome");
   if (probe.kind === "granted") await b.release(probe.permit, { kind: "ok" });
+  const afterProbe = await a.tryAcquire("znet");
+  assert.equal(afterProbe.kind, "granted", "a good probe closes the circuit for everyone");
+  if (afterProbe.kind === "granted") await a.release(afterProbe.permit, { kind: "ok" });
   assert.equal((await a.status("znet"))?.circuitOpenForMs, 0);
 });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { inTransaction, type Pool } from "@pinflow/pg";
-import { afterCall, waitMs, type CallOutcome, type CircuitSettings, type CircuitState } from "./circuit.js";
+import { afterCall, isHalfOpen, waitMs, type CallOutcome, type CircuitSettings, type CircuitState } from "./circuit.js";
 import { msUntilToken, refill } from "./token-bucket.js";
 
 export const PROVIDER_GATE_DDL = `
@@ -114,7 +114,9 @@ export class ProviderGate {
       );
       const granted = slot.rows[0];
       if (!granted) return { kind: "blocked", reason: "busy", retryAfterMs: 100 };
-      await db.query("UPDATE provider_gate SET tokens = $2, refilled_at = $3 WHERE provider = $1", [provider, available - 1, now]);
+      // Half-open: this call is the probe; hold everyone else for as long as it may take.
+      const probeHold = isHalfOpen(gate, l.circuit) ? new Date(now.getTime() + l.slotLeaseMs) : gate.open_until;
+      await db.query("UPDATE provider_gate SET tokens = $2, refilled_at = $3, open_until = $4 WHERE provider = $1", [provider, available - 1, now, probeHold]);
       return { kind: "granted", permit: { provider, slot: granted.slot, holder } };
     });
   }

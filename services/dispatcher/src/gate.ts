@@ -16,7 +16,7 @@ export const OPEN_GATE: CallGate = {
 };
 
 /** Release without a verdict: no request went out, so the breaker learns nothing (failures are kept). */
-export const NO_CALL: CallOutcome = { kind: "retry_after", ms: 0 };
+export const NO_CALL: CallOutcome = { kind: "no_call" };
 
 export type Blocked = Extract<GateDecision, { kind: "blocked" }>;
 

@@ -32,7 +32,7 @@ export const OPEN_GATE: CallGate & ProviderControl = {
 };
 
 /** Release without a verdict (no request went out): the breaker learns nothing. */
-export const NO_CALL: CallOutcome = { kind: "retry_after", ms: 0 };
+export const NO_CALL: CallOutcome = { kind: "no_call" };
 
 const RATE_LIMITED = /\bHTTP 429\b/;
 /** A provider asking for less (`Retry-After: 0`) still gets this much rest: never a tight retry loop. */

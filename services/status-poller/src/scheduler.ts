@@ -342,6 +342,7 @@ export class Scheduler {
   private async heldByOutcome(provider: ProviderName, outcome: CallOutcome): Promise<{ reason: HoldReason; waitMs: number } | null> {
     switch (outcome.kind) {
       case "ok":
+      case "no_call":
         return null;
       case "retry_after":
         return { reason: "retry_after", waitMs: outcome.ms };
