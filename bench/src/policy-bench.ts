@@ -28,6 +28,7 @@
  * `--sweep 1`: instead, the sweep of fixed presets the `default` preset was
  * chosen from (first delay × repeats × growth × cap, 5,000 orders each).
  */
+import { seededRandom } from "@pinflow/testkit";
 import type { EncryptedPin, EventOf, ProviderName } from "@pinflow/contracts";
 import {
   learnSchedule,
@@ -79,17 +80,7 @@ const POLICIES: readonly PolicyUnderTest[] = [
   { name: "adaptive", polling: { mode: "adaptive", policy: DEFAULT_POLICY, adaptive: DEFAULT_ADAPTIVE } },
 ];
 
-/** mulberry32: small, fast, good enough for a simulation; deterministic from its seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function standardNormal(random: () => number): number {
   let u = 0;

@@ -54,3 +54,12 @@ export function readItems<T>(values: unknown[], read: (raw: unknown) => T | stri
   }
   return { ok: true, items };
 }
+
+/** Lower-case ASCII folding (Turkish too): "BAKİYE" → "bakiye", "Ürün" → "urun". */
+export function fold(text: string): string {
+  return text
+    .normalize("NFD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .replace(/ı/g, "i")
+    .toLowerCase();
+}

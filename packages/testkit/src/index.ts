@@ -2,3 +2,4 @@ export * from "./eventually.js";
 export * from "./ports.js";
 export * from "./nats-server.js";
 export * from "./postgres.js";
+export * from "./random.js";

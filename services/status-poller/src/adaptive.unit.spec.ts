@@ -1,3 +1,4 @@
+import { seededRandom } from "@pinflow/testkit";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { EncryptedPin, EventOf } from "@pinflow/contracts";
@@ -27,17 +28,7 @@ const SEALED: EncryptedPin = { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dG
 const pending: CheckResult = { kind: "pending", note: null };
 const done: CheckResult = { kind: "done", pin: SEALED, note: null };
 
-/** Deterministic pseudo-random numbers in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** `n` draws from a lognormal with this median and p95 (ms). */
 function lognormal(n: number, medianMs: number, p95Ms: number, seed = 1): number[] {

@@ -5,7 +5,7 @@
  * refusal; anything else (empty, HTML, non-JSON, 5xx, 429, odd shapes) is ambiguous/unknown.
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
-import { amountField, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
+import { amountField, fold, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
 import { maskSecrets } from "../redact.js";
 
 /** How a batch check was asked: by the provider's `order_id`s or by our `order_uuid`s (`uuid=1`). */
@@ -79,15 +79,6 @@ function noteOf(o: Record<string, unknown>): string | null {
     if (r !== null) return r;
   }
   return textField(o["note"]) ?? textField(o["message"]);
-}
-
-/** Lower-case ASCII folding (Turkish too): "BAKİYE" → "bakiye", "Ürün" → "urun". */
-function fold(text: string): string {
-  return text
-    .normalize("NFD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .replace(/ı/g, "i")
-    .toLowerCase();
 }
 
 /**

@@ -4,7 +4,7 @@
  * Anything not clearly an acceptance, refusal or known state is ambiguous/unknown.
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
-import { amountField, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
+import { amountField, fold, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
 
 export { snippet };
 
@@ -45,15 +45,6 @@ function codeReply(text: string): { code: string; message: string } | null {
   const m = CODE_REPLY.exec(text);
   if (m === null) return null;
   return { code: m[1] ?? "", message: (m[2] ?? "").trim() };
-}
-
-/** Lower-case ASCII folding of Turkish text: "BAKİYE" → "bakiye", "Küpür" → "kupur". */
-function fold(text: string): string {
-  return text
-    .normalize("NFD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .replace(/ı/g, "i")
-    .toLowerCase();
 }
 
 /** Maps a znet refusal to a ReasonCode, from the code and the (Turkish) text. */
