@@ -24,3 +24,4 @@ export type {
   XstorStatusMeaning,
 } from "./xstor/parse.js";
 export * from "./xstor/client.js";
+export * from "./pin-rule.js";
