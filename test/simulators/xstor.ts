@@ -74,6 +74,8 @@ export interface XstorRule extends SimRuleMatch {
   completeAfterMs?: number;
   /** Fault on a check call that asks about an order of this player (looked up at check time). */
   checkFault?: "empty" | "html" | "http500" | "garbage";
+  /** Check entries of this player's orders carry `order_uuid` (opt-in per player; overrides the simulator's option). */
+  checkCarriesUuid?: boolean;
 }
 
 export type XstorSimState = "pending" | "done" | "rejected" | "odd";
@@ -478,8 +480,8 @@ export class XstorSimulator {
     }
     const fault = found.map((o) => this.#ruleFor(o.playerId)?.checkFault).find((f) => f !== undefined);
     if (replyFault(fault, PAGES, this.#reply(res, line))) return;
-    const withUuid = this.#opts.checkCarriesUuid ?? false;
-    this.#sendJson(res, line, 200, { status: "OK", data: found.map((o) => this.#orderJson(o, withUuid)) });
+    const withUuid = (o: SimOrder): boolean => this.#ruleFor(o.playerId)?.checkCarriesUuid ?? this.#opts.checkCarriesUuid ?? false;
+    this.#sendJson(res, line, 200, { status: "OK", data: found.map((o) => this.#orderJson(o, withUuid(o))) });
   }
 }
 

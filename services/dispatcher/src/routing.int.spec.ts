@@ -130,10 +130,10 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
   });
 
-  it("x-stor after a fallback: accepted then the connection dropped → reconciled by order_uuid, one placement", async () => {
+  it("x-stor after a fallback: accepted then the connection dropped → reconciled by order_uuid (entries carrying it, opt-in), one placement", async () => {
     const p = player("xdrop");
     znet.addRule({ playerId: p, placeReply: "3|Kupur Bilgisi Bulunamadı" });
-    xstor.addRule({ playerId: p, placeFault: "drop-after-accept" });
+    xstor.addRule({ playerId: p, placeFault: "drop-after-accept", checkCarriesUuid: true });
     const order = created(p, "freefire-100", "EU");
     await bed.publisher.publish(order);
     const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
@@ -143,6 +143,37 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(xstor.placeCalls(sent.data.reference), 1);
     assert.ok(xstor.checkedIds(sent.data.reference) >= 1, "asked about by order_uuid");
     assert.equal(xstor.order(sent.data.reference)?.server, "EU", "extra → server param");
+  });
+
+  it("x-stor accepted then the connection dropped, check entries without our order_uuid (documented): never taken as found, never placed again, review with the evidence", async () => {
+    const p = player("xdropdoc");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, placeFault: "drop-after-accept" });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.equal(review.data.provider, "xstor");
+    assert.match(review.data.message, /could not be matched/);
+    const reference = review.data.reference ?? "";
+    assert.equal(xstor.placements(reference), 1);
+    assert.equal(xstor.placeCalls(reference), 1, "an unmatched entry is unknown, never not_found: no second placement");
+    assert.ok(xstor.checkedIds(reference) >= 5, "asked about by order_uuid on every reconcile");
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+  });
+
+  it("x-stor place reply with a PIN and an unreadable price: no PIN in the row, the causes or the ReviewRequired message", async () => {
+    const p = player("xpinprice");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, placeReply: { status: "OK", data: { status: "success", pin: "SECRET-PIN", price: "abc" } } });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.match(review.data.message, /without a readable price/);
+    assert.ok(!JSON.stringify(review).includes("SECRET"), review.data.message);
+    const row = await bed.pool.query("SELECT * FROM dispatch WHERE order_id = $1", [order.orderId]);
+    assert.equal(row.rowCount, 1);
+    assert.match(String(row.rows[0].place_error), /without a readable price/);
+    assert.ok(!JSON.stringify(row.rows[0]).includes("SECRET"), JSON.stringify(row.rows[0]));
   });
 
   it("x-stor after a fallback: a timeout with nothing recorded → same order_uuid placed again only after two not-found checks", async () => {
@@ -169,7 +200,7 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
   it("an x-stor reply under an unknown status word is never taken as done or failed", async () => {
     const p = player("xodd");
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
-    xstor.addRule({ playerId: p, outcome: "unknown-word", completeAfterMs: 0, placeFault: "drop-after-accept" });
+    xstor.addRule({ playerId: p, outcome: "unknown-word", completeAfterMs: 0, placeFault: "drop-after-accept", checkCarriesUuid: true });
     const order = created(p);
     await bed.publisher.publish(order);
     // The check finds the order under "on_hold"/"Partial"/"refunding": unknown → still asking, then review.
