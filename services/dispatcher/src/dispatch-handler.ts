@@ -35,6 +35,7 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
 import { classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
+import { sealPlaceReplyPin, type PinSealer } from "./pin-sealer.js";
 import { newReference, type DispatchProvider, type ProviderRegistry } from "./providers.js";
 
 export interface DispatchHandlerDeps {
@@ -45,6 +46,8 @@ export interface DispatchHandlerDeps {
   kick: () => void;
   logger: Logger;
   metrics: DispatchMetrics;
+  /** Seals a PIN that arrives in a place reply (x-stor can finish an order there). */
+  pins: PinSealer;
   /** Per-provider rate, concurrency cap and circuit breaker (default: no limits). */
   gate?: CallGate;
   /** How long a handler waits in-process for a rate/concurrency permit before answering "later". */
@@ -192,7 +195,9 @@ export class DispatchHandler {
       result = { kind: "ambiguous", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
     await this.release(permit, classifyPlace(result, this.defaultRetryAfterMs), log);
-    const d = afterPlace(row, result, this.clock(), this.deps.policy, this.newReference());
+    // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
+    const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
+    const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     await this.commit(event, row, d, log);
     switch (result.kind) {
       case "accepted":
@@ -202,7 +207,14 @@ export class DispatchHandler {
         if (row.maxCost !== null && compareMoney(result.cost, row.maxCost) > 0) {
           log.warn({ reference: row.reference, cost: result.cost, maxCost: row.maxCost }, "provider charged more than the route's maxCost");
         }
-        log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
+        if (sealedPin !== null) {
+          log.info(
+            { provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls, pinInPlaceReply: true },
+            "order accepted and finished in the place reply; OrderSent and PinReceived",
+          );
+        } else {
+          log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
+        }
         break;
       case "refused": {
         const next = d.row.state;
@@ -362,6 +374,8 @@ function envelope(draft: EventDraft, origin: EventOrigin, at: Date, id: string):
   switch (draft.type) {
     case "OrderSent":
       return makeEvent("OrderSent", origin, draft.data, at, id);
+    case "PinReceived":
+      return makeEvent("PinReceived", origin, draft.data, at, id);
     case "DispatchFailed":
       return makeEvent("DispatchFailed", origin, draft.data, at, id);
     case "ReviewRequired":

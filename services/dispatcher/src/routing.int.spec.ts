@@ -15,6 +15,8 @@ import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher } from "./runtime.js";
+import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 
 const CODE = "5550004444";
 const PASSWORD = "route-Şifre&2";
@@ -25,6 +27,7 @@ const COOLDOWN_MS = 1_500;
 const znet = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000, balance: 100_000 });
 const xstor = new XstorSimulator({ token: TOKEN, completeAfterMs: 600_000, balance: 100_000 });
 let gate: ProviderGate;
+const pins = new PinCipher(generatePinKeyring());
 const registry = new Registry();
 
 const limits = (threshold: number): ProviderLimits => ({
@@ -51,6 +54,8 @@ const bed = useDispatcherBed({
         new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
       ]),
       catalog: readCatalogFile(CATALOG),
+      // Adapter until PinCipher.seal binds a PIN to its order.
+      pins: { seal: (pin, _binding) => pins.seal(pin) },
       logger,
       registry,
       gate,
@@ -143,6 +148,37 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(xstor.placeCalls(sent.data.reference), 1);
     assert.ok(xstor.checkedIds(sent.data.reference) >= 1, "asked about by order_uuid");
     assert.equal(xstor.order(sent.data.reference)?.server, "EU", "extra → server param");
+  });
+
+  it("x-stor finishes the order in its place reply: PinReceived (checks 0) right after OrderSent, the sealed PIN opens to x-stor's PIN, no check call, no plaintext PIN in any row", async () => {
+    const p = player("xinplace");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, finishInPlaceReply: true });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const received = await waitForEvent(bed.jsm, order.orderId, "PinReceived");
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    const reference = sent.data.reference;
+    const pin = xstor.order(reference)?.pin ?? "";
+    assert.match(pin, /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/);
+    assert.equal(sent.data.provider, "xstor");
+    assert.equal(sent.data.pinInPlaceReply, true);
+    assert.equal(sent.data.providerOrderId, xstor.order(reference)?.orderId);
+    assert.deepEqual({ ...received.data, pin: null }, { provider: "xstor", reference, pin: null, note: null, checks: 0 });
+    assert.equal(received.causationId, sent.causationId, "both caused by the OrderCreated");
+    assert.equal(pins.open(received.data.pin), pin);
+    const seqs = await Promise.all(
+      (["OrderSent", "PinReceived"] as const).map(async (type) => (await bed.jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(order.orderId, type) }))?.seq ?? 0),
+    );
+    assert.ok(seqs[0]! > 0 && seqs[0]! < seqs[1]!, `OrderSent (${seqs[0]}) before PinReceived (${seqs[1]})`);
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1, PinReceived: 1 });
+    assert.equal(xstor.checkedIds(reference), 0, "no check call");
+    assert.equal(xstor.placements(reference), 1);
+    for (const table of ["dispatch", "dispatch_reference", "outbox"]) {
+      const rows = await bed.pool.query(`SELECT * FROM ${table}`);
+      assert.ok(!JSON.stringify(rows.rows).includes(pin), `no plaintext PIN in ${table}`);
+    }
+    assert.ok(!JSON.stringify([sent, received]).includes(pin), "no plaintext PIN in the events");
   });
 
   it("x-stor accepted then the connection dropped, check entries without our order_uuid (documented): never taken as found, never placed again, review with the evidence", async () => {
