@@ -25,3 +25,4 @@ export type {
 } from "./xstor/parse.js";
 export * from "./xstor/client.js";
 export * from "./pin-rule.js";
+export { maskCheckResult, maskPlaceResult } from "./client-results.js";

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { maskCheckResult, maskPlaceResult } from "./client-results.js";
 import type { CheckResult, PlaceResult } from "./provider.js";
 import { pinValue } from "./test-arbitraries.js";
 import { parseCheckReply as parseZnetCheck, parsePlaceReply as parseZnetPlace } from "./znet/parse.js";
@@ -115,5 +116,13 @@ describe("no plaintext PIN in a quoted provider body", () => {
         }
       }),
     );
+  });
+
+  it("maskPlaceResult / maskCheckResult (what the dispatcher applies to every provider answer) mask every text, never the delivered PIN", () => {
+    assert.deepEqual(maskPlaceResult({ kind: "ambiguous", cause: 'not JSON: {"pin":"SECRET-PIN"' }), { kind: "ambiguous", cause: 'not JSON: {"pin":"***"' });
+    const accepted: PlaceResult = { kind: "accepted", cost: "9.80", balance: null, providerOrderId: "1", pin: "AB12-CD34" };
+    assert.deepEqual(maskPlaceResult(accepted), accepted);
+    assert.deepEqual(maskCheckResult({ kind: "unknown", cause: "HTTP 500: OK|2|SECRET-PIN|x", retryAfterMs: 5 }), { kind: "unknown", cause: "HTTP 500: OK|2|***|x", retryAfterMs: 5 });
+    assert.deepEqual(maskCheckResult({ kind: "done", pin: "AB12-CD34", note: "ok" }), { kind: "done", pin: "AB12-CD34", note: "ok" });
   });
 });

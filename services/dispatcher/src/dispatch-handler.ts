@@ -12,7 +12,7 @@ import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOr
 import type { EventOf, OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { Permit, CallOutcome } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
-import type { CheckResult, PlaceResult } from "@pinflow/providers";
+import { maskCheckResult, maskPlaceResult, type CheckResult, type PlaceResult } from "@pinflow/providers";
 import type { Logger } from "pino";
 import {
   afterPlace,
@@ -194,6 +194,8 @@ export class DispatchHandler {
       // Adapters never throw for provider behaviour; if one does, the request may have gone out.
       result = { kind: "ambiguous", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
+    // Every provider text goes on (rows, events, logs) only through the one masking function.
+    result = maskPlaceResult(result);
     await this.release(permit, classifyPlace(result, this.defaultRetryAfterMs), log);
     // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
@@ -274,6 +276,7 @@ export class DispatchHandler {
     } catch (error) {
       result = { kind: "unknown", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
+    result = maskCheckResult(result);
     await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     await this.commit(event, claimed, d, log);
