@@ -14,6 +14,7 @@
  * Built-in demo rules, by player id (`uid`):
  *   refuse-…  newOrder is refused with `{"status":"ERROR","message":"Invalid player ID","error":"uid"}`
  *   reject-…  the order is accepted, then rejected (refunded)
+ *   finish-…  the order is finished in its place reply (`data.status` success with the PIN)
  * Every other player id is accepted and completes with a generated PIN.
  * One line per request is logged to stdout; the token is never printed and PINs are masked.
  */
@@ -34,6 +35,7 @@ const sim = new XstorSimulator({
 });
 sim.addRule({ playerId: "refuse-", match: "prefix", placeReply: { status: "ERROR", message: "Invalid player ID", error: "uid" } });
 sim.addRule({ playerId: "reject-", match: "prefix", outcome: "reject" });
+sim.addRule({ playerId: "finish-", match: "prefix", finishInPlaceReply: true });
 
 const baseUrl = await sim.start(port, host);
 console.log(

@@ -37,10 +37,11 @@ export interface XstorSimOptions {
   now?: () => number;
   /** PIN generator (default `XXXX-XXXX-XXXX-XXXX` of A-Z0-9). */
   pinFactory?: () => string;
-  /** The same `order_uuid` placed again returns the existing order, uncharged (default true).
-   *  false models "assume nothing": the same uuid is accepted and charged again. */
+  /** The same `order_uuid` placed again returns the existing order, uncharged (opt-in). Default false,
+   *  as the document promises nothing: the same uuid is accepted and charged again. */
   detectDuplicates?: boolean;
-  /** Check replies carry `order_uuid` in each entry (default true); false leaves only `order_id`. */
+  /** Check replies carry `order_uuid` in each entry (opt-in). Default false, the documented entry
+   *  `{order_id, status, pin, note}`: a check by uuid (`uuid=1`) answers with entries our uuids are not in. */
   checkCarriesUuid?: boolean;
   /** More ids than this in one check call are refused with an ERROR reply (default 50). */
   maxCheckIds?: number;
@@ -63,12 +64,18 @@ export interface XstorRule extends SimRuleMatch {
   placeFault?: XstorPlaceFault;
   /** For slow-accept (default 5000). */
   slowMs?: number;
+  /** The order is finished in its place reply: `data.status` success with the PIN (in `pin`, or in
+   *  `code` for every third order, as in check replies), as x-stor may do (opt-in; default: accepted
+   *  and still in progress, the PIN comes through a check). */
+  finishInPlaceReply?: boolean;
   /** What the order turns into after its delay (default complete); reject refunds the cost;
    *  unknown-word leaves it under a status word outside the table. */
   outcome?: "complete" | "reject" | "never" | "unknown-word";
   completeAfterMs?: number;
   /** Fault on a check call that asks about an order of this player (looked up at check time). */
   checkFault?: "empty" | "html" | "http500" | "garbage";
+  /** Check entries of this player's orders carry `order_uuid` (opt-in per player; overrides the simulator's option). */
+  checkCarriesUuid?: boolean;
 }
 
 export type XstorSimState = "pending" | "done" | "rejected" | "odd";
@@ -124,6 +131,8 @@ const PENDING_WORDS = ["Processing", "pending", "WAIT", "Queued", "accepted", "I
 const DONE_WORDS = ["success", "COMPLETED", "Done", "complete"];
 const REJECT_WORDS = ["rejected", "Cancelled", "FAILED", "canceled"];
 const ODD_WORDS = ["on_hold", "Partial", "refunding"];
+/** What a `pin` field holds while there is no PIN (pin-rule.ts: never a PIN). */
+const NO_PIN: readonly (string | null)[] = ["-", "", null, "N/A", "—"];
 
 const PAGES: SimFaultPages = {
   html: "<!DOCTYPE html>\n<html lang=\"en\"><head><title>X-Stor</title></head><body><div id=\"app\">Welcome to X-Stor</div></body></html>\n",
@@ -356,11 +365,12 @@ export class XstorSimulator {
     base["price"] = formatCents(o.costCents);
     switch (o.state) {
       case "pending":
-        return { ...base, status: pick(PENDING_WORDS, o.seq + shown, "pending"), replay_api: [], note: "Order is being processed" };
+        // The documented entry has a `pin` field: while there is none it holds a placeholder.
+        return { ...base, status: pick(PENDING_WORDS, o.seq + shown, "pending"), pin: pick(NO_PIN, o.seq + shown, null), replay_api: [], note: "Order is being processed" };
       case "done": {
-        // Every third order carries its PIN in `code` instead of `pin`, as some x-stor products do.
-        const field = o.seq % 3 === 2 ? "code" : "pin";
-        return { ...base, status: pick(DONE_WORDS, o.seq, "success"), [field]: o.pin, replay_api: ["Order completed"], note: null };
+        // Every third order carries its PIN in `code`, with a placeholder left in `pin`, as some x-stor products do.
+        const pins = o.seq % 3 === 2 ? { pin: pick(NO_PIN, o.seq, null), code: o.pin } : { pin: o.pin };
+        return { ...base, status: pick(DONE_WORDS, o.seq, "success"), ...pins, replay_api: ["Order completed"], note: null };
       }
       case "rejected":
         return { ...base, status: pick(REJECT_WORDS, o.seq, "rejected"), replay_api: ["Wrong player ID", "Amount refunded"], note: null };
@@ -400,7 +410,7 @@ export class XstorSimulator {
     });
     if (uuid.trim() === "") return refuse("The order uuid field is required.", "order_uuid");
     const existing = this.#byUuid.get(uuid);
-    if (existing !== undefined && (this.#opts.detectDuplicates ?? true)) {
+    if (existing !== undefined && (this.#opts.detectDuplicates ?? false)) {
       increment(this.#duplicates, uuid);
       return { reply: { status: "OK", data: this.#orderJson(existing, false) }, accepted: true };
     }
@@ -432,6 +442,10 @@ export class XstorSimulator {
       pin: null,
       shown: 0,
     };
+    if (rule?.finishInPlaceReply === true) {
+      order.state = "done";
+      order.pin = this.#pinFactory();
+    }
     this.#orders.push(order);
     this.#byId.set(order.orderId, order);
     this.#byUuid.set(uuid, order);
@@ -466,8 +480,8 @@ export class XstorSimulator {
     }
     const fault = found.map((o) => this.#ruleFor(o.playerId)?.checkFault).find((f) => f !== undefined);
     if (replyFault(fault, PAGES, this.#reply(res, line))) return;
-    const withUuid = this.#opts.checkCarriesUuid ?? true;
-    this.#sendJson(res, line, 200, { status: "OK", data: found.map((o) => this.#orderJson(o, withUuid)) });
+    const withUuid = (o: SimOrder): boolean => this.#ruleFor(o.playerId)?.checkCarriesUuid ?? this.#opts.checkCarriesUuid ?? false;
+    this.#sendJson(res, line, 200, { status: "OK", data: found.map((o) => this.#orderJson(o, withUuid(o))) });
   }
 }
 

@@ -53,7 +53,7 @@ describe("XstorClient against the x-stor simulator", () => {
     }
   });
 
-  it("place → check pending → done with a PIN, by order_id and by uuid", async () => {
+  it("place → check pending → done with a PIN, by order_id; by uuid the documented entries cannot be matched (unknown)", async () => {
     sim.setBalance(1000);
     const r = ref();
     const placed = await place(pubg60(r));
@@ -63,12 +63,12 @@ describe("XstorClient against the x-stor simulator", () => {
     assert.equal(sim.balance(), 990.2);
 
     assert.equal((await check([orderId], "order_id")).get(orderId)?.kind, "pending");
-    assert.equal((await checkOne(r)).kind, "pending");
+    assert.equal((await checkOne(r)).kind, "unknown", "an entry without our uuid is never taken as ours");
     clock += 3000;
     const byId = (await check([orderId], "order_id")).get(orderId);
     const byUuid = await checkOne(r);
     assert.equal(byId?.kind, "done");
-    assert.deepEqual(byUuid, byId);
+    assert.equal(byUuid.kind, "unknown", "never guessed, never not_found");
     const pin = byId?.kind === "done" ? byId.pin : "";
     assert.match(pin, PIN);
     assert.equal(byId?.kind === "done" ? byId.note : null, "Order completed");
@@ -78,17 +78,17 @@ describe("XstorClient against the x-stor simulator", () => {
     assert.deepEqual(await client.balance(), { kind: "ok", balance: "990.20" });
   });
 
-  it("re-placing the same uuid returns the existing order and does not charge twice", async () => {
+  it("re-placing the same uuid is a second order, charged again (the document promises no de-duplication)", async () => {
     sim.setBalance(100);
     const r = ref();
     const first = await place(pubg60(r));
     const again = await place(pubg60(r));
     assert.equal(again.kind, "accepted");
-    assert.equal(orderIdOf(again), orderIdOf(first));
+    assert.notEqual(orderIdOf(again), orderIdOf(first));
     assert.equal(sim.placeCalls(r), 2);
-    assert.equal(sim.placements(r), 1);
-    assert.equal(sim.duplicatePlacements(r), 1);
-    assert.equal(sim.balance(), 90.2);
+    assert.equal(sim.placements(r), 2);
+    assert.equal(sim.duplicatePlacements(r), 0);
+    assert.equal(sim.balance(), 80.4);
   });
 
   it("server param, already-done and already-rejected placements", async () => {
@@ -145,17 +145,27 @@ describe("XstorClient against the x-stor simulator", () => {
     assert.equal((await checkOne(r)).kind, "not_found");
   });
 
-  it("drop-after-accept and slow-accept are ambiguous, then checkOne by uuid finds the order", async () => {
-    sim.addRule({ playerId: "dropper", placeFault: "drop-after-accept" });
-    sim.addRule({ playerId: "slowpoke", placeFault: "slow-accept", slowMs: 400 });
-    const fast = new XstorClient({ baseUrl, token: TOKEN, timeoutMs: 150 });
-    for (const player of ["dropper", "slowpoke"]) {
-      const r = ref();
-      assert.equal((await place(pubg60(r, player), fast)).kind, "ambiguous", player);
-      assert.equal(sim.placements(r), 1);
-      assert.equal((await checkOne(r)).kind, "pending", player);
-      clock += 3000;
-      assert.equal((await checkOne(r)).kind, "done", player);
+  it("drop-after-accept and slow-accept are ambiguous; checkOne by uuid is unknown (never not_found) for the documented entries, and finds the order where entries carry the uuid", async () => {
+    const kind = new XstorSimulator({ token: TOKEN, balance: 1000, completeAfterMs: 3000, now: () => clock, checkCarriesUuid: true });
+    const kindUrl = await kind.start(0);
+    try {
+      for (const [s, url] of [[sim, baseUrl], [kind, kindUrl]] as const) {
+        s.addRule({ playerId: "dropper", placeFault: "drop-after-accept" });
+        s.addRule({ playerId: "slowpoke", placeFault: "slow-accept", slowMs: 400 });
+        const fast = new XstorClient({ baseUrl: url, token: TOKEN, timeoutMs: 150 });
+        const asking = new XstorClient({ baseUrl: url, token: TOKEN, timeoutMs: 1000 });
+        for (const player of ["dropper", "slowpoke"]) {
+          const r = ref();
+          assert.equal((await place(pubg60(r, player), fast)).kind, "ambiguous", player);
+          assert.equal(s.placements(r), 1);
+          const carries = s === kind;
+          assert.equal((await checkOne(r, asking)).kind, carries ? "pending" : "unknown", player);
+          clock += 3000;
+          assert.equal((await checkOne(r, asking)).kind, carries ? "done" : "unknown", player);
+        }
+      }
+    } finally {
+      await kind.stop();
     }
   });
 
@@ -173,19 +183,18 @@ describe("XstorClient against the x-stor simulator", () => {
     sim.addRule({ playerId: "rejectme", outcome: "reject", completeAfterMs: 10 });
     sim.addRule({ playerId: "stuck", outcome: "never" });
     sim.addRule({ playerId: "odd", outcome: "unknown-word", completeAfterMs: 10 });
-    const [rj, st, od] = [ref(), ref(), ref()];
-    await place(pubg60(rj, "rejectme"));
-    await place(pubg60(st, "stuck"));
-    await place(pubg60(od, "odd"));
+    const rj = orderIdOf(await place(pubg60(ref(), "rejectme")));
+    const st = orderIdOf(await place(pubg60(ref(), "stuck")));
+    const od = orderIdOf(await place(pubg60(ref(), "odd")));
     clock += 10_000_000;
-    const m = await check([rj, st, od], "uuid");
+    const m = await check([rj, st, od], "order_id");
     assert.deepEqual(m.get(rj), { kind: "cancelled", note: "Wrong player ID; Amount refunded" });
     assert.equal(m.get(st)?.kind, "pending");
     assert.equal(m.get(od)?.kind, "unknown");
     assert.equal(sim.balance(), 80.4);
     for (const fault of ["empty", "html", "http500", "garbage"] as const) {
       sim.addRule({ playerId: "stuck", checkFault: fault });
-      const faulty = await check([st, rj], "uuid");
+      const faulty = await check([st, rj], "order_id");
       assert.deepEqual([...faulty.values()].map((v) => v.kind), ["unknown", "unknown"], fault);
     }
   });
@@ -193,11 +202,12 @@ describe("XstorClient against the x-stor simulator", () => {
   it("a batch of 120 ids is split into 3 calls; unknown ids are not_found", async () => {
     sim.setBalance(10_000);
     const refs = Array.from({ length: 60 }, () => ref());
-    for (const r of refs) assert.equal((await place(pubg60(r, "batch-player"))).kind, "accepted");
-    const strangers = Array.from({ length: 60 }, (_, i) => `never-placed-${i}`);
+    const ids: string[] = [];
+    for (const r of refs) ids.push(orderIdOf(await place(pubg60(r, "batch-player"))));
+    const strangers = Array.from({ length: 60 }, (_, i) => `${990000 + i}`);
     const before = sim.checkCalls();
     const logBefore = sim.requestLog().length;
-    const m = await check([...refs, ...strangers], "uuid");
+    const m = await check([...ids, ...strangers], "order_id");
     assert.equal(sim.checkCalls() - before, 3);
     const sizes = sim
       .requestLog()
@@ -205,18 +215,18 @@ describe("XstorClient against the x-stor simulator", () => {
       .map((l) => (JSON.parse(new URL(l.split(" ")[1] ?? "", "http://x").searchParams.get("orders") ?? "[]") as unknown[]).length);
     assert.deepEqual(sizes, [50, 50, 20]);
     assert.equal(m.size, 120);
-    assert.ok(refs.every((r) => m.get(r)?.kind === "pending"));
+    assert.ok(ids.every((id) => m.get(id)?.kind === "pending"));
     assert.ok(strangers.every((s) => m.get(s)?.kind === "not_found"));
     assert.deepEqual(sim.referencesFor("batch-player"), refs);
   });
 
-  it("status words vary in wording and case; PINs come in pin or code", async () => {
+  it("status words vary in wording and case; PINs come in pin or code (with a placeholder left in pin)", async () => {
     sim.setBalance(10_000);
     sim.addRule({ playerId: "words", completeAfterMs: 0 });
-    const refs = Array.from({ length: 6 }, () => ref());
-    for (const r of refs) await place(pubg60(r, "words"));
-    const m = await check(refs, "uuid");
-    assert.ok(refs.every((r) => m.get(r)?.kind === "done"));
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(orderIdOf(await place(pubg60(ref(), "words"))));
+    const m = await check(ids, "order_id");
+    assert.ok(ids.every((id) => m.get(id)?.kind === "done"), JSON.stringify([...m]));
     assert.ok(lines.some((l) => l.includes('\\"code\\":\\"***\\"')) && lines.some((l) => l.includes('\\"pin\\":\\"***\\"')), "pins masked in log lines");
     assert.ok(!lines.some((l) => /[A-Z0-9]{4}(-[A-Z0-9]{4}){3}/.test(l)), "no PIN in a log line");
   });
@@ -240,8 +250,8 @@ describe("XstorClient against the x-stor simulator", () => {
 });
 
 describe("x-stor simulator options", () => {
-  it("detectDuplicates: false accepts and charges the same uuid again", async () => {
-    const sim = new XstorSimulator({ token: "t", balance: 100, detectDuplicates: false, completeAfterMs: () => 0 });
+  it("by default (the document promises nothing else) a repeated uuid is accepted and charged again", async () => {
+    const sim = new XstorSimulator({ token: "t", balance: 100, completeAfterMs: () => 0 });
     const baseUrl = await sim.start();
     try {
       const client = new XstorClient({ baseUrl, token: "t", timeoutMs: 1000 });
@@ -249,14 +259,47 @@ describe("x-stor simulator options", () => {
       assert.equal((await client.place(req)).kind, "accepted");
       assert.equal((await client.place(req)).kind, "accepted");
       assert.equal(sim.placements("u-77"), 2);
+      assert.equal(sim.duplicatePlacements("u-77"), 0);
       assert.equal(sim.balance(), 80.4);
     } finally {
       await sim.stop();
     }
   });
 
-  it("checkCarriesUuid: false still reconciles a single order by uuid", async () => {
-    const sim = new XstorSimulator({ token: "t", checkCarriesUuid: false, completeAfterMs: 0 });
+  it("detectDuplicates: true (opt-in) returns the existing order for a repeated uuid, uncharged", async () => {
+    const sim = new XstorSimulator({ token: "t", balance: 100, detectDuplicates: true, completeAfterMs: () => 0 });
+    const baseUrl = await sim.start();
+    try {
+      const client = new XstorClient({ baseUrl, token: "t", timeoutMs: 1000 });
+      const req: PlaceRequest = { reference: "u-78", productCode: { productId: "501" }, playerId: "x", extra: null };
+      assert.equal((await client.place(req)).kind, "accepted");
+      assert.equal((await client.place(req)).kind, "accepted");
+      assert.equal(sim.placements("u-78"), 1);
+      assert.equal(sim.duplicatePlacements("u-78"), 1);
+      assert.equal(sim.balance(), 90.2);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it("by default check entries carry no order_uuid: orders are matched by order_id; by uuid nothing can be matched (unknown)", async () => {
+    const sim = new XstorSimulator({ token: "t", completeAfterMs: 0 });
+    const baseUrl = await sim.start();
+    try {
+      const client = new XstorClient({ baseUrl, token: "t", timeoutMs: 1000 });
+      const placed = await client.place({ reference: "u-1", productCode: { productId: "501" }, playerId: "x", extra: null });
+      const orderId = placed.kind === "accepted" ? placed.providerOrderId : null;
+      assert.ok(orderId !== null);
+      assert.equal((await client.check([orderId], "order_id")).get(orderId)?.kind, "done");
+      assert.equal((await client.checkOne("u-1")).kind, "unknown", "a lone entry without our uuid is never taken as ours");
+      assert.equal((await client.checkOne("u-404")).kind, "not_found", "an empty data list is not found");
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it("checkCarriesUuid: true (opt-in) lets a batch by uuid match every order", async () => {
+    const sim = new XstorSimulator({ token: "t", checkCarriesUuid: true, completeAfterMs: 0 });
     const baseUrl = await sim.start();
     try {
       const client = new XstorClient({ baseUrl, token: "t", timeoutMs: 1000 });
@@ -264,7 +307,28 @@ describe("x-stor simulator options", () => {
       await client.place({ reference: "u-2", productCode: { productId: "501" }, playerId: "x", extra: null });
       assert.equal((await client.checkOne("u-1")).kind, "done");
       const both = await client.check(["u-1", "u-2"], "uuid");
-      assert.deepEqual([...both.values()].map((v) => v.kind), ["unknown", "unknown"], "entries without uuids cannot be matched");
+      assert.deepEqual([...both.values()].map((v) => v.kind), ["done", "done"]);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it("rule finishInPlaceReply: the place reply already says success and carries the PIN (in pin or code); the order is done and charged once", async () => {
+    const sim = new XstorSimulator({ token: "t", balance: 100, completeAfterMs: 60_000 });
+    sim.addRule({ playerId: "fin", finishInPlaceReply: true });
+    const baseUrl = await sim.start();
+    try {
+      const client = new XstorClient({ baseUrl, token: "t", timeoutMs: 1000 });
+      for (const reference of ["f-1", "f-2", "f-3"]) {
+        const placed = await client.place({ reference, productCode: { productId: "501" }, playerId: "fin", extra: null });
+        const order = sim.order(reference);
+        assert.equal(order?.state, "done");
+        assert.deepEqual(placed, { kind: "accepted", cost: "9.80", balance: null, providerOrderId: order?.orderId ?? "", pin: order?.pin ?? "" });
+        assert.match(order?.pin ?? "", PIN);
+      }
+      const other = await client.place({ reference: "p-1", productCode: { productId: "501" }, playerId: "other", extra: null });
+      assert.ok(other.kind === "accepted" && other.pin === null, "without the rule the order is only accepted");
+      assert.equal(sim.balance(), 60.8);
     } finally {
       await sim.stop();
     }

@@ -36,8 +36,9 @@ export interface ZnetSimOptions {
   now?: () => number;
   /** PIN generator (default `XXXX-XXXX-XXXX-XXXX` of A-Z0-9). */
   pinFactory?: () => string;
-  /** Refuse a reference placed before with `4|Daha Önce Gönderilmiş (<ref>)` (default true).
-   *  false models "assume nothing": the same reference is accepted and charged again. */
+  /** Refuse a reference placed before with `4|Daha Önce Gönderilmiş (<ref>)` (opt-in; the vendor documents
+   *  it only for bills). Default false, "assume nothing for PIN orders": the same reference is accepted
+   *  and charged again. */
   detectDuplicates?: boolean;
   /** Called once per request with a log line (password masked). */
   onRequest?: (line: string) => void;
@@ -267,7 +268,7 @@ export class ZnetSimulator {
   #placeOrder(q: URLSearchParams, reference: string, playerInfo: string, rule: ZnetRule | undefined): { body: string; accepted: boolean } {
     const refuse = (body: string): { body: string; accepted: boolean } => ({ body, accepted: false });
     if (!/^\d+$/.test(reference)) return refuse("3|Referans bilgisi hatalı");
-    if ((this.#opts.detectDuplicates ?? true) && this.#orders.has(reference)) {
+    if ((this.#opts.detectDuplicates ?? false) && this.#orders.has(reference)) {
       return refuse(`4|Daha Önce Gönderilmiş (${reference})`);
     }
     const product = findSimProduct(q.get("oyun") ?? "", q.get("kupur") ?? "");

@@ -9,7 +9,8 @@ const PASSWORD = "pw-Çok+Gizli&42";
 
 describe("ZnetClient against the znet simulator", () => {
   let clock = 1_000_000;
-  const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, balance: 1000, completeAfterMs: 3000, now: () => clock });
+  // Opts in to the vendor's bill-style `4|Daha Önce Gönderilmiş` refusal, so the client's mapping of it is proven.
+  const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, balance: 1000, completeAfterMs: 3000, now: () => clock, detectDuplicates: true });
   let baseUrl = "";
   let client: ZnetClient;
   let refSeq = 5000;
@@ -176,8 +177,8 @@ describe("ZnetClient against the znet simulator", () => {
 });
 
 describe("znet simulator options", () => {
-  it("detectDuplicates: false accepts and charges the same reference again", async () => {
-    const sim = new ZnetSimulator({ code: "k", password: "p", balance: 100, detectDuplicates: false, completeAfterMs: () => 0 });
+  it("by default (\"assume nothing for PIN orders\") the same reference is accepted and charged again", async () => {
+    const sim = new ZnetSimulator({ code: "k", password: "p", balance: 100, completeAfterMs: () => 0 });
     const baseUrl = await sim.start();
     try {
       const client = new ZnetClient({ baseUrl, code: "k", password: "p", timeoutMs: 1000 });

@@ -6,7 +6,7 @@ const DESCRIPTIONS: Record<EventType, string> = {
   OrderCreated: "A customer created an order (orders service). Once per order.",
   OrderSent: "A provider accepted the order (dispatcher); cost is null when the acceptance was learnt by reconciling an ambiguous call. Once per order.",
   StatusChecked: "One status check of an accepted order (status-poller); no PIN in it. Many per order; msgID `StatusChecked:<orderId>:<attempt>`.",
-  PinReceived: "The provider finished the order; the PIN is AES-256-GCM encrypted (status-poller). Terminal, once per order.",
+  PinReceived: "The provider finished the order; the PIN is AES-256-GCM encrypted (status-poller; or dispatcher with checks 0, right after an OrderSent with pinInPlaceReply, when the provider finished the order in its place reply). Terminal, once per order.",
   DispatchFailed: "Every provider offer definitely refused the order; nothing was charged (dispatcher). Terminal, once per order: billing refunds on it.",
   OrderFailed: "The provider cancelled an accepted order (status-poller). Terminal, once per order: billing refunds on it.",
   ReviewRequired: "A person must decide: placement outcome unknown, deadline passed, or unreadable status (dispatcher or status-poller).",

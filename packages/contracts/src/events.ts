@@ -26,6 +26,12 @@ export const OrderSentData = z.object({
   cost: Money.nullable(),
   balance: Money.nullable(),
   providerOrderId: z.string().max(128).nullable(),
+  /**
+   * True when the provider finished the order in its place reply (x-stor `data.status` success with a
+   * PIN): the dispatcher appends `PinReceived` (checks 0) right after this event and the status-poller
+   * does not watch the order. Absent (older events) or false: the PIN comes through status checks.
+   */
+  pinInPlaceReply: z.boolean().optional(),
 });
 
 export const CheckOutcome = z.enum(["pending", "done", "cancelled", "unknown"]);

@@ -4,6 +4,7 @@
  */
 import type { HttpGetOutcome } from "./http-get.js";
 import { withRetryAfter, type BalanceResult, type CheckResult, type PlaceResult, type ReasonCode } from "./provider.js";
+import { maskProviderText } from "./redact.js";
 
 type Parse<T> = (body: string, status: number) => T;
 type Scrub = (text: string) => string;
@@ -56,4 +57,14 @@ export function scrubCheckResult(r: CheckResult, scrub: Scrub): CheckResult {
     case "unknown":
       return { ...r, cause: scrub(r.cause) };
   }
+}
+
+/** Every provider text of a place result through the one masking function (maskProviderText); the PIN of an acceptance is untouched. */
+export function maskPlaceResult(r: PlaceResult): PlaceResult {
+  return scrubPlaceResult(r, maskProviderText, { providerCode: true });
+}
+
+/** Every provider text of a check result through the one masking function (maskProviderText); the PIN of a done result is untouched. */
+export function maskCheckResult(r: CheckResult): CheckResult {
+  return scrubCheckResult(r, maskProviderText);
 }

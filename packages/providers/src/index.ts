@@ -24,3 +24,5 @@ export type {
   XstorStatusMeaning,
 } from "./xstor/parse.js";
 export * from "./xstor/client.js";
+export * from "./pin-rule.js";
+export { maskCheckResult, maskPlaceResult } from "./client-results.js";

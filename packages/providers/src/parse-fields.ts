@@ -2,7 +2,7 @@
  * Small readers shared by the providers' reply parsers (znet, x-stor): body normalisation, quoted
  * snippets for causes, and tolerant field readers for JSON values. None of them throws.
  */
-import { maskSecrets } from "./redact.js";
+import { maskProviderText } from "./redact.js";
 
 const SNIPPET_CHARS = 80;
 
@@ -11,11 +11,15 @@ export function normalize(body: string): string {
   return body.replace(/^\uFEFF+/, "").trim();
 }
 
-/** The first characters of a body, quoted, with secrets masked: for causes and errors. */
+/**
+ * The first characters of a body, quoted, with secrets and PINs masked (maskProviderText, applied to
+ * the whole body before it is cut, so a cut never leaves part of a PIN unmasked): for causes and errors.
+ */
 export function snippet(text: string): string {
-  const head = Array.from(text.slice(0, SNIPPET_CHARS * 2)).slice(0, SNIPPET_CHARS).join("");
-  const more = head.length < text.length ? "…" : "";
-  return JSON.stringify(maskSecrets(head)) + more;
+  const masked = maskProviderText(text);
+  const head = Array.from(masked.slice(0, SNIPPET_CHARS * 2)).slice(0, SNIPPET_CHARS).join("");
+  const more = head.length < masked.length ? "…" : "";
+  return JSON.stringify(head) + more;
 }
 
 export function isHtml(text: string): boolean {

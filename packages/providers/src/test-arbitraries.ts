@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { isPinPlaceholder } from "./pin-rule.js";
 import type { BalanceResult, CheckResult, PlaceResult } from "./provider.js";
 
 export const REASONS = ["insufficient_balance", "product_unavailable", "invalid_player", "auth_failed", "duplicate_reference", "provider_error"];
@@ -18,6 +19,7 @@ export function assertPlace(r: PlaceResult, opts: { providerCode?: RegExp } = {}
       assert.deepEqual(keys(r), ["balance", "cost", "kind", "pin", "providerOrderId"]);
       assert.match(r.cost, /^\d+(\.\d+)?$/);
       assert.ok(isStrOrNull(r.balance) && isStrOrNull(r.pin) && isStrOrNull(r.providerOrderId));
+      assert.ok(r.pin === null || !isPinPlaceholder(r.pin), `a placeholder taken as a PIN: ${JSON.stringify(r.pin)}`);
       return;
     case "refused":
       assert.deepEqual(keys(r), ["kind", "message", "providerCode", "reasonCode"]);
@@ -44,6 +46,7 @@ export function assertCheck(r: CheckResult, opts: { pin?: (pin: string) => boole
     case "done":
       assert.deepEqual(keys(r), ["kind", "note", "pin"]);
       assert.ok(r.pin !== "" && r.pin === r.pin.trim());
+      assert.ok(!isPinPlaceholder(r.pin), `a placeholder taken as a PIN: ${JSON.stringify(r.pin)}`);
       if (opts.pin !== undefined) assert.ok(opts.pin(r.pin), `unexpected PIN ${JSON.stringify(r.pin)}`);
       return;
     case "not_found":
@@ -77,3 +80,25 @@ export function riskyBodies(bodies: fc.Arbitrary<string>, ...more: fc.Arbitrary<
     bodies.map((b) => ` <${b}`),
   );
 }
+
+/**
+ * What providers put in a PIN field when there is no PIN: blank, dashes, `null`, `N/A` and the like,
+ * in any case and with any padding. None of them is ever a PIN.
+ */
+export const pinPlaceholder: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.constantFrom("", "-", "--", "---", "—", "–", "null", "NULL", "Null", "N/A", "n/a", "NA", "none", "None", "nil", "undefined", "yok", "Yok", "...", "*", "***", "_", "0"),
+    fc.constantFrom("", " ", "  ", "\t", "\n"),
+    fc.constantFrom("", " ", "  ", "\r\n"),
+  )
+  .map(([p, before, after]) => `${before}${p}${after}`);
+
+/** A PIN as providers deliver it: letters, digits, dashes and spaces (several codes or a serial), never a placeholder. */
+export const pinValue: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.stringMatching(/^[A-Z0-9]{4,8}$/),
+    fc.array(fc.stringMatching(/^[A-Z0-9]{2,8}$/), { maxLength: 3 }),
+    fc.constantFrom("-", " ", " / "),
+  )
+  .map(([head, rest, sep]) => [head, ...rest].join(sep))
+  .filter((p) => /\d/.test(p) && /[A-Z]/.test(p) && p.length >= 6);

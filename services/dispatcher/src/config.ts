@@ -10,6 +10,8 @@ export const ProviderEnv = z.object(providerAccountSettings({ znetMs: 15_000, xs
 export const DispatcherEnv = BaseConfig.extend({
   ...ProviderEnv.shape,
   CATALOG_FILE: z.string().min(1),
+  /** The PIN keyring (`keyId:base64(32 bytes)[,…]`, first one encrypts): a PIN in a place reply is sealed at once. */
+  PIN_KEYS: z.string().min(1),
   RECONCILE_MAX_TRIES: z.coerce.number().int().min(1).max(100).default(8),
   /** First reconcile delay after an ambiguous placement; doubles per unclear answer. */
   RECONCILE_BASE_MS: msSetting(2_000),
@@ -34,6 +36,8 @@ export interface DispatcherConfig extends ProviderConfigs {
   httpPort: number;
   httpHost: string;
   catalogFile: string;
+  /** PIN_KEYS: never logged. */
+  pinKeys: string;
   reconcileMaxTries: number;
   reconcileBaseMs: number;
   reconcileMaxDelayMs: number;
@@ -59,6 +63,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     httpPort: e.HTTP_PORT,
     httpHost: e.HTTP_HOST,
     catalogFile: e.CATALOG_FILE,
+    pinKeys: e.PIN_KEYS,
     ...providers,
     reconcileMaxTries: e.RECONCILE_MAX_TRIES,
     reconcileBaseMs: e.RECONCILE_BASE_MS,

@@ -12,6 +12,7 @@ const base = {
   DATABASE_URL: "postgres://x@127.0.0.1/db",
   HTTP_PORT: "8082",
   CATALOG_FILE: "/etc/pinflow/catalog.json",
+  PIN_KEYS: "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
   ZNET_BASE_URL: "http://bayi.example.com",
   ZNET_CODE: "5551112233",
 };
@@ -52,6 +53,12 @@ describe("dispatcher config", () => {
     assert.throws(() => loadDispatcherConfig(none), /no provider configured/);
     assert.throws(() => loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", CATALOG_FILE: "" }), /CATALOG_FILE/);
   });
+
+  it("needs PIN_KEYS (a PIN in a place reply is sealed at once), never echoing it", () => {
+    const { PIN_KEYS: keys, ...withoutKeys } = base;
+    assert.throws(() => loadDispatcherConfig({ ...withoutKeys, ZNET_PASSWORD: "pw" }), /PIN_KEYS/);
+    assert.equal(loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw" }).pinKeys, keys);
+  });
 });
 
 describe("dispatcher config: x-stor and provider limits", () => {
@@ -59,6 +66,7 @@ describe("dispatcher config: x-stor and provider limits", () => {
     DATABASE_URL: "postgres://x@127.0.0.1/db",
     HTTP_PORT: "8082",
     CATALOG_FILE: "/etc/pinflow/catalog.json",
+    PIN_KEYS: "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     XSTOR_BASE_URL: "https://api.x-stor.example",
   };
 

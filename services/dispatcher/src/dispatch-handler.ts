@@ -12,7 +12,7 @@ import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOr
 import type { EventOf, OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { Permit, CallOutcome } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
-import type { CheckResult, PlaceResult } from "@pinflow/providers";
+import { maskCheckResult, maskPlaceResult, type CheckResult, type PlaceResult } from "@pinflow/providers";
 import type { Logger } from "pino";
 import {
   afterPlace,
@@ -35,6 +35,7 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
 import { classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
+import { sealPlaceReplyPin, type PinSealer } from "./pin-sealer.js";
 import { newReference, type DispatchProvider, type ProviderRegistry } from "./providers.js";
 
 export interface DispatchHandlerDeps {
@@ -45,6 +46,8 @@ export interface DispatchHandlerDeps {
   kick: () => void;
   logger: Logger;
   metrics: DispatchMetrics;
+  /** Seals a PIN that arrives in a place reply (x-stor can finish an order there). */
+  pins: PinSealer;
   /** Per-provider rate, concurrency cap and circuit breaker (default: no limits). */
   gate?: CallGate;
   /** How long a handler waits in-process for a rate/concurrency permit before answering "later". */
@@ -191,8 +194,12 @@ export class DispatchHandler {
       // Adapters never throw for provider behaviour; if one does, the request may have gone out.
       result = { kind: "ambiguous", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
+    // Every provider text goes on (rows, events, logs) only through the one masking function.
+    result = maskPlaceResult(result);
     await this.release(permit, classifyPlace(result, this.defaultRetryAfterMs), log);
-    const d = afterPlace(row, result, this.clock(), this.deps.policy, this.newReference());
+    // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
+    const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
+    const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     await this.commit(event, row, d, log);
     switch (result.kind) {
       case "accepted":
@@ -202,7 +209,14 @@ export class DispatchHandler {
         if (row.maxCost !== null && compareMoney(result.cost, row.maxCost) > 0) {
           log.warn({ reference: row.reference, cost: result.cost, maxCost: row.maxCost }, "provider charged more than the route's maxCost");
         }
-        log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
+        if (sealedPin !== null) {
+          log.info(
+            { provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls, pinInPlaceReply: true },
+            "order accepted and finished in the place reply; OrderSent and PinReceived",
+          );
+        } else {
+          log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");
+        }
         break;
       case "refused": {
         const next = d.row.state;
@@ -262,6 +276,7 @@ export class DispatchHandler {
     } catch (error) {
       result = { kind: "unknown", cause: `adapter error: ${String((error as Error)?.message ?? error).slice(0, 200)}` };
     }
+    result = maskCheckResult(result);
     await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     await this.commit(event, claimed, d, log);
@@ -362,6 +377,8 @@ function envelope(draft: EventDraft, origin: EventOrigin, at: Date, id: string):
   switch (draft.type) {
     case "OrderSent":
       return makeEvent("OrderSent", origin, draft.data, at, id);
+    case "PinReceived":
+      return makeEvent("PinReceived", origin, draft.data, at, id);
     case "DispatchFailed":
       return makeEvent("DispatchFailed", origin, draft.data, at, id);
     case "ReviewRequired":

@@ -11,7 +11,7 @@
  * definite refusal of an offer (FALLBACK_REASONS) moves the order to the next one; an ambiguous
  * outcome is always reconciled with the SAME provider and reference, never routed elsewhere.
  */
-import type { EventData, ProviderName, ReasonCode } from "@pinflow/contracts";
+import type { EncryptedPin, EventData, ProviderName, ReasonCode } from "@pinflow/contracts";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
 
 export interface DispatchPolicy {
@@ -135,6 +135,7 @@ export type DispatchState = DispatchRow["state"];
 
 export type EventDraft =
   | { type: "OrderSent"; data: EventData<"OrderSent"> }
+  | { type: "PinReceived"; data: EventData<"PinReceived"> }
   | { type: "DispatchFailed"; data: EventData<"DispatchFailed"> }
   | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> };
 
@@ -415,11 +416,38 @@ function evidence(p: Pick<Placement, "provider" | "reference" | "placeCalls" | "
 /**
  * The outcome of a place request made for a `placing` row. `nextReference` is a fresh reference, used
  * only when a definite refusal moves the order to the next offer (it is stored with that attempt).
+ * `sealedPin`: the PIN of an order the provider finished in its place reply, sealed by the caller
+ * (the plaintext never reaches these rules: an accepted `result` must carry `pin: null`). The order is
+ * then delivered at once: `PinReceived` (checks 0) right after `OrderSent`, which says so
+ * (`pinInPlaceReply`), so the status-poller does not watch it.
  */
-export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, policy: DispatchPolicy, nextReference: string): Decision {
+export function afterPlace(
+  row: DispatchRow,
+  result: PlaceResult,
+  now: Date,
+  policy: DispatchPolicy,
+  nextReference: string,
+  sealedPin: EncryptedPin | null = null,
+): Decision {
   if (row.state !== "placing") throw new InvalidTransition(`afterPlace on a ${row.state} row (order ${row.orderId})`);
+  if (sealedPin !== null && result.kind !== "accepted") throw new InvalidTransition(`a sealed PIN with a ${result.kind} place result (order ${row.orderId})`);
   switch (result.kind) {
-    case "accepted":
+    case "accepted": {
+      if (result.pin !== null) throw new InvalidTransition(`the place reply's PIN must be sealed before the rules see it (order ${row.orderId})`);
+      const sent: EventDraft = {
+        type: "OrderSent",
+        data: {
+          packageId: row.packageId,
+          provider: row.provider,
+          reference: row.reference,
+          cost: result.cost,
+          balance: result.balance,
+          providerOrderId: result.providerOrderId,
+          ...(sealedPin !== null ? { pinInPlaceReply: true } : {}),
+        },
+      };
+      const delivered: EventDraft[] =
+        sealedPin === null ? [] : [{ type: "PinReceived", data: { provider: row.provider, reference: row.reference, pin: sealedPin, note: null, checks: 0 } }];
       return {
         row: {
           ...advance(row, now),
@@ -428,21 +456,10 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
           balance: result.balance,
           providerOrderId: result.providerOrderId,
         },
-        events: [
-          {
-            type: "OrderSent",
-            data: {
-              packageId: row.packageId,
-              provider: row.provider,
-              reference: row.reference,
-              cost: result.cost,
-              balance: result.balance,
-              providerOrderId: result.providerOrderId,
-            },
-          },
-        ],
+        events: [sent, ...delivered],
         then: "ack",
       };
+    }
     case "refused": {
       if (result.reasonCode === "duplicate_reference") {
         // On a re-place the earlier request was recorded after all: the order exists.

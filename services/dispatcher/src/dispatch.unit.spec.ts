@@ -24,6 +24,8 @@ import {
   type PlacingRow,
   type ReadyRow,
 } from "./dispatch.js";
+import type { EncryptedPin } from "@pinflow/contracts";
+import { sealPlaceReplyPin } from "./pin-sealer.js";
 import { znetReference } from "./providers.js";
 
 const policy: DispatchPolicy = { maxReconcileTries: 4, notFoundBeforeReplace: 2, retryBaseMs: 1000, retryMaxMs: 8000, leaseMs: 30_000 };
@@ -111,6 +113,41 @@ describe("placement", () => {
     ]);
     assert.equal(d.row.state === "sent" && d.row.leaseUntil, null);
     assert.equal(d.row.version, 3);
+  });
+
+  it("accepted and finished in the place reply → sent + OrderSent(pinInPlaceReply) then PinReceived(checks 0) with the sealed PIN, ack", () => {
+    const sealed: EncryptedPin = { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: "c2VhbGVk" };
+    const d = afterPlace(placing(), { ...accepted, providerOrderId: "70001" }, at(200), policy, NEXT, sealed);
+    assert.equal(d.row.state, "sent");
+    assert.equal(d.then, "ack");
+    assert.deepEqual(d.events, [
+      {
+        type: "OrderSent",
+        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: "70001", pinInPlaceReply: true },
+      },
+      { type: "PinReceived", data: { provider: "znet", reference: REF, pin: sealed, note: null, checks: 0 } },
+    ]);
+  });
+
+  it("a plaintext PIN never reaches the rules: an accepted result with a PIN must be sealed first", () => {
+    assert.throws(() => afterPlace(placing(), { ...accepted, pin: "AB12-CD34" }, at(200), policy, NEXT), (e: Error) => e instanceof InvalidTransition && !e.message.includes("AB12"));
+    const sealed: EncryptedPin = { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: "c2VhbGVk" };
+    assert.throws(() => afterPlace(placing(), { kind: "ambiguous", cause: "x" }, at(200), policy, NEXT, sealed), InvalidTransition);
+  });
+
+  it("sealPlaceReplyPin seals the place reply's PIN, bound to the order and reference, and drops the plaintext", () => {
+    const bindings: unknown[] = [];
+    const sealer = {
+      seal: (pin: string, binding: { orderId: string; reference: string }): EncryptedPin => {
+        bindings.push(binding);
+        return { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: Buffer.from(pin.split("").reverse().join("")).toString("base64") };
+      },
+    };
+    const out = sealPlaceReplyPin({ ...accepted, pin: "AB12-CD34" }, sealer, { orderId: "o-1", reference: REF });
+    assert.deepEqual(out.result, accepted);
+    assert.ok(out.sealedPin !== null && !JSON.stringify(out).includes("AB12-CD34"));
+    assert.deepEqual(bindings, [{ orderId: "o-1", reference: REF }]);
+    assert.deepEqual(sealPlaceReplyPin(accepted, sealer, { orderId: "o-1", reference: REF }), { result: accepted, sealedPin: null });
   });
 
   for (const [code, message, reasonCode] of [

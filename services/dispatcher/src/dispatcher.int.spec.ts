@@ -58,6 +58,7 @@ const bed = useDispatcherBed({
       nc,
       providers: providerRegistry([new ZnetProvider(client)]),
       catalog: readCatalogFile(CATALOG),
+      pins: { seal: () => assert.fail("znet never delivers a PIN in its place reply") },
       logger,
       registry,
       ackWaitMs: 30_000,

@@ -17,6 +17,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
 import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
+import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -61,6 +62,7 @@ describe("dispatcher process (node dist/main.js)", () => {
         HTTP_PORT: String(port),
         HTTP_HOST: "127.0.0.1",
         CATALOG_FILE: CATALOG,
+        PIN_KEYS: generatePinKeyring(),
         ZNET_BASE_URL: znetUrl,
         ZNET_CODE: CODE,
         ZNET_PASSWORD_FILE: passwordFile,

@@ -8,6 +8,7 @@ import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bu
 import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
+import { PinCipher } from "@pinflow/secrets";
 import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
@@ -22,6 +23,7 @@ const logger = createLogger("dispatcher");
 async function main(): Promise<void> {
   const config = loadDispatcherConfig();
   const catalog = readCatalogFile(config.catalogFile);
+  const cipher = new PinCipher(config.pinKeys);
   const adapters: DispatchProvider[] = [];
   if (config.znet !== null) adapters.push(new ZnetProvider(new ZnetClient(config.znet)));
   if (config.xstor !== null) adapters.push(new XstorProvider(new XstorClient(config.xstor)));
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
     nc,
     providers,
     catalog,
+    // Adapter until PinCipher.seal binds a PIN to its order (then: `pins: cipher`).
+    pins: { seal: (pin, _binding) => cipher.seal(pin) },
     logger,
     registry,
     gate,

@@ -15,6 +15,8 @@ import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher } from "./runtime.js";
+import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 
 const CODE = "5550004444";
 const PASSWORD = "route-Şifre&2";
@@ -25,6 +27,7 @@ const COOLDOWN_MS = 1_500;
 const znet = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000, balance: 100_000 });
 const xstor = new XstorSimulator({ token: TOKEN, completeAfterMs: 600_000, balance: 100_000 });
 let gate: ProviderGate;
+const pins = new PinCipher(generatePinKeyring());
 const registry = new Registry();
 
 const limits = (threshold: number): ProviderLimits => ({
@@ -51,6 +54,8 @@ const bed = useDispatcherBed({
         new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
       ]),
       catalog: readCatalogFile(CATALOG),
+      // Adapter until PinCipher.seal binds a PIN to its order.
+      pins: { seal: (pin, _binding) => pins.seal(pin) },
       logger,
       registry,
       gate,
@@ -130,10 +135,10 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, DispatchFailed: 1 });
   });
 
-  it("x-stor after a fallback: accepted then the connection dropped → reconciled by order_uuid, one placement", async () => {
+  it("x-stor after a fallback: accepted then the connection dropped → reconciled by order_uuid (entries carrying it, opt-in), one placement", async () => {
     const p = player("xdrop");
     znet.addRule({ playerId: p, placeReply: "3|Kupur Bilgisi Bulunamadı" });
-    xstor.addRule({ playerId: p, placeFault: "drop-after-accept" });
+    xstor.addRule({ playerId: p, placeFault: "drop-after-accept", checkCarriesUuid: true });
     const order = created(p, "freefire-100", "EU");
     await bed.publisher.publish(order);
     const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
@@ -143,6 +148,68 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(xstor.placeCalls(sent.data.reference), 1);
     assert.ok(xstor.checkedIds(sent.data.reference) >= 1, "asked about by order_uuid");
     assert.equal(xstor.order(sent.data.reference)?.server, "EU", "extra → server param");
+  });
+
+  it("x-stor finishes the order in its place reply: PinReceived (checks 0) right after OrderSent, the sealed PIN opens to x-stor's PIN, no check call, no plaintext PIN in any row", async () => {
+    const p = player("xinplace");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, finishInPlaceReply: true });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const received = await waitForEvent(bed.jsm, order.orderId, "PinReceived");
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    const reference = sent.data.reference;
+    const pin = xstor.order(reference)?.pin ?? "";
+    assert.match(pin, /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/);
+    assert.equal(sent.data.provider, "xstor");
+    assert.equal(sent.data.pinInPlaceReply, true);
+    assert.equal(sent.data.providerOrderId, xstor.order(reference)?.orderId);
+    assert.deepEqual({ ...received.data, pin: null }, { provider: "xstor", reference, pin: null, note: null, checks: 0 });
+    assert.equal(received.causationId, sent.causationId, "both caused by the OrderCreated");
+    assert.equal(pins.open(received.data.pin), pin);
+    const seqs = await Promise.all(
+      (["OrderSent", "PinReceived"] as const).map(async (type) => (await bed.jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(order.orderId, type) }))?.seq ?? 0),
+    );
+    assert.ok(seqs[0]! > 0 && seqs[0]! < seqs[1]!, `OrderSent (${seqs[0]}) before PinReceived (${seqs[1]})`);
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1, PinReceived: 1 });
+    assert.equal(xstor.checkedIds(reference), 0, "no check call");
+    assert.equal(xstor.placements(reference), 1);
+    for (const table of ["dispatch", "dispatch_reference", "outbox"]) {
+      const rows = await bed.pool.query(`SELECT * FROM ${table}`);
+      assert.ok(!JSON.stringify(rows.rows).includes(pin), `no plaintext PIN in ${table}`);
+    }
+    assert.ok(!JSON.stringify([sent, received]).includes(pin), "no plaintext PIN in the events");
+  });
+
+  it("x-stor accepted then the connection dropped, check entries without our order_uuid (documented): never taken as found, never placed again, review with the evidence", async () => {
+    const p = player("xdropdoc");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, placeFault: "drop-after-accept" });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.equal(review.data.provider, "xstor");
+    assert.match(review.data.message, /could not be matched/);
+    const reference = review.data.reference ?? "";
+    assert.equal(xstor.placements(reference), 1);
+    assert.equal(xstor.placeCalls(reference), 1, "an unmatched entry is unknown, never not_found: no second placement");
+    assert.ok(xstor.checkedIds(reference) >= 5, "asked about by order_uuid on every reconcile");
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+  });
+
+  it("x-stor place reply with a PIN and an unreadable price: no PIN in the row, the causes or the ReviewRequired message", async () => {
+    const p = player("xpinprice");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    xstor.addRule({ playerId: p, placeReply: { status: "OK", data: { status: "success", pin: "SECRET-PIN", price: "abc" } } });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.match(review.data.message, /without a readable price/);
+    assert.ok(!JSON.stringify(review).includes("SECRET"), review.data.message);
+    const row = await bed.pool.query("SELECT * FROM dispatch WHERE order_id = $1", [order.orderId]);
+    assert.equal(row.rowCount, 1);
+    assert.match(String(row.rows[0].place_error), /without a readable price/);
+    assert.ok(!JSON.stringify(row.rows[0]).includes("SECRET"), JSON.stringify(row.rows[0]));
   });
 
   it("x-stor after a fallback: a timeout with nothing recorded → same order_uuid placed again only after two not-found checks", async () => {
@@ -169,7 +236,7 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
   it("an x-stor reply under an unknown status word is never taken as done or failed", async () => {
     const p = player("xodd");
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
-    xstor.addRule({ playerId: p, outcome: "unknown-word", completeAfterMs: 0, placeFault: "drop-after-accept" });
+    xstor.addRule({ playerId: p, outcome: "unknown-word", completeAfterMs: 0, placeFault: "drop-after-accept", checkCarriesUuid: true });
     const order = created(p);
     await bed.publisher.publish(order);
     // The check finds the order under "on_hold"/"Partial"/"refunding": unknown → still asking, then review.

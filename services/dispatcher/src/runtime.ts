@@ -16,6 +16,7 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
+import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
 
 export const DURABLE = "dispatcher";
@@ -29,6 +30,8 @@ export interface DispatcherOptions {
   logger: Logger;
   registry: Registry;
   catalog: Catalog;
+  /** Seals a PIN that arrives in a place reply. */
+  pins: PinSealer;
   /** Per-provider limits (a ProviderGate, ensured); default none. */
   gate?: CallGate;
   gateWaitMs?: number;
@@ -84,6 +87,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     kick: () => relay.kick(),
     logger: opts.logger,
     metrics,
+    pins: opts.pins,
     gate,
     gateWaitMs,
     defaultRetryAfterMs,

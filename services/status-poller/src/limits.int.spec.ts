@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { NestFactory } from "@nestjs/core";
-import { makeEvent } from "@pinflow/bus";
+import { factMsgId, makeEvent } from "@pinflow/bus";
 import type { ProviderName } from "@pinflow/contracts";
 import { ProviderGate, type CircuitSettings, type ProviderLimits } from "@pinflow/limits";
 import type { Pool } from "@pinflow/pg";
@@ -97,9 +97,10 @@ async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
     const counted = (inner: StatusChecker): StatusChecker => ({
       provider: inner.provider,
       maxBatch: inner.maxBatch,
-      check: (refs) => {
+      ...(inner.batchKey ? { batchKey: (target) => inner.batchKey!(target) } : {}),
+      check: (targets) => {
         callsBy[i]!++;
-        return inner.check(refs);
+        return inner.check(targets);
       },
     });
     const checkers: StatusChecker[] = [];
@@ -155,13 +156,23 @@ interface Watched {
   orderId: string;
   reference: string;
   playerId: string;
+  /** The provider's order id from the place reply, as OrderSent records it (x-stor), or null. */
+  providerOrderId: string | null;
 }
 
 /**
  * Orders placed at the provider as the dispatcher places them (x-stor: order_uuid = our reference),
- * each with its watch, sent now (so due after the policy's first delay).
+ * each with its watch, sent now (so due after the policy's first delay). OrderSent records the
+ * provider's order id of the acceptance, unless `learntByReconciling` (then it is null, as when the
+ * dispatcher learnt of the acceptance by asking about an ambiguous placement).
  */
-async function watchOrders(env: Env, provider: ProviderName, playerIds: string[], policy: PollPolicy = POLICY): Promise<Watched[]> {
+async function watchOrders(
+  env: Env,
+  provider: ProviderName,
+  playerIds: string[],
+  policy: PollPolicy = POLICY,
+  opts: { learntByReconciling?: boolean } = {},
+): Promise<Watched[]> {
   const out: Watched[] = [];
   for (const playerId of playerIds) {
     const reference = newReference();
@@ -170,15 +181,16 @@ async function watchOrders(env: Env, provider: ProviderName, playerIds: string[]
         ? await env.znetClient.place({ reference, productCode: { oyun: "101", kupur: "60" }, playerId, extra: null })
         : await env.xstorClient.place({ reference, productCode: { productId: "501" }, playerId, extra: null });
     assert.equal(placed.kind, "accepted", JSON.stringify(placed));
+    const providerOrderId = placed.kind === "accepted" && opts.learntByReconciling !== true ? placed.providerOrderId : null;
     const orderId = `ord-${randomUUID()}`;
     const sent = makeEvent(
       "OrderSent",
       { orderId, correlationId: `corr-${orderId}`, causationId: null },
-      { packageId: "pubg-60", provider, reference, cost: "9.80", balance: null, providerOrderId: null },
+      { packageId: "pubg-60", provider, reference, cost: "9.80", balance: null, providerOrderId },
       env.clock.now(),
     );
     assert.equal(await env.store.insertWatch(newWatch(sent, policy, 0.5), env.clock.now()), true);
-    out.push({ orderId, reference, playerId });
+    out.push({ orderId, reference, playerId, providerOrderId });
   }
   return out;
 }
@@ -187,16 +199,23 @@ async function watches(env: Env, orders: readonly Watched[]): Promise<WatchRow[]
   return Promise.all(orders.map((o) => watchOf(env, o.orderId)));
 }
 
-/** The ids asked in each x-stor check request so far. */
-function xstorCheckBatches(env: Env): string[][] {
+/** The x-stor check requests so far: the ids asked in each, and whether by our uuid (`uuid=1`) or by order id. */
+function xstorCheckCalls(env: Env): { byUuid: boolean; ids: string[] }[] {
   return env.xstor
     .requestLog()
     .filter((line) => line.includes("/client/api/check"))
     .map((line) => {
       const url = new URL(line.replace(/^GET /, ""), "http://x.invalid");
-      assert.equal(url.searchParams.get("uuid"), "1", "asked by our reference (order_uuid)");
-      return JSON.parse(url.searchParams.get("orders") ?? "[]") as string[];
+      return { byUuid: url.searchParams.get("uuid") === "1", ids: JSON.parse(url.searchParams.get("orders") ?? "[]") as string[] };
     });
+}
+
+/** The ids asked in each x-stor check request so far, all asked by the provider's order id (the documented call). */
+function xstorCheckBatches(env: Env): string[][] {
+  return xstorCheckCalls(env).map((call) => {
+    assert.equal(call.byUuid, false, "asked by the provider's order_id recorded in OrderSent");
+    return call.ids;
+  });
 }
 
 function players(prefix: string, n: number): string[] {
@@ -217,7 +236,7 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
   return total;
 }
 
-test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per round, by order_uuid; PINs sealed at once, opening to the simulator's", async (t) => {
+test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per round, by the order_id recorded in OrderSent (documented entries, no uuid); PINs sealed at once, opening to the simulator's", async (t) => {
   const env = await setup(t, { xstorCompleteAfterMs: 1500 });
   const orders = await watchOrders(env, "xstor", players("batch", 120));
   assert.equal(env.xstor.checkCalls(), 0);
@@ -227,7 +246,7 @@ test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per rou
   assert.equal(env.xstor.checkCalls(), 3, "one call per 50 orders");
   const round1 = xstorCheckBatches(env);
   assert.deepEqual(round1.map((b) => b.length).sort((a, b) => a - b), [20, 50, 50]);
-  assert.deepEqual(new Set(round1.flat()), new Set(orders.map((o) => o.reference)), "every order asked once");
+  assert.deepEqual(new Set(round1.flat()), new Set(orders.map((o) => o.providerOrderId)), "every order asked once");
   for (const w of await watches(env, orders)) {
     assert.equal(w.state, "watching");
     assert.equal(w.attempt, 1);
@@ -261,6 +280,94 @@ test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per rou
   assert.equal(metricValue(metrics, "pinflow_detection_delay_seconds_count", { provider: "xstor" }), 120);
   assert.equal(metricValue(metrics, "pinflow_detection_delay_seconds_sum", { provider: "xstor" }), 120);
   assert.equal((await env.pollers[0]!.gate.status("xstor"))?.slotsInUse, 0);
+});
+
+/** Step the clock by `ms` until every watch has left `watching` (bounded). */
+async function stepUntilSettled(env: Env, orders: readonly Watched[], ms: number, maxSteps = 40): Promise<WatchRow[]> {
+  for (let i = 0; i < maxSteps; i++) {
+    await step(env, ms);
+    const ws = await watches(env, orders);
+    if (ws.every((w) => w.state !== "watching")) return ws;
+  }
+  assert.fail(`still watching after ${maxSteps} steps`);
+}
+
+test("x-stor watch learnt by reconciling (no provider order id): asked by our uuid; a documented entry without it is never guessed (unknown → review, no PIN)", async (t) => {
+  const env = await setup(t, { providers: ["xstor"] });
+  const orders = await watchOrders(env, "xstor", players("recon", 2), POLICY, { learntByReconciling: true });
+  assert.ok(orders.every((o) => o.providerOrderId === null));
+  assert.ok(orders.every((o) => env.xstor.order(o.reference)?.state === "done"), "the orders are done at x-stor");
+
+  for (const w of await stepUntilSettled(env, orders, 1000)) assert.equal(w.state, "review");
+  const calls = xstorCheckCalls(env);
+  assert.ok(calls.length >= POLICY.maxUnclearInRow);
+  assert.ok(calls.every((c) => c.byUuid), "asked by our reference (order_uuid)");
+  assert.ok(calls.every((c) => c.ids.every((id) => orders.some((o) => o.reference === id))));
+  await eventually(() => {
+    for (const o of orders) {
+      assert.equal(eventsOf(o.orderId, "ReviewRequired").length, 1);
+      assert.equal(eventsOf(o.orderId, "PinReceived").length, 0, "never completed with a guessed entry");
+      assert.ok(eventsOf(o.orderId, "StatusChecked").every((e) => e.data.outcome === "unknown"));
+    }
+  });
+});
+
+test("x-stor watch learnt by reconciling, entries carrying our uuid (opt-in): matched by uuid, completed with the order's PIN", async (t) => {
+  const env = await setup(t, { providers: ["xstor"] });
+  env.xstor.addRule({ playerId: "reconkind", match: "prefix", checkCarriesUuid: true });
+  const orders = await watchOrders(env, "xstor", players("reconkind", 2), POLICY, { learntByReconciling: true });
+  for (const w of await stepUntilSettled(env, orders, 1000)) assert.equal(w.state, "completed");
+  assert.ok(xstorCheckCalls(env).every((c) => c.byUuid));
+  await eventually(() => {
+    for (const o of orders) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin), env.xstor.order(o.reference)?.pin);
+  });
+});
+
+test("x-stor due watches with and without a provider order id: one call by order_id and one by uuid, each order answered by its own entry", async (t) => {
+  const env = await setup(t, { providers: ["xstor"] });
+  env.xstor.addRule({ playerId: "mixuuid", match: "prefix", checkCarriesUuid: true });
+  const byId = await watchOrders(env, "xstor", players("mixid", 3));
+  const byUuid = await watchOrders(env, "xstor", players("mixuuid", 2), POLICY, { learntByReconciling: true });
+  await step(env, 1000);
+  const calls = xstorCheckCalls(env);
+  assert.equal(calls.length, 2, JSON.stringify(calls));
+  assert.deepEqual(new Set(calls.find((c) => !c.byUuid)?.ids), new Set(byId.map((o) => o.providerOrderId)));
+  assert.deepEqual(new Set(calls.find((c) => c.byUuid)?.ids), new Set(byUuid.map((o) => o.reference)));
+  const all = [...byId, ...byUuid];
+  for (const w of await watches(env, all)) assert.equal(w.state, "completed");
+  await eventually(() => {
+    for (const o of all) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin), env.xstor.order(o.reference)?.pin);
+  });
+});
+
+test("an x-stor order finished in its place reply (OrderSent pinInPlaceReply) is never watched: the poller makes no check for it", async (t) => {
+  const env = await setup(t, { providers: ["xstor"], xstorCompleteAfterMs: 60_000 });
+  const playerId = "inplace0";
+  env.xstor.addRule({ playerId, finishInPlaceReply: true });
+  const reference = newReference();
+  const placed = await env.xstorClient.place({ reference, productCode: { productId: "501" }, playerId, extra: null });
+  assert.ok(placed.kind === "accepted" && placed.pin !== null, JSON.stringify(placed.kind));
+  // A normal order alongside, so the scheduler is shown to be checking.
+  const [normal] = await watchOrders(env, "xstor", ["inplace-normal"]);
+  const orderId = `ord-${randomUUID()}`;
+  const sent = makeEvent(
+    "OrderSent",
+    { orderId, correlationId: `corr-${orderId}`, causationId: null },
+    { packageId: "pubg-60", provider: "xstor", reference, cost: placed.cost, balance: null, providerOrderId: placed.providerOrderId, pinInPlaceReply: true },
+    env.clock.now(),
+  );
+  await bus.publisher.publish(sent, { msgId: factMsgId(sent), once: true });
+  const watch = await eventually(async () => {
+    const w = await env.store.get(orderId);
+    assert.ok(w, "the OrderSent was handled");
+    return w;
+  });
+  assert.equal(watch.state, "completed", "recorded as settled");
+  for (let i = 0; i < 10; i++) await step(env, 2000);
+  assert.ok(env.xstor.checkedIds(normal!.reference) >= 2, "the scheduler was checking other orders");
+  assert.equal(env.xstor.checkedIds(reference), 0, "no check for the order whose PIN came in the place reply");
+  assert.equal((await env.store.get(orderId))?.attempt, 0);
+  assert.deepEqual(bus.events.filter((e) => e.orderId === orderId).map((e) => e.type), ["OrderSent"], "the poller appended nothing for it");
 });
 
 test("a provider without a checker: its watches are never claimed for a check; past their deadline they go to review", async (t) => {

@@ -8,6 +8,7 @@ import type { WatchStore } from "./watch-store.js";
 /**
  * `OrderSent` → a watch row, then ack. Nothing else happens here: the
  * scheduler does the checking. A redelivery finds the row and just acks.
+ * An order whose PIN came in the place reply gets a settled row: it is never checked.
  */
 export function orderSentHandler(deps: {
   store: WatchStore;
@@ -21,6 +22,13 @@ export function orderSentHandler(deps: {
     const { provider, packageId } = event.data;
     const watch = newWatch(event, deps.planner.policyFor(provider), deps.random(), deps.planner.cadenceFor(provider, packageId));
     const inserted = await deps.store.insertWatch(watch, deps.clock.now());
+    if (watch.state !== "watching") {
+      deps.logger.info(
+        { orderId: event.orderId, eventId: event.id, provider: watch.provider, state: watch.state, duplicate: !inserted },
+        "PIN delivered in the place reply; the order is not watched",
+      );
+      return ACK;
+    }
     deps.logger.info(
       { orderId: event.orderId, eventId: event.id, provider: watch.provider, firstCheckAt: watch.nextCheckAt.toISOString(), duplicate: !inserted },
       inserted ? "watching order" : "order already watched",

@@ -8,6 +8,7 @@ interface Row {
   order_id: string;
   provider: ProviderName;
   reference: string;
+  provider_order_id: string | null;
   package_id: string;
   correlation_id: string;
   sent_event_id: string;
@@ -29,6 +30,7 @@ function toWatchRow(r: Row): WatchRow {
     orderId: r.order_id,
     provider: r.provider,
     reference: r.reference,
+    providerOrderId: r.provider_order_id,
     packageId: r.package_id,
     correlationId: r.correlation_id,
     sentEventId: r.sent_event_id,
@@ -60,8 +62,9 @@ export class PgWatchStore implements WatchStore {
   async insertWatch(w: Watch, now: Date): Promise<boolean> {
     const r = await this.pool.query(
       `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
-                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
+                          provider_order_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
        ON CONFLICT (order_id) DO NOTHING`,
       [
         w.orderId,
@@ -79,6 +82,7 @@ export class PgWatchStore implements WatchStore {
         w.lastOutcome,
         w.lastPendingAt,
         now,
+        w.providerOrderId,
       ],
     );
     return (r.rowCount ?? 0) > 0;

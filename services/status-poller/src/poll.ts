@@ -100,6 +100,11 @@ export interface Watch {
   orderId: string;
   provider: ProviderName;
   reference: string;
+  /**
+   * The provider's order id recorded in OrderSent (x-stor `order_id`): what x-stor's documented check
+   * asks by. Null when the dispatcher learnt of the acceptance by reconciling (asked by `reference`).
+   */
+  providerOrderId: string | null;
   packageId: string;
   /** Carried into every event the watch produces. */
   correlationId: string;
@@ -117,7 +122,11 @@ export interface Watch {
   lastPendingAt: Date | null;
 }
 
-/** A new watch for an accepted order; the schedule counts from when the order was sent. */
+/**
+ * A new watch for an accepted order; the schedule counts from when the order was sent. An order the
+ * provider finished in its place reply (`pinInPlaceReply`: the dispatcher appended its PinReceived) is
+ * recorded settled (`completed`, no check made) and never checked.
+ */
 export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random: number, cadence: Cadence = PRESET_CADENCE): Watch {
   const sentAt = new Date(sent.occurredAt);
   const deadlineAt = new Date(sentAt.getTime() + policy.deadlineMs);
@@ -125,10 +134,11 @@ export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random:
     orderId: sent.orderId,
     provider: sent.data.provider,
     reference: sent.data.reference,
+    providerOrderId: sent.data.providerOrderId,
     packageId: sent.data.packageId,
     correlationId: sent.correlationId,
     sentEventId: sent.id,
-    state: "watching",
+    state: sent.data.pinInPlaceReply === true ? "completed" : "watching",
     attempt: 0,
     nextCheckAt: earliest(new Date(sentAt.getTime() + nextCheckDelayMs(policy, cadence, 0, 0, random)), deadlineAt),
     deadlineAt,

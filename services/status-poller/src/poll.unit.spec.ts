@@ -15,7 +15,8 @@ import {
   type PollPolicy,
   type Watch,
 } from "./poll.js";
-import { maskStatusPinField, sealResult } from "./status-checker.js";
+import { maskProviderText } from "@pinflow/providers";
+import { callsFor, sealResult, XstorStatusChecker, type CheckTarget } from "./status-checker.js";
 
 const T0 = new Date("2026-01-01T10:00:00.000Z");
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
@@ -207,7 +208,7 @@ test("the adapter seals the PIN and keeps it out of every text", () => {
   assert.ok(!JSON.stringify(r).includes("AB12-CD34"));
   const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer);
   assert.ok(!JSON.stringify(u).includes("ZZ99"));
-  assert.equal(maskStatusPinField('"OK|2| - |x"'), '"OK|2|***|x"');
+  assert.equal(maskProviderText('"OK|2| - |x"'), '"OK|2|***|x"');
 });
 
 test("held back (provider down, paused, 429, rate): the check moves later; attempt, unclear count and timeline untouched", () => {
@@ -256,9 +257,55 @@ test("past the deadline but only rate-limited or busy: no review yet, the last c
   }
 });
 
-test("an x-stor reply quoted in a cause never carries a PIN", () => {
-  assert.equal(maskStatusPinField('not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"AB12-CD34\\",\\"no'), 'not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"***\\",\\"no');
-  assert.equal(maskStatusPinField('{"code": "ZZ99-YY88", "status": "x"}'), '{"code": "***", "status": "x"}');
+test("an x-stor reply quoted in a cause never carries a PIN (the one masking function of @pinflow/providers)", () => {
+  assert.equal(maskProviderText('not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"AB12-CD34\\",\\"no'), 'not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"***\\",\\"no');
+  assert.equal(maskProviderText('{"code": "ZZ99-YY88", "status": "x"}'), '{"code": "***", "status": "x"}');
   const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED });
   assert.deepEqual(sealed, { kind: "unknown", cause: 'not JSON: {"pin":"***"', retryAfterMs: 3000 });
+});
+
+test("an OrderSent whose PIN came in the place reply makes a settled watch: completed, no check made", () => {
+  const w = newWatch({ ...sent, data: { ...sent.data, provider: "xstor", providerOrderId: "70001", pinInPlaceReply: true } }, SEED_POLICY, MID);
+  assert.equal(w.state, "completed");
+  assert.equal(w.attempt, 0);
+  assert.equal(w.providerOrderId, "70001");
+  assert.equal(newWatch(sent, SEED_POLICY, MID).state, "watching");
+  assert.equal(newWatch({ ...sent, data: { ...sent.data, pinInPlaceReply: false } }, SEED_POLICY, MID).state, "watching");
+});
+
+test("x-stor calls: orders with a provider order id and orders without one never share a call; each call holds at most 50", () => {
+  const targets: CheckTarget[] = [
+    ...Array.from({ length: 60 }, (_, i) => ({ reference: `r${i}`, providerOrderId: String(70000 + i) })),
+    { reference: "u1", providerOrderId: null },
+    { reference: "u2", providerOrderId: null },
+  ];
+  const mixed = [targets[60]!, ...targets.slice(0, 60), targets[61]!];
+  const calls = callsFor(mixed, (t) => t, new XstorStatusChecker({ check: async () => new Map() }, { seal: () => SEALED }));
+  assert.deepEqual(calls.map((c) => c.length), [2, 50, 10]);
+  assert.deepEqual(calls[0]!.map((t) => t.reference), ["u1", "u2"]);
+  assert.ok(calls.slice(1).every((c) => c.every((t) => t.providerOrderId !== null)));
+  assert.deepEqual(callsFor(targets.slice(0, 3), (t) => t, { maxBatch: 1 }).length, 3);
+});
+
+test("x-stor checker: asks by order_id (documented) or by uuid, maps answers back to references, never shares an answer between two orders", async () => {
+  const asked: [string[], string][] = [];
+  const client = {
+    check: async (ids: readonly string[], by: "order_id" | "uuid") => {
+      asked.push([[...ids], by]);
+      return new Map(ids.map((id) => [id, { kind: "pending" as const, note: `for ${id}` }]));
+    },
+  };
+  const checker = new XstorStatusChecker(client, { seal: () => SEALED });
+  const r = await checker.check([
+    { reference: "a", providerOrderId: "7001" },
+    { reference: "b", providerOrderId: "7002" },
+    { reference: "c", providerOrderId: null },
+    { reference: "d", providerOrderId: "7009" },
+    { reference: "e", providerOrderId: "7009" },
+  ]);
+  assert.deepEqual(asked, [[["7001", "7002"], "order_id"], [["c"], "uuid"]]);
+  assert.deepEqual(r.get("a"), { kind: "pending", note: "for 7001" });
+  assert.deepEqual(r.get("c"), { kind: "pending", note: "for c" });
+  assert.equal(r.get("d")?.kind, "unknown");
+  assert.equal(r.get("e")?.kind, "unknown");
 });

@@ -243,7 +243,8 @@ test("two scheduler instances on one database check disjoint orders, never one o
     wrap: (inner, index) => ({
       provider: inner.provider,
       maxBatch: inner.maxBatch,
-      async check(refs): Promise<Map<string, CheckResult>> {
+      async check(targets): Promise<Map<string, CheckResult>> {
+        const refs = targets.map((t) => t.reference);
         for (const ref of refs) {
           if (inFlight.has(ref)) overlaps.push(ref);
           inFlight.add(ref);
@@ -251,7 +252,7 @@ test("two scheduler instances on one database check disjoint orders, never one o
         }
         try {
           if (index === 0) await gate;
-          return await inner.check(refs);
+          return await inner.check(targets);
         } finally {
           for (const ref of refs) inFlight.delete(ref);
         }

@@ -27,7 +27,7 @@ import {
   type HoldReason,
   type Watch,
 } from "./poll.js";
-import type { StatusChecker } from "./status-checker.js";
+import { callsFor, type StatusChecker } from "./status-checker.js";
 import type { Claim, WatchStore } from "./watch-store.js";
 
 export interface SchedulerOptions {
@@ -237,10 +237,10 @@ export class Scheduler {
         const claims = await this.deps.store.claimDue(this.deps.clock.now(), this.opts.owner, this.opts.leaseMs, limit, [provider]);
         if (claims.length === limit) full = true;
         if (probe && claims.length > 0) this.probes.set(provider, "sent");
-        // One unit is one provider call: up to `maxBatch` watches of this provider.
-        for (let i = 0; i < claims.length; i += size) {
+        // One unit is one provider call: up to `maxBatch` watches of this provider that can be asked the same way.
+        for (const unit of callsFor(claims, (c) => c.watch, checker)) {
           this.heldUnits++;
-          this.track(this.runUnit(checker, claims.slice(i, i + size), probe));
+          this.track(this.runUnit(checker, unit, probe));
         }
       }
       this.backlogLikely = full;
@@ -357,7 +357,7 @@ export class Scheduler {
 
   private async ask(checker: StatusChecker, claims: Claim[]): Promise<Map<string, CheckResult>> {
     try {
-      return await checker.check(claims.map((c) => c.watch.reference));
+      return await checker.check(claims.map((c) => ({ reference: c.watch.reference, providerOrderId: c.watch.providerOrderId })));
     } catch (error) {
       // Checkers must not throw; if one does (a bug), the checks count as unclear, so the watch still moves on to review.
       this.deps.logger.error({ err: error, provider: checker.provider, orderIds: claims.map((c) => c.watch.orderId) }, "status checker threw");

@@ -4,18 +4,46 @@
  * never leaves the adapter (no rule, log line or event sees it).
  */
 import type { EncryptedPin, ProviderName } from "@pinflow/contracts";
-import { XSTOR_CHECK_BATCH_SIZE, type CheckResult as ProviderCheckResult, type XstorCheckBy } from "@pinflow/providers";
-import type { CheckResult } from "./poll.js";
+import { maskProviderText, XSTOR_CHECK_BATCH_SIZE, type CheckResult as ProviderCheckResult, type XstorCheckBy } from "@pinflow/providers";
+import type { CheckResult, Watch } from "./poll.js";
+
+/** What a check asks about: our reference, and the provider's order id where OrderSent recorded one. */
+export type CheckTarget = Pick<Watch, "reference" | "providerOrderId">;
 
 export interface StatusChecker {
   readonly provider: ProviderName;
-  /** How many references one call can ask about (1 = no batch check, e.g. znet pin_kontrol). */
+  /** How many orders one call can ask about (1 = no batch check, e.g. znet pin_kontrol). */
   readonly maxBatch: number;
   /**
-   * Ask about up to `maxBatch` references. Never throws for provider or network
-   * behaviour; every reference asked about gets a result (missing ones count as unknown).
+   * Orders with the same key can share one call (x-stor: asked by order id, or by our uuid); the
+   * scheduler makes one call per key. Default: every order can share a call.
    */
-  check(references: readonly string[]): Promise<Map<string, CheckResult>>;
+  batchKey?(target: CheckTarget): string;
+  /**
+   * Ask about up to `maxBatch` orders (of one batch key). Never throws for provider or network
+   * behaviour; every order asked about gets a result, keyed by its reference (missing ones count as unknown).
+   */
+  check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>>;
+}
+
+/**
+ * The provider calls for a list of claimed orders: grouped by the checker's batch key (first
+ * appearance order), each group cut into calls of at most `maxBatch`.
+ */
+export function callsFor<T>(items: readonly T[], targetOf: (item: T) => CheckTarget, checker: Pick<StatusChecker, "maxBatch" | "batchKey">): T[][] {
+  const size = Math.max(1, checker.maxBatch);
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = checker.batchKey?.(targetOf(item)) ?? "";
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  const calls: T[][] = [];
+  for (const group of groups.values()) {
+    for (let i = 0; i < group.length; i += size) calls.push(group.slice(i, i + size));
+  }
+  return calls;
 }
 
 export interface PinSealer {
@@ -37,9 +65,9 @@ export class ZnetStatusChecker implements StatusChecker {
     private readonly sealer: PinSealer,
   ) {}
 
-  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
+  async check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>> {
     const results = new Map<string, CheckResult>();
-    for (const reference of references) {
+    for (const { reference } of targets) {
       results.set(reference, sealResult(await this.client.check(reference), this.sealer));
     }
     return results;
@@ -52,10 +80,11 @@ export interface BatchCheckClient {
 }
 
 /**
- * x-stor: one `check?orders=[…]&uuid=1` call asks about up to 50 orders by our
- * reference (the dispatcher places with `order_uuid` = reference). The
- * scheduler hands over at most `maxBatch` references, so one call is one
- * request (and one permit of the provider's gate).
+ * x-stor: one `check?orders=[…]` call asks about up to 50 orders by the provider's `order_id`
+ * recorded in OrderSent — the documented call, whose entries carry `order_id` (not our uuid).
+ * Orders without one (the dispatcher learnt of the acceptance by reconciling) are asked by our
+ * reference with `uuid=1`; an entry is theirs only when it carries that uuid, never by guess. The two
+ * ways never share a call (batchKey), so one call is one request (and one permit of the provider's gate).
  */
 export class XstorStatusChecker implements StatusChecker {
   readonly provider = "xstor" as const;
@@ -66,15 +95,41 @@ export class XstorStatusChecker implements StatusChecker {
     private readonly sealer: PinSealer,
   ) {}
 
-  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
-    const replies = await this.client.check(references, "uuid");
+  batchKey(target: CheckTarget): XstorCheckBy {
+    return target.providerOrderId === null ? "uuid" : "order_id";
+  }
+
+  async check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>> {
     const results = new Map<string, CheckResult>();
-    for (const reference of references) {
-      const reply = replies.get(reference);
-      results.set(reference, reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this reference" } : sealResult(reply, this.sealer));
+    const byOrderId = targets.filter((t) => t.providerOrderId !== null);
+    const byUuid = targets.filter((t) => t.providerOrderId === null);
+    if (byOrderId.length > 0) {
+      const idOf = (t: CheckTarget): string => t.providerOrderId ?? "";
+      const shared = duplicates(byOrderId.map(idOf));
+      const replies = await this.client.check([...new Set(byOrderId.map(idOf))].filter((id) => !shared.has(id)), "order_id");
+      for (const t of byOrderId) {
+        // Two watched orders with one x-stor order id: whose answer it is cannot be told.
+        if (shared.has(idOf(t))) results.set(t.reference, { kind: "unknown", cause: "another watched order has the same x-stor order_id" });
+        else results.set(t.reference, this.result(replies.get(idOf(t))));
+      }
+    }
+    if (byUuid.length > 0) {
+      const replies = await this.client.check(byUuid.map((t) => t.reference), "uuid");
+      for (const t of byUuid) results.set(t.reference, this.result(replies.get(t.reference)));
     }
     return results;
   }
+
+  private result(reply: ProviderCheckResult | undefined): CheckResult {
+    return reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this order" } : sealResult(reply, this.sealer);
+  }
+}
+
+function duplicates(values: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const v of values) (seen.has(v) ? twice : seen).add(v);
+  return twice;
 }
 
 /** Seal a PIN and make sure no provider text carries it on. */
@@ -89,8 +144,8 @@ export function sealResult(result: ProviderCheckResult, sealer: PinSealer): Chec
       return { kind: "not_found", message: result.message };
     case "unknown":
       return result.retryAfterMs === undefined
-        ? { kind: "unknown", cause: maskStatusPinField(result.cause) }
-        : { kind: "unknown", cause: maskStatusPinField(result.cause), retryAfterMs: result.retryAfterMs };
+        ? { kind: "unknown", cause: maskProviderText(result.cause) }
+        : { kind: "unknown", cause: maskProviderText(result.cause), retryAfterMs: result.retryAfterMs };
     default: {
       const never: never = result;
       throw new Error(`unexpected check result ${JSON.stringify(never)}`);
@@ -101,15 +156,4 @@ export function sealResult(result: ProviderCheckResult, sealer: PinSealer): Chec
 function withoutPin(note: string | null, pin: string): string | null {
   if (note === null || pin.trim() === "") return note;
   return note.split(pin).join("***");
-}
-
-/**
- * An unreadable status reply is quoted in its cause (e.g. an unknown znet state
- * `OK|9|<pin>|…`, or a cut-off x-stor JSON body with `"pin":"…"`): mask the PIN
- * field of anything shaped like a status line or a JSON pin/code field.
- */
-export function maskStatusPinField(text: string): string {
-  return text
-    .replace(/(OK\|[^|"\\]{0,20}\|)[^|"\\]*/g, "$1***")
-    .replace(/(\\?"(?:pin|code)\\?"\s*:\s*\\?")[^"\\]*/gi, "$1***");
 }

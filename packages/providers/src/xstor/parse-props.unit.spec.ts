@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { anyText, assertBalance, assertCheck, assertPlace, riskyBodies } from "../test-arbitraries.js";
+import { anyText, assertBalance, assertCheck, assertPlace, pinPlaceholder, riskyBodies } from "../test-arbitraries.js";
 import { parseBalanceReply, parseCheckReply, parsePlaceReply, parseProducts, statusMeaning } from "./parse.js";
 
 const WORDS = ["success", "OK", "Done", "completed", "rejected", "FAILED", "error", "canceled", "pending", "Processing", "queue", "accepted", "on_hold", "", "weird"];
@@ -13,8 +13,8 @@ const entry = fc.record(
     order_id: fc.oneof(fc.constantFrom("1", "2", "3"), scalar),
     order_uuid: fc.oneof(fc.constantFrom("u-1", "u-2"), scalar),
     status: fc.oneof(word, scalar),
-    pin: fc.oneof(fc.constantFrom("PIN-1", " ", ""), scalar),
-    code: scalar,
+    pin: fc.oneof(fc.constantFrom("PIN-1", " ", ""), pinPlaceholder, scalar),
+    code: fc.oneof(fc.constantFrom("CODE-1"), pinPlaceholder, scalar),
     price: fc.oneof(fc.constantFrom("9.80", "1", "-1", "x"), scalar),
     replay_api: fc.oneof(fc.array(scalar, { maxLength: 3 }), scalar),
     note: scalar,

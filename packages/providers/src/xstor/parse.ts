@@ -6,7 +6,8 @@
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
 import { amountField, fold, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
-import { maskSecrets } from "../redact.js";
+import { pinFromFields } from "../pin-rule.js";
+import { maskProviderText } from "../redact.js";
 
 /** How a batch check was asked: by the provider's `order_id`s or by our `order_uuid`s (`uuid=1`). */
 export type XstorCheckBy = "order_id" | "uuid";
@@ -58,12 +59,6 @@ export function statusMeaning(word: string): XstorStatusMeaning {
   if (REFUSED_WORDS.has(w)) return "refused";
   if (PROGRESS_WORDS.has(w)) return "in_progress";
   return "unknown";
-}
-
-/** A PIN: a non-empty string (trimmed) or a safe integer. Anything else is no PIN. */
-function pinField(v: unknown): string | null {
-  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return String(v);
-  return textField(v);
 }
 
 /** The human-readable note: `replay_api` (a list joined with "; ", or a string), else `note`, else `message`. */
@@ -183,7 +178,7 @@ export function parsePlaceReply(body: string, httpStatus: number): PlaceResult {
   }
   const cost = amountField(data["price"], AMOUNT);
   if (cost === null) return { kind: "ambiguous", cause: `OK without a readable price: ${snippet(doc.text)}` };
-  const pin = meaning === "done" ? (pinField(data["pin"]) ?? pinField(data["code"])) : null;
+  const pin = meaning === "done" ? pinFromFields(data["pin"], data["code"]) : null;
   return {
     kind: "accepted",
     cost,
@@ -204,23 +199,24 @@ export function checkEntryResult(entry: Record<string, unknown>): CheckResult {
     case "refused":
       return { kind: "cancelled", note };
     case "done": {
-      const pin = pinField(entry["pin"]) ?? pinField(entry["code"]);
+      const pin = pinFromFields(entry["pin"], entry["code"]);
       return pin === null ? { kind: "unknown", cause: `status ${JSON.stringify(word.slice(0, 20))} (done) without a PIN` } : { kind: "done", pin, note };
     }
     case "unknown":
       return {
         kind: "unknown",
-        cause: typeof raw === "string" ? `unknown status ${JSON.stringify(maskSecrets(word.slice(0, 30)))}` : "entry without a status word",
+        cause: typeof raw === "string" ? `unknown status ${JSON.stringify(maskProviderText(word.slice(0, 30)))}` : "entry without a status word",
       };
   }
 }
 
 /**
  * Batch check reply `{"status":"OK","data":[{order_id, status, pin|code, note|replay_api|message}, ...]}`.
- * Entries are keyed by the id they were asked for: `order_id` when asked by order id; `order_uuid`
- * (or `uuid`) when asked by uuid. When asked by uuid and the entries carry no uuid, a single entry for a
- * single asked id is taken as that order's answer; otherwise unattributable entries make every
- * unanswered id `unknown`. With `query`, asked ids missing from a well-formed OK reply are `not_found`.
+ * Entries are matched only by the id they were asked for: `order_id` when asked by order id;
+ * `order_uuid` (or `uuid`) when asked by uuid. An entry without that id is never attributed to an
+ * order, not even a lone entry for a lone asked id (x-stor's document does not promise our uuid in
+ * the entries): it makes every unanswered id `unknown`. With `query`, asked ids missing from a
+ * well-formed OK reply without unmatched entries (e.g. an empty data list) are `not_found`.
  * A reply that cannot be read at all returns `{ kind: "unknown", cause }`.
  */
 export function parseCheckReply(body: string, httpStatus: number, query?: XstorCheckQuery): Map<string, CheckResult> | XstorCheckFailure {
@@ -250,8 +246,8 @@ export function parseCheckReply(body: string, httpStatus: number, query?: XstorC
       stray++;
       continue;
     }
-    let key = by === "uuid" ? (idField(raw["order_uuid"]) ?? idField(raw["uuid"])) : idField(raw["order_id"]);
-    if (key === null && by === "uuid" && asked.size === 1 && entries.length === 1) key = [...asked][0] ?? null;
+    // Matched only by the id asked for (our uuid, or the provider's order id): never guessed.
+    const key = by === "uuid" ? (idField(raw["order_uuid"]) ?? idField(raw["uuid"])) : idField(raw["order_id"]);
     if (key === null || (query !== undefined && !asked.has(key))) {
       stray++;
       continue;

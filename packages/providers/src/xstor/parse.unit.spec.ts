@@ -210,12 +210,36 @@ describe("x-stor parseCheckReply", () => {
     assert.equal(m.has("100"), false);
   });
 
-  it("by uuid without uuids in the reply: one entry for one asked id is that order; otherwise unknown", () => {
-    const one = asMap(parseCheckReply(reply([entry("100", "success", { pin: "P" })]), 200, { ids: ["u-1"], by: "uuid" }));
-    assert.deepEqual(one.get("u-1"), { kind: "done", pin: "P", note: null });
+  it("by uuid, a lone entry without our uuid is never attributed to the one order asked about (unknown, never found nor not_found)", () => {
+    for (const status of ["success", "pending", "rejected"]) {
+      const one = asMap(parseCheckReply(reply([entry("100", status, { pin: "P-1" })]), 200, { ids: ["u-1"], by: "uuid" }));
+      assert.equal(one.get("u-1")?.kind, "unknown", status);
+      const single = asMap(parseCheckReply(json({ status: "OK", data: entry("100", status, { pin: "P-1" }) }), 200, { ids: ["u-1"], by: "uuid" }));
+      assert.equal(single.get("u-1")?.kind, "unknown", `data object, ${status}`);
+    }
     const many = asMap(parseCheckReply(reply([entry("100", "success", { pin: "P" })]), 200, { ids: ["u-1", "u-2"], by: "uuid" }));
     assert.equal(many.get("u-1")?.kind, "unknown");
     assert.equal(many.get("u-2")?.kind, "unknown");
+  });
+
+  it("by uuid (reconcile): an explicit empty data list for the asked uuid is not_found", () => {
+    assert.equal(asMap(parseCheckReply(reply([]), 200, { ids: ["u-1"], by: "uuid" })).get("u-1")?.kind, "not_found");
+  });
+
+  it("batch replies that carry only order_id are matched by the order_id asked, entry by entry", () => {
+    const data = [entry("70003", "success", { pin: "P-3" }), entry("70001", "pending"), entry("70002", "rejected")];
+    const m = asMap(parseCheckReply(reply(data), 200, { ids: ["70001", "70002", "70003", "70004"], by: "order_id" }));
+    assert.deepEqual(m.get("70001"), { kind: "pending", note: null });
+    assert.deepEqual(m.get("70002"), { kind: "cancelled", note: null });
+    assert.deepEqual(m.get("70003"), { kind: "done", pin: "P-3", note: null });
+    assert.equal(m.get("70004")?.kind, "not_found");
+  });
+
+  it("by order_id, a lone entry with another order_id is never attributed to the one order asked about", () => {
+    const m = asMap(parseCheckReply(reply([entry("70009", "success", { pin: "NOT-OURS" })]), 200, { ids: ["70001"], by: "order_id" }));
+    assert.equal(m.get("70001")?.kind, "unknown");
+    const bare = asMap(parseCheckReply(reply([{ status: "success", pin: "NOT-OURS" }]), 200, { ids: ["70001"], by: "order_id" }));
+    assert.equal(bare.get("70001")?.kind, "unknown");
   });
 
   it("entries for ids not asked, or unreadable entries, turn missing ids into unknown (not not_found)", () => {

@@ -2,13 +2,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { isPinPlaceholder } from "../pin-rule.js";
 import type { CheckResult, PlaceResult } from "../provider.js";
 import { anyText, assertBalance, assertCheck, assertPlace, riskyBodies } from "../test-arbitraries.js";
 import { parseBalanceReply, parseCheckReply, parsePlaceReply, parseProductList } from "./parse.js";
 
 const ZNET_CODE = /^\d+$/;
-/** A znet PIN is a `|`-separated field, never the "no PIN" dash. */
-const znetPin = (pin: string): boolean => pin !== "-" && !pin.includes("|");
+/** A znet PIN is a `|`-separated field, never a placeholder (pin-rule.ts). */
+const znetPin = (pin: string): boolean => !isPinPlaceholder(pin) && !pin.includes("|");
 const assertZnetPlace = (r: PlaceResult): void => assertPlace(r, { providerCode: ZNET_CODE });
 const assertZnetCheck = (r: CheckResult): void => assertCheck(r, { pin: znetPin });
 
@@ -83,7 +84,7 @@ describe("znet parser safety properties", () => {
   it("a done PIN is the third field as given, trimmed", () => {
     const pin = fc
       .string({ unit: fc.constantFrom("A", "Z", "0", "9", "-", " ", "/", ":") , minLength: 1 })
-      .filter((p) => p.trim() !== "" && p.trim() !== "-");
+      .filter((p) => !isPinPlaceholder(p));
     fc.assert(
       fc.property(pin, fc.string({ unit: "grapheme" }), (p, desc) => {
         assert.deepEqual(parseCheckReply(`OK|2|${p}|${desc}`, 200), { kind: "done", pin: p.trim(), note: desc.trim() || null });

@@ -4,6 +4,7 @@
  * Anything not clearly an acceptance, refusal or known state is ambiguous/unknown.
  */
 import type { BalanceResult, CheckResult, PlaceResult, ReasonCode } from "../provider.js";
+import { pinFromField } from "../pin-rule.js";
 import { amountField, fold, idField, isHtml, isRecord, normalize, readItems, snippet, textField } from "../parse-fields.js";
 
 export { snippet };
@@ -95,8 +96,7 @@ export function parseCheckReply(body: string, httpStatus: number): CheckResult {
   if (fields[0] === "OK") {
     if (fields.length < 3) return { kind: "unknown", cause: `unparseable status reply: ${snippet(text)}` };
     const state = (fields[1] ?? "").trim();
-    const pinField = (fields[2] ?? "").trim();
-    const pin = pinField === "" || pinField === "-" ? null : pinField;
+    const pin = pinFromField(fields[2] ?? "");
     const note = fields.slice(3).join("|").trim() || null;
     switch (state) {
       case "1":
