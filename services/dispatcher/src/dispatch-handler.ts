@@ -30,6 +30,7 @@ import {
   type OrderInput,
   type PlacingRow,
   type ReadyRow,
+  type ReviewRow,
 } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
@@ -94,16 +95,24 @@ export class DispatchHandler {
     const log = this.deps.logger.child({ orderId: event.orderId, eventId: event.id, delivery: ctx.deliveryCount });
     for (let round = 0; round < RACE_ROUNDS; round++) {
       const row = await this.deps.store.get(event.orderId);
-      const step = nextStep(row, this.clock());
+      const step = nextStep(row, this.clock(), this.deps.policy);
       let outcome: HandlerOutcome | Raced;
       switch (step.kind) {
         case "finished":
           log.debug({ state: step.row.state }, "order already dispatched; acking");
           return ACK;
         case "wait":
-          log.info({ retryInMs: step.retryAfterMs }, "another handler holds the order; retrying later");
-          this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "busy");
+          if (step.why === "lease") {
+            log.info({ retryInMs: step.retryAfterMs }, "another handler holds the order; retrying later");
+            this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "busy");
+          } else {
+            log.info({ retryInMs: step.retryAfterMs }, "the next check of the placement is not due yet; waiting");
+            this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "not_due");
+          }
           return { retryAfterMs: step.retryAfterMs };
+        case "review":
+          outcome = await this.reviewWithoutCall(event, step.decision, log);
+          break;
         case "open":
           outcome = await this.open(event, log);
           break;
@@ -298,6 +307,15 @@ export class DispatchHandler {
       this.deps.metrics.outcome(row.provider, "retry");
     }
     return this.outcome(d);
+  }
+
+  /** A decision made without a provider call (e.g. the bound of place requests is reached): commit it, or re-read on a lost race. */
+  private async reviewWithoutCall(event: EventOf<"OrderCreated">, d: Decision<ReviewRow>, log: Logger): Promise<HandlerOutcome | Raced> {
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events)))) return RACED;
+    this.deps.kick();
+    this.deps.metrics.outcome(d.row.provider, "review");
+    log.error({ provider: d.row.provider, reference: d.row.reference, message: d.row.message }, "order needs a person; ReviewRequired");
+    return ACK;
   }
 
   /** A permit for one call to `provider`, or how long the order should wait (it never fails for this). */

@@ -24,6 +24,12 @@ export interface DispatchPolicy {
   retryMaxMs: number;
   /** How long a handler holds the row while a provider call is in flight (longer than the call's timeout). */
   leaseMs: number;
+  /**
+   * Place requests per reference, counted before each request goes out (so every path counts:
+   * duplicate deliveries, races, crash-restarts): the first request plus re-places after proof.
+   * At the bound, a further "not found" sends the order to review with the evidence.
+   */
+  maxPlaceCalls: number;
 }
 
 export const DEFAULT_POLICY: DispatchPolicy = {
@@ -32,6 +38,7 @@ export const DEFAULT_POLICY: DispatchPolicy = {
   retryBaseMs: 2_000,
   retryMaxMs: 60_000,
   leaseMs: 30_000,
+  maxPlaceCalls: 2,
 };
 
 /** What the dispatcher needs from an OrderCreated. */
@@ -109,6 +116,8 @@ export interface Placement {
   reconcileTries: number;
   /** not_found answers in a row since the last place request. */
   notFoundStreak: number;
+  /** Not before this time is the provider asked about the reference again (stored, so a redelivery cannot skip it). */
+  nextTryAt: Date | null;
   /** Set while a provider call is in flight; null otherwise. */
   leaseUntil: Date | null;
   /** Why the last place request was ambiguous. */
@@ -154,8 +163,10 @@ export type Step =
   | { kind: "place"; row: ReadyRow }
   /** A placement may or may not exist: ask the provider about the reference first. */
   | { kind: "reconcile"; row: OpenRow }
-  /** Another handler holds the row (a provider call in flight): come back later. */
-  | { kind: "wait"; retryAfterMs: number }
+  /** Another handler holds the row (a provider call in flight), or the next reconcile is not due yet: come back later. */
+  | { kind: "wait"; why: "lease" | "spacing"; retryAfterMs: number }
+  /** The row may not be placed again (the bound of place requests is reached): review, no call. */
+  | { kind: "review"; decision: Decision<ReviewRow> }
   /** A final state: its event is already in the outbox. */
   | { kind: "finished"; row: DispatchRow };
 
@@ -176,15 +187,19 @@ function assertNever(x: never): never {
 }
 
 /** What to do with an OrderCreated, given the order's row (or none). */
-export function nextStep(row: DispatchRow | null, now: Date): Step {
+export function nextStep(row: DispatchRow | null, now: Date, policy: DispatchPolicy): Step {
   if (row === null) return { kind: "open" };
   switch (row.state) {
     case "ready":
+      if (row.placeCalls >= policy.maxPlaceCalls) return { kind: "review", decision: placeBoundReached(row, now, policy) };
       return { kind: "place", row };
     case "placing":
     case "unknown": {
       if (row.leaseUntil !== null && row.leaseUntil.getTime() > now.getTime()) {
-        return { kind: "wait", retryAfterMs: row.leaseUntil.getTime() - now.getTime() + 100 };
+        return { kind: "wait", why: "lease", retryAfterMs: row.leaseUntil.getTime() - now.getTime() + 100 };
+      }
+      if (row.nextTryAt !== null && row.nextTryAt.getTime() > now.getTime()) {
+        return { kind: "wait", why: "spacing", retryAfterMs: row.nextTryAt.getTime() - now.getTime() };
       }
       return { kind: "reconcile", row };
     }
@@ -266,6 +281,7 @@ function attemptAt(base: RowBase, route: readonly Offer[], index: number, refere
     placeCalls: 0,
     reconcileTries: 0,
     notFoundStreak: 0,
+    nextTryAt: null,
     leaseUntil: null,
     placeError: null,
     lastError: null,
@@ -345,6 +361,9 @@ export function startPlacement(order: OrderInput, offer: Offer, reference: strin
 
 /** Take a `ready` row for its place request: lease held while the request is in flight, the request counted before it goes out. */
 export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): PlacingRow {
+  if (row.placeCalls >= policy.maxPlaceCalls) {
+    throw new InvalidTransition(`reference ${row.reference} of order ${row.orderId} was requested ${row.placeCalls} time(s) already (bound ${policy.maxPlaceCalls})`);
+  }
   return {
     ...row,
     state: "placing",
@@ -353,13 +372,14 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
     updatedAt: now,
     placeCalls: row.placeCalls + 1,
     notFoundStreak: 0,
+    nextTryAt: null,
     leaseUntil: leaseFrom(now, policy),
   };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */
 export function claimForReconcile(row: OpenRow, now: Date, policy: DispatchPolicy): OpenRow {
-  return { ...row, attempt: row.attempt + 1, version: row.version + 1, updatedAt: now, leaseUntil: leaseFrom(now, policy) };
+  return { ...row, attempt: row.attempt + 1, version: row.version + 1, updatedAt: now, nextTryAt: null, leaseUntil: leaseFrom(now, policy) };
 }
 
 /** Give the row back without a result (the handler failed after claiming it). */
@@ -367,12 +387,17 @@ export function releaseLease(row: OpenRow, now: Date): OpenRow {
   return { ...row, version: row.version + 1, updatedAt: now, leaseUntil: null };
 }
 
-type PlacementPatch = Partial<Pick<Placement, "placeCalls" | "reconcileTries" | "notFoundStreak" | "placeError" | "lastError" | "leaseUntil">>;
+type PlacementPatch = Partial<Pick<Placement, "placeCalls" | "reconcileTries" | "notFoundStreak" | "placeError" | "lastError" | "leaseUntil" | "nextTryAt">>;
 
-/** The row's common and placement fields, one version on, lease released, with `patch` applied. */
-function advance(row: OpenRow, now: Date, patch: PlacementPatch = {}): RowBase & Placement {
+/** The row's common and placement fields, one version on, lease released, no reconcile due, with `patch` applied. */
+function advance(row: ReadyRow | OpenRow, now: Date, patch: PlacementPatch = {}): RowBase & Placement {
   const { state: _state, ...rest } = row;
-  return { ...rest, leaseUntil: null, ...patch, version: row.version + 1, updatedAt: now };
+  return { ...rest, leaseUntil: null, nextTryAt: null, ...patch, version: row.version + 1, updatedAt: now };
+}
+
+/** When the next reconcile is due, `delayMs` from now. */
+function dueIn(now: Date, delayMs: number): Date {
+  return new Date(now.getTime() + delayMs);
 }
 
 function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementPatch = {}): Decision<SentRow> {
@@ -388,7 +413,7 @@ function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementP
   };
 }
 
-function review(row: OpenRow, now: Date, message: string, patch: PlacementPatch = {}): Decision<ReviewRow> {
+function review(row: ReadyRow | OpenRow, now: Date, message: string, patch: PlacementPatch = {}): Decision<ReviewRow> {
   const text = clip(message);
   return {
     row: { ...advance(row, now, patch), state: "review", message: text },
@@ -400,6 +425,12 @@ function review(row: OpenRow, now: Date, message: string, patch: PlacementPatch 
     ],
     then: "ack",
   };
+}
+
+/** The bound of place requests is reached and the provider still does not know the reference: a person decides. */
+function placeBoundReached(row: ReadyRow | OpenRow, now: Date, policy: DispatchPolicy, patch: PlacementPatch = {}): Decision<ReviewRow> {
+  const counts = { ...row, ...patch };
+  return review(row, now, `${evidence(counts)}; at most ${policy.maxPlaceCalls} place requests per reference: not placed again`, patch);
 }
 
 /** The evidence for a person: counts and causes (adapters already masked every secret in them). */
@@ -476,13 +507,12 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
         then: "ack",
       };
     }
-    case "ambiguous":
-      return {
-        row: { ...advance(row, now, { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0 }), state: "unknown" },
-        events: [],
-        // A provider that asked for a pause (Retry-After) is not asked again before it is over.
-        then: { retryAfterMs: Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0) },
-      };
+    case "ambiguous": {
+      // A provider that asked for a pause (Retry-After) is not asked again before it is over.
+      const delay = Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0);
+      const patch = { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0, nextTryAt: dueIn(now, delay) };
+      return { row: { ...advance(row, now, patch), state: "unknown" }, events: [], then: { retryAfterMs: delay } };
+    }
     default:
       return assertNever(result);
   }
@@ -506,6 +536,7 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       const streak = row.notFoundStreak + 1;
       const patch = { notFoundStreak: streak, reconcileTries: row.reconcileTries + 1, lastError: clip(`not found: ${result.message}`) };
       if (streak >= policy.notFoundBeforeReplace) {
+        if (row.placeCalls >= policy.maxPlaceCalls) return placeBoundReached(row, now, policy, patch);
         // Definitely not there (asked on separate deliveries): place again with the SAME reference.
         const again: ReadyRow = { ...advance(row, now, { ...patch, notFoundStreak: 0 }), state: "ready" };
         return { row: again, events: [], then: "place" };
@@ -521,7 +552,8 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
 
 /** An unclear answer: try again later, or hand the order to a person once the tries are used up. */
 function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy, minDelayMs = 0): Decision {
-  const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
-  if (next.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence(next), patch);
-  return { row: next, events: [], then: { retryAfterMs: Math.max(minDelayMs, retryDelay(next.reconcileTries, policy)) } };
+  if (patch.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence({ ...row, ...patch }), patch);
+  const delay = Math.max(minDelayMs, retryDelay(patch.reconcileTries, policy));
+  const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), state: "unknown" };
+  return { row: next, events: [], then: { retryAfterMs: delay } };
 }

@@ -6,6 +6,7 @@ import {
   afterPlace,
   beginPlace,
   compareMoney,
+  DEFAULT_POLICY,
   openOrder,
   afterReconcile,
   claimForReconcile,
@@ -26,7 +27,7 @@ import {
 } from "./dispatch.js";
 import { znetReference } from "./providers.js";
 
-const policy: DispatchPolicy = { maxReconcileTries: 4, notFoundBeforeReplace: 2, retryBaseMs: 1000, retryMaxMs: 8000, leaseMs: 30_000 };
+const policy: DispatchPolicy = { ...DEFAULT_POLICY, maxReconcileTries: 4, notFoundBeforeReplace: 2, retryBaseMs: 1000, retryMaxMs: 8000, leaseMs: 30_000, maxPlaceCalls: 5 };
 const t0 = new Date("2025-01-01T10:00:00.000Z");
 const at = (ms: number): Date => new Date(t0.getTime() + ms);
 const order: OrderInput = { orderId: "o-1", packageId: "pubg-60", playerId: "5123456789", extra: null };
@@ -64,16 +65,16 @@ const accepted: PlaceResult = { kind: "accepted", cost: "10.12", balance: "980.8
 
 describe("nextStep", () => {
   it("places when there is no row", () => {
-    assert.deepEqual(nextStep(null, t0), { kind: "open" });
+    assert.deepEqual(nextStep(null, t0, policy), { kind: "open" });
   });
 
   it("reconciles a placing or unknown row whose lease has expired", () => {
-    assert.equal(nextStep(placing(), at(policy.leaseMs + 1)).kind, "reconcile");
-    assert.equal(nextStep(unknownRow(), at(20_000)).kind, "reconcile");
+    assert.equal(nextStep(placing(), at(policy.leaseMs + 1), policy).kind, "reconcile");
+    assert.equal(nextStep(unknownRow(), at(20_000), policy).kind, "reconcile");
   });
 
   it("waits while another handler holds the row (a call in flight)", () => {
-    const step = nextStep(placing(), at(1_000));
+    const step = nextStep(placing(), at(1_000), policy);
     assert.equal(step.kind, "wait");
     assert.ok(step.kind === "wait" && step.retryAfterMs > policy.leaseMs - 1_000 && step.retryAfterMs <= policy.leaseMs);
   });
@@ -85,7 +86,7 @@ describe("nextStep", () => {
     let row: DispatchRow = unknownRow();
     for (let i = 0; i < policy.maxReconcileTries; i++) row = reconcile(asOpen(row), { kind: "unknown", cause: "empty body" }, at(20_000 + i)).row;
     assert.equal(row.state, "review");
-    for (const r of [sent, refused, unrouted, row]) assert.equal(nextStep(r, at(1e9)).kind, "finished", r.state);
+    for (const r of [sent, refused, unrouted, row]) assert.equal(nextStep(r, at(1e9), policy).kind, "finished", r.state);
   });
 });
 
@@ -279,6 +280,73 @@ describe("reconcile", () => {
     assert.ok(places <= 1 + policy.maxReconcileTries / policy.notFoundBeforeReplace, `placed ${places} times`);
   });
 
+  it("a reference is placed at most DEFAULT_POLICY.maxPlaceCalls (2) times: the first request and one re-place after proof, then review", () => {
+    // Every place request times out and every check says "not found": the worst case for the bound.
+    const p = { ...DEFAULT_POLICY };
+    let row: DispatchRow = afterPlace(startPlacement(order, offer, REF, t0, p), { kind: "ambiguous", cause: "timeout" }, at(1), p, NEXT).row;
+    let places = 1;
+    let now = 10;
+    for (let i = 0; i < 50 && row.state !== "review"; i++) {
+      now += 100_000;
+      const claimed = claimForReconcile(asOpen(row), at(now), p);
+      const d = afterReconcile(claimed, { kind: "not_found", message: "Sipariş bulunamadı" }, at(now), p);
+      row = d.row;
+      if (d.then === "place") {
+        const step = nextStep(d.row, at(now), p);
+        if (step.kind !== "place") break;
+        places++;
+        row = afterPlace(beginPlace(step.row, at(now), p), { kind: "ambiguous", cause: "timeout" }, at(now + 1), p, NEXT).row;
+      }
+    }
+    assert.equal(places, 2, `placed ${places} times`);
+    assert.equal(row.state, "review");
+    if (row.state !== "review") return;
+    assert.equal(row.placeCalls, 2);
+    assert.match(row.message, /2 place request\(s\)/);
+    assert.match(row.message, /at most 2 place requests per reference/);
+  });
+
+  it("at the bound, a not-found proof sends the order to review with evidence instead of a third request", () => {
+    const p = { ...policy, maxPlaceCalls: 2 };
+    let d = reconcile(unknownRow(), { kind: "not_found", message: "Sipariş bulunamadı" }, at(20_000));
+    d = reconcile(asOpen(d.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(30_000));
+    assert.equal(d.then, "place");
+    const second = afterPlace(beginPlace(d.row as ReadyRow, at(30_001), p), { kind: "ambiguous", cause: "connection reset" }, at(30_002), p, NEXT);
+    let e = afterReconcile(claimForReconcile(asOpen(second.row), at(40_000), p), { kind: "not_found", message: "Sipariş bulunamadı" }, at(40_000), p);
+    e = afterReconcile(claimForReconcile(asOpen(e.row), at(50_000), p), { kind: "not_found", message: "Sipariş bulunamadı" }, at(50_000), p);
+    assert.equal(e.row.state, "review");
+    assert.equal(e.then, "ack");
+    const ev = e.events[0];
+    assert.ok(ev?.type === "ReviewRequired" && ev.data.reason === "placement_unknown" && ev.data.reference === REF);
+    assert.match(ev.data.message, /2 place request\(s\)/);
+    assert.match(ev.data.message, /connection reset/);
+  });
+
+  it("a ready row already at the bound (stored by a crashed or older handler) is never placed: review", () => {
+    const p = { ...policy, maxPlaceCalls: 2 };
+    const ready: ReadyRow = { ...(openOrder(order, [offer], new Set(["znet"]), REF, t0).row as ReadyRow), placeCalls: 2, placeError: "timeout" };
+    const step = nextStep(ready, at(1), p);
+    assert.equal(step.kind, "review");
+    if (step.kind !== "review") return;
+    assert.equal(step.decision.row.state, "review");
+    assert.deepEqual(step.decision.events.map((e) => e.type), ["ReviewRequired"]);
+    assert.throws(() => beginPlace(ready, at(1), p), InvalidTransition, "the pure rules refuse a request past the bound");
+  });
+
+  it("the spacing between reconciles is stored on the row: a duplicate delivery before it waits, without a call", () => {
+    const row = unknownRow(); // ambiguous at 15 s; first reconcile due retryBaseMs later
+    assert.deepEqual(row.state === "unknown" && row.nextTryAt, at(15_000 + policy.retryBaseMs));
+    const early = nextStep(row, at(15_400), policy);
+    assert.deepEqual(early, { kind: "wait", why: "spacing", retryAfterMs: policy.retryBaseMs - 400 });
+    assert.equal(nextStep(row, at(15_000 + policy.retryBaseMs), policy).kind, "reconcile");
+    // The same after an unclear answer: the next try is stored, and a redelivery meanwhile waits.
+    const d = reconcile(row, { kind: "unknown", cause: "HTTP 500" }, at(20_000));
+    const next = d.row.state === "unknown" ? d.row.nextTryAt : null;
+    assert.deepEqual(next, at(20_000 + retryDelay(1, policy)));
+    assert.equal(nextStep(d.row, at(20_001), policy).kind, "wait");
+    assert.equal(nextStep(d.row, at(20_000 + retryDelay(1, policy)), policy).kind, "reconcile");
+  });
+
   it("rejects a reconcile of a final row", () => {
     assert.throws(() => afterReconcile(afterPlace(placing(), accepted, t0, policy, NEXT).row, { kind: "pending", note: null }, t0, policy), InvalidTransition);
   });
@@ -331,7 +399,7 @@ describe("routing across offers", () => {
     assert.equal(d.row.placeCalls, 0);
     assert.equal(d.row.leaseUntil, null);
     assert.deepEqual(d.row.route, [znet, xstor]);
-    assert.deepEqual(nextStep(d.row, t0), { kind: "place", row: d.row });
+    assert.deepEqual(nextStep(d.row, t0, policy), { kind: "place", row: d.row });
   });
 
   for (const [code, message, reasonCode] of [
@@ -371,7 +439,8 @@ describe("routing across offers", () => {
     assert.equal(d.row.state, "unknown");
     assert.equal(d.row.state === "unknown" && d.row.provider, "znet");
     assert.equal(d.row.state === "unknown" && d.row.reference, REF);
-    assert.equal(nextStep(d.row, at(200)).kind, "reconcile");
+    assert.equal(nextStep(d.row, at(200), policy).kind, "wait", "the first check is spaced from the ambiguous call");
+    assert.equal(nextStep(d.row, at(100 + policy.retryBaseMs), policy).kind, "reconcile");
     // Even when every reconcile is unclear, the order goes to review, not to x-stor.
     let row: DispatchRow = d.row;
     for (let i = 0; i < policy.maxReconcileTries; i++) row = reconcile(asOpen(row), { kind: "unknown", cause: "HTTP 500" }, at(1_000 + i)).row;
@@ -427,7 +496,7 @@ describe("routing across offers", () => {
     assert.equal(d.row.state, "unrouted");
     assert.equal(d.then, "ack");
     assert.deepEqual(d.events.map((e) => e.type === "DispatchFailed" && [e.data.reasonCode, e.data.provider]), [["cost_above_maximum", "xstor"]]);
-    assert.equal(nextStep(d.row, t0).kind, "finished");
+    assert.equal(nextStep(d.row, t0, policy).kind, "finished");
   });
 
   it("a price equal to the maximum, or unknown (not imported), is placed", () => {

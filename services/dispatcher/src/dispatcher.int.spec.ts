@@ -70,6 +70,7 @@ const bed = useDispatcherBed({
         retryBaseMs: 100,
         retryMaxMs: 400,
         leaseMs: CLIENT_TIMEOUT_MS + 500,
+        maxPlaceCalls: 2,
       },
     });
   },

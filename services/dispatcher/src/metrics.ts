@@ -12,6 +12,8 @@ export type DispatchOutcome =
   | "review"
   | "no_route"
   | "busy"
+  /** A delivery came before the row's next reconcile was due: it waits (no call). */
+  | "not_due"
   /** A definite refusal moved the order to the next offer. */
   | "fallback"
   /** Every offer was refused without a call (cost above the maximum). */

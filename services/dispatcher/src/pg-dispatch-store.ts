@@ -22,6 +22,7 @@ interface DbRow {
   place_calls: number;
   reconcile_tries: number;
   not_found_streak: number;
+  next_try_at: Date | null;
   lease_until: Date | null;
   cost: string | null;
   balance: string | null;
@@ -57,6 +58,7 @@ const COLUMNS = [
   "place_calls",
   "reconcile_tries",
   "not_found_streak",
+  "next_try_at",
   "lease_until",
   "cost",
   "balance",
@@ -110,6 +112,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     place_calls: 0,
     reconcile_tries: 0,
     not_found_streak: 0,
+    next_try_at: null,
     lease_until: null,
     cost: null,
     balance: null,
@@ -131,6 +134,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     place_calls: row.placeCalls,
     reconcile_tries: row.reconcileTries,
     not_found_streak: row.notFoundStreak,
+    next_try_at: row.nextTryAt,
     lease_until: row.leaseUntil,
     place_error: row.placeError,
     last_error: row.lastError,
@@ -190,6 +194,7 @@ function fromDb(r: DbRow): DispatchRow {
     placeCalls: r.place_calls,
     reconcileTries: r.reconcile_tries,
     notFoundStreak: r.not_found_streak,
+    nextTryAt: r.next_try_at,
     leaseUntil: r.lease_until,
     placeError: r.place_error,
     lastError: r.last_error,

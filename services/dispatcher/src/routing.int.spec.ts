@@ -58,7 +58,7 @@ const bed = useDispatcherBed({
       ackWaitMs: 30_000,
       batch: 5,
       relayIntervalMs: 100,
-      policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500 },
+      policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500, maxPlaceCalls: 2 },
     });
   },
 });
