@@ -433,6 +433,15 @@ function placeBoundReached(row: ReadyRow | OpenRow, now: Date, policy: DispatchP
   return review(row, now, `${evidence(counts)}; at most ${policy.maxPlaceCalls} place requests per reference: not placed again`, patch);
 }
 
+/**
+ * Whether an earlier request of this offer had an ambiguous outcome (a timeout, a dropped connection,
+ * an unreadable reply, or a crash before its answer was stored): it may have been placed after all.
+ * Every place request is counted before it goes out, so a second one only follows such an outcome.
+ */
+export function hadAmbiguousOutcome(p: Pick<Placement, "placeCalls" | "placeError">): boolean {
+  return p.placeCalls > 1 || p.placeError !== null;
+}
+
 /** The evidence for a person: counts and causes (adapters already masked every secret in them). */
 function evidence(p: Pick<Placement, "provider" | "reference" | "placeCalls" | "reconcileTries" | "placeError" | "lastError">): string {
   const parts = [
@@ -475,16 +484,25 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
         then: "ack",
       };
     case "refused": {
-      if (result.reasonCode === "duplicate_reference") {
-        // On a re-place the earlier request was recorded after all: the order exists.
-        if (row.placeCalls > 1) return sentByReconcile(row, now, `re-place refused as duplicate (code ${result.providerCode}): the order exists`);
-        // On the first request our fresh reference is already known to the provider: whose order that is cannot be told.
-        const refusal = clip(`${result.providerCode}|${result.message}`, 120);
+      const said = clip(`${result.providerCode}|${result.message}`, 120);
+      if (hadAmbiguousOutcome(row)) {
+        // No fallback after ambiguity: whatever the refusal says (a duplicate in any wording, a balance,
+        // a product), an earlier request of this offer may have been placed; another provider could buy it twice.
+        const patch = { lastError: clip(`re-place refused: ${said}`) };
         return review(
           row,
           now,
-          `${row.provider} refused the first placement of reference ${row.reference} as a duplicate reference (${refusal}); whose order that is cannot be told`,
-          { lastError: clip(`first place refused as duplicate: ${refusal}`) },
+          `${row.provider} refused the re-placement of reference ${row.reference} (${said}) after an ambiguous outcome; ${evidence({ ...row, ...patch })}`,
+          patch,
+        );
+      }
+      if (result.reasonCode === "duplicate_reference") {
+        // On the first request our fresh reference is already known to the provider: whose order that is cannot be told.
+        return review(
+          row,
+          now,
+          `${row.provider} refused the first placement of reference ${row.reference} as a duplicate reference (${said}); whose order that is cannot be told`,
+          { lastError: clip(`first place refused as duplicate: ${said}`) },
         );
       }
       const message = clip(result.message.trim() === "" ? `${row.provider} refused with code ${result.providerCode}` : result.message);

@@ -212,7 +212,7 @@ describe("reconcile", () => {
     assert.notEqual(d.then, "place");
   });
 
-  it("a duplicate-reference refusal on a re-place means the order exists → sent", () => {
+  it("a duplicate-reference refusal of a re-place (after an ambiguous outcome) → review, not sent and not another offer", () => {
     let d = reconcile(unknownRow(), { kind: "not_found", message: "x" }, at(20_000));
     d = reconcile(asOpen(d.row), { kind: "not_found", message: "x" }, at(21_000));
     assert.equal(d.then, "place");
@@ -223,10 +223,13 @@ describe("reconcile", () => {
       policy,
       NEXT,
     );
-    assert.equal(replaced.row.state, "sent");
+    assert.equal(replaced.row.state, "review");
     assert.equal(replaced.then, "ack");
-    assert.deepEqual(replaced.events.map((e) => e.type), ["OrderSent"]);
-    assert.equal(replaced.events[0]?.type === "OrderSent" && replaced.events[0].data.cost, null);
+    assert.deepEqual(replaced.events.map((e) => e.type), ["ReviewRequired"]);
+    const ev = replaced.events[0];
+    assert.ok(ev?.type === "ReviewRequired" && ev.data.reason === "placement_unknown" && ev.data.provider === "znet" && ev.data.reference === REF);
+    assert.match(ev.data.message, /Daha Önce Gönderilmiş/);
+    assert.match(ev.data.message, /timeout after 15000 ms/, "the evidence of the ambiguous outcome");
   });
 
   it("a re-place that is accepted → sent with its cost", () => {
@@ -427,6 +430,41 @@ describe("routing across offers", () => {
       ]);
     });
   }
+
+  for (const [code, message, reasonCode] of [
+    ["8", "Yetersiz bakiye", "insufficient_balance"],
+    ["3", "Kupur Bilgisi Bulunamadı", "product_unavailable"],
+    ["3", "Bu referans ile daha önce işlem yapılmıştır", "provider_error"],
+    ["3", "Oyuncu bulunamadı", "invalid_player"],
+    ["4", `Daha Önce Gönderilmiş (${REF})`, "duplicate_reference"],
+  ] as const) {
+    it(`no fallback after ambiguity: a refusal (${code}|${message}) of an offer that had an ambiguous outcome → review, never the next offer`, () => {
+      const amb = afterPlace(placingFirst(), { kind: "ambiguous", cause: "timeout after 2000 ms" }, at(100), policy, XREF);
+      let d = reconcile(asOpen(amb.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(10_000));
+      d = reconcile(asOpen(d.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(20_000));
+      assert.equal(d.then, "place");
+      const refused = afterPlace(beginPlace(d.row as ReadyRow, at(20_001), policy), { kind: "refused", providerCode: code, message, reasonCode }, at(20_002), policy, XREF);
+      assert.equal(refused.row.state, "review");
+      assert.equal(refused.row.state === "review" && refused.row.provider, "znet");
+      assert.equal(refused.row.state === "review" && refused.row.reference, REF, "never the x-stor reference");
+      assert.deepEqual(refused.events.map((e) => e.type), ["ReviewRequired"]);
+      assert.equal(refused.then, "ack");
+    });
+  }
+
+  it("a refusal of a placement reconciled after a crash (no answer seen, placed again after proof) → review too", () => {
+    const crashed = placingFirst(); // the handler died after the request went out: the row stays `placing`
+    let d = reconcile(crashed, { kind: "not_found", message: "Sipariş bulunamadı" }, at(policy.leaseMs + 1));
+    d = reconcile(asOpen(d.row), { kind: "not_found", message: "Sipariş bulunamadı" }, at(policy.leaseMs + 20_000));
+    const refused = afterPlace(
+      beginPlace(d.row as ReadyRow, at(policy.leaseMs + 20_001), policy),
+      { kind: "refused", providerCode: "8", message: "Yetersiz bakiye", reasonCode: "insufficient_balance" },
+      at(policy.leaseMs + 20_002),
+      policy,
+      XREF,
+    );
+    assert.equal(refused.row.state, "review");
+  });
 
   it("a refusal about the order itself (invalid_player) fails at once, without trying another provider", () => {
     const d = afterPlace(placingFirst(), { kind: "refused", providerCode: "3", message: "Oyuncu bulunamadı", reasonCode: "invalid_player" }, at(100), policy, XREF);

@@ -166,6 +166,28 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(znetCallsFor(p).length, 1, "never back to znet");
   });
 
+  it("no fallback after ambiguity: znet times out, does not know the reference, then refuses the re-placement (a duplicate in other words) → review, x-stor never called", async () => {
+    const p = player("ambrefuse");
+    znet.addRule({ playerId: p, placeFault: "hang" });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const reference = await eventually(async () => {
+      const row = await bed.dispatcher.store.get(order.orderId);
+      assert.ok(row?.state === "unknown", `row is ${row?.state}`);
+      return row.reference;
+    }, 10_000);
+    // From now on znet refuses this player's placements; a duplicate-reference reply in words the parser does not map.
+    znet.addRule({ playerId: p, placeReply: "3|Bu referans ile daha önce işlem yapılmıştır" });
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.equal(review.data.stage, "dispatch");
+    assert.equal(review.data.provider, "znet");
+    assert.equal(review.data.reference, reference);
+    assert.match(review.data.message, /daha önce işlem yapılmıştır/);
+    assert.equal(znet.placeCalls(reference), 2, "the first request and one re-place after two not-found checks");
+    assert.deepEqual(xstorCallsFor(p), [], "never routed to x-stor after an ambiguous outcome");
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+  });
+
   it("an x-stor reply under an unknown status word is never taken as done or failed", async () => {
     const p = player("xodd");
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
