@@ -1,14 +1,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import pg from "pg";
 import type { OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
-import { CATALOG_FILE, REPO_ROOT } from "../support/paths.js";
+import { runImportCatalog } from "../support/catalog-import.js";
+import { CATALOG_FILE } from "../support/paths.js";
 import { TestSystem, XSTOR_TOKEN, ZNET_CODE, ZNET_PASSWORD } from "../support/system.js";
 
 /**
@@ -18,7 +18,6 @@ import { TestSystem, XSTOR_TOKEN, ZNET_CODE, ZNET_PASSWORD } from "../support/sy
  * import (prices checked before any call).
  */
 const player = (prefix: string) => `${prefix}${randomUUID().replace(/-/g, "").slice(0, 12)}`;
-const IMPORT = resolve(REPO_ROOT, "services/dispatcher/dist/import-catalog.js");
 const DISPATCH_TIMEOUT_MS = 3_000;
 
 /** config/catalog.json plus one package whose maximum is below both providers' prices. */
@@ -196,7 +195,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
       XSTOR_TOKEN,
     };
     for (const provider of ["znet", "xstor"]) {
-      const out = await runImport(["--provider", provider, "--mapping", catalogFile], env);
+      const out = await runImportCatalog(["--provider", provider, "--mapping", catalogFile], env);
       assert.equal(out.code, 0, out.stderr);
       assert.equal(JSON.parse(out.stdout).imported, provider);
       assert.match(out.stderr, /pubg-60-capped offer \d: \w+ price [\d.]+ is above maxCost 5.00/);
@@ -260,14 +259,3 @@ describe("money-safe dispatch across znet and x-stor", () => {
     for (const pin of pins) assert.ok(!logs.includes(pin), "a PIN was logged");
   });
 });
-
-function runImport(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [IMPORT, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}

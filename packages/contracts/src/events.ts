@@ -26,6 +26,10 @@ export const OrderSentData = z.object({
   cost: Money.nullable(),
   balance: Money.nullable(),
   providerOrderId: z.string().max(128).nullable(),
+  /** The most the route allowed for this offer (TRY); absent in events written before it was recorded. */
+  maxCost: Money.optional(),
+  /** The provider charged more than `maxCost` (a visible, counted fact); absent when the cost is not known. */
+  costAboveMaximum: z.boolean().optional(),
 });
 
 export const CheckOutcome = z.enum(["pending", "done", "cancelled", "unknown"]);

@@ -11,6 +11,8 @@ export const ReasonCode = z.enum([
   "provider_cancelled",
   "no_route",
   "cost_above_maximum",
+  /** No known price for any offer (its list never imported, or older than the configured age): not placed. */
+  "price_unknown",
   "operator_failed",
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;

@@ -34,6 +34,14 @@ describe("dispatcher config", () => {
     assert.equal(c.reconcileMaxTries, 3);
   });
 
+  it("the price guard: known prices only (imported < 7 days ago) by default; unknown prices allowed per provider by the operator", () => {
+    const strict = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw" });
+    assert.deepEqual(strict.priceGuard, { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] });
+    const allowed = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_ALLOW_UNKNOWN_PRICE: "true", XSTOR_ALLOW_UNKNOWN_PRICE: "false", PRICE_MAX_AGE_MS: "3600000" });
+    assert.deepEqual(allowed.priceGuard, { maxAgeMs: 3_600_000, unknownPriceAllowed: ["znet"] });
+    assert.throws(() => loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_ALLOW_UNKNOWN_PRICE: "maybe" }), /ZNET_ALLOW_UNKNOWN_PRICE/);
+  });
+
   it("refuses both or neither password setting, never echoing the secret", () => {
     assert.throws(
       () => loadDispatcherConfig({ ...base, ZNET_PASSWORD: "very-secret", ZNET_PASSWORD_FILE: "/x" }),

@@ -139,7 +139,7 @@ export class DispatchHandler {
     const configured = new Set<ProviderName>(this.deps.providers.keys());
     const offers = await this.deps.store.offers(order.packageId);
     for (let draw = 0; draw < REFERENCE_DRAWS; draw++) {
-      const d = openOrder(order, offers, configured, this.newReference(), this.clock());
+      const d = openOrder(order, offers, configured, this.newReference(), this.clock(), this.deps.policy);
       const result = await this.deps.store.insert(d.row, this.outbox(event, d.events));
       if (result === "exists") return RACED;
       if (result === "reference_taken") {
@@ -209,6 +209,8 @@ export class DispatchHandler {
         this.observeAccepted(event, row.provider);
         if (result.balance !== null) this.deps.metrics.balance(row.provider, result.balance);
         if (row.maxCost !== null && compareMoney(result.cost, row.maxCost) > 0) {
+          // Also on OrderSent (maxCost, costAboveMaximum: true), so it is a fact on the order.
+          this.deps.metrics.costAboveMaximum(row.provider);
           log.warn({ reference: row.reference, cost: result.cost, maxCost: row.maxCost }, "provider charged more than the route's maxCost");
         }
         log.info({ provider: row.provider, reference: row.reference, cost: result.cost, placeCalls: row.placeCalls }, "order accepted; OrderSent");

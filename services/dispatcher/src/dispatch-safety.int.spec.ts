@@ -15,8 +15,8 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
-import type { DispatchPolicy, DispatchRow } from "./dispatch.js";
-import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { DEFAULT_POLICY, type DispatchPolicy, type DispatchRow } from "./dispatch.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { createDispatcher } from "./runtime.js";
 
@@ -48,6 +48,7 @@ const limits = (threshold: number): ProviderLimits => ({
 });
 
 const policy: DispatchPolicy = {
+  ...DEFAULT_POLICY,
   maxReconcileTries: 8,
   notFoundBeforeReplace: 2,
   retryBaseMs: SPACING_MS,
@@ -63,13 +64,13 @@ const bed = useDispatcherBed({
   dispatcher: async ({ pool, nc, urls: [znetUrl, xstorUrl] }) => {
     gate = new ProviderGate(pool, { znet: limits(50), xstor: limits(50) });
     await gate.ensure();
+    const znetClient = new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    const xstorClient = new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS });
+    await importCatalogs(pool, readCatalogFile(CATALOG), { znet: znetClient, xstor: xstorClient });
     return createDispatcher({
       pool,
       nc,
-      providers: providerRegistry([
-        new ZnetProvider(new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS })),
-        new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
-      ]),
+      providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       logger,
       registry,
@@ -131,6 +132,45 @@ describe("dispatch money safety (PostgreSQL + NATS + gate + znet and x-stor simu
     await eventually(() => assert.equal(znet.checkCalls(reference), 1), 10_000);
     assert.equal(znet.placeCalls(reference), 1, "one not-found answer is no proof yet");
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 5 });
-    void waitForEvent;
+  });
+
+  it("an imported price older than the configured age is not placed: the order goes to the next offer with a known price", async () => {
+    // znet's Free Fire price was imported 8 days ago (the guard's age is 7 days); x-stor's is fresh.
+    await bed.pool.query("UPDATE provider_product SET imported_at = now() - interval '8 days' WHERE provider = 'znet' AND product_id = '3'");
+    try {
+      const p = player("stale");
+      const order = created(p, "freefire-100", "EU");
+      await bed.publisher.publish(order);
+      const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+      assert.equal(sent.data.provider, "xstor");
+      assert.equal(znet.requestLog().filter((l) => l.includes(p)).length, 0, "znet never called at an unknown price");
+      const r = await row(order.orderId);
+      assert.deepEqual(r?.history.map((h) => [h.provider, h.reasonCode, h.reference]), [["znet", "price_unknown", null]]);
+      assert.match(r?.history[0]?.message ?? "", /znet price 18\.75 was imported at .* \(older than 7d\); not placed/);
+    } finally {
+      await bed.pool.query("UPDATE provider_product SET imported_at = now() WHERE provider = 'znet' AND product_id = '3'");
+    }
+  });
+
+  it("an accepted cost above maxCost is a fact on OrderSent (maxCost, costAboveMaximum) and counted", async () => {
+    // The imported price (9.50) was under the maximum (10.00); znet now charges 10.12 for the same product.
+    await bed.pool.query(
+      `INSERT INTO provider_product (provider, product_id, name, price, product_code, available, details, imported_at)
+       VALUES ('znet', 'old-1', 'PUBG Mobile 60 UC (old list)', '9.50', '{"oyun":"101","kupur":"60"}', true, '{}', now())`,
+    );
+    await bed.pool.query(
+      "INSERT INTO route (package_id, rank, provider, product_code, provider_product_id, max_cost) VALUES ('pubg-60-raised', 0, 'znet', '{}', 'old-1', 10.00)",
+    );
+    const order = created(player("raised"), "pubg-60-raised");
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    assert.equal(sent.data.cost, "10.12");
+    assert.equal(sent.data.maxCost, "10.00");
+    assert.equal(sent.data.costAboveMaximum, true);
+    assert.match(await registry.getSingleMetricAsString("pinflow_cost_above_maximum_total"), /pinflow_cost_above_maximum_total\{provider="znet"\} 1/);
+    const normal = created(player("fair"));
+    await bed.publisher.publish(normal);
+    const fair = await waitForEvent(bed.jsm, normal.orderId, "OrderSent");
+    assert.deepEqual([fair.data.cost, fair.data.maxCost, fair.data.costAboveMaximum], ["10.12", "12.00", false]);
   });
 });

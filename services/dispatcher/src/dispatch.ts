@@ -30,6 +30,17 @@ export interface DispatchPolicy {
    * At the bound, a further "not found" sends the order to review with the evidence.
    */
   maxPlaceCalls: number;
+  /** Which offers may be placed without a known price. */
+  priceGuard: PriceGuard;
+}
+
+/**
+ * A price is known when the provider's list was imported less than `maxAgeMs` ago. An offer without a
+ * known price is not placed (price_unknown) unless the operator allows it for that provider.
+ */
+export interface PriceGuard {
+  maxAgeMs: number;
+  unknownPriceAllowed: readonly ProviderName[];
 }
 
 export const DEFAULT_POLICY: DispatchPolicy = {
@@ -39,6 +50,7 @@ export const DEFAULT_POLICY: DispatchPolicy = {
   retryMaxMs: 60_000,
   leaseMs: 30_000,
   maxPlaceCalls: 2,
+  priceGuard: { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] },
 };
 
 /** What the dispatcher needs from an OrderCreated. */
@@ -57,6 +69,8 @@ export interface Offer {
   maxCost: string;
   /** The provider's price from the imported catalog (TRY), or null when its list is not imported. */
   price: string | null;
+  /** When that price was imported (ISO time), or null. */
+  priceImportedAt: string | null;
 }
 
 /** An offer that definitely did not take the order (refused by the provider, or refused here before a call). */
@@ -80,6 +94,7 @@ export const FALLBACK_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   "auth_failed",
   "provider_error",
   "cost_above_maximum",
+  "price_unknown",
 ]);
 
 interface RowBase {
@@ -232,23 +247,42 @@ export function configuredOffers(offers: readonly Offer[], configured: ReadonlyS
   return offers.filter((o) => configured.has(o.provider));
 }
 
+/** "7d", "36h", "90m", "45s" or "1500ms": a duration for messages. */
+function duration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Why an offer may not be placed before any call (its known price is too high, or no price is known), or null. */
+export function refusedBeforeCall(offer: Offer, now: Date, guard: PriceGuard): { reasonCode: ReasonCode; message: string } | null {
+  const importedAt = offer.priceImportedAt === null ? Number.NaN : Date.parse(offer.priceImportedAt);
+  const known = offer.price !== null && Number.isFinite(importedAt) && now.getTime() - importedAt < guard.maxAgeMs;
+  if (known && offer.price !== null && compareMoney(offer.price, offer.maxCost) > 0) {
+    return { reasonCode: "cost_above_maximum", message: `${offer.provider} price ${offer.price} is above the maximum ${offer.maxCost}; not placed` };
+  }
+  if (known || guard.unknownPriceAllowed.includes(offer.provider)) return null;
+  const why =
+    offer.price === null
+      ? `${offer.provider} price is unknown (its product list was never imported)`
+      : `${offer.provider} price ${offer.price} was imported at ${offer.priceImportedAt ?? "an unknown time"} (older than ${duration(guard.maxAgeMs)})`;
+  return { reasonCode: "price_unknown", message: `${why}; not placed` };
+}
+
 /**
- * The next offer to try from `from` on. An offer whose known price is above its maximum is refused
- * here, without a call (cost_above_maximum), and the search goes on.
+ * The next offer to try from `from` on. An offer whose known price is above its maximum
+ * (cost_above_maximum), or without a known price where the operator does not allow that
+ * (price_unknown), is refused here, without a call, and the search goes on.
  */
-export function planFrom(route: readonly Offer[], from: number): { index: number | null; skipped: PastAttempt[] } {
+export function planFrom(route: readonly Offer[], from: number, now: Date, guard: PriceGuard): { index: number | null; skipped: PastAttempt[] } {
   const skipped: PastAttempt[] = [];
   for (let i = Math.max(0, from); i < route.length; i++) {
     const offer = route[i];
     if (offer === undefined) continue;
-    if (offer.price !== null && compareMoney(offer.price, offer.maxCost) > 0) {
-      skipped.push({
-        provider: offer.provider,
-        reference: null,
-        reasonCode: "cost_above_maximum",
-        providerCode: null,
-        message: clip(`${offer.provider} price ${offer.price} is above the maximum ${offer.maxCost}; not placed`),
-      });
+    const refused = refusedBeforeCall(offer, now, guard);
+    if (refused !== null) {
+      skipped.push({ provider: offer.provider, reference: null, reasonCode: refused.reasonCode, providerCode: null, message: clip(refused.message) });
       continue;
     }
     return { index: i, skipped };
@@ -307,6 +341,7 @@ export function openOrder(
   configured: ReadonlySet<ProviderName>,
   reference: string,
   now: Date,
+  policy: DispatchPolicy,
 ): Decision<ReadyRow | UnroutedRow> {
   const route = configuredOffers(offers, configured).map((o) => ({ ...o, productCode: { ...o.productCode } }));
   const base: RowBase = {
@@ -330,7 +365,7 @@ export function openOrder(
       then: "ack",
     };
   }
-  const plan = planFrom(route, 0);
+  const plan = planFrom(route, 0, now, policy.priceGuard);
   if (plan.index === null) {
     const failed = failedOnEveryOffer(plan.skipped);
     return {
@@ -344,7 +379,7 @@ export function openOrder(
 
 /** No configured provider offers the package: a definite failure, decided before anything was sent. */
 export function unroutable(order: OrderInput, configured: ReadonlySet<ProviderName>, now: Date): Decision<UnroutedRow> {
-  const d = openOrder(order, [], configured, "-", now);
+  const d = openOrder(order, [], configured, "-", now, DEFAULT_POLICY);
   if (d.row.state !== "unrouted") throw new InvalidTransition("an empty route must be unrouted");
   return { row: d.row, events: d.events, then: d.then };
 }
@@ -354,7 +389,7 @@ export function unroutable(order: OrderInput, configured: ReadonlySet<ProviderNa
  * an offer): reference chosen once, lease held, one place call counted.
  */
 export function startPlacement(order: OrderInput, offer: Offer, reference: string, now: Date, policy: DispatchPolicy): PlacingRow {
-  const d = openOrder(order, [offer], new Set([offer.provider]), reference, now);
+  const d = openOrder(order, [offer], new Set([offer.provider]), reference, now, policy);
   if (d.row.state !== "ready") throw new InvalidTransition(`offer of order ${order.orderId} cannot be placed (${d.row.state})`);
   return beginPlace(d.row, now, policy);
 }
@@ -400,13 +435,19 @@ function dueIn(now: Date, delayMs: number): Date {
   return new Date(now.getTime() + delayMs);
 }
 
+/** The route's maximum and, when the cost is known, whether the provider charged more. */
+function costFacts(cost: string | null, maxCost: string | null): { maxCost?: string; costAboveMaximum?: boolean } {
+  if (maxCost === null) return {};
+  return cost === null ? { maxCost } : { maxCost, costAboveMaximum: compareMoney(cost, maxCost) > 0 };
+}
+
 function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementPatch = {}): Decision<SentRow> {
   return {
     row: { ...advance(row, now, { ...patch, lastError: clip(how) }), state: "sent", cost: null, balance: null, providerOrderId: null },
     events: [
       {
         type: "OrderSent",
-        data: { packageId: row.packageId, provider: row.provider, reference: row.reference, cost: null, balance: null, providerOrderId: null },
+        data: { packageId: row.packageId, provider: row.provider, reference: row.reference, cost: null, balance: null, providerOrderId: null, ...costFacts(null, row.maxCost) },
       },
     ],
     then: "ack",
@@ -478,6 +519,7 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
               cost: result.cost,
               balance: result.balance,
               providerOrderId: result.providerOrderId,
+              ...costFacts(result.cost, row.maxCost),
             },
           },
         ],
@@ -511,7 +553,7 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
       const done = advance(row, now);
       let history = [...row.history, refusal];
       if (FALLBACK_REASONS.has(result.reasonCode)) {
-        const plan = planFrom(row.route, row.offerIndex + 1);
+        const plan = planFrom(row.route, row.offerIndex + 1, now, policy.priceGuard);
         history = [...history, ...plan.skipped];
         if (plan.index !== null) {
           // Definitely not placed here: the next offer, with its own reference stored before its call.

@@ -27,11 +27,22 @@ import {
 } from "./dispatch.js";
 import { znetReference } from "./providers.js";
 
-const policy: DispatchPolicy = { ...DEFAULT_POLICY, maxReconcileTries: 4, notFoundBeforeReplace: 2, retryBaseMs: 1000, retryMaxMs: 8000, leaseMs: 30_000, maxPlaceCalls: 5 };
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** The rules under test; unknown prices are allowed for both providers here (the price guard has its own tests). */
+const policy: DispatchPolicy = {
+  ...DEFAULT_POLICY,
+  maxReconcileTries: 4,
+  notFoundBeforeReplace: 2,
+  retryBaseMs: 1000,
+  retryMaxMs: 8000,
+  leaseMs: 30_000,
+  maxPlaceCalls: 5,
+  priceGuard: { maxAgeMs: 7 * DAY_MS, unknownPriceAllowed: ["znet", "xstor"] },
+};
 const t0 = new Date("2025-01-01T10:00:00.000Z");
 const at = (ms: number): Date => new Date(t0.getTime() + ms);
 const order: OrderInput = { orderId: "o-1", packageId: "pubg-60", playerId: "5123456789", extra: null };
-const offer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null };
+const offer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null, priceImportedAt: null };
 const REF = "173572560000012345";
 /** The fresh reference handed to afterPlace (used only when the order moves to another offer). */
 const NEXT = "173572560000099999";
@@ -107,7 +118,7 @@ describe("placement", () => {
     assert.deepEqual(d.events, [
       {
         type: "OrderSent",
-        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: null },
+        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: null, maxCost: "12.00", costAboveMaximum: false },
       },
     ]);
     assert.equal(d.row.state === "sent" && d.row.leaseUntil, null);
@@ -173,7 +184,7 @@ describe("reconcile", () => {
       assert.equal(d.row.state, "sent");
       assert.equal(d.then, "ack");
       assert.deepEqual(d.events, [
-        { type: "OrderSent", data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: null, balance: null, providerOrderId: null } },
+        { type: "OrderSent", data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: null, balance: null, providerOrderId: null, maxCost: "12.00" } },
       ]);
       assert.ok(!JSON.stringify(d).includes("AB12-CD34"), "a PIN seen while reconciling is never kept here");
     });
@@ -285,7 +296,7 @@ describe("reconcile", () => {
 
   it("a reference is placed at most DEFAULT_POLICY.maxPlaceCalls (2) times: the first request and one re-place after proof, then review", () => {
     // Every place request times out and every check says "not found": the worst case for the bound.
-    const p = { ...DEFAULT_POLICY };
+    const p = { ...DEFAULT_POLICY, priceGuard: policy.priceGuard };
     let row: DispatchRow = afterPlace(startPlacement(order, offer, REF, t0, p), { kind: "ambiguous", cause: "timeout" }, at(1), p, NEXT).row;
     let places = 1;
     let now = 10;
@@ -327,7 +338,7 @@ describe("reconcile", () => {
 
   it("a ready row already at the bound (stored by a crashed or older handler) is never placed: review", () => {
     const p = { ...policy, maxPlaceCalls: 2 };
-    const ready: ReadyRow = { ...(openOrder(order, [offer], new Set(["znet"]), REF, t0).row as ReadyRow), placeCalls: 2, placeError: "timeout" };
+    const ready: ReadyRow = { ...(openOrder(order, [offer], new Set(["znet"]), REF, t0, policy).row as ReadyRow), placeCalls: 2, placeError: "timeout" };
     const step = nextStep(ready, at(1), p);
     assert.equal(step.kind, "review");
     if (step.kind !== "review") return;
@@ -357,9 +368,9 @@ describe("reconcile", () => {
 
 describe("routing", () => {
   it("takes the first offer whose provider is configured", () => {
-    const xstor: Offer = { provider: "xstor", productCode: { sku: "P60" }, maxCost: "11.00", price: null };
+    const xstor: Offer = { provider: "xstor", productCode: { sku: "P60" }, maxCost: "11.00", price: null, priceImportedAt: null };
     const first = (offers: Offer[], configured: ("znet" | "xstor")[]) => {
-      const d = openOrder(order, offers, new Set(configured), REF, t0);
+      const d = openOrder(order, offers, new Set(configured), REF, t0, policy);
       return d.row.state === "ready" ? d.row.provider : d.row.state;
     };
     assert.equal(first([xstor, offer], ["znet"]), "znet");
@@ -379,20 +390,21 @@ describe("routing", () => {
 });
 
 describe("routing across offers", () => {
-  const znet: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12" };
-  const xstor: Offer = { provider: "xstor", productCode: { productId: "501" }, maxCost: "12.00", price: "9.80" };
+  const imported = new Date(t0.getTime() - DAY_MS).toISOString();
+  const znet: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12", priceImportedAt: imported };
+  const xstor: Offer = { provider: "xstor", productCode: { productId: "501" }, maxCost: "12.00", price: "9.80", priceImportedAt: imported };
   const both = new Set(["znet", "xstor"] as const);
   const XREF = "173572560000055555";
 
   /** Given: the first attempt of a two-offer route, its request in flight. */
   function placingFirst(offers: Offer[] = [znet, xstor]): PlacingRow {
-    const d = openOrder(order, offers, both, REF, t0);
+    const d = openOrder(order, offers, both, REF, t0, policy);
     assert.equal(d.row.state, "ready");
     return beginPlace(d.row as ReadyRow, t0, policy);
   }
 
   it("a new order is stored `ready` at the first placeable offer, with the route snapshot, before any call", () => {
-    const d = openOrder(order, [znet, xstor], both, REF, t0);
+    const d = openOrder(order, [znet, xstor], both, REF, t0, policy);
     assert.equal(d.then, "place");
     assert.deepEqual(d.events, []);
     assert.equal(d.row.state, "ready");
@@ -426,7 +438,10 @@ describe("routing across offers", () => {
       assert.deepEqual(d.row.history, [{ provider: "znet", reference: REF, reasonCode, providerCode: code, message }]);
       const accepted2 = afterPlace(beginPlace(d.row, at(200), policy), { ...accepted, cost: "9.80", providerOrderId: "70001" }, at(300), policy, NEXT);
       assert.deepEqual(accepted2.events, [
-        { type: "OrderSent", data: { packageId: "pubg-60", provider: "xstor", reference: XREF, cost: "9.80", balance: "980.88", providerOrderId: "70001" } },
+        {
+          type: "OrderSent",
+          data: { packageId: "pubg-60", provider: "xstor", reference: XREF, cost: "9.80", balance: "980.88", providerOrderId: "70001", maxCost: "12.00", costAboveMaximum: false },
+        },
       ]);
     });
   }
@@ -509,7 +524,7 @@ describe("routing across offers", () => {
 
   it("an offer whose imported price is above its maximum is refused without a call, and the next one is tried", () => {
     const dear: Offer = { ...znet, price: "12.01" };
-    const d = openOrder(order, [dear, xstor], both, REF, t0);
+    const d = openOrder(order, [dear, xstor], both, REF, t0, policy);
     assert.equal(d.row.state, "ready");
     if (d.row.state !== "ready") return;
     assert.equal(d.row.provider, "xstor");
@@ -530,23 +545,95 @@ describe("routing across offers", () => {
   });
 
   it("every offer above its maximum → unrouted + DispatchFailed(cost_above_maximum), no call at all", () => {
-    const d = openOrder(order, [{ ...znet, price: "50" }, { ...xstor, price: "12.0000001" }], both, REF, t0);
+    const d = openOrder(order, [{ ...znet, price: "50" }, { ...xstor, price: "12.0000001" }], both, REF, t0, policy);
     assert.equal(d.row.state, "unrouted");
     assert.equal(d.then, "ack");
     assert.deepEqual(d.events.map((e) => e.type === "DispatchFailed" && [e.data.reasonCode, e.data.provider]), [["cost_above_maximum", "xstor"]]);
     assert.equal(nextStep(d.row, t0, policy).kind, "finished");
   });
 
-  it("a price equal to the maximum, or unknown (not imported), is placed", () => {
-    assert.equal(openOrder(order, [{ ...znet, price: "12" }], both, REF, t0).row.state, "ready");
-    assert.equal(openOrder(order, [{ ...znet, price: null, maxCost: "0.01" }], both, REF, t0).row.state, "ready");
+  it("a price equal to the maximum is placed; an unknown one only where the operator allows it", () => {
+    assert.equal(openOrder(order, [{ ...znet, price: "12" }], both, REF, t0, policy).row.state, "ready");
+    assert.equal(openOrder(order, [{ ...znet, price: null, priceImportedAt: null, maxCost: "0.01" }], both, REF, t0, policy).row.state, "ready");
+  });
+
+  describe("the price guard", () => {
+    const strict: DispatchPolicy = { ...policy, priceGuard: { maxAgeMs: 7 * DAY_MS, unknownPriceAllowed: [] } };
+    const unpriced: Offer = { ...znet, price: null, priceImportedAt: null };
+
+    it("an offer whose price list was never imported is not placed (price_unknown) and the next priced offer is tried", () => {
+      const d = openOrder(order, [unpriced, xstor], both, REF, t0, strict);
+      assert.equal(d.row.state, "ready");
+      if (d.row.state !== "ready") return;
+      assert.equal(d.row.provider, "xstor");
+      assert.deepEqual(d.row.history, [
+        { provider: "znet", reference: null, reasonCode: "price_unknown", providerCode: null, message: "znet price is unknown (its product list was never imported); not placed" },
+      ]);
+    });
+
+    it("an imported price older than the configured age is unknown too", () => {
+      const stale: Offer = { ...znet, priceImportedAt: new Date(t0.getTime() - 8 * DAY_MS).toISOString() };
+      const d = openOrder(order, [stale], both, REF, t0, strict);
+      assert.equal(d.row.state, "unrouted");
+      assert.deepEqual(d.events, [
+        {
+          type: "DispatchFailed",
+          data: {
+            reasonCode: "price_unknown",
+            provider: "znet",
+            providerCode: null,
+            message: `znet price 10.12 was imported at ${stale.priceImportedAt} (older than 7d); not placed`,
+          },
+        },
+      ]);
+      const fresh: Offer = { ...znet, priceImportedAt: new Date(t0.getTime() - 7 * DAY_MS + 1).toISOString() };
+      assert.equal(openOrder(order, [fresh], both, REF, t0, strict).row.state, "ready");
+    });
+
+    it("every offer without a known price → unrouted + DispatchFailed(price_unknown), no call at all", () => {
+      const d = openOrder(order, [unpriced, { ...xstor, price: null, priceImportedAt: null }], both, REF, t0, strict);
+      assert.equal(d.row.state, "unrouted");
+      assert.equal(d.then, "ack");
+      assert.deepEqual(d.events.map((e) => e.type === "DispatchFailed" && [e.data.reasonCode, e.data.provider]), [["price_unknown", "xstor"]]);
+    });
+
+    it("the operator's allowance is per provider: an unknown znet price is placed only when znet is allowed", () => {
+      const znetAllowed: DispatchPolicy = { ...strict, priceGuard: { ...strict.priceGuard, unknownPriceAllowed: ["znet"] } };
+      assert.equal(openOrder(order, [unpriced], both, REF, t0, znetAllowed).row.state, "ready");
+      const xstorAllowed: DispatchPolicy = { ...strict, priceGuard: { ...strict.priceGuard, unknownPriceAllowed: ["xstor"] } };
+      assert.equal(openOrder(order, [unpriced], both, REF, t0, xstorAllowed).row.state, "unrouted");
+    });
+
+    it("a fallback after a refusal skips an unpriced next offer too", () => {
+      const d = afterPlace(
+        beginPlace(openOrder(order, [znet, { ...xstor, price: null, priceImportedAt: null }], both, REF, t0, strict).row as ReadyRow, t0, strict),
+        { kind: "refused", providerCode: "8", message: "Yetersiz bakiye", reasonCode: "insufficient_balance" },
+        at(100),
+        strict,
+        XREF,
+      );
+      assert.equal(d.row.state, "refused");
+      assert.equal(d.events[0]?.type === "DispatchFailed" && d.events[0].data.reasonCode, "price_unknown");
+    });
+
+    it("an accepted cost above maxCost is a fact on OrderSent (maxCost, costAboveMaximum: true)", () => {
+      const dear = afterPlace(placingFirst(), { ...accepted, cost: "12.01" }, at(100), policy, XREF);
+      assert.equal(dear.events[0]?.type, "OrderSent");
+      const data = dear.events[0]?.type === "OrderSent" ? dear.events[0].data : null;
+      assert.equal(data?.maxCost, "12.00");
+      assert.equal(data?.costAboveMaximum, true);
+      const fair = afterPlace(placingFirst(), { ...accepted, cost: "12.00" }, at(100), policy, XREF);
+      const fairData = fair.events[0]?.type === "OrderSent" ? fair.events[0].data : null;
+      assert.equal(fairData?.costAboveMaximum, false);
+      assert.equal(fairData?.maxCost, "12.00");
+    });
   });
 
   it("offers to unconfigured providers are left out of the route", () => {
-    const d = openOrder(order, [xstor, znet], new Set(["znet"]), REF, t0);
+    const d = openOrder(order, [xstor, znet], new Set(["znet"]), REF, t0, policy);
     assert.equal(d.row.state === "ready" && d.row.provider, "znet");
     assert.deepEqual(d.row.route, [znet]);
-    const none = openOrder(order, [xstor], new Set(["znet"]), REF, t0);
+    const none = openOrder(order, [xstor], new Set(["znet"]), REF, t0, policy);
     assert.equal(none.row.state, "unrouted");
     assert.equal(none.events[0]?.type === "DispatchFailed" && none.events[0].data.reasonCode, "no_route");
   });

@@ -11,10 +11,10 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
-import type { DispatchRow } from "./dispatch.js";
+import { DEFAULT_POLICY, type DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher, DURABLE } from "./runtime.js";
 
 const CODE = "5550001111";
@@ -53,6 +53,7 @@ const bed = useDispatcherBed({
   simulators: [sim],
   dispatcher: async ({ pool, nc, urls: [baseUrl] }) => {
     const client = new ZnetClient({ baseUrl: baseUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    await importCatalogs(pool, readCatalogFile(CATALOG), { znet: client });
     return createDispatcher({
       pool,
       nc,
@@ -65,6 +66,7 @@ const bed = useDispatcherBed({
       relayIntervalMs: 100,
       wrapStore: faulty,
       policy: {
+        ...DEFAULT_POLICY,
         maxReconcileTries: MAX_TRIES,
         notFoundBeforeReplace: 2,
         retryBaseMs: 100,

@@ -65,6 +65,8 @@ describe("dispatcher process (node dist/main.js)", () => {
         ZNET_CODE: CODE,
         ZNET_PASSWORD_FILE: passwordFile,
         ZNET_TIMEOUT_MS: "2000",
+        // No product list is imported here: the operator allows znet's unknown prices explicitly.
+        ZNET_ALLOW_UNKNOWN_PRICE: "true",
         LOG_LEVEL: "debug",
       },
       stdio: ["ignore", "pipe", "pipe"],

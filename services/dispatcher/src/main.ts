@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       retryBaseMs: config.reconcileBaseMs,
       retryMaxMs: config.reconcileMaxDelayMs,
       leaseMs: timeoutMs + config.leaseMarginMs,
+      priceGuard: config.priceGuard,
     },
   });
   logger.info(

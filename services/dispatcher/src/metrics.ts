@@ -32,6 +32,7 @@ export class DispatchMetrics {
   readonly rejected: Counter<"reason">;
   readonly balances: Gauge<"provider">;
   readonly held: Counter<"provider" | "reason">;
+  readonly aboveMaximum: Counter<"provider">;
 
   constructor(registry: Registry) {
     this.dispatches = new Counter({
@@ -66,6 +67,16 @@ export class DispatchMetrics {
       labelNames: ["provider", "reason"],
       registers: [registry],
     });
+    this.aboveMaximum = new Counter({
+      name: "pinflow_cost_above_maximum_total",
+      help: "Accepted orders the provider charged more than the route's maxCost for (OrderSent.costAboveMaximum)",
+      labelNames: ["provider"],
+      registers: [registry],
+    });
+  }
+
+  costAboveMaximum(provider: string): void {
+    this.aboveMaximum.inc({ provider });
   }
 
   balance(provider: string, balance: string): void {

@@ -80,6 +80,7 @@ const StoredOffer = z.object({
   productCode: z.record(z.string(), z.string()),
   maxCost: Money,
   price: Money.nullable().default(null),
+  priceImportedAt: z.string().nullable().default(null),
 });
 const StoredAttempt = z.object({
   provider: ProviderName,
@@ -323,8 +324,9 @@ async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
     max_cost: string;
     imported_code: Record<string, string> | null;
     price: string | null;
+    imported_at: Date | null;
   }>(
-    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price
+    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price, p.imported_at
      FROM route r
      LEFT JOIN provider_product p ON p.provider = r.provider AND p.product_id = r.provider_product_id
      WHERE r.package_id = $1 ORDER BY r.rank`,
@@ -335,7 +337,13 @@ async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
     const provider = ProviderName.safeParse(row.provider);
     // A provider this build does not know cannot serve the package; skip it like an unconfigured one.
     if (!provider.success) continue;
-    offers.push({ provider: provider.data, productCode: row.imported_code ?? row.product_code, maxCost: row.max_cost, price: row.price });
+    offers.push({
+      provider: provider.data,
+      productCode: row.imported_code ?? row.product_code,
+      maxCost: row.max_cost,
+      price: row.price,
+      priceImportedAt: row.imported_at === null ? null : row.imported_at.toISOString(),
+    });
   }
   return offers;
 }

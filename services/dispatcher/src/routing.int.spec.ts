@@ -13,7 +13,8 @@ import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { DEFAULT_POLICY } from "./dispatch.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher } from "./runtime.js";
 
 const CODE = "5550004444";
@@ -43,13 +44,13 @@ const bed = useDispatcherBed({
     // znet's breaker opens after ONE unclear call here, so one order can show it; x-stor's after 20.
     gate = new ProviderGate(pool, { znet: limits(1), xstor: limits(20) });
     await gate.ensure();
+    const znetClient = new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    const xstorClient = new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS });
+    await importCatalogs(pool, readCatalogFile(CATALOG), { znet: znetClient, xstor: xstorClient });
     return createDispatcher({
       pool,
       nc,
-      providers: providerRegistry([
-        new ZnetProvider(new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS })),
-        new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
-      ]),
+      providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       logger,
       registry,
@@ -58,7 +59,7 @@ const bed = useDispatcherBed({
       ackWaitMs: 30_000,
       batch: 5,
       relayIntervalMs: 100,
-      policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500, maxPlaceCalls: 2 },
+      policy: { ...DEFAULT_POLICY, maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500, maxPlaceCalls: 2 },
     });
   },
 });
