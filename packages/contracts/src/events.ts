@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Money, OrderId, PackageId, ProviderName } from "./ids.js";
 import { EncryptedPin } from "./pin.js";
-import { ReasonCode, ReviewReason } from "./reasons.js";
+import { HoldReason, ReasonCode, ReviewReason } from "./reasons.js";
 
 /**
  * The public event contract (schema version 1). Other services subscribe to
@@ -58,6 +58,18 @@ export const DispatchFailedData = z.object({
   message: text(500),
 });
 
+/**
+ * The order waits before dispatch (not a failure): the provider's calls are held back, or it shut us
+ * out. Appended when the reason appears or changes, not on every retry; at `deadline` a still-held
+ * order goes to review.
+ */
+export const DispatchHeldData = z.object({
+  provider: ProviderName,
+  reasonCode: HoldReason,
+  message: text(500),
+  deadline: z.iso.datetime(),
+});
+
 export const OrderFailedData = z.object({
   provider: ProviderName,
   reference: z.string().min(1).max(64),
@@ -79,6 +91,7 @@ export const EVENT_DATA = {
   StatusChecked: StatusCheckedData,
   PinReceived: PinReceivedData,
   DispatchFailed: DispatchFailedData,
+  DispatchHeld: DispatchHeldData,
   OrderFailed: OrderFailedData,
   ReviewRequired: ReviewRequiredData,
 } as const;
@@ -108,6 +121,7 @@ export const OrderSent = envelopeOf("OrderSent");
 export const StatusChecked = envelopeOf("StatusChecked");
 export const PinReceived = envelopeOf("PinReceived");
 export const DispatchFailed = envelopeOf("DispatchFailed");
+export const DispatchHeld = envelopeOf("DispatchHeld");
 export const OrderFailed = envelopeOf("OrderFailed");
 export const ReviewRequired = envelopeOf("ReviewRequired");
 
@@ -117,6 +131,7 @@ export const OrderEvent = z.discriminatedUnion("type", [
   StatusChecked,
   PinReceived,
   DispatchFailed,
+  DispatchHeld,
   OrderFailed,
   ReviewRequired,
 ]);

@@ -32,6 +32,8 @@ export const DispatcherEnv = BaseConfig.extend({
   ...providerLimitSettings({ znet: 2, xstor: 4 }),
   /** How often the provider balances are read for the pinflow_provider_balance gauge (0 = never). */
   BALANCE_REFRESH_MS: msSetting(60_000),
+  /** How long an order may wait while its provider's calls are held back (paused, circuit open, shut out, not configured) before review. */
+  DISPATCH_DEADLINE_MS: msSetting(30 * 60_000).pipe(z.number().min(1_000)),
   /** Offers are placed only at a known price unless allowed per provider. */
   ...priceGuardSettings(),
 }).superRefine(checkProviderAccounts);
@@ -58,6 +60,7 @@ export interface DispatcherConfig extends ProviderConfigs {
   gateMaxWaitMs: number;
   balanceRefreshMs: number;
   priceGuard: PriceGuard;
+  dispatchDeadlineMs: number;
 }
 
 /** Read and check the environment; passwords and tokens come from the env or a file (trimmed), never echoed. */
@@ -84,6 +87,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     gateMaxWaitMs: e.GATE_MAX_WAIT_MS,
     balanceRefreshMs: e.BALANCE_REFRESH_MS,
     priceGuard: priceGuard(e),
+    dispatchDeadlineMs: e.DISPATCH_DEADLINE_MS,
   };
 }
 

@@ -23,12 +23,14 @@ describe("dispatcher config", () => {
     const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD_FILE: file });
     assert.deepEqual(c.znet, { baseUrl: "http://bayi.example.com", code: "5551112233", password: "s3cr3t-Ş", timeoutMs: 15_000 });
     assert.equal(c.reconcileMaxTries, 8);
+    assert.equal(c.dispatchDeadlineMs, 30 * 60_000);
     assert.equal(c.ackWaitMs, 30_000);
     assert.equal(c.natsUrl, "nats://127.0.0.1:4222");
   });
 
-  it("takes ZNET_PASSWORD, ZNET_TIMEOUT_MS and RECONCILE_MAX_TRIES from the environment", () => {
-    const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_TIMEOUT_MS: "5000", RECONCILE_MAX_TRIES: "3" });
+  it("takes ZNET_PASSWORD, ZNET_TIMEOUT_MS, RECONCILE_MAX_TRIES and DISPATCH_DEADLINE_MS from the environment", () => {
+    const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_TIMEOUT_MS: "5000", RECONCILE_MAX_TRIES: "3", DISPATCH_DEADLINE_MS: "600000" });
+    assert.equal(c.dispatchDeadlineMs, 600_000);
     assert.equal(c.znet?.password, "pw");
     assert.equal(c.znet?.timeoutMs, 5000);
     assert.equal(c.reconcileMaxTries, 3);

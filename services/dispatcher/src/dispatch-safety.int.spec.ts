@@ -25,6 +25,7 @@ const PASSWORD = "safety-Şifre&7";
 const TOKEN = "safety-xstor-token";
 const CLIENT_TIMEOUT_MS = 1_000;
 const SPACING_MS = 60_000;
+const DEADLINE_MS = 30 * 60_000;
 
 const znet = new ZnetSimulator({ code: CODE, password: PASSWORD, completeAfterMs: 600_000, balance: 100_000 });
 const xstor = new XstorSimulator({ token: TOKEN, completeAfterMs: 600_000, balance: 100_000 });
@@ -55,6 +56,7 @@ const policy: DispatchPolicy = {
   retryMaxMs: SPACING_MS,
   leaseMs: CLIENT_TIMEOUT_MS + 500,
   maxPlaceCalls: 2,
+  dispatchDeadlineMs: DEADLINE_MS,
 };
 
 const bed = useDispatcherBed({
@@ -172,5 +174,82 @@ describe("dispatch money safety (PostgreSQL + NATS + gate + znet and x-stor simu
     await bed.publisher.publish(normal);
     const fair = await waitForEvent(bed.jsm, normal.orderId, "OrderSent");
     assert.deepEqual([fair.data.cost, fair.data.maxCost, fair.data.costAboveMaximum], ["10.12", "12.00", false]);
+  });
+  it("a paused provider: the waiting order shows DispatchHeld(provider_paused) once, not per retry; at the dispatch deadline it goes to review with that reason, never called", async () => {
+    assert.equal(await gate.setPaused("znet", true), true);
+    const p = player("paused");
+    const order = created(p);
+    try {
+      await bed.publisher.publish(order);
+      const held = await waitForEvent(bed.jsm, order.orderId, "DispatchHeld");
+      assert.equal(held.data.provider, "znet");
+      assert.equal(held.data.reasonCode, "provider_paused");
+      assert.match(held.data.message, /znet calls are paused by an operator; the order waits/);
+      const r = await row(order.orderId);
+      assert.ok(r?.state === "ready" && r.hold?.reason === "provider_paused");
+      assert.equal(held.data.deadline, new Date(r.createdAt.getTime() + DEADLINE_MS).toISOString());
+      // More deliveries while still paused: no new event.
+      const heldBefore = await dispatched("znet", "held");
+      await deliverAgain(order);
+      await deliverAgain(order);
+      await eventually(async () => assert.ok((await dispatched("znet", "held")) >= heldBefore + 2), 10_000);
+      assert.equal((await eventCounts(bed.jsm, order.orderId))["DispatchHeld"], 1);
+
+      skip(DEADLINE_MS);
+      await deliverAgain(order);
+      const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired");
+      assert.deepEqual([review.data.stage, review.data.reason, review.data.provider, review.data.reference], ["dispatch", "deadline_exceeded", "znet", null]);
+      assert.match(review.data.message, /not dispatched within 30m: znet calls are paused by an operator/);
+      assert.match(review.data.message, /no place request was sent/);
+      assert.equal((await row(order.orderId))?.state, "review");
+    } finally {
+      await gate.setPaused("znet", false);
+    }
+    assert.equal(znet.requestLog().filter((l) => l.includes(p)).length, 0, "znet never called");
+    assert.equal(xstor.requestLog().filter((l) => l.includes(p)).length, 0, "a hold is not a refusal: no fallback");
+    const counts = await eventCounts(bed.jsm, order.orderId);
+    assert.deepEqual([counts["DispatchHeld"], counts["ReviewRequired"], counts["OrderSent"], counts["DispatchFailed"]], [1, 1, undefined, undefined]);
+    assert.match(await registry.getSingleMetricAsString("pinflow_dispatch_held_total"), /provider="znet",reason="provider_paused"\} [1-9]/);
+  });
+
+  it("znet shuts us out (empty body): the order waits and shows why (DispatchHeld provider_shut_out), it is counted and kept for the provider's status; let in again, it is placed once", async () => {
+    const p = player("shutout");
+    const order = created(p);
+    znet.denyAccess(true);
+    let reference = "";
+    try {
+      await bed.publisher.publish(order);
+      const held = await waitForEvent(bed.jsm, order.orderId, "DispatchHeld");
+      assert.equal(held.data.reasonCode, "provider_shut_out");
+      assert.match(held.data.message, /znet shuts us out: it answers with an empty body \(wrong code or password, API access off, or our IP not allowed\)/);
+      const r = await row(order.orderId);
+      assert.ok(r?.state === "unknown" && r.hold?.reason === "provider_shut_out");
+      reference = r.reference;
+      const access = await bed.dispatcher.store.providerAccess("znet");
+      assert.match(access?.cause ?? "", /empty body/);
+      assert.ok(!JSON.stringify(access).includes(PASSWORD));
+      assert.match(await registry.getSingleMetricAsString("pinflow_provider_errors_total"), /provider="znet",kind="access_denied"\} [1-9]/);
+      // The check gets an empty body too: the same reason, no second event.
+      skip(SPACING_MS);
+      await deliverAgain(order);
+      await eventually(() => assert.equal(znet.checkCalls(reference), 1), 10_000);
+      await eventually(async () => assert.equal((await row(order.orderId))?.version, r.version + 2), 10_000);
+      assert.equal((await eventCounts(bed.jsm, order.orderId))["DispatchHeld"], 1);
+    } finally {
+      znet.denyAccess(false);
+    }
+    // Let in again: two "not found" answers (it was never recorded), then the one re-place.
+    for (let i = 0; i < 2; i++) {
+      skip(SPACING_MS);
+      await deliverAgain(order);
+      await eventually(() => assert.equal(znet.checkCalls(reference), 2 + i), 10_000);
+    }
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    assert.equal(sent.data.reference, reference);
+    assert.equal(znet.placements(reference), 1);
+    assert.equal(znet.placeCalls(reference), 2);
+    assert.equal(await bed.dispatcher.store.providerAccess("znet"), null, "a readable reply ends the shut-out");
+    const done = await row(order.orderId);
+    assert.equal(done?.state === "sent" && done.hold, null);
   });
 });

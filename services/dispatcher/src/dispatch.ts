@@ -11,7 +11,7 @@
  * definite refusal of an offer (FALLBACK_REASONS) moves the order to the next one; an ambiguous
  * outcome is always reconciled with the SAME provider and reference, never routed elsewhere.
  */
-import type { EventData, ProviderName, ReasonCode } from "@pinflow/contracts";
+import type { EventData, HoldReason, ProviderName, ReasonCode, ReviewReason } from "@pinflow/contracts";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
 
 export interface DispatchPolicy {
@@ -32,6 +32,11 @@ export interface DispatchPolicy {
   maxPlaceCalls: number;
   /** Which offers may be placed without a known price. */
   priceGuard: PriceGuard;
+  /**
+   * How long after it was first handled an order may wait while its provider's calls are held back
+   * (paused, circuit open, shut out, not configured) before it goes to review with the last reason.
+   */
+  dispatchDeadlineMs: number;
 }
 
 /**
@@ -51,6 +56,7 @@ export const DEFAULT_POLICY: DispatchPolicy = {
   leaseMs: 30_000,
   maxPlaceCalls: 2,
   priceGuard: { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] },
+  dispatchDeadlineMs: 30 * 60 * 1000,
 };
 
 /** What the dispatcher needs from an OrderCreated. */
@@ -112,6 +118,15 @@ interface RowBase {
   route: Offer[];
   /** Offers that definitely did not take the order, oldest first. */
   history: PastAttempt[];
+  /** DispatchHeld events appended so far (each is numbered, so each is its own fact). */
+  holds: number;
+}
+
+/** Why the order waits before its next provider call, since when (shown on the order through DispatchHeld). */
+export interface Hold {
+  reason: HoldReason;
+  message: string;
+  since: Date;
 }
 
 /**
@@ -139,6 +154,8 @@ export interface Placement {
   placeError: string | null;
   /** The last unclear answer (place or check). */
   lastError: string | null;
+  /** Why the order waits now (calls held back, or the provider shut us out); null once a readable answer came. */
+  hold: Hold | null;
 }
 
 /** An attempt chosen and committed (reference stored) whose place request has not gone out yet. */
@@ -160,7 +177,9 @@ export type DispatchState = DispatchRow["state"];
 export type EventDraft =
   | { type: "OrderSent"; data: EventData<"OrderSent"> }
   | { type: "DispatchFailed"; data: EventData<"DispatchFailed"> }
-  | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> };
+  | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> }
+  /** `seq`: the order's count of DispatchHeld events, this one included (its msgID discriminator). */
+  | { type: "DispatchHeld"; seq: number; data: EventData<"DispatchHeld"> };
 
 /** ack; "place": the decision's row is `ready`, place it now; or come back later. */
 export type Then = "ack" | "place" | { retryAfterMs: number };
@@ -319,6 +338,7 @@ function attemptAt(base: RowBase, route: readonly Offer[], index: number, refere
     leaseUntil: null,
     placeError: null,
     lastError: null,
+    hold: null,
   };
 }
 
@@ -355,6 +375,7 @@ export function openOrder(
     updatedAt: now,
     route,
     history: [],
+    holds: 0,
   };
   if (route.length === 0) {
     const names = [...configured].sort().join(", ") || "none";
@@ -424,10 +445,10 @@ export function releaseLease(row: OpenRow, now: Date): OpenRow {
 
 type PlacementPatch = Partial<Pick<Placement, "placeCalls" | "reconcileTries" | "notFoundStreak" | "placeError" | "lastError" | "leaseUntil" | "nextTryAt">>;
 
-/** The row's common and placement fields, one version on, lease released, no reconcile due, with `patch` applied. */
+/** The row's common and placement fields, one version on, lease released, no reconcile due, no hold, with `patch` applied. */
 function advance(row: ReadyRow | OpenRow, now: Date, patch: PlacementPatch = {}): RowBase & Placement {
   const { state: _state, ...rest } = row;
-  return { ...rest, leaseUntil: null, nextTryAt: null, ...patch, version: row.version + 1, updatedAt: now };
+  return { ...rest, leaseUntil: null, nextTryAt: null, hold: null, ...patch, version: row.version + 1, updatedAt: now };
 }
 
 /** When the next reconcile is due, `delayMs` from now. */
@@ -454,18 +475,79 @@ function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementP
   };
 }
 
-function review(row: ReadyRow | OpenRow, now: Date, message: string, patch: PlacementPatch = {}): Decision<ReviewRow> {
+function review(
+  row: ReadyRow | OpenRow,
+  now: Date,
+  message: string,
+  patch: PlacementPatch = {},
+  reason: ReviewReason = "placement_unknown",
+  reference: string | null = row.reference,
+): Decision<ReviewRow> {
   const text = clip(message);
   return {
-    row: { ...advance(row, now, patch), state: "review", message: text },
-    events: [
-      {
-        type: "ReviewRequired",
-        data: { stage: "dispatch", reason: "placement_unknown", provider: row.provider, reference: row.reference, message: text },
-      },
-    ],
+    row: { ...advance(row, now, patch), hold: row.hold, state: "review", message: text },
+    events: [{ type: "ReviewRequired", data: { stage: "dispatch", reason, provider: row.provider, reference, message: text } }],
     then: "ack",
   };
+}
+
+/** What an order shows while it waits for `reason` (no secrets: the adapters' causes are not needed here). */
+export function holdMessage(provider: ProviderName, reason: HoldReason): string {
+  switch (reason) {
+    case "provider_paused":
+      return `${provider} calls are paused by an operator; the order waits`;
+    case "circuit_open":
+      return `${provider} is failing (its circuit is open after unclear replies); the order waits`;
+    case "provider_shut_out":
+      return `${provider} shuts us out: it answers with an empty body (wrong code or password, API access off, or our IP not allowed); the order waits`;
+    case "provider_not_configured":
+      return `${provider} is not configured on this dispatcher; the order waits`;
+    default:
+      return assertNever(reason);
+  }
+}
+
+/** The time a held order goes to review. */
+export function dispatchDeadline(row: RowBase, policy: DispatchPolicy): Date {
+  return new Date(row.createdAt.getTime() + policy.dispatchDeadlineMs);
+}
+
+/** `row` with `hold` (a new reason: one more DispatchHeld event), or unchanged when it already waits for that reason. */
+function withHold<R extends ReadyRow | UnknownRow>(row: R, hold: Hold, policy: DispatchPolicy): { row: R; events: EventDraft[] } {
+  if (row.hold?.reason === hold.reason) return { row, events: [] };
+  const holds = row.holds + 1;
+  const data = { provider: row.provider, reasonCode: hold.reason, message: clip(hold.message), deadline: dispatchDeadline(row, policy).toISOString() };
+  return { row: { ...row, hold, holds }, events: [{ type: "DispatchHeld", seq: holds, data }] };
+}
+
+export type HeldOutcome =
+  /** The order already waits for this reason: no write, no event; come back later. */
+  | { kind: "wait"; retryAfterMs: number }
+  /** Write the decision: a new hold reason (DispatchHeld), or review at the dispatch deadline. */
+  | { kind: "write"; decision: Decision };
+
+/**
+ * The provider's calls are held back (paused, circuit open, shut out) or it is not configured: the
+ * order waits, never fails and never goes elsewhere. A new or changed reason is published once
+ * (DispatchHeld); at the dispatch deadline the order goes to review with the last reason.
+ */
+export function holdBack(row: ReadyRow | OpenRow, hold: { reason: HoldReason; message: string }, retryAfterMs: number, now: Date, policy: DispatchPolicy): HeldOutcome {
+  const deadline = dispatchDeadline(row, policy);
+  const left = deadline.getTime() - now.getTime();
+  if (left <= 0) {
+    const within = `within ${duration(policy.dispatchDeadlineMs)}`;
+    if (row.state === "ready") {
+      const sent = row.placeCalls === 0 ? "no place request was sent" : evidence(row);
+      const message = `not dispatched ${within}: ${hold.message}; ${sent}`;
+      return { kind: "write", decision: review(row, now, message, {}, "deadline_exceeded", row.placeCalls === 0 ? null : row.reference) };
+    }
+    return { kind: "write", decision: review(row, now, `${evidence(row)}; not resolved ${within}: ${hold.message}`) };
+  }
+  const wait = { retryAfterMs: Math.max(1, Math.min(retryAfterMs, left)) };
+  if (row.hold?.reason === hold.reason) return { kind: "wait", ...wait };
+  const moved = { ...row, version: row.version + 1, updatedAt: now };
+  const next = row.state === "ready" ? withHold({ ...moved, state: "ready" }, { ...hold, since: now }, policy) : withHold({ ...moved, state: "unknown" as const, leaseUntil: null }, { ...hold, since: now }, policy);
+  return { kind: "write", decision: { row: next.row, events: next.events, then: wait } };
 }
 
 /** The bound of place requests is reached and the provider still does not know the reference: a person decides. */
@@ -571,7 +653,8 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
       // A provider that asked for a pause (Retry-After) is not asked again before it is over.
       const delay = Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0);
       const patch = { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0, nextTryAt: dueIn(now, delay) };
-      return { row: { ...advance(row, now, patch), state: "unknown" }, events: [], then: { retryAfterMs: delay } };
+      const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
+      return { ...shutOutIf(result.accessDenied === true, next, row, now, policy), then: { retryAfterMs: delay } };
     }
     default:
       return assertNever(result);
@@ -604,16 +687,30 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       return unclear(row, now, patch, policy);
     }
     case "unknown":
-      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0);
+      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0, result.accessDenied === true);
     default:
       return assertNever(result);
   }
 }
 
 /** An unclear answer: try again later, or hand the order to a person once the tries are used up. */
-function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy, minDelayMs = 0): Decision {
+function unclear(
+  row: OpenRow,
+  now: Date,
+  patch: PlacementPatch & { reconcileTries: number },
+  policy: DispatchPolicy,
+  minDelayMs = 0,
+  accessDenied = false,
+): Decision {
   if (patch.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence({ ...row, ...patch }), patch);
   const delay = Math.max(minDelayMs, retryDelay(patch.reconcileTries, policy));
   const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), state: "unknown" };
-  return { row: next, events: [], then: { retryAfterMs: delay } };
+  return { ...shutOutIf(accessDenied, next, row, now, policy), then: { retryAfterMs: delay } };
+}
+
+/** After a reply that shut us out (znet's empty body), the order waits for that reason: shown once, kept until a readable answer. */
+function shutOutIf(accessDenied: boolean, next: UnknownRow, before: OpenRow, now: Date, policy: DispatchPolicy): { row: UnknownRow; events: EventDraft[] } {
+  if (!accessDenied) return { row: next, events: [] };
+  const hold: Hold = before.hold?.reason === "provider_shut_out" ? before.hold : { reason: "provider_shut_out", message: holdMessage(next.provider, "provider_shut_out"), since: now };
+  return withHold({ ...next, hold: before.hold }, hold, policy);
 }

@@ -7,6 +7,7 @@ import {
   beginPlace,
   compareMoney,
   DEFAULT_POLICY,
+  holdBack,
   openOrder,
   afterReconcile,
   claimForReconcile,
@@ -648,6 +649,99 @@ describe("routing across offers", () => {
       [compareMoney("12.00", "12"), compareMoney("12.01", "12.00"), compareMoney("9.80", "10"), compareMoney("0.1", "0.10000000001"), compareMoney("-1", "0")],
       [0, 1, -1, -1, -1],
     );
+  });
+});
+
+describe("holds before dispatch (provider paused, circuit open, shut out, not configured)", () => {
+  const DEADLINE = policy.dispatchDeadlineMs;
+
+  /** Given: a new order stored `ready` (its reference chosen, no request sent). */
+  function ready(): ReadyRow {
+    const d = openOrder(order, [offer], new Set(["znet"]), REF, t0, policy);
+    assert.equal(d.row.state, "ready");
+    return d.row as ReadyRow;
+  }
+
+  /** When: the provider's calls are held back for `reason`. */
+  function held(row: ReadyRow | OpenRow, reason: "provider_paused" | "circuit_open" | "provider_shut_out" | "provider_not_configured", now: Date, retryAfterMs = 5_000) {
+    return holdBack(row, { reason, message: `znet held: ${reason}` }, retryAfterMs, now, policy);
+  }
+
+  it("a held order publishes DispatchHeld once when the reason appears, not on every retry", () => {
+    const first = held(ready(), "provider_paused", at(1_000));
+    assert.equal(first.kind, "write");
+    if (first.kind !== "write") return;
+    assert.deepEqual(first.decision.events, [
+      {
+        type: "DispatchHeld",
+        seq: 1,
+        data: { provider: "znet", reasonCode: "provider_paused", message: "znet held: provider_paused", deadline: at(DEADLINE).toISOString() },
+      },
+    ]);
+    assert.deepEqual(first.decision.then, { retryAfterMs: 5_000 });
+    const row = first.decision.row as ReadyRow;
+    assert.equal(row.state, "ready", "still waiting, nothing sent");
+    assert.equal(row.hold?.reason, "provider_paused");
+    assert.equal(row.version, 2);
+    // The next delivery finds the same reason: no event, no write.
+    assert.deepEqual(held(row, "provider_paused", at(6_000)), { kind: "wait", retryAfterMs: 5_000 });
+  });
+
+  it("a changed hold reason publishes a new DispatchHeld (numbered, so each is its own fact)", () => {
+    const first = held(ready(), "provider_paused", at(1_000));
+    assert.ok(first.kind === "write");
+    const second = held(first.decision.row as ReadyRow, "circuit_open", at(7_000));
+    assert.ok(second.kind === "write");
+    assert.deepEqual(second.decision.events.map((e) => e.type === "DispatchHeld" && [e.seq, e.data.reasonCode]), [[2, "circuit_open"]]);
+  });
+
+  it("the wait never runs past the dispatch deadline", () => {
+    const first = held(ready(), "provider_paused", at(DEADLINE - 2_000), 60_000);
+    assert.ok(first.kind === "write");
+    assert.deepEqual(first.decision.then, { retryAfterMs: 2_000 });
+  });
+
+  it("at the dispatch deadline a held order goes to review with the last hold reason (deadline_exceeded), nothing sent", () => {
+    const first = held(ready(), "provider_shut_out", at(1_000));
+    assert.ok(first.kind === "write");
+    const late = held(first.decision.row as ReadyRow, "provider_shut_out", at(DEADLINE));
+    assert.ok(late.kind === "write");
+    const d = late.decision;
+    assert.equal(d.row.state, "review");
+    assert.equal(d.then, "ack");
+    assert.equal(d.events.length, 1);
+    const ev = d.events[0];
+    assert.ok(ev?.type === "ReviewRequired");
+    assert.deepEqual([ev.data.stage, ev.data.reason, ev.data.provider, ev.data.reference], ["dispatch", "deadline_exceeded", "znet", null]);
+    assert.match(ev.data.message, /not dispatched within 30m/);
+    assert.match(ev.data.message, /znet held: provider_shut_out/);
+    assert.match(ev.data.message, /no place request was sent/);
+    assert.equal(nextStep(d.row, at(DEADLINE + 1), policy).kind, "finished");
+  });
+
+  it("an open placement held at the deadline goes to review as placement_unknown, with the evidence and the hold", () => {
+    const late = held(unknownRow(), "circuit_open", at(DEADLINE + 1));
+    assert.ok(late.kind === "write");
+    const ev = late.decision.events[0];
+    assert.ok(ev?.type === "ReviewRequired" && ev.data.reason === "placement_unknown" && ev.data.reference === REF);
+    assert.match(ev.data.message, /timeout after 15000 ms/);
+    assert.match(ev.data.message, /znet held: circuit_open/);
+  });
+
+  it("an empty body (znet shut us out) on the place request: unknown + DispatchHeld(provider_shut_out), once; a readable answer clears the hold", () => {
+    const shutOut: PlaceResult = { kind: "ambiguous", cause: "empty body (unknown reseller, API access off or wrong source IP)", accessDenied: true };
+    const d = afterPlace(placing(), shutOut, at(100), policy, NEXT);
+    assert.equal(d.row.state, "unknown");
+    assert.deepEqual(d.events.map((e) => e.type === "DispatchHeld" && [e.data.reasonCode, e.data.provider]), [["provider_shut_out", "znet"]]);
+    assert.match(d.events[0]?.type === "DispatchHeld" ? d.events[0].data.message : "", /empty body/);
+    // The check answers with an empty body too: the same reason, no second event.
+    const again = reconcile(asOpen(d.row), { kind: "unknown", cause: "empty body (unknown reseller, API access off or wrong source IP)", accessDenied: true }, at(10_000));
+    assert.deepEqual(again.events, []);
+    assert.equal(again.row.state === "unknown" && again.row.hold?.reason, "provider_shut_out");
+    // znet lets us in again and knows the order: sent, hold cleared.
+    const found = reconcile(asOpen(again.row), { kind: "pending", note: null }, at(20_000));
+    assert.equal(found.row.state, "sent");
+    assert.equal(found.row.state === "sent" && found.row.hold, null);
   });
 });
 

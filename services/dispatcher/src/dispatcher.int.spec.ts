@@ -34,6 +34,8 @@ function faulty(store: DispatchStore): DispatchStore {
     insert: (row, events) => store.insert(row, events),
     offers: (packageId) => store.offers(packageId),
     seedRoutes: (catalog) => store.seedRoutes(catalog),
+    recordAccess: (provider, denied, at) => store.recordAccess(provider, denied, at),
+    providerAccess: (provider) => store.providerAccess(provider),
     update: async (row, events) => {
       const left = failWrites.get(row.orderId) ?? 0;
       // The claim before a provider call (placing, lease taken) goes through: the writes after the call fail.

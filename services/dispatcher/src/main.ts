@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       retryMaxMs: config.reconcileMaxDelayMs,
       leaseMs: timeoutMs + config.leaseMarginMs,
       priceGuard: config.priceGuard,
+      dispatchDeadlineMs: config.dispatchDeadlineMs,
     },
   });
   logger.info(
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       providers,
       balances: dispatcher.balances,
       control: gate,
+      access: dispatcher.store,
       logger,
     }),
     {

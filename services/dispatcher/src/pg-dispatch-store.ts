@@ -1,9 +1,9 @@
-import { Money, ProviderName, ReasonCode } from "@pinflow/contracts";
+import { HoldReason, Money, ProviderName, ReasonCode } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
 import { z } from "zod";
 import type { Catalog } from "./catalog.js";
-import type { DispatchRow, Offer, PastAttempt, Placement } from "./dispatch.js";
-import { ReferenceTaken, type DispatchStore, type InsertResult } from "./dispatch-store.js";
+import type { DispatchRow, Hold, Offer, PastAttempt, Placement } from "./dispatch.js";
+import { ReferenceTaken, type DispatchStore, type InsertResult, type ProviderAccess } from "./dispatch-store.js";
 
 interface DbRow {
   order_id: string;
@@ -32,6 +32,10 @@ interface DbRow {
   message: string | null;
   place_error: string | null;
   last_error: string | null;
+  hold_reason: string | null;
+  hold_message: string | null;
+  held_since: Date | null;
+  holds: number;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -68,6 +72,10 @@ const COLUMNS = [
   "message",
   "place_error",
   "last_error",
+  "hold_reason",
+  "hold_message",
+  "held_since",
+  "holds",
   "version",
   "created_at",
   "updated_at",
@@ -99,6 +107,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     extra: row.extra,
     route: JSON.stringify(row.route),
     history: JSON.stringify(row.history),
+    holds: row.holds,
     attempt: row.attempt,
     version: row.version,
     created_at: row.createdAt,
@@ -123,6 +132,9 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     message: null,
     place_error: null,
     last_error: null,
+    hold_reason: null,
+    hold_message: null,
+    held_since: null,
   };
   if (row.state === "unrouted") return { ...base, ...none, reason_code: row.reasonCode, message: row.message };
   const placement = {
@@ -139,6 +151,9 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     lease_until: row.leaseUntil,
     place_error: row.placeError,
     last_error: row.lastError,
+    hold_reason: row.hold?.reason ?? null,
+    hold_message: row.hold?.message ?? null,
+    held_since: row.hold?.since ?? null,
   };
   switch (row.state) {
     case "ready":
@@ -176,6 +191,7 @@ function fromDb(r: DbRow): DispatchRow {
     updatedAt: r.updated_at,
     route: parseJson(r.order_id, "route", z.array(StoredOffer), r.route) as Offer[],
     history: parseJson(r.order_id, "history", z.array(StoredAttempt), r.history) as PastAttempt[],
+    holds: r.holds,
   };
   if (r.state === "unrouted") {
     const reason = ReasonCode.safeParse(r.reason_code ?? "no_route");
@@ -199,6 +215,7 @@ function fromDb(r: DbRow): DispatchRow {
     leaseUntil: r.lease_until,
     placeError: r.place_error,
     lastError: r.last_error,
+    hold: readHold(r),
   };
   switch (r.state) {
     case "ready":
@@ -219,6 +236,13 @@ function fromDb(r: DbRow): DispatchRow {
     default:
       throw new CorruptRow(`dispatch row of order ${r.order_id} has unknown state ${JSON.stringify(r.state)}`);
   }
+}
+
+function readHold(r: DbRow): Hold | null {
+  if (r.hold_reason === null || r.held_since === null) return null;
+  const reason = HoldReason.safeParse(r.hold_reason);
+  if (!reason.success) throw new CorruptRow(`dispatch row of order ${r.order_id} has hold reason ${JSON.stringify(r.hold_reason)}`);
+  return { reason: reason.data, message: r.hold_message ?? "", since: r.held_since };
 }
 
 function isUniqueViolation(error: unknown, ...constraints: string[]): boolean {
@@ -292,6 +316,30 @@ export class PgDispatchStore implements DispatchStore {
 
   async offers(packageId: string): Promise<Offer[]> {
     return readOffers(this.pool, packageId);
+  }
+
+  async recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void> {
+    if (denied === null) {
+      // A readable reply: the provider lets us in (a no-op unless it had shut us out).
+      await this.pool.query("UPDATE provider_access SET shut_out_since = NULL WHERE provider = $1 AND shut_out_since IS NOT NULL", [provider]);
+      return;
+    }
+    await this.pool.query(
+      `INSERT INTO provider_access (provider, shut_out_since, last_denied_at, last_cause, denied_replies) VALUES ($1, $2, $2, $3, 1)
+       ON CONFLICT (provider) DO UPDATE SET shut_out_since = COALESCE(provider_access.shut_out_since, EXCLUDED.shut_out_since),
+         last_denied_at = EXCLUDED.last_denied_at, last_cause = EXCLUDED.last_cause, denied_replies = provider_access.denied_replies + 1`,
+      [provider, at, denied.cause.slice(0, 500)],
+    );
+  }
+
+  async providerAccess(provider: ProviderName): Promise<ProviderAccess | null> {
+    const r = await this.pool.query<{ shut_out_since: Date; last_denied_at: Date; last_cause: string; denied_replies: string }>(
+      "SELECT shut_out_since, last_denied_at, last_cause, denied_replies FROM provider_access WHERE provider = $1 AND shut_out_since IS NOT NULL",
+      [provider],
+    );
+    const row = r.rows[0];
+    if (row === undefined) return null;
+    return { provider, shutOutSince: row.shut_out_since, lastDeniedAt: row.last_denied_at, cause: row.last_cause, deniedReplies: Number(row.denied_replies) };
   }
 
   async seedRoutes(catalog: Catalog): Promise<void> {

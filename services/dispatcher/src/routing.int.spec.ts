@@ -186,7 +186,9 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.match(review.data.message, /daha önce işlem yapılmıştır/);
     assert.equal(znet.placeCalls(reference), 2, "the first request and one re-place after two not-found checks");
     assert.deepEqual(xstorCallsFor(p), [], "never routed to x-stor after an ambiguous outcome");
-    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
+    // (The timeout opened znet's circuit here, so the order may also show a DispatchHeld(circuit_open) while it waited.)
+    const { DispatchHeld: _held, ...counts } = await eventCounts(bed.jsm, order.orderId);
+    assert.deepEqual(counts, { OrderCreated: 1, ReviewRequired: 1 });
   });
 
   it("an x-stor reply under an unknown status word is never taken as done or failed", async () => {
@@ -244,6 +246,33 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(znet.placements(sentFirst.data.reference), 1);
     assert.deepEqual(xstorCallsFor(bad), []);
     assert.equal((await gate.status("znet"))?.circuitOpenForMs, 0);
+  });
+
+  it("znet shuts us out (empty body) and its circuit opens: a new order waits, never sent elsewhere, and shows provider_shut_out; let in again, both go through", async () => {
+    const first = created(player("locked"));
+    const second = created(player("behindlock"));
+    znet.denyAccess(true);
+    try {
+      await bed.publisher.publish(first);
+      const heldFirst = await waitForEvent(bed.jsm, first.orderId, "DispatchHeld");
+      assert.equal(heldFirst.data.reasonCode, "provider_shut_out");
+      // The empty body opened znet's circuit (threshold 1 here): the next order is held by the gate, no call at all.
+      await bed.publisher.publish(second);
+      const heldSecond = await waitForEvent(bed.jsm, second.orderId, "DispatchHeld");
+      assert.equal(heldSecond.data.reasonCode, "provider_shut_out", "the circuit is open because znet shuts us out");
+      assert.match(heldSecond.data.message, /znet shuts us out/);
+      assert.equal((await bed.dispatcher.store.get(second.orderId))?.state, "ready");
+      assert.deepEqual(xstorCallsFor(second.data.playerId), [], "a hold is not a refusal: never routed to x-stor");
+    } finally {
+      znet.denyAccess(false);
+    }
+    const sentSecond = await waitForEvent(bed.jsm, second.orderId, "OrderSent", 20_000);
+    const sentFirst = await waitForEvent(bed.jsm, first.orderId, "OrderSent", 20_000);
+    assert.deepEqual([sentFirst.data.provider, sentSecond.data.provider], ["znet", "znet"]);
+    assert.equal(znet.placements(sentFirst.data.reference), 1);
+    assert.equal(znet.placements(sentSecond.data.reference), 1);
+    assert.equal(await bed.dispatcher.store.providerAccess("znet"), null);
+    assert.equal((await eventCounts(bed.jsm, second.orderId))["DispatchHeld"], 1, "shown once, not on every retry");
   });
 
   it("balances are read under the limits, and the gauge shows them", async () => {
