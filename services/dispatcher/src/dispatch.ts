@@ -654,7 +654,10 @@ export function afterPlace(row: DispatchRow, result: PlaceResult, now: Date, pol
       const delay = Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0);
       const patch = { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0, nextTryAt: dueIn(now, delay) };
       const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
-      return { ...shutOutIf(result.accessDenied === true, next, row, now, policy), then: { retryAfterMs: delay } };
+      if (result.accessDenied !== true) return { row: next, events: [], then: { retryAfterMs: delay } };
+      // The provider shut us out (znet's empty body): the order waits for that reason, shown once.
+      const hold: Hold = { reason: "provider_shut_out", message: holdMessage(row.provider, "provider_shut_out"), since: now };
+      return { ...withHold({ ...next, hold: row.hold }, hold, policy), then: { retryAfterMs: delay } };
     }
     default:
       return assertNever(result);
@@ -687,30 +690,35 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       return unclear(row, now, patch, policy);
     }
     case "unknown":
-      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0, result.accessDenied === true);
+      if (result.accessDenied === true) return shutOutWhileOpen(row, result.cause, now, policy);
+      return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0);
     default:
       return assertNever(result);
   }
 }
 
 /** An unclear answer: try again later, or hand the order to a person once the tries are used up. */
-function unclear(
-  row: OpenRow,
-  now: Date,
-  patch: PlacementPatch & { reconcileTries: number },
-  policy: DispatchPolicy,
-  minDelayMs = 0,
-  accessDenied = false,
-): Decision {
+function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy, minDelayMs = 0): Decision {
   if (patch.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence({ ...row, ...patch }), patch);
   const delay = Math.max(minDelayMs, retryDelay(patch.reconcileTries, policy));
   const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), state: "unknown" };
-  return { ...shutOutIf(accessDenied, next, row, now, policy), then: { retryAfterMs: delay } };
+  return { row: next, events: [], then: { retryAfterMs: delay } };
 }
 
-/** After a reply that shut us out (znet's empty body), the order waits for that reason: shown once, kept until a readable answer. */
-function shutOutIf(accessDenied: boolean, next: UnknownRow, before: OpenRow, now: Date, policy: DispatchPolicy): { row: UnknownRow; events: EventDraft[] } {
-  if (!accessDenied) return { row: next, events: [] };
-  const hold: Hold = before.hold?.reason === "provider_shut_out" ? before.hold : { reason: "provider_shut_out", message: holdMessage(next.provider, "provider_shut_out"), since: now };
-  return withHold({ ...next, hold: before.hold }, hold, policy);
+/**
+ * The check of an open placement got the provider's shut-out reply (znet's empty body): it says
+ * nothing about the order, so it does not use up a reconcile try. The order waits, shown as shut
+ * out, and goes to review at the dispatch deadline like any order held back.
+ */
+function shutOutWhileOpen(row: OpenRow, cause: string, now: Date, policy: DispatchPolicy): Decision {
+  const hold = row.hold?.reason === "provider_shut_out" ? row.hold : { reason: "provider_shut_out" as const, message: holdMessage(row.provider, "provider_shut_out"), since: now };
+  const patch = { lastError: clip(cause), notFoundStreak: 0 };
+  if (now.getTime() >= dispatchDeadline(row, policy).getTime()) {
+    return review(row, now, `${evidence({ ...row, ...patch })}; not resolved within ${duration(policy.dispatchDeadlineMs)}: ${hold.message}`, patch);
+  }
+  // No hurry while we are shut out: ask again at the longest reconcile spacing.
+  const delay = policy.retryMaxMs;
+  const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), hold: row.hold, state: "unknown" };
+  return { ...withHold(next, hold, policy), then: { retryAfterMs: delay } };
 }
+

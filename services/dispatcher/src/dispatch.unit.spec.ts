@@ -745,6 +745,31 @@ describe("holds before dispatch (provider paused, circuit open, shut out, not co
   });
 });
 
+describe("a provider that shuts us out, while a placement is open", () => {
+  const denied: CheckResult = { kind: "unknown", cause: "empty body (unknown reseller, API access off or wrong source IP)", accessDenied: true };
+
+  it("an empty-body check says nothing about the order: it does not use up a reconcile try, the order waits (shown), spaced", () => {
+    let row: DispatchRow = unknownRow();
+    for (let i = 1; i <= policy.maxReconcileTries + 3; i++) {
+      const d = reconcile(asOpen(row), denied, at(20_000 * i));
+      assert.equal(d.row.state, "unknown", `check ${i}`);
+      row = d.row;
+    }
+    assert.equal(row.state === "unknown" && row.reconcileTries, 0);
+    assert.equal(row.state === "unknown" && row.hold?.reason, "provider_shut_out");
+    assert.ok(row.state === "unknown" && row.nextTryAt !== null && row.nextTryAt > at(20_000 * (policy.maxReconcileTries + 3)));
+  });
+
+  it("still shut out at the dispatch deadline → review with the evidence and the reason", () => {
+    const d = reconcile(unknownRow(), denied, at(policy.dispatchDeadlineMs));
+    assert.equal(d.row.state, "review");
+    const ev = d.events[0];
+    assert.ok(ev?.type === "ReviewRequired" && ev.data.reason === "placement_unknown");
+    assert.match(ev.data.message, /not resolved within 30m: znet shuts us out/);
+    assert.match(ev.data.message, /timeout after 15000 ms/);
+  });
+});
+
 describe("helpers", () => {
   it("znet references are 18 digits: ms time + 5 random digits", () => {
     assert.equal(znetReference(1735725600000, 42), "173572560000000042");
