@@ -249,6 +249,41 @@ describe("money-safe dispatch across znet and x-stor", () => {
     await system.waitForStatus(orderId, "completed", 30_000);
   });
 
+  test("znet shuts us out (empty body): the pending order shows why (provider_shut_out), the provider's status says so; let in again, it completes, placed once", async () => {
+    const base = system.services.dispatcher.url;
+    const playerId = player("shut");
+    system.znet.denyAccess(true);
+    let orderId = "";
+    try {
+      orderId = await system.createOrder({ packageId: "pubg-60", playerId });
+      const waiting = await eventually(async () => {
+        const o = await system.getOrder(orderId);
+        assert.equal(o.reasonCode, "provider_shut_out");
+        return o;
+      }, 20_000);
+      assert.equal(waiting.status, "pending", "waiting, not failed");
+      assert.match(waiting.providerNote ?? "", /znet shuts us out: it answers with an empty body/);
+      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: { cause: string; message: string } | null };
+      assert.match(status.shutOut?.cause ?? "", /empty body/);
+      assert.match(status.shutOut?.message ?? "", /znet shuts us out/);
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /pinflow_provider_errors_total\{provider="znet",kind="access_denied",service="dispatcher"\} [1-9]/);
+      assert.deepEqual(xstorCallsFor(playerId), [], "a shut-out is not a refusal: no fallback");
+    } finally {
+      system.znet.denyAccess(false);
+    }
+    const done = await system.waitForStatus(orderId, "completed", 60_000);
+    assert.equal(done.reasonCode, null, "the hold reason goes once the order is sent");
+    const [ref] = system.znet.referencesFor(playerId);
+    assert.equal(system.znet.placements(ref!), 1);
+    await eventually(async () => {
+      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: unknown };
+      assert.equal(status.shutOut, null);
+    }, 10_000);
+    const timeline = await system.request(`/v1/orders/${orderId}/events`);
+    const types = (timeline.body as { events: { type: string }[] }).events.map((e) => e.type);
+    assert.equal(types.filter((t) => t === "DispatchHeld").length, 1, "shown once, not on every retry");
+  });
+
   test("no provider password, token or PIN appears in any log", async () => {
     const logs = system.allLogs();
     for (const secret of [ZNET_PASSWORD, XSTOR_TOKEN]) {
