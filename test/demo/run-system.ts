@@ -15,6 +15,7 @@ import type { OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { waitForPort } from "@pinflow/testkit";
 import { CATALOG_FILE, REPO_ROOT, SERVICE_NAMES, type ServiceName } from "../support/paths.js";
+import { importProviderCatalogs } from "../support/catalog-import.js";
 import { ServiceProcess } from "../support/service-process.js";
 
 const RUN_DIR = join(REPO_ROOT, ".run");
@@ -90,8 +91,11 @@ async function main(): Promise<void> {
       POLL_MAX_DELAY_MS: "5000",
     };
     services[name] = new ServiceProcess(name, env, join(LOG_DIR, `${name}.log`), PORTS[name]);
-    services[name].start();
   }
+  // As an operator does before taking orders: import both product lists (prices the dispatcher checks).
+  await importProviderCatalogs(services.dispatcher.env);
+  console.log("imported the znet and x-stor product lists into the dispatcher's database");
+  for (const service of Object.values(services)) service.start();
   await Promise.all(Object.values(services).map((s) => s.waitReady(30_000)));
   const api = services.orders.url;
   console.log(`\npinflow is running: orders API ${api}  (logs in .run/logs)\n`);

@@ -1,14 +1,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import pg from "pg";
 import type { OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
-import { CATALOG_FILE, REPO_ROOT } from "../support/paths.js";
+import { runImportCatalog } from "../support/catalog-import.js";
+import { CATALOG_FILE } from "../support/paths.js";
 import { TestSystem, XSTOR_TOKEN, ZNET_CODE, ZNET_PASSWORD } from "../support/system.js";
 
 /**
@@ -18,7 +18,6 @@ import { TestSystem, XSTOR_TOKEN, ZNET_CODE, ZNET_PASSWORD } from "../support/sy
  * import (prices checked before any call).
  */
 const player = (prefix: string) => `${prefix}${randomUUID().replace(/-/g, "").slice(0, 12)}`;
-const IMPORT = resolve(REPO_ROOT, "services/dispatcher/dist/import-catalog.js");
 const DISPATCH_TIMEOUT_MS = 3_000;
 
 /** config/catalog.json plus one package whose maximum is below both providers' prices. */
@@ -196,7 +195,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
       XSTOR_TOKEN,
     };
     for (const provider of ["znet", "xstor"]) {
-      const out = await runImport(["--provider", provider, "--mapping", catalogFile], env);
+      const out = await runImportCatalog(["--provider", provider, "--mapping", catalogFile], env);
       assert.equal(out.code, 0, out.stderr);
       assert.equal(JSON.parse(out.stdout).imported, provider);
       assert.match(out.stderr, /pubg-60-capped offer \d: \w+ price [\d.]+ is above maxCost 5.00/);
@@ -250,6 +249,41 @@ describe("money-safe dispatch across znet and x-stor", () => {
     await system.waitForStatus(orderId, "completed", 30_000);
   });
 
+  test("znet shuts us out (empty body): the pending order shows why (provider_shut_out), the provider's status says so; let in again, it completes, placed once", async () => {
+    const base = system.services.dispatcher.url;
+    const playerId = player("shut");
+    system.znet.denyAccess(true);
+    let orderId = "";
+    try {
+      orderId = await system.createOrder({ packageId: "pubg-60", playerId });
+      const waiting = await eventually(async () => {
+        const o = await system.getOrder(orderId);
+        assert.equal(o.reasonCode, "provider_shut_out");
+        return o;
+      }, 20_000);
+      assert.equal(waiting.status, "pending", "waiting, not failed");
+      assert.match(waiting.providerNote ?? "", /znet shuts us out: it answers with an empty body/);
+      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: { cause: string; message: string } | null };
+      assert.match(status.shutOut?.cause ?? "", /empty body/);
+      assert.match(status.shutOut?.message ?? "", /znet shuts us out/);
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /pinflow_provider_errors_total\{provider="znet",kind="access_denied",service="dispatcher"\} [1-9]/);
+      assert.deepEqual(xstorCallsFor(playerId), [], "a shut-out is not a refusal: no fallback");
+    } finally {
+      system.znet.denyAccess(false);
+    }
+    const done = await system.waitForStatus(orderId, "completed", 60_000);
+    assert.equal(done.reasonCode, null, "the hold reason goes once the order is sent");
+    const [ref] = system.znet.referencesFor(playerId);
+    assert.equal(system.znet.placements(ref!), 1);
+    await eventually(async () => {
+      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: unknown };
+      assert.equal(status.shutOut, null);
+    }, 10_000);
+    const timeline = await system.request(`/v1/orders/${orderId}/events`);
+    const types = (timeline.body as { events: { type: string }[] }).events.map((e) => e.type);
+    assert.equal(types.filter((t) => t === "DispatchHeld").length, 1, "shown once, not on every retry");
+  });
+
   test("no provider password, token or PIN appears in any log", async () => {
     const logs = system.allLogs();
     for (const secret of [ZNET_PASSWORD, XSTOR_TOKEN]) {
@@ -260,14 +294,3 @@ describe("money-safe dispatch across znet and x-stor", () => {
     for (const pin of pins) assert.ok(!logs.includes(pin), "a PIN was logged");
   });
 });
-
-function runImport(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [IMPORT, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}

@@ -60,8 +60,14 @@ export interface ZnetRule extends SimRuleMatch {
   /** What the order turns into after its delay (default complete); cancel refunds the cost. */
   outcome?: "complete" | "cancel" | "never";
   completeAfterMs?: number;
-  /** Fault on pin_kontrol for orders of this player (looked up at check time). */
+  /** Fault on pin_kontrol for references placed for this player, recorded or not (looked up at check time). */
   checkFault?: "empty" | "html" | "http500" | "garbage";
+  /**
+   * Raw pin_kontrol body for references placed for this player, recorded or not, e.g. a generic
+   * error such as "3|Sistem hatası, lütfen daha sonra tekrar deneyiniz" (znet uses `3|` for more
+   * than an unknown reference).
+   */
+  checkReply?: string;
 }
 
 export interface ZnetSimOrderView {
@@ -105,6 +111,9 @@ export class ZnetSimulator {
   readonly #placements = new Map<string, number>();
   readonly #placeCalls = new Map<string, number>();
   readonly #checkCalls = new Map<string, number>();
+  /** The player info of every reference that reached pin_ekle (recorded or not), for check rules. */
+  readonly #placedFor = new Map<string, string>();
+  #accessDenied = false;
   readonly #log: string[] = [];
   readonly #server = new SimHttpServer("znet", (req, res) => this.#handle(req, res));
 
@@ -166,6 +175,14 @@ export class ZnetSimulator {
     return { state: o.state, pin: o.pin, playerInfo: o.playerInfo, phone: o.phone };
   }
 
+  /**
+   * Shut us out, as znet does for a wrong password, API access switched off or a source IP that is
+   * not allowed: every call is answered with an empty body (HTTP 200) and nothing is recorded.
+   */
+  denyAccess(denied: boolean): void {
+    this.#accessDenied = denied;
+  }
+
   setBalance(n: number): void {
     this.#balanceCents = toCents(n);
   }
@@ -217,7 +234,7 @@ export class ZnetSimulator {
   }
 
   #authorized(q: URLSearchParams): boolean {
-    return q.get("kod") === this.#opts.code && q.get("sifre") === this.#opts.password;
+    return !this.#accessDenied && q.get("kod") === this.#opts.code && q.get("sifre") === this.#opts.password;
   }
 
   #ruleFor(playerInfo: string): ZnetRule | undefined {
@@ -256,6 +273,7 @@ export class ZnetSimulator {
     increment(this.#placeCalls, reference);
     if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
     const playerInfo = q.get("oyuncu_bilgi") ?? "";
+    this.#placedFor.set(reference, playerInfo);
     const rule = this.#ruleFor(playerInfo);
     const reply = this.#reply(res, masked);
     if (replyFault(rule?.placeFault, PAGES, reply)) return;
@@ -299,8 +317,12 @@ export class ZnetSimulator {
     increment(this.#checkCalls, reference);
     if (!this.#authorized(q)) return this.#send(res, masked, 200, "");
     const order = this.#orders.get(reference);
+    const placedFor = order?.playerInfo ?? this.#placedFor.get(reference);
+    const rule = placedFor === undefined ? undefined : this.#ruleFor(placedFor);
+    if (replyFault(rule?.checkFault, PAGES, this.#reply(res, masked))) return;
+    if (rule?.checkReply !== undefined) return this.#send(res, masked, 200, rule.checkReply);
+    // znet's reply for a reference it does not know (the same `3|` code as its other errors).
     if (order === undefined) return this.#send(res, masked, 200, "3|Sipariş bulunamadı");
-    if (replyFault(this.#ruleFor(order.playerInfo)?.checkFault, PAGES, this.#reply(res, masked))) return;
     this.#settle(order);
     const body =
       order.state === 1

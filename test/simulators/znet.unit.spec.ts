@@ -150,6 +150,35 @@ describe("ZnetClient against the znet simulator", () => {
     assert.deepEqual(await check("999999999"), { kind: "not_found", message: "Sipariş bulunamadı" });
   });
 
+  it("a scripted generic 3|… check reply applies to a reference that was never recorded, and is unknown", async () => {
+    sim.addRule({ playerId: "hung-generic", placeFault: "hang", checkReply: "3|Sistem hatası, lütfen daha sonra tekrar deneyiniz" });
+    const r = ref();
+    const hung = new ZnetClient({ baseUrl, code: CODE, password: PASSWORD, timeoutMs: 200 });
+    assert.equal((await hung.place(pubg60(r, "hung-generic"))).kind, "ambiguous");
+    assert.equal(sim.placements(r), 0);
+    const answer = await check(r);
+    assert.equal(answer.kind, "unknown");
+    assert.match(answer.kind === "unknown" ? answer.cause : "", /provider error 3: .*Sistem hatas/);
+  });
+
+  it("denyAccess: every call gets an empty body (wrong source IP), nothing is recorded; lifting it restores service", async () => {
+    sim.denyAccess(true);
+    try {
+      const r = ref();
+      const placed = await place(pubg60(r));
+      assert.equal(placed.kind, "ambiguous");
+      assert.ok(placed.kind === "ambiguous" && placed.accessDenied === true, "an empty body is flagged as access denied");
+      assert.equal(sim.placements(r), 0);
+      const checked = await check(r);
+      assert.ok(checked.kind === "unknown" && checked.accessDenied === true);
+      const balance = await client.balance();
+      assert.ok(balance.kind === "failed" && balance.accessDenied === true);
+    } finally {
+      sim.denyAccess(false);
+    }
+    assert.equal((await client.balance()).kind, "ok");
+  });
+
   it("wrong credentials get an empty body: ambiguous place, failed balance", async () => {
     const wrong = new ZnetClient({ baseUrl, code: CODE, password: "nope", timeoutMs: 1000 });
     const r = ref();

@@ -6,6 +6,7 @@ import { generatePinKeyring } from "@pinflow/secrets";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
+import { importProviderCatalogs } from "./catalog-import.js";
 import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
 import { ServiceProcess } from "./service-process.js";
 
@@ -22,6 +23,11 @@ export interface SystemOptions {
    * (config/catalog.json lists an x-stor offer after each znet one). Off by default.
    */
   xstor?: boolean | Partial<XstorSimOptions>;
+  /**
+   * Import the providers' product lists into the dispatcher's database before it starts, as an
+   * operator does (default true): offers have known prices, which the dispatcher's price guard needs.
+   */
+  importCatalogs?: boolean;
 }
 
 /**
@@ -99,6 +105,7 @@ export class TestSystem {
       }),
     );
     this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
+    if (this.opts.importCatalogs ?? true) await importProviderCatalogs(this.services.dispatcher.env);
     for (const service of Object.values(this.services)) service.start();
     await Promise.all(Object.values(this.services).map((s) => s.waitReady()));
     return this;

@@ -8,6 +8,8 @@ const DESCRIPTIONS: Record<EventType, string> = {
   StatusChecked: "One status check of an accepted order (status-poller); no PIN in it. Many per order; msgID `StatusChecked:<orderId>:<attempt>`.",
   PinReceived: "The provider finished the order; the PIN is AES-256-GCM encrypted (status-poller; or dispatcher with checks 0, right after an OrderSent with pinInPlaceReply, when the provider finished the order in its place reply). Terminal, once per order.",
   DispatchFailed: "Every provider offer definitely refused the order; nothing was charged (dispatcher). Terminal, once per order: billing refunds on it.",
+  DispatchHeld:
+    "The order waits before dispatch, not failed: the provider's calls are paused or failing, the provider shut us out (empty body: wrong password or IP), or it is not configured (dispatcher). Appended when the reason appears or changes; msgID `DispatchHeld:<orderId>:<n>`. At `deadline` a still-held order goes to review.",
   OrderFailed: "The provider cancelled an accepted order (status-poller). Terminal, once per order: billing refunds on it.",
   ReviewRequired: "A person must decide: placement outcome unknown, deadline passed, or unreadable status (dispatcher or status-poller).",
 };

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Money, OrderId, PackageId, ProviderName } from "./ids.js";
 import { EncryptedPin } from "./pin.js";
-import { ReasonCode, ReviewReason } from "./reasons.js";
+import { HoldReason, ReasonCode, ReviewReason } from "./reasons.js";
 
 /**
  * The public event contract (schema version 1). Other services subscribe to
@@ -32,6 +32,10 @@ export const OrderSentData = z.object({
    * does not watch the order. Absent (older events) or false: the PIN comes through status checks.
    */
   pinInPlaceReply: z.boolean().optional(),
+  /** The most the route allowed for this offer (TRY); absent in events written before it was recorded. */
+  maxCost: Money.optional(),
+  /** The provider charged more than `maxCost` (a visible, counted fact); absent when the cost is not known. */
+  costAboveMaximum: z.boolean().optional(),
 });
 
 export const CheckOutcome = z.enum(["pending", "done", "cancelled", "unknown"]);
@@ -60,6 +64,18 @@ export const DispatchFailedData = z.object({
   message: text(500),
 });
 
+/**
+ * The order waits before dispatch (not a failure): the provider's calls are held back, or it shut us
+ * out. Appended when the reason appears or changes, not on every retry; at `deadline` a still-held
+ * order goes to review.
+ */
+export const DispatchHeldData = z.object({
+  provider: ProviderName,
+  reasonCode: HoldReason,
+  message: text(500),
+  deadline: z.iso.datetime(),
+});
+
 export const OrderFailedData = z.object({
   provider: ProviderName,
   reference: z.string().min(1).max(64),
@@ -81,6 +97,7 @@ export const EVENT_DATA = {
   StatusChecked: StatusCheckedData,
   PinReceived: PinReceivedData,
   DispatchFailed: DispatchFailedData,
+  DispatchHeld: DispatchHeldData,
   OrderFailed: OrderFailedData,
   ReviewRequired: ReviewRequiredData,
 } as const;
@@ -110,6 +127,7 @@ export const OrderSent = envelopeOf("OrderSent");
 export const StatusChecked = envelopeOf("StatusChecked");
 export const PinReceived = envelopeOf("PinReceived");
 export const DispatchFailed = envelopeOf("DispatchFailed");
+export const DispatchHeld = envelopeOf("DispatchHeld");
 export const OrderFailed = envelopeOf("OrderFailed");
 export const ReviewRequired = envelopeOf("ReviewRequired");
 
@@ -119,6 +137,7 @@ export const OrderEvent = z.discriminatedUnion("type", [
   StatusChecked,
   PinReceived,
   DispatchFailed,
+  DispatchHeld,
   OrderFailed,
   ReviewRequired,
 ]);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { PackageId } from "./ids.js";
-import { ReasonCode } from "./reasons.js";
+import { OrderReasonCode } from "./reasons.js";
 
 export const CreateOrderRequest = z.strictObject({
   packageId: PackageId,
@@ -19,7 +19,8 @@ export const OrderView = z.object({
   status: OrderStatus,
   provider: z.string().nullable(),
   providerNote: z.string().nullable(),
-  reasonCode: ReasonCode.nullable(),
+  /** Why it failed; while pending, why it waits (a HoldReason). */
+  reasonCode: OrderReasonCode.nullable(),
   reviewReason: z.string().nullable(),
   pin: z.string().nullable(),
   createdAt: z.string(),

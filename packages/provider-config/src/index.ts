@@ -58,6 +58,35 @@ export function providerLimitSettings(rates: { znet: number; xstor: number }) {
   };
 }
 
+/** "true"/"false" (also 1/0, yes/no, on/off), default false: an operator's explicit allowance. */
+const allowance = z
+  .enum(["true", "false", "1", "0", "yes", "no", "on", "off"], { message: "must be true or false" })
+  .default("false")
+  .transform((v) => v === "true" || v === "1" || v === "yes" || v === "on");
+
+/**
+ * The dispatcher's price guard: an offer is placed only at a known price (its provider's list
+ * imported less than PRICE_MAX_AGE_MS ago), unless the operator allows unknown prices for that
+ * provider (ZNET_ALLOW_UNKNOWN_PRICE / XSTOR_ALLOW_UNKNOWN_PRICE).
+ */
+export function priceGuardSettings() {
+  return {
+    PRICE_MAX_AGE_MS: msSetting(7 * 24 * 60 * 60 * 1000).pipe(z.number().min(1_000)),
+    ZNET_ALLOW_UNKNOWN_PRICE: allowance,
+    XSTOR_ALLOW_UNKNOWN_PRICE: allowance,
+  };
+}
+export const PriceGuardEnv = z.object(priceGuardSettings());
+export type PriceGuardEnv = z.infer<typeof PriceGuardEnv>;
+
+/** The price guard of a checked environment. */
+export function priceGuard(e: PriceGuardEnv): { maxAgeMs: number; unknownPriceAllowed: ProviderName[] } {
+  const unknownPriceAllowed: ProviderName[] = [];
+  if (e.ZNET_ALLOW_UNKNOWN_PRICE) unknownPriceAllowed.push("znet");
+  if (e.XSTOR_ALLOW_UNKNOWN_PRICE) unknownPriceAllowed.push("xstor");
+  return { maxAgeMs: e.PRICE_MAX_AGE_MS, unknownPriceAllowed };
+}
+
 /** The checked account settings (the defaults do not change their types). */
 export const AccountEnv = z.object(providerAccountSettings({ znetMs: 15_000, xstorMs: 30_000 }));
 export type AccountEnv = z.infer<typeof AccountEnv>;

@@ -26,7 +26,7 @@ export type PlaceResult =
   /** The provider definitely refused: nothing was charged. */
   | { kind: "refused"; providerCode: string; message: string; reasonCode: ReasonCode }
   /** The order may or may not exist (timeout, dropped connection, empty/HTML body, 5xx, unparseable). */
-  | { kind: "ambiguous"; cause: string; retryAfterMs?: number };
+  | { kind: "ambiguous"; cause: string; retryAfterMs?: number; accessDenied?: true };
 
 export type CheckResult =
   | { kind: "pending"; note: string | null }
@@ -35,9 +35,15 @@ export type CheckResult =
   /** The provider definitely does not know this reference. */
   | { kind: "not_found"; message: string }
   /** Could not find out (empty body, HTML, 5xx, timeout, garbage, unknown state). */
-  | { kind: "unknown"; cause: string; retryAfterMs?: number };
+  | { kind: "unknown"; cause: string; retryAfterMs?: number; accessDenied?: true };
 
-export type BalanceResult = { kind: "ok"; balance: string } | { kind: "failed"; cause: string; retryAfterMs?: number };
+export type BalanceResult = { kind: "ok"; balance: string } | { kind: "failed"; cause: string; retryAfterMs?: number; accessDenied?: true };
+
+/*
+ * `accessDenied` on an ambiguous/unknown/failed result: the provider shut us out (znet answers a wrong
+ * password, API access switched off or a source IP it does not allow with an empty body). The call
+ * says nothing about any order; every call of the account will get the same until someone fixes it.
+ */
 
 /**
  * `retryAfterMs` on an ambiguous/unknown/failed result: the provider answered with a `Retry-After`

@@ -27,12 +27,18 @@ export function assertPlace(r: PlaceResult, opts: { providerCode?: RegExp } = {}
       assert.ok(typeof r.providerCode === "string" && typeof r.message === "string" && REASONS.includes(r.reasonCode));
       return;
     case "ambiguous":
-      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assertUnclearKeys(r);
       assert.ok(r.cause.length > 0);
       return;
     default:
       assert.fail(`not a PlaceResult: ${JSON.stringify(r)}`);
   }
+}
+
+/** An unclear result: a cause, and `accessDenied: true` only when the provider shut us out. */
+function assertUnclearKeys(r: { cause: string; accessDenied?: true }): void {
+  if (r.accessDenied === undefined) assert.deepEqual(keys(r), ["cause", "kind"]);
+  else assert.deepEqual([keys(r), r.accessDenied], [["accessDenied", "cause", "kind"], true]);
 }
 
 /** A well-formed CheckResult; `pin`: a further check of a done PIN (beyond non-empty and trimmed). */
@@ -53,7 +59,7 @@ export function assertCheck(r: CheckResult, opts: { pin?: (pin: string) => boole
       assert.deepEqual(keys(r), ["kind", "message"]);
       return;
     case "unknown":
-      assert.deepEqual(keys(r), ["cause", "kind"]);
+      assertUnclearKeys(r);
       assert.ok(r.cause.length > 0);
       return;
     default:

@@ -3,7 +3,16 @@ import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChe
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Balances } from "./balances.js";
-import { BALANCES, LOGGER, PROVIDER_CONTROL, PROVIDERS, ProvidersController, type ProviderControl } from "./providers.controller.js";
+import {
+  BALANCES,
+  LOGGER,
+  PROVIDER_ACCESS,
+  PROVIDER_CONTROL,
+  PROVIDERS,
+  ProvidersController,
+  type ProviderAccessSource,
+  type ProviderControl,
+} from "./providers.controller.js";
 import type { ProviderRegistry } from "./providers.js";
 
 export interface AppDeps {
@@ -12,6 +21,8 @@ export interface AppDeps {
   providers: ProviderRegistry;
   balances: Balances;
   control: ProviderControl;
+  /** Whether each provider shuts us out (the dispatcher's store). */
+  access: ProviderAccessSource;
   logger: Logger;
 }
 
@@ -29,6 +40,7 @@ export class AppModule {
         { provide: BALANCES, useValue: deps.balances },
         { provide: PROVIDER_CONTROL, useValue: deps.control },
         { provide: LOGGER, useValue: deps.logger },
+        { provide: PROVIDER_ACCESS, useValue: deps.access },
       ],
     };
   }

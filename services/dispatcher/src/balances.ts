@@ -4,7 +4,8 @@
  */
 import type { ProviderName } from "@pinflow/contracts";
 import type { Logger } from "pino";
-import { classifyBalance, gated, type CallGate } from "./gate.js";
+import type { DispatchStore } from "./dispatch-store.js";
+import { balanceAccess, classifyBalance, gated, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
 import type { ProviderRegistry } from "./providers.js";
 
@@ -24,7 +25,12 @@ export class Balances {
     private readonly gate: CallGate,
     private readonly metrics: DispatchMetrics,
     private readonly logger: Logger,
-    private readonly opts: { gateWaitMs: number; defaultRetryAfterMs: number },
+    private readonly opts: {
+      gateWaitMs: number;
+      defaultRetryAfterMs: number;
+      /** Where the provider's access state is kept (a balance call shows a shut-out even when no order comes). */
+      access?: Pick<DispatchStore, "recordAccess">;
+    },
   ) {}
 
   /** Read one provider's balance now (under its limits); a successful reading updates the gauge. */
@@ -34,6 +40,7 @@ export class Balances {
     const r = await gated(this.gate, name, this.opts.gateWaitMs, () => provider.balance(), (b) => classifyBalance(b, this.opts.defaultRetryAfterMs));
     if (r.kind === "blocked") return { kind: "held", provider: name, reason: r.reason, retryAfterMs: r.retryAfterMs };
     const result = r.result;
+    await this.noteAccess(name, balanceAccess(result));
     if (result.kind === "ok") {
       this.metrics.balance(name, result.balance);
       return { kind: "ok", provider: name, balance: result.balance };
@@ -42,6 +49,16 @@ export class Balances {
     // The cause comes from the adapter, which masks every secret in it.
     this.logger.warn({ provider: name, cause: result.cause }, "balance call failed");
     return { kind: "failed", provider: name, cause: result.cause };
+  }
+
+  private async noteAccess(name: ProviderName, access: ReturnType<typeof balanceAccess>): Promise<void> {
+    if (access === "unclear" || this.opts.access === undefined) return;
+    if (access !== "let_in") this.metrics.providerError(name, "access_denied");
+    try {
+      await this.opts.access.recordAccess(name, access === "let_in" ? null : { cause: access.denied }, new Date());
+    } catch (error) {
+      this.logger.warn({ err: error, provider: name }, "could not record the provider's access state");
+    }
   }
 
   /** Refresh every configured provider's balance now and then every `intervalMs` (0 = never). */

@@ -18,6 +18,7 @@ import { TestDatabase } from "@pinflow/testkit";
 import { parseCatalog, readCatalogFile } from "./catalog.js";
 import { checkImport, fromZnet } from "./catalog-import.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
+import type { Offer } from "./dispatch.js";
 import { prepareDatabase } from "./runtime.js";
 
 const CODE = "5550003333";
@@ -91,11 +92,20 @@ describe("import-catalog (PostgreSQL + simulators)", () => {
     return JSON.stringify([products.rows, routes.rows]);
   }
 
+  /** The offer without its import time, after checking that time is recent (the price guard's age starts there). */
+  function importedNow(offer: Offer | undefined): Omit<Offer, "priceImportedAt"> | undefined {
+    if (offer === undefined) return undefined;
+    const { priceImportedAt, ...rest } = offer;
+    const age = Date.now() - Date.parse(priceImportedAt ?? "");
+    assert.ok(age >= 0 && age < 60_000, `imported at ${priceImportedAt}`);
+    return rest;
+  }
+
   it("before any import, offers come from the mapping file's product codes, prices unknown", async () => {
     await new PgDispatchStore(pool).seedRoutes(readCatalogFile(CATALOG));
     assert.deepEqual(await new PgDispatchStore(pool).offers("pubg-60"), [
-      { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null },
-      { provider: "xstor", productCode: { productId: "501", playerParam: "uid" }, maxCost: "12.00", price: null },
+      { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null, priceImportedAt: null },
+      { provider: "xstor", productCode: { productId: "501", playerParam: "uid" }, maxCost: "12.00", price: null, priceImportedAt: null },
     ]);
   });
 
@@ -121,7 +131,7 @@ describe("import-catalog (PostgreSQL + simulators)", () => {
       { product_id: "3", price: "18.75", product_code: { oyun: "202", kupur: "100" } },
     ]);
     const offers = await new PgDispatchStore(pool).offers("pubg-60");
-    assert.deepEqual(offers[0], { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12" });
+    assert.deepEqual(importedNow(offers[0]), { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12" });
     assert.equal(offers[1]?.price, null, "x-stor is not imported yet");
     assert.ok(!r.stdout.includes(PASSWORD) && !r.stderr.includes(PASSWORD));
   });
@@ -131,8 +141,8 @@ describe("import-catalog (PostgreSQL + simulators)", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).products, 4);
     const store = new PgDispatchStore(pool);
-    assert.deepEqual((await store.offers("pubg-60"))[1], { provider: "xstor", productCode: { productId: "501", playerParam: "uid" }, maxCost: "12.00", price: "9.80" });
-    assert.deepEqual((await store.offers("freefire-100"))[1], {
+    assert.deepEqual(importedNow((await store.offers("pubg-60"))[1]), { provider: "xstor", productCode: { productId: "501", playerParam: "uid" }, maxCost: "12.00", price: "9.80" });
+    assert.deepEqual(importedNow((await store.offers("freefire-100"))[1]), {
       provider: "xstor",
       productCode: { productId: "601", playerParam: "uid", extraParam: "server" },
       maxCost: "20.00",

@@ -1,8 +1,18 @@
 import type { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
-import { checkProviderAccounts, providerAccounts, providerAccountSettings, providerLimits, providerLimitSettings, type ProviderAccounts } from "@pinflow/provider-config";
+import {
+  checkProviderAccounts,
+  priceGuard,
+  priceGuardSettings,
+  providerAccounts,
+  providerAccountSettings,
+  providerLimits,
+  providerLimitSettings,
+  type ProviderAccounts,
+} from "@pinflow/provider-config";
 import { BaseConfig, loadConfig, msSetting } from "@pinflow/service-kit";
 import { z } from "zod";
+import type { PriceGuard } from "./dispatch.js";
 
 /** Provider accounts: shared by the service and the catalog import command. */
 export const ProviderEnv = z.object(providerAccountSettings({ znetMs: 15_000, xstorMs: 30_000 /* x-stor: 15–30 s is normal for a placement */ }));
@@ -24,6 +34,10 @@ export const DispatcherEnv = BaseConfig.extend({
   ...providerLimitSettings({ znet: 2, xstor: 4 }),
   /** How often the provider balances are read for the pinflow_provider_balance gauge (0 = never). */
   BALANCE_REFRESH_MS: msSetting(60_000),
+  /** How long an order may wait while its provider's calls are held back (paused, circuit open, shut out, not configured) before review. */
+  DISPATCH_DEADLINE_MS: msSetting(30 * 60_000).pipe(z.number().min(1_000)),
+  /** Offers are placed only at a known price unless allowed per provider. */
+  ...priceGuardSettings(),
 }).superRefine(checkProviderAccounts);
 
 export type DispatcherEnv = z.infer<typeof DispatcherEnv>;
@@ -49,6 +63,8 @@ export interface DispatcherConfig extends ProviderConfigs {
   defaultRetryAfterMs: number;
   gateMaxWaitMs: number;
   balanceRefreshMs: number;
+  priceGuard: PriceGuard;
+  dispatchDeadlineMs: number;
 }
 
 /** Read and check the environment; passwords and tokens come from the env or a file (trimmed), never echoed. */
@@ -75,6 +91,8 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     defaultRetryAfterMs: e.PROVIDER_RETRY_AFTER_MS,
     gateMaxWaitMs: e.GATE_MAX_WAIT_MS,
     balanceRefreshMs: e.BALANCE_REFRESH_MS,
+    priceGuard: priceGuard(e),
+    dispatchDeadlineMs: e.DISPATCH_DEADLINE_MS,
   };
 }
 

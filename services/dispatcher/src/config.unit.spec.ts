@@ -24,15 +24,25 @@ describe("dispatcher config", () => {
     const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD_FILE: file });
     assert.deepEqual(c.znet, { baseUrl: "http://bayi.example.com", code: "5551112233", password: "s3cr3t-Ş", timeoutMs: 15_000 });
     assert.equal(c.reconcileMaxTries, 8);
+    assert.equal(c.dispatchDeadlineMs, 30 * 60_000);
     assert.equal(c.ackWaitMs, 30_000);
     assert.equal(c.natsUrl, "nats://127.0.0.1:4222");
   });
 
-  it("takes ZNET_PASSWORD, ZNET_TIMEOUT_MS and RECONCILE_MAX_TRIES from the environment", () => {
-    const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_TIMEOUT_MS: "5000", RECONCILE_MAX_TRIES: "3" });
+  it("takes ZNET_PASSWORD, ZNET_TIMEOUT_MS, RECONCILE_MAX_TRIES and DISPATCH_DEADLINE_MS from the environment", () => {
+    const c = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_TIMEOUT_MS: "5000", RECONCILE_MAX_TRIES: "3", DISPATCH_DEADLINE_MS: "600000" });
+    assert.equal(c.dispatchDeadlineMs, 600_000);
     assert.equal(c.znet?.password, "pw");
     assert.equal(c.znet?.timeoutMs, 5000);
     assert.equal(c.reconcileMaxTries, 3);
+  });
+
+  it("the price guard: known prices only (imported < 7 days ago) by default; unknown prices allowed per provider by the operator", () => {
+    const strict = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw" });
+    assert.deepEqual(strict.priceGuard, { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] });
+    const allowed = loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_ALLOW_UNKNOWN_PRICE: "true", XSTOR_ALLOW_UNKNOWN_PRICE: "false", PRICE_MAX_AGE_MS: "3600000" });
+    assert.deepEqual(allowed.priceGuard, { maxAgeMs: 3_600_000, unknownPriceAllowed: ["znet"] });
+    assert.throws(() => loadDispatcherConfig({ ...base, ZNET_PASSWORD: "pw", ZNET_ALLOW_UNKNOWN_PRICE: "maybe" }), /ZNET_ALLOW_UNKNOWN_PRICE/);
   });
 
   it("refuses both or neither password setting, never echoing the secret", () => {

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOrigin, type HandlerOutcome } from "@pinflow/bus";
-import type { EventOf, OrderEvent, ProviderName } from "@pinflow/contracts";
+import type { EventOf, HoldReason, OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { Permit, CallOutcome } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
 import { maskCheckResult, maskPlaceResult, type CheckResult, type PlaceResult } from "@pinflow/providers";
@@ -20,6 +20,8 @@ import {
   beginPlace,
   claimForReconcile,
   compareMoney,
+  holdBack,
+  holdMessage,
   nextStep,
   openOrder,
   releaseLease,
@@ -30,10 +32,11 @@ import {
   type OrderInput,
   type PlacingRow,
   type ReadyRow,
+  type ReviewRow,
 } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
-import { classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, type CallGate } from "./gate.js";
+import { checkAccess, classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, placeAccess, type Access, type Blocked, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
 import { sealPlaceReplyPin, type PinSealer } from "./pin-sealer.js";
 import { newReference, type DispatchProvider, type ProviderRegistry } from "./providers.js";
@@ -97,16 +100,24 @@ export class DispatchHandler {
     const log = this.deps.logger.child({ orderId: event.orderId, eventId: event.id, delivery: ctx.deliveryCount });
     for (let round = 0; round < RACE_ROUNDS; round++) {
       const row = await this.deps.store.get(event.orderId);
-      const step = nextStep(row, this.clock());
+      const step = nextStep(row, this.clock(), this.deps.policy);
       let outcome: HandlerOutcome | Raced;
       switch (step.kind) {
         case "finished":
           log.debug({ state: step.row.state }, "order already dispatched; acking");
           return ACK;
         case "wait":
-          log.info({ retryInMs: step.retryAfterMs }, "another handler holds the order; retrying later");
-          this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "busy");
+          if (step.why === "lease") {
+            log.info({ retryInMs: step.retryAfterMs }, "another handler holds the order; retrying later");
+            this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "busy");
+          } else {
+            log.info({ retryInMs: step.retryAfterMs }, "the next check of the placement is not due yet; waiting");
+            this.deps.metrics.outcome(row === null || row.state === "unrouted" ? "none" : row.provider, "not_due");
+          }
           return { retryAfterMs: step.retryAfterMs };
+        case "review":
+          outcome = await this.reviewWithoutCall(event, step.decision, log);
+          break;
         case "open":
           outcome = await this.open(event, log);
           break;
@@ -133,7 +144,7 @@ export class DispatchHandler {
     const configured = new Set<ProviderName>(this.deps.providers.keys());
     const offers = await this.deps.store.offers(order.packageId);
     for (let draw = 0; draw < REFERENCE_DRAWS; draw++) {
-      const d = openOrder(order, offers, configured, this.newReference(), this.clock());
+      const d = openOrder(order, offers, configured, this.newReference(), this.clock(), this.deps.policy);
       const result = await this.deps.store.insert(d.row, this.outbox(event, d.events));
       if (result === "exists") return RACED;
       if (result === "reference_taken") {
@@ -159,10 +170,10 @@ export class DispatchHandler {
     if (provider === undefined) {
       this.deps.metrics.providerError(row.provider, "not_configured");
       log.error({ provider: row.provider, reference: row.reference }, "provider of the order's next attempt is not configured; waiting");
-      return { retryAfterMs: this.deps.policy.retryMaxMs };
+      return this.hold(event, row, "provider_not_configured", this.deps.policy.retryMaxMs, log);
     }
     const permit = await this.permit(row.provider, log);
-    if (!("holder" in permit)) return permit;
+    if ("blocked" in permit) return this.heldBack(event, row, permit.blocked, log);
     const placing = beginPlace(row, this.clock(), this.deps.policy);
     let claimed: boolean;
     try {
@@ -197,16 +208,20 @@ export class DispatchHandler {
     // Every provider text goes on (rows, events, logs) only through the one masking function.
     result = maskPlaceResult(result);
     await this.release(permit, classifyPlace(result, this.defaultRetryAfterMs), log);
+    await this.noteAccess(row.provider, placeAccess(result), log);
     // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
     const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     await this.commit(event, row, d, log);
+    this.observeHolds(d, log);
     switch (result.kind) {
       case "accepted":
         this.deps.metrics.outcome(row.provider, "accepted");
         this.observeAccepted(event, row.provider);
         if (result.balance !== null) this.deps.metrics.balance(row.provider, result.balance);
         if (row.maxCost !== null && compareMoney(result.cost, row.maxCost) > 0) {
+          // Also on OrderSent (maxCost, costAboveMaximum: true), so it is a fact on the order.
+          this.deps.metrics.costAboveMaximum(row.provider);
           log.warn({ reference: row.reference, cost: result.cost, maxCost: row.maxCost }, "provider charged more than the route's maxCost");
         }
         if (sealedPin !== null) {
@@ -254,10 +269,10 @@ export class DispatchHandler {
       // The order may exist at a provider we can no longer talk to: keep it open and loud, never guess.
       this.deps.metrics.providerError(row.provider, "not_configured");
       log.error({ provider: row.provider, reference: row.reference }, "provider of an open placement is not configured; cannot reconcile");
-      return { retryAfterMs: this.deps.policy.retryMaxMs };
+      return this.hold(event, row, "provider_not_configured", this.deps.policy.retryMaxMs, log);
     }
     const permit = await this.permit(row.provider, log);
-    if (!("holder" in permit)) return permit;
+    if ("blocked" in permit) return this.heldBack(event, row, permit.blocked, log);
     const claimed = claimForReconcile(row, this.clock(), this.deps.policy);
     let took: boolean;
     try {
@@ -278,8 +293,10 @@ export class DispatchHandler {
     }
     result = maskCheckResult(result);
     await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
+    await this.noteAccess(row.provider, checkAccess(result), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     await this.commit(event, claimed, d, log);
+    this.observeHolds(d, log);
     switch (result.kind) {
       case "pending":
       case "done":
@@ -315,15 +332,81 @@ export class DispatchHandler {
     return this.outcome(d);
   }
 
-  /** A permit for one call to `provider`, or how long the order should wait (it never fails for this). */
-  private async permit(provider: ProviderName, log: Logger): Promise<Permit | { retryAfterMs: number }> {
+  /** A decision made without a provider call (e.g. the bound of place requests is reached): commit it, or re-read on a lost race. */
+  private async reviewWithoutCall(event: EventOf<"OrderCreated">, d: Decision<ReviewRow>, log: Logger): Promise<HandlerOutcome | Raced> {
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events)))) return RACED;
+    this.deps.kick();
+    this.deps.metrics.outcome(d.row.provider, "review");
+    log.error({ provider: d.row.provider, reference: d.row.reference, message: d.row.message }, "order needs a person; ReviewRequired");
+    return ACK;
+  }
+
+  /** A permit for one call to `provider`, or why the gate holds the call back (the order never fails for this). */
+  private async permit(provider: ProviderName, log: Logger): Promise<Permit | { blocked: Blocked }> {
     const decision = await this.gate.acquire(provider, this.gateWaitMs);
     if (decision.kind === "granted") return decision.permit;
     this.deps.metrics.heldBack(provider, decision.reason);
     this.deps.metrics.outcome(provider, "held");
-    const retryAfterMs = Math.max(MIN_HELD_RETRY_MS, decision.retryAfterMs);
-    log.info({ provider, reason: decision.reason, retryInMs: retryAfterMs }, "provider calls are held back; the order waits");
-    return { retryAfterMs };
+    log.info({ provider, reason: decision.reason, retryInMs: decision.retryAfterMs }, "provider calls are held back; the order waits");
+    return { blocked: decision };
+  }
+
+  /**
+   * The gate held the call back. Paused or circuit open (a shut-out when the provider's last replies
+   * were empty bodies) is a hold the order shows; rate or concurrency is only a short wait.
+   */
+  private async heldBack(event: EventOf<"OrderCreated">, row: ReadyRow | OpenRow, blocked: Blocked, log: Logger): Promise<HandlerOutcome | Raced> {
+    const retryAfterMs = Math.max(MIN_HELD_RETRY_MS, blocked.retryAfterMs);
+    switch (blocked.reason) {
+      case "rate_limited":
+      case "busy":
+        return { retryAfterMs };
+      case "paused":
+        return this.hold(event, row, "provider_paused", retryAfterMs, log);
+      case "circuit_open": {
+        const shutOut = await this.deps.store.providerAccess(row.provider);
+        return this.hold(event, row, shutOut === null ? "circuit_open" : "provider_shut_out", retryAfterMs, log);
+      }
+      default: {
+        const never: never = blocked.reason;
+        throw new Error(`unhandled gate block ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The order waits for `reason`: a new reason is published once (DispatchHeld); at the dispatch deadline, review. */
+  private async hold(event: EventOf<"OrderCreated">, row: ReadyRow | OpenRow, reason: HoldReason, retryAfterMs: number, log: Logger): Promise<HandlerOutcome | Raced> {
+    const held = holdBack(row, { reason, message: holdMessage(row.provider, reason) }, retryAfterMs, this.clock(), this.deps.policy);
+    if (held.kind === "wait") return { retryAfterMs: held.retryAfterMs };
+    const d = held.decision;
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events)))) return RACED;
+    if (d.events.length > 0) this.deps.kick();
+    this.observeHolds(d, log);
+    if (d.row.state === "review") {
+      this.deps.metrics.outcome(row.provider, "review");
+      log.error({ provider: row.provider, reason, message: d.row.message }, "held past the dispatch deadline; ReviewRequired");
+    }
+    return this.outcome(d);
+  }
+
+  /** Count and log the DispatchHeld events of a committed decision. */
+  private observeHolds(d: Decision, log: Logger): void {
+    for (const e of d.events) {
+      if (e.type !== "DispatchHeld") continue;
+      this.deps.metrics.orderHeld(e.data.provider, e.data.reasonCode);
+      log.warn({ provider: e.data.provider, reason: e.data.reasonCode, deadline: e.data.deadline }, `order waits: ${e.data.message}; DispatchHeld`);
+    }
+  }
+
+  /** Remember whether the provider let us in (shared, shown on its status); a failure here never fails the order. */
+  private async noteAccess(provider: ProviderName, access: Access, log: Logger): Promise<void> {
+    if (access === "unclear") return;
+    if (access !== "let_in") this.deps.metrics.providerError(provider, "access_denied");
+    try {
+      await this.deps.store.recordAccess(provider, access === "let_in" ? null : { cause: access.denied }, this.clock());
+    } catch (error) {
+      log.warn({ err: error, provider }, "could not record the provider's access state");
+    }
   }
 
   private async release(permit: Permit, outcome: CallOutcome, log: Logger): Promise<void> {
@@ -363,7 +446,9 @@ export class DispatchHandler {
     const at = this.clock();
     return drafts.map((draft) => {
       const event = envelope(draft, origin, at, this.newId());
-      // Every dispatcher fact is once-only per order (terminal, or the single acceptance).
+      // A hold may happen several times: each DispatchHeld is numbered (its own fact, deduplicated by number).
+      if (draft.type === "DispatchHeld") return { event, msgId: factMsgId(event, draft.seq), once: false };
+      // Every other dispatcher fact is once-only per order (terminal, or the single acceptance).
       return { event, msgId: factMsgId(event), once: true };
     });
   }
@@ -383,6 +468,8 @@ function envelope(draft: EventDraft, origin: EventOrigin, at: Date, id: string):
       return makeEvent("DispatchFailed", origin, draft.data, at, id);
     case "ReviewRequired":
       return makeEvent("ReviewRequired", origin, draft.data, at, id);
+    case "DispatchHeld":
+      return makeEvent("DispatchHeld", origin, draft.data, at, id);
     default: {
       const never: never = draft;
       throw new Error(`unhandled event draft ${JSON.stringify(never)}`);

@@ -1,4 +1,5 @@
 /** Storage of the dispatch state machine and the route table. */
+import type { ProviderName } from "@pinflow/contracts";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { DispatchRow, Offer } from "./dispatch.js";
 import type { Catalog } from "./catalog.js";
@@ -22,6 +23,23 @@ export interface DispatchStore {
   offers(packageId: string): Promise<Offer[]>;
   /** Upsert the catalog: each listed package's offers are replaced; packages not listed are left alone. */
   seedRoutes(catalog: Catalog): Promise<void>;
+  /**
+   * What a provider call showed about our access: `denied` when the provider shut us out (znet's empty
+   * body), null for a readable reply (which ends a shut-out). Calls without a readable reply record nothing.
+   */
+  recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void>;
+  /** The provider's current shut-out, or null when its last readable reply let us in. */
+  providerAccess(provider: ProviderName): Promise<ProviderAccess | null>;
+}
+
+/** A provider that shuts us out, as the dispatcher's calls last saw it (shared by every replica). */
+export interface ProviderAccess {
+  provider: ProviderName;
+  shutOutSince: Date;
+  lastDeniedAt: Date;
+  /** The adapter's cause (secrets masked). */
+  cause: string;
+  deniedReplies: number;
 }
 
 export class ConcurrentUpdate extends Error {

@@ -11,7 +11,7 @@
  * definite refusal of an offer (FALLBACK_REASONS) moves the order to the next one; an ambiguous
  * outcome is always reconciled with the SAME provider and reference, never routed elsewhere.
  */
-import type { EncryptedPin, EventData, ProviderName, ReasonCode } from "@pinflow/contracts";
+import type { EncryptedPin, EventData, HoldReason, ProviderName, ReasonCode, ReviewReason } from "@pinflow/contracts";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
 
 export interface DispatchPolicy {
@@ -24,6 +24,28 @@ export interface DispatchPolicy {
   retryMaxMs: number;
   /** How long a handler holds the row while a provider call is in flight (longer than the call's timeout). */
   leaseMs: number;
+  /**
+   * Place requests per reference, counted before each request goes out (so every path counts:
+   * duplicate deliveries, races, crash-restarts): the first request plus re-places after proof.
+   * At the bound, a further "not found" sends the order to review with the evidence.
+   */
+  maxPlaceCalls: number;
+  /** Which offers may be placed without a known price. */
+  priceGuard: PriceGuard;
+  /**
+   * How long after it was first handled an order may wait while its provider's calls are held back
+   * (paused, circuit open, shut out, not configured) before it goes to review with the last reason.
+   */
+  dispatchDeadlineMs: number;
+}
+
+/**
+ * A price is known when the provider's list was imported less than `maxAgeMs` ago. An offer without a
+ * known price is not placed (price_unknown) unless the operator allows it for that provider.
+ */
+export interface PriceGuard {
+  maxAgeMs: number;
+  unknownPriceAllowed: readonly ProviderName[];
 }
 
 export const DEFAULT_POLICY: DispatchPolicy = {
@@ -32,6 +54,9 @@ export const DEFAULT_POLICY: DispatchPolicy = {
   retryBaseMs: 2_000,
   retryMaxMs: 60_000,
   leaseMs: 30_000,
+  maxPlaceCalls: 2,
+  priceGuard: { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] },
+  dispatchDeadlineMs: 30 * 60 * 1000,
 };
 
 /** What the dispatcher needs from an OrderCreated. */
@@ -50,6 +75,8 @@ export interface Offer {
   maxCost: string;
   /** The provider's price from the imported catalog (TRY), or null when its list is not imported. */
   price: string | null;
+  /** When that price was imported (ISO time), or null. */
+  priceImportedAt: string | null;
 }
 
 /** An offer that definitely did not take the order (refused by the provider, or refused here before a call). */
@@ -73,6 +100,7 @@ export const FALLBACK_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   "auth_failed",
   "provider_error",
   "cost_above_maximum",
+  "price_unknown",
 ]);
 
 interface RowBase {
@@ -90,6 +118,15 @@ interface RowBase {
   route: Offer[];
   /** Offers that definitely did not take the order, oldest first. */
   history: PastAttempt[];
+  /** DispatchHeld events appended so far (each is numbered, so each is its own fact). */
+  holds: number;
+}
+
+/** Why the order waits before its next provider call, since when (shown on the order through DispatchHeld). */
+export interface Hold {
+  reason: HoldReason;
+  message: string;
+  since: Date;
 }
 
 /**
@@ -109,12 +146,16 @@ export interface Placement {
   reconcileTries: number;
   /** not_found answers in a row since the last place request. */
   notFoundStreak: number;
+  /** Not before this time is the provider asked about the reference again (stored, so a redelivery cannot skip it). */
+  nextTryAt: Date | null;
   /** Set while a provider call is in flight; null otherwise. */
   leaseUntil: Date | null;
   /** Why the last place request was ambiguous. */
   placeError: string | null;
   /** The last unclear answer (place or check). */
   lastError: string | null;
+  /** Why the order waits now (calls held back, or the provider shut us out); null once a readable answer came. */
+  hold: Hold | null;
 }
 
 /** An attempt chosen and committed (reference stored) whose place request has not gone out yet. */
@@ -137,7 +178,9 @@ export type EventDraft =
   | { type: "OrderSent"; data: EventData<"OrderSent"> }
   | { type: "PinReceived"; data: EventData<"PinReceived"> }
   | { type: "DispatchFailed"; data: EventData<"DispatchFailed"> }
-  | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> };
+  | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> }
+  /** `seq`: the order's count of DispatchHeld events, this one included (its msgID discriminator). */
+  | { type: "DispatchHeld"; seq: number; data: EventData<"DispatchHeld"> };
 
 /** ack; "place": the decision's row is `ready`, place it now; or come back later. */
 export type Then = "ack" | "place" | { retryAfterMs: number };
@@ -155,8 +198,10 @@ export type Step =
   | { kind: "place"; row: ReadyRow }
   /** A placement may or may not exist: ask the provider about the reference first. */
   | { kind: "reconcile"; row: OpenRow }
-  /** Another handler holds the row (a provider call in flight): come back later. */
-  | { kind: "wait"; retryAfterMs: number }
+  /** Another handler holds the row (a provider call in flight), or the next reconcile is not due yet: come back later. */
+  | { kind: "wait"; why: "lease" | "spacing"; retryAfterMs: number }
+  /** The row may not be placed again (the bound of place requests is reached): review, no call. */
+  | { kind: "review"; decision: Decision<ReviewRow> }
   /** A final state: its event is already in the outbox. */
   | { kind: "finished"; row: DispatchRow };
 
@@ -177,15 +222,19 @@ function assertNever(x: never): never {
 }
 
 /** What to do with an OrderCreated, given the order's row (or none). */
-export function nextStep(row: DispatchRow | null, now: Date): Step {
+export function nextStep(row: DispatchRow | null, now: Date, policy: DispatchPolicy): Step {
   if (row === null) return { kind: "open" };
   switch (row.state) {
     case "ready":
+      if (row.placeCalls >= policy.maxPlaceCalls) return { kind: "review", decision: placeBoundReached(row, now, policy) };
       return { kind: "place", row };
     case "placing":
     case "unknown": {
       if (row.leaseUntil !== null && row.leaseUntil.getTime() > now.getTime()) {
-        return { kind: "wait", retryAfterMs: row.leaseUntil.getTime() - now.getTime() + 100 };
+        return { kind: "wait", why: "lease", retryAfterMs: row.leaseUntil.getTime() - now.getTime() + 100 };
+      }
+      if (row.nextTryAt !== null && row.nextTryAt.getTime() > now.getTime()) {
+        return { kind: "wait", why: "spacing", retryAfterMs: row.nextTryAt.getTime() - now.getTime() };
       }
       return { kind: "reconcile", row };
     }
@@ -218,23 +267,42 @@ export function configuredOffers(offers: readonly Offer[], configured: ReadonlyS
   return offers.filter((o) => configured.has(o.provider));
 }
 
+/** "7d", "36h", "90m", "45s" or "1500ms": a duration for messages. */
+function duration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Why an offer may not be placed before any call (its known price is too high, or no price is known), or null. */
+export function refusedBeforeCall(offer: Offer, now: Date, guard: PriceGuard): { reasonCode: ReasonCode; message: string } | null {
+  const importedAt = offer.priceImportedAt === null ? Number.NaN : Date.parse(offer.priceImportedAt);
+  const known = offer.price !== null && Number.isFinite(importedAt) && now.getTime() - importedAt < guard.maxAgeMs;
+  if (known && offer.price !== null && compareMoney(offer.price, offer.maxCost) > 0) {
+    return { reasonCode: "cost_above_maximum", message: `${offer.provider} price ${offer.price} is above the maximum ${offer.maxCost}; not placed` };
+  }
+  if (known || guard.unknownPriceAllowed.includes(offer.provider)) return null;
+  const why =
+    offer.price === null
+      ? `${offer.provider} price is unknown (its product list was never imported)`
+      : `${offer.provider} price ${offer.price} was imported at ${offer.priceImportedAt ?? "an unknown time"} (older than ${duration(guard.maxAgeMs)})`;
+  return { reasonCode: "price_unknown", message: `${why}; not placed` };
+}
+
 /**
- * The next offer to try from `from` on. An offer whose known price is above its maximum is refused
- * here, without a call (cost_above_maximum), and the search goes on.
+ * The next offer to try from `from` on. An offer whose known price is above its maximum
+ * (cost_above_maximum), or without a known price where the operator does not allow that
+ * (price_unknown), is refused here, without a call, and the search goes on.
  */
-export function planFrom(route: readonly Offer[], from: number): { index: number | null; skipped: PastAttempt[] } {
+export function planFrom(route: readonly Offer[], from: number, now: Date, guard: PriceGuard): { index: number | null; skipped: PastAttempt[] } {
   const skipped: PastAttempt[] = [];
   for (let i = Math.max(0, from); i < route.length; i++) {
     const offer = route[i];
     if (offer === undefined) continue;
-    if (offer.price !== null && compareMoney(offer.price, offer.maxCost) > 0) {
-      skipped.push({
-        provider: offer.provider,
-        reference: null,
-        reasonCode: "cost_above_maximum",
-        providerCode: null,
-        message: clip(`${offer.provider} price ${offer.price} is above the maximum ${offer.maxCost}; not placed`),
-      });
+    const refused = refusedBeforeCall(offer, now, guard);
+    if (refused !== null) {
+      skipped.push({ provider: offer.provider, reference: null, reasonCode: refused.reasonCode, providerCode: null, message: clip(refused.message) });
       continue;
     }
     return { index: i, skipped };
@@ -267,9 +335,11 @@ function attemptAt(base: RowBase, route: readonly Offer[], index: number, refere
     placeCalls: 0,
     reconcileTries: 0,
     notFoundStreak: 0,
+    nextTryAt: null,
     leaseUntil: null,
     placeError: null,
     lastError: null,
+    hold: null,
   };
 }
 
@@ -292,6 +362,7 @@ export function openOrder(
   configured: ReadonlySet<ProviderName>,
   reference: string,
   now: Date,
+  policy: DispatchPolicy,
 ): Decision<ReadyRow | UnroutedRow> {
   const route = configuredOffers(offers, configured).map((o) => ({ ...o, productCode: { ...o.productCode } }));
   const base: RowBase = {
@@ -305,6 +376,7 @@ export function openOrder(
     updatedAt: now,
     route,
     history: [],
+    holds: 0,
   };
   if (route.length === 0) {
     const names = [...configured].sort().join(", ") || "none";
@@ -315,7 +387,7 @@ export function openOrder(
       then: "ack",
     };
   }
-  const plan = planFrom(route, 0);
+  const plan = planFrom(route, 0, now, policy.priceGuard);
   if (plan.index === null) {
     const failed = failedOnEveryOffer(plan.skipped);
     return {
@@ -329,7 +401,7 @@ export function openOrder(
 
 /** No configured provider offers the package: a definite failure, decided before anything was sent. */
 export function unroutable(order: OrderInput, configured: ReadonlySet<ProviderName>, now: Date): Decision<UnroutedRow> {
-  const d = openOrder(order, [], configured, "-", now);
+  const d = openOrder(order, [], configured, "-", now, DEFAULT_POLICY);
   if (d.row.state !== "unrouted") throw new InvalidTransition("an empty route must be unrouted");
   return { row: d.row, events: d.events, then: d.then };
 }
@@ -339,13 +411,16 @@ export function unroutable(order: OrderInput, configured: ReadonlySet<ProviderNa
  * an offer): reference chosen once, lease held, one place call counted.
  */
 export function startPlacement(order: OrderInput, offer: Offer, reference: string, now: Date, policy: DispatchPolicy): PlacingRow {
-  const d = openOrder(order, [offer], new Set([offer.provider]), reference, now);
+  const d = openOrder(order, [offer], new Set([offer.provider]), reference, now, policy);
   if (d.row.state !== "ready") throw new InvalidTransition(`offer of order ${order.orderId} cannot be placed (${d.row.state})`);
   return beginPlace(d.row, now, policy);
 }
 
 /** Take a `ready` row for its place request: lease held while the request is in flight, the request counted before it goes out. */
 export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): PlacingRow {
+  if (row.placeCalls >= policy.maxPlaceCalls) {
+    throw new InvalidTransition(`reference ${row.reference} of order ${row.orderId} was requested ${row.placeCalls} time(s) already (bound ${policy.maxPlaceCalls})`);
+  }
   return {
     ...row,
     state: "placing",
@@ -354,13 +429,14 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
     updatedAt: now,
     placeCalls: row.placeCalls + 1,
     notFoundStreak: 0,
+    nextTryAt: null,
     leaseUntil: leaseFrom(now, policy),
   };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */
 export function claimForReconcile(row: OpenRow, now: Date, policy: DispatchPolicy): OpenRow {
-  return { ...row, attempt: row.attempt + 1, version: row.version + 1, updatedAt: now, leaseUntil: leaseFrom(now, policy) };
+  return { ...row, attempt: row.attempt + 1, version: row.version + 1, updatedAt: now, nextTryAt: null, leaseUntil: leaseFrom(now, policy) };
 }
 
 /** Give the row back without a result (the handler failed after claiming it). */
@@ -368,12 +444,23 @@ export function releaseLease(row: OpenRow, now: Date): OpenRow {
   return { ...row, version: row.version + 1, updatedAt: now, leaseUntil: null };
 }
 
-type PlacementPatch = Partial<Pick<Placement, "placeCalls" | "reconcileTries" | "notFoundStreak" | "placeError" | "lastError" | "leaseUntil">>;
+type PlacementPatch = Partial<Pick<Placement, "placeCalls" | "reconcileTries" | "notFoundStreak" | "placeError" | "lastError" | "leaseUntil" | "nextTryAt">>;
 
-/** The row's common and placement fields, one version on, lease released, with `patch` applied. */
-function advance(row: OpenRow, now: Date, patch: PlacementPatch = {}): RowBase & Placement {
+/** The row's common and placement fields, one version on, lease released, no reconcile due, no hold, with `patch` applied. */
+function advance(row: ReadyRow | OpenRow, now: Date, patch: PlacementPatch = {}): RowBase & Placement {
   const { state: _state, ...rest } = row;
-  return { ...rest, leaseUntil: null, ...patch, version: row.version + 1, updatedAt: now };
+  return { ...rest, leaseUntil: null, nextTryAt: null, hold: null, ...patch, version: row.version + 1, updatedAt: now };
+}
+
+/** When the next reconcile is due, `delayMs` from now. */
+function dueIn(now: Date, delayMs: number): Date {
+  return new Date(now.getTime() + delayMs);
+}
+
+/** The route's maximum and, when the cost is known, whether the provider charged more. */
+function costFacts(cost: string | null, maxCost: string | null): { maxCost?: string; costAboveMaximum?: boolean } {
+  if (maxCost === null) return {};
+  return cost === null ? { maxCost } : { maxCost, costAboveMaximum: compareMoney(cost, maxCost) > 0 };
 }
 
 function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementPatch = {}): Decision<SentRow> {
@@ -382,25 +469,101 @@ function sentByReconcile(row: OpenRow, now: Date, how: string, patch: PlacementP
     events: [
       {
         type: "OrderSent",
-        data: { packageId: row.packageId, provider: row.provider, reference: row.reference, cost: null, balance: null, providerOrderId: null },
+        data: { packageId: row.packageId, provider: row.provider, reference: row.reference, cost: null, balance: null, providerOrderId: null, ...costFacts(null, row.maxCost) },
       },
     ],
     then: "ack",
   };
 }
 
-function review(row: OpenRow, now: Date, message: string, patch: PlacementPatch = {}): Decision<ReviewRow> {
+function review(
+  row: ReadyRow | OpenRow,
+  now: Date,
+  message: string,
+  patch: PlacementPatch = {},
+  reason: ReviewReason = "placement_unknown",
+  reference: string | null = row.reference,
+): Decision<ReviewRow> {
   const text = clip(message);
   return {
-    row: { ...advance(row, now, patch), state: "review", message: text },
-    events: [
-      {
-        type: "ReviewRequired",
-        data: { stage: "dispatch", reason: "placement_unknown", provider: row.provider, reference: row.reference, message: text },
-      },
-    ],
+    row: { ...advance(row, now, patch), hold: row.hold, state: "review", message: text },
+    events: [{ type: "ReviewRequired", data: { stage: "dispatch", reason, provider: row.provider, reference, message: text } }],
     then: "ack",
   };
+}
+
+/** What an order shows while it waits for `reason` (no secrets: the adapters' causes are not needed here). */
+export function holdMessage(provider: ProviderName, reason: HoldReason): string {
+  switch (reason) {
+    case "provider_paused":
+      return `${provider} calls are paused by an operator; the order waits`;
+    case "circuit_open":
+      return `${provider} is failing (its circuit is open after unclear replies); the order waits`;
+    case "provider_shut_out":
+      return `${provider} shuts us out: it answers with an empty body (wrong code or password, API access off, or our IP not allowed); the order waits`;
+    case "provider_not_configured":
+      return `${provider} is not configured on this dispatcher; the order waits`;
+    default:
+      return assertNever(reason);
+  }
+}
+
+/** The time a held order goes to review. */
+export function dispatchDeadline(row: RowBase, policy: DispatchPolicy): Date {
+  return new Date(row.createdAt.getTime() + policy.dispatchDeadlineMs);
+}
+
+/** `row` with `hold` (a new reason: one more DispatchHeld event), or unchanged when it already waits for that reason. */
+function withHold<R extends ReadyRow | UnknownRow>(row: R, hold: Hold, policy: DispatchPolicy): { row: R; events: EventDraft[] } {
+  if (row.hold?.reason === hold.reason) return { row, events: [] };
+  const holds = row.holds + 1;
+  const data = { provider: row.provider, reasonCode: hold.reason, message: clip(hold.message), deadline: dispatchDeadline(row, policy).toISOString() };
+  return { row: { ...row, hold, holds }, events: [{ type: "DispatchHeld", seq: holds, data }] };
+}
+
+export type HeldOutcome =
+  /** The order already waits for this reason: no write, no event; come back later. */
+  | { kind: "wait"; retryAfterMs: number }
+  /** Write the decision: a new hold reason (DispatchHeld), or review at the dispatch deadline. */
+  | { kind: "write"; decision: Decision };
+
+/**
+ * The provider's calls are held back (paused, circuit open, shut out) or it is not configured: the
+ * order waits, never fails and never goes elsewhere. A new or changed reason is published once
+ * (DispatchHeld); at the dispatch deadline the order goes to review with the last reason.
+ */
+export function holdBack(row: ReadyRow | OpenRow, hold: { reason: HoldReason; message: string }, retryAfterMs: number, now: Date, policy: DispatchPolicy): HeldOutcome {
+  const deadline = dispatchDeadline(row, policy);
+  const left = deadline.getTime() - now.getTime();
+  if (left <= 0) {
+    const within = `within ${duration(policy.dispatchDeadlineMs)}`;
+    if (row.state === "ready") {
+      const sent = row.placeCalls === 0 ? "no place request was sent" : evidence(row);
+      const message = `not dispatched ${within}: ${hold.message}; ${sent}`;
+      return { kind: "write", decision: review(row, now, message, {}, "deadline_exceeded", row.placeCalls === 0 ? null : row.reference) };
+    }
+    return { kind: "write", decision: review(row, now, `${evidence(row)}; not resolved ${within}: ${hold.message}`) };
+  }
+  const wait = { retryAfterMs: Math.max(1, Math.min(retryAfterMs, left)) };
+  if (row.hold?.reason === hold.reason) return { kind: "wait", ...wait };
+  const moved = { ...row, version: row.version + 1, updatedAt: now };
+  const next = row.state === "ready" ? withHold({ ...moved, state: "ready" }, { ...hold, since: now }, policy) : withHold({ ...moved, state: "unknown" as const, leaseUntil: null }, { ...hold, since: now }, policy);
+  return { kind: "write", decision: { row: next.row, events: next.events, then: wait } };
+}
+
+/** The bound of place requests is reached and the provider still does not know the reference: a person decides. */
+function placeBoundReached(row: ReadyRow | OpenRow, now: Date, policy: DispatchPolicy, patch: PlacementPatch = {}): Decision<ReviewRow> {
+  const counts = { ...row, ...patch };
+  return review(row, now, `${evidence(counts)}; at most ${policy.maxPlaceCalls} place requests per reference: not placed again`, patch);
+}
+
+/**
+ * Whether an earlier request of this offer had an ambiguous outcome (a timeout, a dropped connection,
+ * an unreadable reply, or a crash before its answer was stored): it may have been placed after all.
+ * Every place request is counted before it goes out, so a second one only follows such an outcome.
+ */
+export function hadAmbiguousOutcome(p: Pick<Placement, "placeCalls" | "placeError">): boolean {
+  return p.placeCalls > 1 || p.placeError !== null;
 }
 
 /** The evidence for a person: counts and causes (adapters already masked every secret in them). */
@@ -443,6 +606,7 @@ export function afterPlace(
           cost: result.cost,
           balance: result.balance,
           providerOrderId: result.providerOrderId,
+          ...costFacts(result.cost, row.maxCost),
           ...(sealedPin !== null ? { pinInPlaceReply: true } : {}),
         },
       };
@@ -461,16 +625,25 @@ export function afterPlace(
       };
     }
     case "refused": {
-      if (result.reasonCode === "duplicate_reference") {
-        // On a re-place the earlier request was recorded after all: the order exists.
-        if (row.placeCalls > 1) return sentByReconcile(row, now, `re-place refused as duplicate (code ${result.providerCode}): the order exists`);
-        // On the first request our fresh reference is already known to the provider: whose order that is cannot be told.
-        const refusal = clip(`${result.providerCode}|${result.message}`, 120);
+      const said = clip(`${result.providerCode}|${result.message}`, 120);
+      if (hadAmbiguousOutcome(row)) {
+        // No fallback after ambiguity: whatever the refusal says (a duplicate in any wording, a balance,
+        // a product), an earlier request of this offer may have been placed; another provider could buy it twice.
+        const patch = { lastError: clip(`re-place refused: ${said}`) };
         return review(
           row,
           now,
-          `${row.provider} refused the first placement of reference ${row.reference} as a duplicate reference (${refusal}); whose order that is cannot be told`,
-          { lastError: clip(`first place refused as duplicate: ${refusal}`) },
+          `${row.provider} refused the re-placement of reference ${row.reference} (${said}) after an ambiguous outcome; ${evidence({ ...row, ...patch })}`,
+          patch,
+        );
+      }
+      if (result.reasonCode === "duplicate_reference") {
+        // On the first request our fresh reference is already known to the provider: whose order that is cannot be told.
+        return review(
+          row,
+          now,
+          `${row.provider} refused the first placement of reference ${row.reference} as a duplicate reference (${said}); whose order that is cannot be told`,
+          { lastError: clip(`first place refused as duplicate: ${said}`) },
         );
       }
       const message = clip(result.message.trim() === "" ? `${row.provider} refused with code ${result.providerCode}` : result.message);
@@ -479,7 +652,7 @@ export function afterPlace(
       const done = advance(row, now);
       let history = [...row.history, refusal];
       if (FALLBACK_REASONS.has(result.reasonCode)) {
-        const plan = planFrom(row.route, row.offerIndex + 1);
+        const plan = planFrom(row.route, row.offerIndex + 1, now, policy.priceGuard);
         history = [...history, ...plan.skipped];
         if (plan.index !== null) {
           // Definitely not placed here: the next offer, with its own reference stored before its call.
@@ -493,13 +666,16 @@ export function afterPlace(
         then: "ack",
       };
     }
-    case "ambiguous":
-      return {
-        row: { ...advance(row, now, { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0 }), state: "unknown" },
-        events: [],
-        // A provider that asked for a pause (Retry-After) is not asked again before it is over.
-        then: { retryAfterMs: Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0) },
-      };
+    case "ambiguous": {
+      // A provider that asked for a pause (Retry-After) is not asked again before it is over.
+      const delay = Math.max(retryDelay(row.reconcileTries, policy), result.retryAfterMs ?? 0);
+      const patch = { placeError: clip(result.cause), lastError: clip(result.cause), notFoundStreak: 0, nextTryAt: dueIn(now, delay) };
+      const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
+      if (result.accessDenied !== true) return { row: next, events: [], then: { retryAfterMs: delay } };
+      // The provider shut us out (znet's empty body): the order waits for that reason, shown once.
+      const hold: Hold = { reason: "provider_shut_out", message: holdMessage(row.provider, "provider_shut_out"), since: now };
+      return { ...withHold({ ...next, hold: row.hold }, hold, policy), then: { retryAfterMs: delay } };
+    }
     default:
       return assertNever(result);
   }
@@ -523,6 +699,7 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       const streak = row.notFoundStreak + 1;
       const patch = { notFoundStreak: streak, reconcileTries: row.reconcileTries + 1, lastError: clip(`not found: ${result.message}`) };
       if (streak >= policy.notFoundBeforeReplace) {
+        if (row.placeCalls >= policy.maxPlaceCalls) return placeBoundReached(row, now, policy, patch);
         // Definitely not there (asked on separate deliveries): place again with the SAME reference.
         const again: ReadyRow = { ...advance(row, now, { ...patch, notFoundStreak: 0 }), state: "ready" };
         return { row: again, events: [], then: "place" };
@@ -530,6 +707,7 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
       return unclear(row, now, patch, policy);
     }
     case "unknown":
+      if (result.accessDenied === true) return shutOutWhileOpen(row, result.cause, now, policy);
       return unclear(row, now, { notFoundStreak: 0, reconcileTries: row.reconcileTries + 1, lastError: clip(result.cause) }, policy, result.retryAfterMs ?? 0);
     default:
       return assertNever(result);
@@ -538,7 +716,26 @@ export function afterReconcile(row: DispatchRow, result: CheckResult, now: Date,
 
 /** An unclear answer: try again later, or hand the order to a person once the tries are used up. */
 function unclear(row: OpenRow, now: Date, patch: PlacementPatch & { reconcileTries: number }, policy: DispatchPolicy, minDelayMs = 0): Decision {
-  const next: UnknownRow = { ...advance(row, now, patch), state: "unknown" };
-  if (next.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence(next), patch);
-  return { row: next, events: [], then: { retryAfterMs: Math.max(minDelayMs, retryDelay(next.reconcileTries, policy)) } };
+  if (patch.reconcileTries >= policy.maxReconcileTries) return review(row, now, evidence({ ...row, ...patch }), patch);
+  const delay = Math.max(minDelayMs, retryDelay(patch.reconcileTries, policy));
+  const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), state: "unknown" };
+  return { row: next, events: [], then: { retryAfterMs: delay } };
 }
+
+/**
+ * The check of an open placement got the provider's shut-out reply (znet's empty body): it says
+ * nothing about the order, so it does not use up a reconcile try. The order waits, shown as shut
+ * out, and goes to review at the dispatch deadline like any order held back.
+ */
+function shutOutWhileOpen(row: OpenRow, cause: string, now: Date, policy: DispatchPolicy): Decision {
+  const hold = row.hold?.reason === "provider_shut_out" ? row.hold : { reason: "provider_shut_out" as const, message: holdMessage(row.provider, "provider_shut_out"), since: now };
+  const patch = { lastError: clip(cause), notFoundStreak: 0 };
+  if (now.getTime() >= dispatchDeadline(row, policy).getTime()) {
+    return review(row, now, `${evidence({ ...row, ...patch })}; not resolved within ${duration(policy.dispatchDeadlineMs)}: ${hold.message}`, patch);
+  }
+  // No hurry while we are shut out: ask again at the longest reconcile spacing.
+  const delay = policy.retryMaxMs;
+  const next: UnknownRow = { ...advance(row, now, { ...patch, nextTryAt: dueIn(now, delay) }), hold: row.hold, state: "unknown" };
+  return { ...withHold(next, hold, policy), then: { retryAfterMs: delay } };
+}
+

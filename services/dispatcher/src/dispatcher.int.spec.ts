@@ -11,10 +11,10 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
-import type { DispatchRow } from "./dispatch.js";
+import { DEFAULT_POLICY, type DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher, DURABLE } from "./runtime.js";
 
 const CODE = "5550001111";
@@ -34,6 +34,8 @@ function faulty(store: DispatchStore): DispatchStore {
     insert: (row, events) => store.insert(row, events),
     offers: (packageId) => store.offers(packageId),
     seedRoutes: (catalog) => store.seedRoutes(catalog),
+    recordAccess: (provider, denied, at) => store.recordAccess(provider, denied, at),
+    providerAccess: (provider) => store.providerAccess(provider),
     update: async (row, events) => {
       const left = failWrites.get(row.orderId) ?? 0;
       // The claim before a provider call (placing, lease taken) goes through: the writes after the call fail.
@@ -53,6 +55,7 @@ const bed = useDispatcherBed({
   simulators: [sim],
   dispatcher: async ({ pool, nc, urls: [baseUrl] }) => {
     const client = new ZnetClient({ baseUrl: baseUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    await importCatalogs(pool, readCatalogFile(CATALOG), { znet: client });
     return createDispatcher({
       pool,
       nc,
@@ -66,11 +69,13 @@ const bed = useDispatcherBed({
       relayIntervalMs: 100,
       wrapStore: faulty,
       policy: {
+        ...DEFAULT_POLICY,
         maxReconcileTries: MAX_TRIES,
         notFoundBeforeReplace: 2,
         retryBaseMs: 100,
         retryMaxMs: 400,
         leaseMs: CLIENT_TIMEOUT_MS + 500,
+        maxPlaceCalls: 2,
       },
     });
   },

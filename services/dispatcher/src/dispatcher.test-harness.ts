@@ -12,6 +12,9 @@ import { ORDER_EVENTS_STREAM, orderEventSubject, type EventOf, type EventType } 
 import { createPool, type Pool } from "@pinflow/pg";
 import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
+import type { XstorClient, ZnetClient } from "@pinflow/providers";
+import type { Catalog } from "./catalog.js";
+import { fromXstor, fromZnet, importCatalog } from "./catalog-import.js";
 import { prepareDatabase, type Dispatcher } from "./runtime.js";
 
 export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
@@ -97,6 +100,23 @@ export function useDispatcherBed(opts: DispatcherBedOptions): DispatcherBed {
       return ready(dispatcher, "dispatcher");
     },
   };
+}
+
+/**
+ * Import the providers' product lists (through their real clients, as import-catalog does), so
+ * offers have known prices: an operator imports them before taking orders.
+ */
+export async function importCatalogs(pool: Pool, catalog: Catalog, clients: { znet?: ZnetClient; xstor?: XstorClient }): Promise<void> {
+  if (clients.znet) {
+    const list = await clients.znet.products();
+    if (!list.ok) throw new Error(`znet product list: ${list.error}`);
+    await importCatalog(pool, "znet", fromZnet(list.items), catalog);
+  }
+  if (clients.xstor) {
+    const list = await clients.xstor.products();
+    if (!list.ok) throw new Error(`xstor product list: ${list.error}`);
+    await importCatalog(pool, "xstor", fromXstor(list.items), catalog);
+  }
 }
 
 export function created(playerId: string, packageId = "pubg-60", extra: string | null = null): EventOf<"OrderCreated"> {

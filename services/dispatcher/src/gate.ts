@@ -65,6 +65,34 @@ export function classifyBalance(r: BalanceResult, defaultRetryAfterMs: number): 
   return r.kind === "ok" ? { kind: "ok" } : unclear(r.cause, r.retryAfterMs, defaultRetryAfterMs);
 }
 
+/** What a reply showed about our access to the provider: let in (readable), shut out, or nothing (no readable reply). */
+export type Access = "let_in" | { denied: string } | "unclear";
+
+export function placeAccess(r: PlaceResult): Access {
+  switch (r.kind) {
+    case "accepted":
+      return "let_in";
+    case "refused":
+      return r.providerCode === "local" ? "unclear" : "let_in";
+    case "ambiguous":
+      return r.accessDenied === true ? { denied: r.cause } : "unclear";
+    default: {
+      const never: never = r;
+      throw new Error(`unhandled place result ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+export function checkAccess(r: CheckResult): Access {
+  if (r.kind === "unknown") return r.accessDenied === true ? { denied: r.cause } : "unclear";
+  return "let_in";
+}
+
+export function balanceAccess(r: BalanceResult): Access {
+  if (r.kind === "ok") return "let_in";
+  return r.accessDenied === true ? { denied: r.cause } : "unclear";
+}
+
 /** Run one call under a permit; blocked (paused, circuit open, rate, busy) answers at once with the wait.
  *  A failed release is ignored: the call's result (or error) stands. */
 export async function gated<T>(

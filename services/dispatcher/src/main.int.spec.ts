@@ -15,7 +15,7 @@ import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { ORDER_EVENTS_STREAM, orderEventSubject, type ProviderName } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
@@ -27,6 +27,7 @@ import { AppModule, type AppDeps } from "./app.module.js";
 import { Balances } from "./balances.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
+import type { DispatchStore, ProviderAccess } from "./dispatch-store.js";
 import type { ProviderControl } from "./providers.controller.js";
 import { providerRegistry, ZnetProvider, type ProviderRegistry } from "./providers.js";
 
@@ -67,6 +68,8 @@ describe("dispatcher process (node dist/main.js)", () => {
         ZNET_CODE: CODE,
         ZNET_PASSWORD_FILE: passwordFile,
         ZNET_TIMEOUT_MS: "2000",
+        // No product list is imported here: the operator allows znet's unknown prices explicitly.
+        ZNET_ALLOW_UNKNOWN_PRICE: "true",
         LOG_LEVEL: "debug",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -143,9 +146,25 @@ class FakeControl implements ProviderControl, CallGate {
   async release(): Promise<void> {}
 }
 
-function shell(providers: ProviderRegistry, registry: Registry, control: FakeControl): Pick<AppDeps, "providers" | "balances" | "control"> {
-  const balances = new Balances(providers, control, new DispatchMetrics(registry), logger, { gateWaitMs: 0, defaultRetryAfterMs: 1000 });
-  return { providers, balances, control };
+/** The providers' access state, in memory (the service keeps it in its database). */
+class FakeAccess implements Pick<DispatchStore, "recordAccess" | "providerAccess"> {
+  readonly shutOut = new Map<string, ProviderAccess>();
+  async recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void> {
+    if (denied === null) this.shutOut.delete(provider);
+    else {
+      const was = this.shutOut.get(provider);
+      this.shutOut.set(provider, { provider, shutOutSince: was?.shutOutSince ?? at, lastDeniedAt: at, cause: denied.cause, deniedReplies: (was?.deniedReplies ?? 0) + 1 });
+    }
+  }
+  async providerAccess(provider: ProviderName): Promise<ProviderAccess | null> {
+    return this.shutOut.get(provider) ?? null;
+  }
+}
+
+function shell(providers: ProviderRegistry, registry: Registry, control: FakeControl): Pick<AppDeps, "providers" | "balances" | "control" | "access"> {
+  const access = new FakeAccess();
+  const balances = new Balances(providers, control, new DispatchMetrics(registry), logger, { gateWaitMs: 0, defaultRetryAfterMs: 1000, access });
+  return { providers, balances, control, access };
 }
 
 describe("HTTP shell (AppModule)", () => {
@@ -203,7 +222,7 @@ describe("HTTP shell (AppModule)", () => {
     assert.equal(paused.status, 200);
     assert.deepEqual(await paused.json(), { provider: "znet", paused: true });
     assert.deepEqual(await (await fetch(`${base}/v1/providers`)).json(), {
-      providers: [{ provider: "znet", paused: true, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 }],
+      providers: [{ provider: "znet", paused: true, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0, shutOut: null }],
     });
     const calls = sim.requestLog().length;
     const held = await fetch(`${base}/v1/providers/znet/balance`);
@@ -238,6 +257,14 @@ describe("HTTP shell (AppModule)", () => {
       assert.match(body.error.message, /znet balance failed: empty body/);
       assert.ok(!body.error.message.includes("not-it"));
       assert.match(await wrongRegistry.getSingleMetricAsString("pinflow_provider_errors_total"), /kind="balance_failed"/);
+      assert.match(await wrongRegistry.getSingleMetricAsString("pinflow_provider_errors_total"), /kind="access_denied"/);
+      // The provider's status says it shuts us out, with the (masked) cause.
+      const status = await fetch(`${(await other.getUrl()).replace("[::1]", "127.0.0.1")}/v1/providers/znet/status`);
+      const shown = (await status.json()) as { shutOut: { cause: string; message: string; deniedReplies: number } | null };
+      assert.match(shown.shutOut?.cause ?? "", /empty body/);
+      assert.match(shown.shutOut?.message ?? "", /znet shuts us out/);
+      assert.equal(shown.shutOut?.deniedReplies, 1);
+      assert.ok(!JSON.stringify(shown).includes("not-it"));
     } finally {
       await other.close();
     }

@@ -61,6 +61,8 @@ async function main(): Promise<void> {
       retryBaseMs: config.reconcileBaseMs,
       retryMaxMs: config.reconcileMaxDelayMs,
       leaseMs: timeoutMs + config.leaseMarginMs,
+      priceGuard: config.priceGuard,
+      dispatchDeadlineMs: config.dispatchDeadlineMs,
     },
   });
   logger.info(
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
       providers,
       balances: dispatcher.balances,
       control: gate,
+      access: dispatcher.store,
       logger,
     }),
     {

@@ -12,6 +12,8 @@ export type DispatchOutcome =
   | "review"
   | "no_route"
   | "busy"
+  /** A delivery came before the row's next reconcile was due: it waits (no call). */
+  | "not_due"
   /** A definite refusal moved the order to the next offer. */
   | "fallback"
   /** Every offer was refused without a call (cost above the maximum). */
@@ -19,7 +21,14 @@ export type DispatchOutcome =
   /** The provider's limits held the call back (paused, circuit open, rate, concurrency): the order waits. */
   | "held";
 
-export type ProviderErrorKind = "place_ambiguous" | "check_unknown" | "check_not_found" | "balance_failed" | "not_configured";
+export type ProviderErrorKind =
+  | "place_ambiguous"
+  | "check_unknown"
+  | "check_not_found"
+  | "balance_failed"
+  | "not_configured"
+  /** The provider shut us out (znet's empty body: wrong password, API access off, IP not allowed). */
+  | "access_denied";
 
 export type GateBlockReason = "paused" | "circuit_open" | "rate_limited" | "busy";
 
@@ -30,6 +39,8 @@ export class DispatchMetrics {
   readonly rejected: Counter<"reason">;
   readonly balances: Gauge<"provider">;
   readonly held: Counter<"provider" | "reason">;
+  readonly aboveMaximum: Counter<"provider">;
+  readonly holds: Counter<"provider" | "reason">;
 
   constructor(registry: Registry) {
     this.dispatches = new Counter({
@@ -64,6 +75,27 @@ export class DispatchMetrics {
       labelNames: ["provider", "reason"],
       registers: [registry],
     });
+    this.holds = new Counter({
+      name: "pinflow_dispatch_held_total",
+      help: "Orders that started to wait before dispatch (DispatchHeld), by provider and reason (paused, circuit open, shut out, not configured)",
+      labelNames: ["provider", "reason"],
+      registers: [registry],
+    });
+    this.aboveMaximum = new Counter({
+      name: "pinflow_cost_above_maximum_total",
+      help: "Accepted orders the provider charged more than the route's maxCost for (OrderSent.costAboveMaximum)",
+      labelNames: ["provider"],
+      registers: [registry],
+    });
+  }
+
+  /** A DispatchHeld was appended: an order started to wait for `reason` (or its reason changed). */
+  orderHeld(provider: string, reason: string): void {
+    this.holds.inc({ provider, reason });
+  }
+
+  costAboveMaximum(provider: string): void {
+    this.aboveMaximum.inc({ provider });
   }
 
   balance(provider: string, balance: string): void {

@@ -1,9 +1,9 @@
-import { Money, ProviderName, ReasonCode } from "@pinflow/contracts";
+import { HoldReason, Money, ProviderName, ReasonCode } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
 import { z } from "zod";
 import type { Catalog } from "./catalog.js";
-import type { DispatchRow, Offer, PastAttempt, Placement } from "./dispatch.js";
-import { ReferenceTaken, type DispatchStore, type InsertResult } from "./dispatch-store.js";
+import type { DispatchRow, Hold, Offer, PastAttempt, Placement } from "./dispatch.js";
+import { ReferenceTaken, type DispatchStore, type InsertResult, type ProviderAccess } from "./dispatch-store.js";
 
 interface DbRow {
   order_id: string;
@@ -22,6 +22,7 @@ interface DbRow {
   place_calls: number;
   reconcile_tries: number;
   not_found_streak: number;
+  next_try_at: Date | null;
   lease_until: Date | null;
   cost: string | null;
   balance: string | null;
@@ -31,6 +32,10 @@ interface DbRow {
   message: string | null;
   place_error: string | null;
   last_error: string | null;
+  hold_reason: string | null;
+  hold_message: string | null;
+  held_since: Date | null;
+  holds: number;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -57,6 +62,7 @@ const COLUMNS = [
   "place_calls",
   "reconcile_tries",
   "not_found_streak",
+  "next_try_at",
   "lease_until",
   "cost",
   "balance",
@@ -66,6 +72,10 @@ const COLUMNS = [
   "message",
   "place_error",
   "last_error",
+  "hold_reason",
+  "hold_message",
+  "held_since",
+  "holds",
   "version",
   "created_at",
   "updated_at",
@@ -78,6 +88,7 @@ const StoredOffer = z.object({
   productCode: z.record(z.string(), z.string()),
   maxCost: Money,
   price: Money.nullable().default(null),
+  priceImportedAt: z.string().nullable().default(null),
 });
 const StoredAttempt = z.object({
   provider: ProviderName,
@@ -96,6 +107,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     extra: row.extra,
     route: JSON.stringify(row.route),
     history: JSON.stringify(row.history),
+    holds: row.holds,
     attempt: row.attempt,
     version: row.version,
     created_at: row.createdAt,
@@ -110,6 +122,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     place_calls: 0,
     reconcile_tries: 0,
     not_found_streak: 0,
+    next_try_at: null,
     lease_until: null,
     cost: null,
     balance: null,
@@ -119,6 +132,9 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     message: null,
     place_error: null,
     last_error: null,
+    hold_reason: null,
+    hold_message: null,
+    held_since: null,
   };
   if (row.state === "unrouted") return { ...base, ...none, reason_code: row.reasonCode, message: row.message };
   const placement = {
@@ -131,9 +147,13 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     place_calls: row.placeCalls,
     reconcile_tries: row.reconcileTries,
     not_found_streak: row.notFoundStreak,
+    next_try_at: row.nextTryAt,
     lease_until: row.leaseUntil,
     place_error: row.placeError,
     last_error: row.lastError,
+    hold_reason: row.hold?.reason ?? null,
+    hold_message: row.hold?.message ?? null,
+    held_since: row.hold?.since ?? null,
   };
   switch (row.state) {
     case "ready":
@@ -171,6 +191,7 @@ function fromDb(r: DbRow): DispatchRow {
     updatedAt: r.updated_at,
     route: parseJson(r.order_id, "route", z.array(StoredOffer), r.route) as Offer[],
     history: parseJson(r.order_id, "history", z.array(StoredAttempt), r.history) as PastAttempt[],
+    holds: r.holds,
   };
   if (r.state === "unrouted") {
     const reason = ReasonCode.safeParse(r.reason_code ?? "no_route");
@@ -190,9 +211,11 @@ function fromDb(r: DbRow): DispatchRow {
     placeCalls: r.place_calls,
     reconcileTries: r.reconcile_tries,
     notFoundStreak: r.not_found_streak,
+    nextTryAt: r.next_try_at,
     leaseUntil: r.lease_until,
     placeError: r.place_error,
     lastError: r.last_error,
+    hold: readHold(r),
   };
   switch (r.state) {
     case "ready":
@@ -213,6 +236,13 @@ function fromDb(r: DbRow): DispatchRow {
     default:
       throw new CorruptRow(`dispatch row of order ${r.order_id} has unknown state ${JSON.stringify(r.state)}`);
   }
+}
+
+function readHold(r: DbRow): Hold | null {
+  if (r.hold_reason === null || r.held_since === null) return null;
+  const reason = HoldReason.safeParse(r.hold_reason);
+  if (!reason.success) throw new CorruptRow(`dispatch row of order ${r.order_id} has hold reason ${JSON.stringify(r.hold_reason)}`);
+  return { reason: reason.data, message: r.hold_message ?? "", since: r.held_since };
 }
 
 function isUniqueViolation(error: unknown, ...constraints: string[]): boolean {
@@ -288,6 +318,30 @@ export class PgDispatchStore implements DispatchStore {
     return readOffers(this.pool, packageId);
   }
 
+  async recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void> {
+    if (denied === null) {
+      // A readable reply: the provider lets us in (a no-op unless it had shut us out).
+      await this.pool.query("UPDATE provider_access SET shut_out_since = NULL WHERE provider = $1 AND shut_out_since IS NOT NULL", [provider]);
+      return;
+    }
+    await this.pool.query(
+      `INSERT INTO provider_access (provider, shut_out_since, last_denied_at, last_cause, denied_replies) VALUES ($1, $2, $2, $3, 1)
+       ON CONFLICT (provider) DO UPDATE SET shut_out_since = COALESCE(provider_access.shut_out_since, EXCLUDED.shut_out_since),
+         last_denied_at = EXCLUDED.last_denied_at, last_cause = EXCLUDED.last_cause, denied_replies = provider_access.denied_replies + 1`,
+      [provider, at, denied.cause.slice(0, 500)],
+    );
+  }
+
+  async providerAccess(provider: ProviderName): Promise<ProviderAccess | null> {
+    const r = await this.pool.query<{ shut_out_since: Date; last_denied_at: Date; last_cause: string; denied_replies: string }>(
+      "SELECT shut_out_since, last_denied_at, last_cause, denied_replies FROM provider_access WHERE provider = $1 AND shut_out_since IS NOT NULL",
+      [provider],
+    );
+    const row = r.rows[0];
+    if (row === undefined) return null;
+    return { provider, shutOutSince: row.shut_out_since, lastDeniedAt: row.last_denied_at, cause: row.last_cause, deniedReplies: Number(row.denied_replies) };
+  }
+
   async seedRoutes(catalog: Catalog): Promise<void> {
     await inTransaction(this.pool, (client) => writeRoutes(client, catalog));
   }
@@ -318,8 +372,9 @@ async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
     max_cost: string;
     imported_code: Record<string, string> | null;
     price: string | null;
+    imported_at: Date | null;
   }>(
-    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price
+    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price, p.imported_at
      FROM route r
      LEFT JOIN provider_product p ON p.provider = r.provider AND p.product_id = r.provider_product_id
      WHERE r.package_id = $1 ORDER BY r.rank`,
@@ -330,7 +385,13 @@ async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
     const provider = ProviderName.safeParse(row.provider);
     // A provider this build does not know cannot serve the package; skip it like an unconfigured one.
     if (!provider.success) continue;
-    offers.push({ provider: provider.data, productCode: row.imported_code ?? row.product_code, maxCost: row.max_cost, price: row.price });
+    offers.push({
+      provider: provider.data,
+      productCode: row.imported_code ?? row.product_code,
+      maxCost: row.max_cost,
+      price: row.price,
+      priceImportedAt: row.imported_at === null ? null : row.imported_at.toISOString(),
+    });
   }
   return offers;
 }

@@ -3,12 +3,23 @@ import { ProviderName, type ErrorBody } from "@pinflow/contracts";
 import type { GateStatus } from "@pinflow/limits";
 import type { Logger } from "pino";
 import type { Balances } from "./balances.js";
+import { holdMessage } from "./dispatch.js";
+import type { DispatchStore } from "./dispatch-store.js";
 import type { ProviderRegistry } from "./providers.js";
 
 export const PROVIDERS = Symbol("PROVIDERS");
 export const BALANCES = Symbol("BALANCES");
 export const PROVIDER_CONTROL = Symbol("PROVIDER_CONTROL");
 export const LOGGER = Symbol("LOGGER");
+export const PROVIDER_ACCESS = Symbol("PROVIDER_ACCESS");
+
+/** Whether a provider shuts us out, as the dispatcher's calls last saw it. */
+export type ProviderAccessSource = Pick<DispatchStore, "providerAccess">;
+
+/** A provider's status: its gate, and whether it shuts us out (`shutOut`: null while it lets us in). */
+export type ProviderStatus = GateStatus & {
+  shutOut: { since: string; lastDeniedAt: string; deniedReplies: number; cause: string; message: string } | null;
+};
 
 /** Operator control of a provider's calls: the shared ProviderGate (every replica obeys it). */
 export interface ProviderControl {
@@ -29,14 +40,16 @@ export class ProvidersController {
     @Inject(BALANCES) private readonly balances: Balances,
     @Inject(PROVIDER_CONTROL) private readonly control: ProviderControl,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(PROVIDER_ACCESS) private readonly access: ProviderAccessSource,
   ) {}
 
-  /** Every configured provider with its limits' state (paused, circuit, slots in use). */
+  /** Every configured provider with its limits' state (paused, circuit, slots in use) and whether it shuts us out. */
   @Get()
-  async list(): Promise<{ providers: GateStatus[] }> {
-    const out: GateStatus[] = [];
+  async list(): Promise<{ providers: ProviderStatus[] }> {
+    const out: ProviderStatus[] = [];
     for (const name of this.providers.keys()) {
-      out.push((await this.control.status(name)) ?? { provider: name, paused: false, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 });
+      const gate = (await this.control.status(name)) ?? { provider: name, paused: false, circuitOpenForMs: 0, failuresInRow: 0, slotsInUse: 0 };
+      out.push({ ...gate, shutOut: await this.shutOut(name) });
     }
     return { providers: out };
   }
@@ -65,12 +78,25 @@ export class ProvidersController {
     }
   }
 
+  /** The provider's gate state, and `shutOut` when its replies say it does not let us in (znet's empty body). */
   @Get(":provider/status")
-  async status(@Param("provider") name: string): Promise<GateStatus> {
+  async status(@Param("provider") name: string): Promise<ProviderStatus> {
     const provider = this.configured(name);
     const status = await this.control.status(provider);
     if (status === null) throw error(HttpStatus.NOT_FOUND, "not_found", `provider ${provider} has no limits configured`);
-    return status;
+    return { ...status, shutOut: await this.shutOut(provider) };
+  }
+
+  private async shutOut(provider: ProviderName): Promise<ProviderStatus["shutOut"]> {
+    const a = await this.access.providerAccess(provider);
+    if (a === null) return null;
+    return {
+      since: a.shutOutSince.toISOString(),
+      lastDeniedAt: a.lastDeniedAt.toISOString(),
+      deniedReplies: a.deniedReplies,
+      cause: a.cause,
+      message: holdMessage(provider, "provider_shut_out").replace(/; the order waits$/, "; its orders wait"),
+    };
   }
 
   /** Stop new calls to the provider on every replica: its orders wait (they do not fail) until resumed. */

@@ -13,7 +13,8 @@ import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { DEFAULT_POLICY } from "./dispatch.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher } from "./runtime.js";
 import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
@@ -46,13 +47,13 @@ const bed = useDispatcherBed({
     // znet's breaker opens after ONE unclear call here, so one order can show it; x-stor's after 20.
     gate = new ProviderGate(pool, { znet: limits(1), xstor: limits(20) });
     await gate.ensure();
+    const znetClient = new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
+    const xstorClient = new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS });
+    await importCatalogs(pool, readCatalogFile(CATALOG), { znet: znetClient, xstor: xstorClient });
     return createDispatcher({
       pool,
       nc,
-      providers: providerRegistry([
-        new ZnetProvider(new ZnetClient({ baseUrl: znetUrl!, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS })),
-        new XstorProvider(new XstorClient({ baseUrl: xstorUrl!, token: TOKEN, timeoutMs: CLIENT_TIMEOUT_MS })),
-      ]),
+      providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       // Adapter until PinCipher.seal binds a PIN to its order.
       pins: { seal: (pin, _binding) => pins.seal(pin) },
@@ -63,7 +64,7 @@ const bed = useDispatcherBed({
       ackWaitMs: 30_000,
       batch: 5,
       relayIntervalMs: 100,
-      policy: { maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500 },
+      policy: { ...DEFAULT_POLICY, maxReconcileTries: 5, notFoundBeforeReplace: 2, retryBaseMs: 100, retryMaxMs: 400, leaseMs: CLIENT_TIMEOUT_MS + 500, maxPlaceCalls: 2 },
     });
   },
 });
@@ -233,6 +234,30 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(znetCallsFor(p).length, 1, "never back to znet");
   });
 
+  it("no fallback after ambiguity: znet times out, does not know the reference, then refuses the re-placement (a duplicate in other words) → review, x-stor never called", async () => {
+    const p = player("ambrefuse");
+    znet.addRule({ playerId: p, placeFault: "hang" });
+    const order = created(p);
+    await bed.publisher.publish(order);
+    const reference = await eventually(async () => {
+      const row = await bed.dispatcher.store.get(order.orderId);
+      assert.ok(row?.state === "unknown", `row is ${row?.state}`);
+      return row.reference;
+    }, 10_000);
+    // From now on znet refuses this player's placements; a duplicate-reference reply in words the parser does not map.
+    znet.addRule({ playerId: p, placeReply: "3|Bu referans ile daha önce işlem yapılmıştır" });
+    const review = await waitForEvent(bed.jsm, order.orderId, "ReviewRequired", 20_000);
+    assert.equal(review.data.stage, "dispatch");
+    assert.equal(review.data.provider, "znet");
+    assert.equal(review.data.reference, reference);
+    assert.match(review.data.message, /daha önce işlem yapılmıştır/);
+    assert.equal(znet.placeCalls(reference), 2, "the first request and one re-place after two not-found checks");
+    assert.deepEqual(xstorCallsFor(p), [], "never routed to x-stor after an ambiguous outcome");
+    // (The timeout opened znet's circuit here, so the order may also show a DispatchHeld(circuit_open) while it waited.)
+    const { DispatchHeld: _held, ...counts } = await eventCounts(bed.jsm, order.orderId);
+    assert.deepEqual(counts, { OrderCreated: 1, ReviewRequired: 1 });
+  });
+
   it("an x-stor reply under an unknown status word is never taken as done or failed", async () => {
     const p = player("xodd");
     znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
@@ -288,6 +313,33 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(znet.placements(sentFirst.data.reference), 1);
     assert.deepEqual(xstorCallsFor(bad), []);
     assert.equal((await gate.status("znet"))?.circuitOpenForMs, 0);
+  });
+
+  it("znet shuts us out (empty body) and its circuit opens: a new order waits, never sent elsewhere, and shows provider_shut_out; let in again, both go through", async () => {
+    const first = created(player("locked"));
+    const second = created(player("behindlock"));
+    znet.denyAccess(true);
+    try {
+      await bed.publisher.publish(first);
+      const heldFirst = await waitForEvent(bed.jsm, first.orderId, "DispatchHeld");
+      assert.equal(heldFirst.data.reasonCode, "provider_shut_out");
+      // The empty body opened znet's circuit (threshold 1 here): the next order is held by the gate, no call at all.
+      await bed.publisher.publish(second);
+      const heldSecond = await waitForEvent(bed.jsm, second.orderId, "DispatchHeld");
+      assert.equal(heldSecond.data.reasonCode, "provider_shut_out", "the circuit is open because znet shuts us out");
+      assert.match(heldSecond.data.message, /znet shuts us out/);
+      assert.equal((await bed.dispatcher.store.get(second.orderId))?.state, "ready");
+      assert.deepEqual(xstorCallsFor(second.data.playerId), [], "a hold is not a refusal: never routed to x-stor");
+    } finally {
+      znet.denyAccess(false);
+    }
+    const sentSecond = await waitForEvent(bed.jsm, second.orderId, "OrderSent", 20_000);
+    const sentFirst = await waitForEvent(bed.jsm, first.orderId, "OrderSent", 20_000);
+    assert.deepEqual([sentFirst.data.provider, sentSecond.data.provider], ["znet", "znet"]);
+    assert.equal(znet.placements(sentFirst.data.reference), 1);
+    assert.equal(znet.placements(sentSecond.data.reference), 1);
+    assert.equal(await bed.dispatcher.store.providerAccess("znet"), null);
+    assert.equal((await eventCounts(bed.jsm, second.orderId))["DispatchHeld"], 1, "shown once, not on every retry");
   });
 
   it("balances are read under the limits, and the gauge shows them", async () => {

@@ -96,7 +96,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
     onRejected: (reason) => metrics.rejectedEvent(reason),
   });
-  const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs });
+  const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs, access: store });
   return {
     handler,
     store,

@@ -1,4 +1,4 @@
-import type { EncryptedPin, OrderEvent, OrderStatus, ReasonCode } from "@pinflow/contracts";
+import { HoldReason, type EncryptedPin, type OrderEvent, type OrderReasonCode, type OrderStatus } from "@pinflow/contracts";
 
 /**
  * The customer's view of one order, folded from its events. Pure: no I/O,
@@ -13,7 +13,8 @@ export interface OrderRecord {
   provider: string | null;
   reference: string | null;
   providerNote: string | null;
-  reasonCode: ReasonCode | null;
+  /** Why it failed; while pending, why it waits (a hold reason, cleared once it is sent). */
+  reasonCode: OrderReasonCode | null;
   reviewReason: string | null;
   pinSealed: EncryptedPin | null;
   checks: number;
@@ -51,9 +52,17 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
   if (!state) return null;
   const at = { updatedAt: event.occurredAt };
   switch (event.type) {
-    case "OrderSent":
+    case "OrderSent": {
       if (SETTLED.has(state.status)) return state;
-      return { ...state, ...at, status: "processing", provider: event.data.provider, reference: event.data.reference };
+      // The order no longer waits: a hold's reason and note go.
+      const waited = state.reasonCode !== null && HoldReason.safeParse(state.reasonCode).success;
+      const cleared = waited ? { reasonCode: null, providerNote: null } : {};
+      return { ...state, ...at, ...cleared, status: "processing", provider: event.data.provider, reference: event.data.reference };
+    }
+    case "DispatchHeld":
+      // Shown only while the order waits for dispatch; the timeline keeps every one.
+      if (state.status !== "pending") return state;
+      return { ...state, ...at, reasonCode: event.data.reasonCode, providerNote: event.data.message };
     case "StatusChecked":
       if (SETTLED.has(state.status)) return { ...state, checks: Math.max(state.checks, event.data.attempt) };
       return {

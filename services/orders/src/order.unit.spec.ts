@@ -41,6 +41,33 @@ test("a refusal fails the order with its reason code and the provider's text", (
   assert.equal(view?.providerNote, "Oyuncu bulunamadı");
 });
 
+const held = (reasonCode: "provider_paused" | "provider_shut_out", message: string, s: number) =>
+  makeEvent("DispatchHeld", origin, { provider: "znet", reasonCode, message, deadline: at(59).toISOString() }, at(s));
+
+test("a waiting order shows why it waits (DispatchHeld): the provider shut us out, with its reason code and message", () => {
+  const view = fold([created, held("provider_shut_out", "znet shuts us out: empty body (wrong password or IP); the order waits", 1)]);
+  assert.equal(view?.status, "pending");
+  assert.equal(view?.reasonCode, "provider_shut_out");
+  assert.equal(view?.providerNote, "znet shuts us out: empty body (wrong password or IP); the order waits");
+  assert.equal(view?.provider, null, "not sent to any provider");
+  const changed = fold([created, held("provider_shut_out", "shut out", 1), held("provider_paused", "znet paused by an operator", 2)]);
+  assert.deepEqual([changed?.reasonCode, changed?.providerNote], ["provider_paused", "znet paused by an operator"]);
+});
+
+test("once sent, the hold reason is gone; a late DispatchHeld never changes a sent or settled order", () => {
+  const view = fold([created, held("provider_paused", "paused", 1), sent]);
+  assert.equal(view?.status, "processing");
+  assert.deepEqual([view?.reasonCode, view?.providerNote], [null, null]);
+  const late = fold([created, sent, held("provider_paused", "paused", 3)]);
+  assert.deepEqual([late?.status, late?.reasonCode, late?.providerNote], ["processing", null, null]);
+});
+
+test("a held order sent to review at the dispatch deadline keeps the hold's reason code", () => {
+  const review = makeEvent("ReviewRequired", origin, { stage: "dispatch", reason: "deadline_exceeded", provider: "znet", reference: null, message: "not dispatched within 30m: paused" }, at(5));
+  const view = fold([created, held("provider_paused", "paused", 1), review]);
+  assert.deepEqual([view?.status, view?.reviewReason, view?.reasonCode], ["review", "deadline_exceeded", "provider_paused"]);
+});
+
 test("a provider cancel fails the order", () => {
   const cancelled = makeEvent("OrderFailed", origin, { provider: "znet", reference: "123", reasonCode: "provider_cancelled", message: "İşlem iptal edildi" }, at(3));
   assert.equal(fold([created, sent, cancelled])?.status, "failed");

@@ -1,5 +1,5 @@
 import type { ProjectionMessage } from "@pinflow/bus";
-import type { EncryptedPin, OrderStatus, ReasonCode } from "@pinflow/contracts";
+import type { EncryptedPin, OrderReasonCode, OrderStatus } from "@pinflow/contracts";
 import { inTransaction, readCheckpoint, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { evolve, timelineSummary, type OrderRecord } from "./order.js";
 import type { OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
@@ -15,7 +15,7 @@ interface OrderRow {
   provider: string | null;
   reference: string | null;
   provider_note: string | null;
-  reason_code: ReasonCode | null;
+  reason_code: OrderReasonCode | null;
   review_reason: string | null;
   pin_sealed: EncryptedPin | null;
   checks: number;

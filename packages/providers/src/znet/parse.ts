@@ -30,14 +30,20 @@ const COST = /^\d+(?:\.\d+)?$/;
 const SIGNED_AMOUNT = /^-?\d+(?:\.\d+)?$/;
 const CODE_REPLY = /^(\d{1,4})\|([\s\S]*)$/;
 
-/** Why a reply cannot be read as a znet answer at all (bad status, empty, HTML), or null. */
-function transportProblem(body: string, httpStatus: number): string | null {
+/** The cause of znet's empty body: how it answers a reseller it does not let in. */
+export const ZNET_ACCESS_DENIED = "empty body (unknown reseller, API access off or wrong source IP)";
+
+/**
+ * Why a reply cannot be read as a znet answer at all (bad status, empty, HTML), or null. An empty body
+ * with HTTP 200 is znet shutting us out (wrong password, API access off, source IP not allowed).
+ */
+function transportProblem(body: string, httpStatus: number): { cause: string; accessDenied?: true } | null {
   const text = normalize(body);
   if (!Number.isInteger(httpStatus) || httpStatus < 200 || httpStatus > 299) {
-    return text === "" ? `HTTP ${httpStatus}` : `HTTP ${httpStatus}: ${snippet(text)}`;
+    return { cause: text === "" ? `HTTP ${httpStatus}` : `HTTP ${httpStatus}: ${snippet(text)}` };
   }
-  if (text === "") return "empty body (unknown reseller, API access off or wrong source IP)";
-  if (isHtml(text)) return `HTML body (wrong base URL or blocked IP?): ${snippet(text)}`;
+  if (text === "") return { cause: ZNET_ACCESS_DENIED, accessDenied: true };
+  if (isHtml(text)) return { cause: `HTML body (wrong base URL or blocked IP?): ${snippet(text)}` };
   return null;
 }
 
@@ -64,7 +70,7 @@ export function refusalReason(code: string, message: string): ReasonCode {
 /** pin_ekle reply: `OK|<cost>|<balance>` accepted, `<code>|<text>` refused, else ambiguous. */
 export function parsePlaceReply(body: string, httpStatus: number): PlaceResult {
   const problem = transportProblem(body, httpStatus);
-  if (problem !== null) return { kind: "ambiguous", cause: problem };
+  if (problem !== null) return { kind: "ambiguous", ...problem };
   const text = normalize(body);
   const fields = text.split("|");
   if (fields[0] === "OK") {
@@ -87,10 +93,29 @@ export function parsePlaceReply(body: string, httpStatus: number): PlaceResult {
   return { kind: "ambiguous", cause: `unparseable reply: ${snippet(text)}` };
 }
 
-/** pin_kontrol reply: `OK|<state>|<pin>|<description>`, or `3|<text>` for an unknown reference. */
+/** Phrases that say "not found" (folded: Turkish letters to ASCII, lower case). */
+const NOT_FOUND_PHRASES = ["bulunamadi", "bulunmamaktadir", "kayit yok", "not found"];
+/** Subjects other than our order: "Kupur Bilgisi Bulunamadı" or "Bayi bulunamadı" say nothing about the reference. */
+const OTHER_SUBJECTS =
+  /\b(kupur|urun|oyun|oyuncu|bayi|kullanici|musteri|sifre|sayfa|servis|product|player|user|customer|reseller|dealer|game|page|service)/;
+
+/**
+ * Whether a `3|<text>` reply of pin_kontrol says plainly that znet does not know the reference.
+ * znet answers `3|…` for an unknown reference AND for other errors, so only a text that says "not
+ * found" (and names nothing else that could be missing) counts; any other text proves nothing.
+ */
+export function saysNotFound(message: string): boolean {
+  const t = fold(message);
+  return NOT_FOUND_PHRASES.some((p) => t.includes(p)) && !OTHER_SUBJECTS.test(t);
+}
+
+/**
+ * pin_kontrol reply: `OK|<state>|<pin>|<description>`; `3|<text>` is not_found only when the text says
+ * so (see saysNotFound), any other error reply is unknown.
+ */
 export function parseCheckReply(body: string, httpStatus: number): CheckResult {
   const problem = transportProblem(body, httpStatus);
-  if (problem !== null) return { kind: "unknown", cause: problem };
+  if (problem !== null) return { kind: "unknown", ...problem };
   const text = normalize(body);
   const fields = text.split("|");
   if (fields[0] === "OK") {
@@ -114,7 +139,7 @@ export function parseCheckReply(body: string, httpStatus: number): CheckResult {
   }
   const error = codeReply(text);
   if (error !== null) {
-    if (error.code === "3") return { kind: "not_found", message: error.message };
+    if (error.code === "3" && saysNotFound(error.message)) return { kind: "not_found", message: error.message };
     return { kind: "unknown", cause: `provider error ${error.code}: ${snippet(error.message)}` };
   }
   return { kind: "unknown", cause: `unparseable reply: ${snippet(text)}` };
@@ -123,7 +148,7 @@ export function parseCheckReply(body: string, httpStatus: number): CheckResult {
 /** bakiye_kontrol reply: `OK|<balance>`. An empty body is an auth/IP failure, never balance 0. */
 export function parseBalanceReply(body: string, httpStatus: number): BalanceResult {
   const problem = transportProblem(body, httpStatus);
-  if (problem !== null) return { kind: "failed", cause: problem };
+  if (problem !== null) return { kind: "failed", ...problem };
   const text = normalize(body);
   const fields = text.split("|");
   const amount = (fields[1] ?? "").trim();
@@ -164,7 +189,7 @@ function toProduct(item: unknown): ZnetProduct | string {
 /** pin_listesi reply (JSON). Sloppy or incomplete output fails loudly with the body's first bytes. */
 export function parseProductList(body: string, httpStatus = 200): ProductListResult {
   const problem = transportProblem(body, httpStatus);
-  if (problem !== null) return { ok: false, error: problem };
+  if (problem !== null) return { ok: false, error: problem.cause };
   const text = normalize(body);
   let doc: unknown;
   try {

@@ -116,10 +116,41 @@ describe("parseCheckReply", () => {
     assert.deepEqual(parseCheckReply("OK|3| |İşlem iptal edildi", 200), { kind: "cancelled", note: "İşlem iptal edildi" });
   });
 
-  it("3|text without OK is not_found; other codes are unknown", () => {
-    assert.deepEqual(parseCheckReply("3|Kupur Bilgisi Bulunamadı", 200), { kind: "not_found", message: "Kupur Bilgisi Bulunamadı" });
-    assert.deepEqual(parseCheckReply("3|Sipariş bulunamadı", 200), { kind: "not_found", message: "Sipariş bulunamadı" });
+  it("3|text that plainly says the reference is not found is not_found (Turkish or English, any case)", () => {
+    for (const message of [
+      "Sipariş bulunamadı",
+      "SİPARİŞ BULUNAMADI",
+      "Kayıt bulunamadı",
+      "İşlem bulunamadı.",
+      "Kayıt yok",
+      "Bu referansa ait işlem bulunmamaktadır",
+      "Order not found",
+      "Record NOT FOUND",
+    ]) {
+      assert.deepEqual(parseCheckReply(`3|${message}`, 200), { kind: "not_found", message }, message);
+    }
+  });
+
+  it("a generic 3|… error on pin_kontrol is unknown, never not_found (re-placement only on proof)", () => {
+    for (const message of [
+      "Açıklama",
+      "",
+      "Sistem hatası, lütfen daha sonra tekrar deneyiniz",
+      "Yetkisiz erişim",
+      "Hatalı istek",
+      "Veritabanı bağlantı hatası",
+      // "not found" about something other than our order says nothing about the order.
+      "Kupur Bilgisi Bulunamadı",
+      "Bayi bulunamadı",
+      "Kullanıcı bulunamadı",
+      "Product not found",
+    ]) {
+      const r = parseCheckReply(`3|${message}`, 200);
+      assert.equal(r.kind, "unknown", message);
+      assert.ok(r.kind === "unknown" && r.cause.startsWith("provider error 3: "), message);
+    }
     assert.equal(parseCheckReply("8|Bağlantı hatası", 200).kind, "unknown");
+    assert.equal(parseCheckReply("4|Sipariş bulunamadı", 200).kind, "unknown", "only code 3 is the documented not-found reply");
   });
 
   it("empty, HTML, 5xx, unknown states and garbage are unknown", () => {
