@@ -136,7 +136,7 @@ describe("placement", () => {
     assert.deepEqual(d.events, [
       {
         type: "OrderSent",
-        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: "70001", pinInPlaceReply: true },
+        data: { packageId: "pubg-60", provider: "znet", reference: REF, cost: "10.12", balance: "980.88", providerOrderId: "70001", maxCost: "12.00", costAboveMaximum: false, pinInPlaceReply: true },
       },
       { type: "PinReceived", data: { provider: "znet", reference: REF, pin: sealed, note: null, checks: 0 } },
     ]);
