@@ -62,6 +62,113 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
   });
 
   const port = (service: ServiceName) => system.services[service].port;
+  const errorOf = (body: unknown) => (body as ErrorBody).error;
+
+  test("a player id with a NUL answers 400 validation_failed, and orders after it still reach the read side", async () => {
+    const res = await system.request("/v1/orders", { method: "POST", body: JSON.stringify({ packageId: "pubg-60", playerId: "a\u0000b" }) });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(errorOf(res.body).code, "validation_failed");
+    assert.deepEqual(errorOf(res.body).issues?.map((i) => i.path), ["playerId"]);
+    const orderId = await system.createOrder({ packageId: "pubg-60", playerId: "p-after-nul" });
+    created.add(orderId);
+    assert.equal((await system.getOrder(orderId)).playerId, "p-after-nul", "the projection was not blocked");
+  });
+
+  test("a lone surrogate or a control character in the player id or extra answers 400 validation_failed", async () => {
+    const bodies = [
+      '{"packageId":"pubg-60","playerId":"p1\\ud800x"}',
+      '{"packageId":"pubg-60","playerId":"p1\\udfff"}',
+      '{"packageId":"pubg-60","playerId":"p1","extra":"\\u0007"}',
+      '{"packageId":"pubg-60","playerId":"p1\\u001b[31m"}',
+      '{"packageId":"pubg-60","playerId":"p1\\u0085"}',
+    ];
+    for (const body of bodies) {
+      const res = await system.request("/v1/orders", { method: "POST", body });
+      assert.equal(res.status, 400, `${body}: ${JSON.stringify(res.body)}`);
+      assert.equal(errorOf(res.body).code, "validation_failed", body);
+    }
+  });
+
+  test("an invalid cursor answers 400 validation_failed naming the cursor", async () => {
+    const cursors = ["not-a-cursor", Buffer.from('["not-a-date","x"]').toString("base64url"), Buffer.from('["2024-01-01T00:00:00.000Z","a.b"]').toString("base64url"), Buffer.from("[1,2]").toString("base64url")];
+    for (const cursor of cursors) {
+      const res = await system.request(`/v1/orders?cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(res.status, 400, `${cursor}: ${JSON.stringify(res.body)}`);
+      assert.equal(errorOf(res.body).code, "validation_failed");
+      assert.deepEqual(errorOf(res.body).issues?.map((i) => i.path), ["cursor"]);
+    }
+    const page = await system.request("/v1/orders?limit=1");
+    const next = (page.body as { nextCursor: string | null }).nextCursor;
+    if (next) assert.equal((await system.request(`/v1/orders?limit=1&cursor=${next}`)).status, 200, "a real cursor still pages");
+  });
+
+  test("a query-string error says the query string is not valid", async () => {
+    for (const query of ["status=lost", "limit=0", "limit=abc", "colour=red", "limit=1&limit=2"]) {
+      const res = await system.request(`/v1/orders?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.equal(errorOf(res.body).code, "validation_failed");
+      assert.match(errorOf(res.body).message, /query string/, query);
+      assert.doesNotMatch(errorOf(res.body).message, /body/, query);
+    }
+  });
+
+  test("a JSON body without application/json answers 415 unsupported_media_type naming the content type", async () => {
+    const body = JSON.stringify({ packageId: "pubg-60", playerId: "p-415" });
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1"]) {
+      const res = await system.request("/v1/orders", { method: "POST", body, headers: { "content-type": type } });
+      assert.equal(res.status, 415, `${type}: ${JSON.stringify(res.body)}`);
+      assert.equal(errorOf(res.body).code, "unsupported_media_type");
+      assert.ok(errorOf(res.body).message.includes(type.split(";")[0]!), errorOf(res.body).message);
+    }
+    const untyped = await sendRaw(port("orders"), { method: "POST", target: "/v1/orders", headers: [], body: Buffer.from(body) });
+    assert.equal(untyped.status, 415);
+    assert.match(errorOf(JSON.parse(untyped.body)).message, /Content-Type/);
+    assert.deepEqual(system.znet.referencesFor("p-415"), [], "nothing was ordered");
+  });
+
+  test("a wrong method answers 405 method_not_allowed with an Allow header, on every service", async () => {
+    const cases: [ServiceName, string, string, string][] = [
+      ["orders", "DELETE", "/v1/orders", "GET, HEAD, POST"],
+      ["orders", "PUT", "/v1/orders/abc", "GET, HEAD"],
+      ["orders", "POST", "/v1/packages", "GET, HEAD"],
+      ["orders", "POST", "/healthz", "GET, HEAD"],
+      ["dispatcher", "GET", "/v1/providers/znet/pause", "POST"],
+      ["dispatcher", "DELETE", "/v1/providers", "GET, HEAD"],
+      ["status-poller", "GET", "/v1/watches/abc/check-now", "POST"],
+      ["status-poller", "PATCH", "/metrics", "GET, HEAD"],
+    ];
+    for (const [service, method, path, allow] of cases) {
+      const res = await fetch(`${system.services[service].url}${path}`, { method });
+      const body = (await res.json()) as ErrorBody;
+      assert.equal(res.status, 405, `${service} ${method} ${path}`);
+      assert.equal(body.error.code, "method_not_allowed");
+      assert.equal(res.headers.get("allow"), allow, `${service} ${method} ${path}`);
+    }
+  });
+
+  test("an unknown route or an undecodable path answers 404/400 in the error shape, on every service", async () => {
+    for (const service of ["orders", "dispatcher", "status-poller"] as const) {
+      const missing = await fetch(`${system.services[service].url}/v2/nothing`);
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as ErrorBody).error.code, "not_found", service);
+    }
+    for (const [service, path] of [["orders", "/v1/orders/%FF"], ["dispatcher", "/v1/providers/%C3/status"], ["status-poller", "/v1/watches/%ED%A0%80/check-now"]] as const) {
+      const res = await sendRaw(port(service), { method: service === "status-poller" ? "POST" : "GET", target: path, headers: [], body: Buffer.alloc(0) });
+      assert.equal(res.status, 400, `${service} ${path}: ${res.body}`);
+      const parsed = ErrorBody.parse(JSON.parse(res.body));
+      assert.equal(parsed.error.code, "validation_failed");
+    }
+  });
+
+  test("a check-now of a settled order answers 409 with a documented code", async () => {
+    const orderId = await system.createOrder({ packageId: "pubg-60", playerId: "p-check-settled" });
+    created.add(orderId);
+    await system.waitForStatus(orderId, "completed");
+    const res = await fetch(`${system.services["status-poller"].url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+    assert.equal(res.status, 409);
+    assert.equal(ErrorBody.parse(await res.json()).error.code, "watch_closed");
+  });
+
 
   test("no request gets a 5xx or creates anything half-way; afterwards a normal order completes with its PIN", async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_REQUESTS=${REQUESTS} (set them to replay this run)`);

@@ -223,7 +223,9 @@ function headerBytes(value: string): Buffer {
 
 function randomHeaders(rng: Rng, hasBody: boolean, known: KnownValues): (readonly [string, Buffer])[] {
   const headers: (readonly [string, Buffer])[] = [];
-  if (hasBody ? chance(rng, 0.9) : chance(rng, 0.2)) headers.push(["Content-Type", headerBytes(pick(rng, CONTENT_TYPES))]);
+  if (hasBody ? chance(rng, 0.9) : chance(rng, 0.2)) {
+    headers.push(["Content-Type", headerBytes(chance(rng, 0.6) ? "application/json" : pick(rng, CONTENT_TYPES))]);
+  }
   if (chance(rng, 0.5)) {
     const key = pick<() => string>(rng, [
       () => pick(rng, known.idempotencyKeys),

@@ -3,6 +3,7 @@ import { PackageId } from "./ids.js";
 import { ReasonCode } from "./reasons.js";
 
 /** C0 controls (NUL included), DEL and C1 controls: PostgreSQL refuses NUL, and none belongs in a player id or a provider URL. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 /** A UTF-16 surrogate without its partner: not Unicode text (UTF-8, PostgreSQL jsonb and URL encoding all refuse it). */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -58,6 +59,9 @@ export const ErrorCode = z.enum([
   "not_found",
   "idempotency_conflict",
   "payload_too_large",
+  "unsupported_media_type",
+  "method_not_allowed",
+  "watch_closed",
   "unavailable",
   "internal",
 ]);
