@@ -1,7 +1,7 @@
 import type { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
 import { checkProviderAccounts, providerAccounts, providerAccountSettings, providerLimits, providerLimitSettings, type ProviderAccounts } from "@pinflow/provider-config";
-import { BaseConfig, loadConfig, msSetting } from "@pinflow/service-kit";
+import { BaseConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
 import { z } from "zod";
 
 /** Provider accounts: shared by the service and the catalog import command. */
@@ -31,6 +31,8 @@ export type ProviderConfigs = ProviderAccounts;
 export interface DispatcherConfig extends ProviderConfigs {
   natsUrl: string;
   databaseUrl: string;
+  /** PostgreSQL connect / statement / query / idle-in-transaction limits (PG_*_TIMEOUT_MS). */
+  pgTimeouts: ReturnType<typeof pgTimeouts>;
   httpPort: number;
   httpHost: string;
   catalogFile: string;
@@ -56,6 +58,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   return {
     natsUrl: e.NATS_URL,
     databaseUrl: e.DATABASE_URL,
+    pgTimeouts: pgTimeouts(e),
     httpPort: e.HTTP_PORT,
     httpHost: e.HTTP_HOST,
     catalogFile: e.CATALOG_FILE,
