@@ -22,6 +22,8 @@ export interface SystemOptions {
    * (config/catalog.json lists an x-stor offer after each znet one). Off by default.
    */
   xstor?: boolean | Partial<XstorSimOptions>;
+  /** Processes per service, all started at the same moment on the fresh databases and stream (default 1). */
+  processesPerService?: number;
 }
 
 /**
@@ -66,7 +68,7 @@ export class TestSystem {
   readonly logDir = mkdtempSync(join(tmpdir(), "pinflow-e2e-"));
   readonly pinKeys = generatePinKeyring();
   services!: Record<ServiceName, ServiceProcess>;
-  /** Extra dispatcher processes (same database and stream), see addDispatcherReplica(). */
+  /** Extra service processes (same database and stream): `processesPerService`, addDispatcherReplica(). */
   readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
@@ -99,8 +101,14 @@ export class TestSystem {
       }),
     );
     this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
-    for (const service of Object.values(this.services)) service.start();
-    await Promise.all(Object.values(this.services).map((s) => s.waitReady()));
+    for (const first of Object.values(this.services)) {
+      for (let n = 2; n <= (this.opts.processesPerService ?? 1); n++) {
+        this.replicas.push(new ServiceProcess(first.name, { ...first.env }, join(this.logDir, `${first.name}-${n}.log`), await freePort()));
+      }
+    }
+    const all = [...Object.values(this.services), ...this.replicas];
+    for (const service of all) service.start();
+    await Promise.all(all.map((s) => s.waitReady()));
     return this;
   }
 
@@ -117,7 +125,7 @@ export class TestSystem {
    */
   async addDispatcherReplica(): Promise<ServiceProcess> {
     const first = this.services.dispatcher;
-    const n = this.replicas.length + 2;
+    const n = this.replicas.filter((r) => r.name === "dispatcher").length + 2;
     const replica = new ServiceProcess("dispatcher", { ...first.env }, join(this.logDir, `dispatcher-${n}.log`), await freePort());
     this.replicas.push(replica);
     replica.start();
