@@ -28,6 +28,8 @@ export interface SystemOptions {
    * operator does (default true): offers have known prices, which the dispatcher's price guard needs.
    */
   importCatalogs?: boolean;
+  /** Processes per service, all started at the same moment on the fresh databases and stream (default 1). */
+  processesPerService?: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export class TestSystem {
   readonly logDir = mkdtempSync(join(tmpdir(), "pinflow-e2e-"));
   readonly pinKeys = generatePinKeyring();
   services!: Record<ServiceName, ServiceProcess>;
-  /** Extra dispatcher processes (same database and stream), see addDispatcherReplica(). */
+  /** Extra service processes (same database and stream): `processesPerService`, addDispatcherReplica(). */
   readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
@@ -106,8 +108,14 @@ export class TestSystem {
     );
     this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
     if (this.opts.importCatalogs ?? true) await importProviderCatalogs(this.services.dispatcher.env);
-    for (const service of Object.values(this.services)) service.start();
-    await Promise.all(Object.values(this.services).map((s) => s.waitReady()));
+    for (const first of Object.values(this.services)) {
+      for (let n = 2; n <= (this.opts.processesPerService ?? 1); n++) {
+        this.replicas.push(new ServiceProcess(first.name, { ...first.env }, join(this.logDir, `${first.name}-${n}.log`), await freePort()));
+      }
+    }
+    const all = [...Object.values(this.services), ...this.replicas];
+    for (const service of all) service.start();
+    await Promise.all(all.map((s) => s.waitReady()));
     return this;
   }
 
@@ -124,7 +132,7 @@ export class TestSystem {
    */
   async addDispatcherReplica(): Promise<ServiceProcess> {
     const first = this.services.dispatcher;
-    const n = this.replicas.length + 2;
+    const n = this.replicas.filter((r) => r.name === "dispatcher").length + 2;
     const replica = new ServiceProcess("dispatcher", { ...first.env }, join(this.logDir, `dispatcher-${n}.log`), await freePort());
     this.replicas.push(replica);
     replica.start();

@@ -2,12 +2,34 @@ import { z } from "zod";
 import { PackageId } from "./ids.js";
 import { OrderReasonCode } from "./reasons.js";
 
+/** C0 controls (NUL included), DEL and C1 controls: PostgreSQL refuses NUL, and none belongs in a player id or a provider URL. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** A UTF-16 surrogate without its partner: not Unicode text (UTF-8, PostgreSQL jsonb and URL encoding all refuse it). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Text a customer sends that is stored and passed on to a provider: trimmed, at most `max`
+ * characters (code points), no control characters, valid Unicode. Checked at the HTTP edge only:
+ * the event schemas keep accepting what older events hold, so the stream stays replayable.
+ */
+export const customerText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((s) => !CONTROL_CHARACTER.test(s), "must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
+    .refine((s) => !LONE_SURROGATE.test(s), "is not valid Unicode text (an unpaired surrogate)");
+
 export const CreateOrderRequest = z.strictObject({
   packageId: PackageId,
-  playerId: z.string().trim().min(1).max(128),
-  extra: z.string().trim().max(128).optional(),
+  playerId: customerText(128).pipe(z.string().min(1)),
+  extra: customerText(128).optional(),
 });
 export type CreateOrderRequest = z.infer<typeof CreateOrderRequest>;
+
+/** The `Idempotency-Key` header: 1-128 visible ASCII characters. */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,128}$/, "Idempotency-Key must be 1-128 visible ASCII characters");
 
 export const OrderStatus = z.enum(["pending", "processing", "completed", "failed", "review"]);
 export type OrderStatus = z.infer<typeof OrderStatus>;
@@ -38,6 +60,9 @@ export const ErrorCode = z.enum([
   "not_found",
   "idempotency_conflict",
   "payload_too_large",
+  "unsupported_media_type",
+  "method_not_allowed",
+  "watch_closed",
   "unavailable",
   "internal",
 ]);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { inTransaction, type Pool } from "@pinflow/pg";
+import { ensureSchema, inTransaction, type Pool } from "@pinflow/pg";
 import { afterCall, isHalfOpen, waitMs, type CallOutcome, type CircuitSettings, type CircuitState } from "./circuit.js";
 import { msUntilToken, refill } from "./token-bucket.js";
 
@@ -69,7 +69,7 @@ export class ProviderGate {
 
   /** Create the tables and the rows for every configured provider (idempotent; limits follow the configuration). */
   async ensure(): Promise<void> {
-    await this.pool.query(PROVIDER_GATE_DDL);
+    await ensureSchema(this.pool, PROVIDER_GATE_DDL);
     for (const [provider, l] of Object.entries(this.limits)) {
       await inTransaction(this.pool, async (db) => {
         await db.query(

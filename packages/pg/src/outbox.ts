@@ -4,6 +4,7 @@ import type { EventPublisher } from "@pinflow/bus";
 import type { Logger } from "pino";
 import type pg from "pg";
 import { inTransaction, type Queryable } from "./pool.js";
+import { ensureSchema } from "./schema.js";
 
 /** The outbox table: events committed with the state change that caused them, published after. */
 export const OUTBOX_DDL = `
@@ -46,8 +47,9 @@ export async function enqueueEvents(db: Queryable, entries: readonly OutboxEntry
   }
 }
 
+/** Create the outbox table (safe while other replicas do the same). */
 export async function ensureOutbox(pool: pg.Pool): Promise<void> {
-  await pool.query(OUTBOX_DDL);
+  await ensureSchema(pool, OUTBOX_DDL);
 }
 
 /**

@@ -5,6 +5,7 @@ import type { NatsConnection } from "@pinflow/bus";
 import type { Logger } from "pino";
 import { PinoNestLogger } from "./nest-logger.js";
 import { jsonBody } from "./json-body.js";
+import { rejectWrongMethod, type RouteLayer } from "./method-guard.js";
 
 export interface ServiceRuntime {
   app: NestExpressApplication;
@@ -24,6 +25,8 @@ export async function startService(
     abortOnError: false,
     bodyParser: false,
   });
+  const express = app.getHttpAdapter().getInstance() as unknown as { router: { stack: RouteLayer[] } };
+  app.use(rejectWrongMethod(() => express.router.stack));
   app.use(...jsonBody("16kb"));
   await app.listen(opts.port, opts.host);
   const url = await app.getUrl();

@@ -14,12 +14,33 @@ export function loadConfig<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEn
   return parsed.data;
 }
 
+export const msSetting = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
 /** Settings every service has. */
 export const BaseConfig = z.object({
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
   DATABASE_URL: z.string().min(1),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535),
   HTTP_HOST: z.string().default("127.0.0.1"),
+  // PostgreSQL limits (0 = off): connecting, one statement (server side), one query without any answer
+  // (client side; default: the statement limit + 5 s), a session idle inside a transaction.
+  PG_CONNECT_TIMEOUT_MS: msSetting(5_000),
+  PG_STATEMENT_TIMEOUT_MS: msSetting(30_000),
+  PG_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
+  PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: msSetting(60_000),
 });
 
-export const msSetting = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+/** The PostgreSQL limits of a service's configuration, for `createPool(url, { timeouts })`. */
+export function pgTimeouts(c: Pick<z.infer<typeof BaseConfig>, "PG_CONNECT_TIMEOUT_MS" | "PG_STATEMENT_TIMEOUT_MS" | "PG_QUERY_TIMEOUT_MS" | "PG_IDLE_IN_TRANSACTION_TIMEOUT_MS">): {
+  connectMs: number;
+  statementMs: number;
+  queryMs: number;
+  idleInTransactionMs: number;
+} {
+  return {
+    connectMs: c.PG_CONNECT_TIMEOUT_MS,
+    statementMs: c.PG_STATEMENT_TIMEOUT_MS,
+    queryMs: c.PG_QUERY_TIMEOUT_MS ?? (c.PG_STATEMENT_TIMEOUT_MS > 0 ? c.PG_STATEMENT_TIMEOUT_MS + 5_000 : 0),
+    idleInTransactionMs: c.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+}

@@ -6,3 +6,5 @@ export * from "./metrics.js";
 export * from "./bootstrap.js";
 export * from "./json-body.js";
 export * from "./tracing.js";
+export * from "./http-errors.js";
+export * from "./method-guard.js";

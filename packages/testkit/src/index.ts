@@ -3,3 +3,4 @@ export * from "./ports.js";
 export * from "./nats-server.js";
 export * from "./postgres.js";
 export * from "./random.js";
+export * from "./start-together.js";

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import { APP_FILTER } from "@nestjs/core";
+import { HealthController, HttpErrorFilter, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Balances } from "./balances.js";
@@ -41,6 +42,7 @@ export class AppModule {
         { provide: PROVIDER_CONTROL, useValue: deps.control },
         { provide: LOGGER, useValue: deps.logger },
         { provide: PROVIDER_ACCESS, useValue: deps.access },
+        { provide: APP_FILTER, useValue: new HttpErrorFilter(deps.logger) },
       ],
     };
   }

@@ -10,7 +10,7 @@ import {
   providerLimitSettings,
   type ProviderAccounts,
 } from "@pinflow/provider-config";
-import { BaseConfig, loadConfig, msSetting } from "@pinflow/service-kit";
+import { BaseConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
 import { z } from "zod";
 import type { PriceGuard } from "./dispatch.js";
 
@@ -47,6 +47,8 @@ export type ProviderConfigs = ProviderAccounts;
 export interface DispatcherConfig extends ProviderConfigs {
   natsUrl: string;
   databaseUrl: string;
+  /** PostgreSQL connect / statement / query / idle-in-transaction limits (PG_*_TIMEOUT_MS). */
+  pgTimeouts: ReturnType<typeof pgTimeouts>;
   httpPort: number;
   httpHost: string;
   catalogFile: string;
@@ -76,6 +78,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   return {
     natsUrl: e.NATS_URL,
     databaseUrl: e.DATABASE_URL,
+    pgTimeouts: pgTimeouts(e),
     httpPort: e.HTTP_PORT,
     httpHost: e.HTTP_HOST,
     catalogFile: e.CATALOG_FILE,

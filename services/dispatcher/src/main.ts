@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   if (config.xstor !== null) adapters.push(new XstorProvider(new XstorClient(config.xstor)));
   const providers = providerRegistry(adapters);
 
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, { timeouts: config.pgTimeouts });
   const applied = await prepareDatabase(pool);
   if (applied.length > 0) logger.info({ applied }, "migrations applied");
   const gate = new ProviderGate(pool, config.limits);

@@ -347,8 +347,12 @@ export class PgDispatchStore implements DispatchStore {
   }
 }
 
+/** Route writers (every replica's start-up, the catalog import) take turns: their delete-then-insert would collide. */
+const ROUTE_WRITE_LOCK = 72_410_002;
+
 /** Replace each listed package's offers (packages not listed are left alone), inside the caller's transaction. */
 export async function writeRoutes(db: Queryable, catalog: Catalog): Promise<void> {
+  await db.query("SELECT pg_advisory_xact_lock($1)", [ROUTE_WRITE_LOCK]);
   for (const pkg of catalog.packages) {
     await db.query("DELETE FROM route WHERE package_id = $1", [pkg.id]);
     for (const [rank, offer] of pkg.offers.entries()) {

@@ -1,5 +1,6 @@
-import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from "@nestjs/common";
+import { ArgumentsHost, Catch, type ExceptionFilter } from "@nestjs/common";
 import type { ErrorBody, ErrorCode } from "@pinflow/contracts";
+import { errorReply } from "@pinflow/service-kit";
 import type { Response } from "express";
 import type { Logger } from "pino";
 import type { ZodError } from "zod";
@@ -16,9 +17,10 @@ export class ApiError extends Error {
     super(message);
   }
 
-  static fromZod(error: ZodError): ApiError {
-    const issues = error.issues.map((i) => ({ path: i.path.join(".") || "(body)", message: i.message }));
-    return new ApiError(400, "validation_failed", "the request body is not valid", issues);
+  /** A 400 listing what is wrong with the request `part` (its body, or its query string). */
+  static fromZod(error: ZodError, part: "body" | "query" = "body"): ApiError {
+    const issues = error.issues.map((i) => ({ path: i.path.join(".") || `(${part})`, message: i.message }));
+    return new ApiError(400, "validation_failed", part === "body" ? "the request body is not valid" : "the query string is not valid", issues);
   }
 }
 
@@ -34,18 +36,13 @@ export class ApiErrorFilter implements ExceptionFilter {
     res.status(status).json(body);
   }
 
-  private toBody(exception: unknown): { status: number; body: ErrorBody } {
+  private toBody(exception: unknown): { status: number; body: unknown } {
     if (exception instanceof ApiError) {
       return {
         status: exception.status,
-        body: { error: { code: exception.code, message: exception.message, ...(exception.issues ? { issues: exception.issues } : {}) } },
+        body: { error: { code: exception.code, message: exception.message, ...(exception.issues ? { issues: exception.issues } : {}) } } satisfies ErrorBody,
       };
     }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const code: ErrorCode = status === 404 ? "not_found" : status < 500 ? "validation_failed" : "internal";
-      return { status, body: { error: { code, message: exception.message } } };
-    }
-    return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+    return errorReply(exception);
   }
 }

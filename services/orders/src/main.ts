@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
 import { createPool, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, createMetricsRegistry, initTracing, loadConfig, rejectedEventsCounter, startService } from "@pinflow/service-kit";
+import { createLogger, createMetricsRegistry, initTracing, loadConfig, pgTimeouts, rejectedEventsCounter, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const config = loadConfig(OrdersConfig);
   const catalog = PackageCatalog.fromFile(config.CATALOG_FILE);
   const pins = new PinCipher(config.PIN_KEYS);
-  const pool = createPool(config.DATABASE_URL);
+  const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger });
   await ensureOrderStream(nc);

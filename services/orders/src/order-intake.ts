@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { EventPublisher, makeEvent, type ProjectionConsumer } from "@pinflow/bus";
-import { CreateOrderRequest } from "@pinflow/contracts";
+import { CreateOrderRequest, IdempotencyKey } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { ApiError } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
@@ -38,9 +38,8 @@ export class OrderIntake {
 
     let orderId: string = randomUUID();
     if (idempotencyKey !== undefined) {
-      if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
-        throw new ApiError(400, "validation_failed", "Idempotency-Key must be 1-128 visible ASCII characters");
-      }
+      const key = IdempotencyKey.safeParse(idempotencyKey);
+      if (!key.success) throw new ApiError(400, "validation_failed", key.error.issues[0]?.message ?? "invalid Idempotency-Key");
       const hash = createHash("sha256").update(JSON.stringify([request.packageId, request.playerId, request.extra ?? null])).digest("hex");
       const claimed = await this.store.claimIdempotencyKey(idempotencyKey, hash, orderId);
       if (claimed.requestHash !== hash) {

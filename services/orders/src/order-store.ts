@@ -1,5 +1,6 @@
 import type { ProjectionMessage } from "@pinflow/bus";
 import type { OrderStatus } from "@pinflow/contracts";
+import type { OrderCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
 
 export interface TimelineEntry {
@@ -22,7 +23,7 @@ export interface OrderStore {
   apply(message: ProjectionMessage): Promise<void>;
   get(orderId: string): Promise<OrderRecord | null>;
   timeline(orderId: string): Promise<TimelineEntry[]>;
-  list(filter: { status?: OrderStatus; limit: number; cursor?: string }): Promise<OrderPage>;
+  list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage>;
   /** Claim `key` for an order; returns the order id and request hash stored under the key (ours or an earlier one). */
   claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }>;
   ping(): Promise<void>;

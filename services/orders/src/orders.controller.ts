@@ -5,6 +5,7 @@ import type { Response } from "express";
 import { z } from "zod";
 import { ApiError } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
+import { decodeCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
 import { OrderIntake } from "./order-intake.js";
 import type { OrderStore, TimelineEntry } from "./order-store.js";
@@ -16,7 +17,14 @@ export const CATALOG = Symbol("CATALOG");
 const ListQuery = z.strictObject({
   status: OrderStatus.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(200).optional(),
+  cursor: z
+    .string()
+    .transform((text, ctx) => {
+      const cursor = decodeCursor(text);
+      if (!cursor) ctx.addIssue({ code: "custom", message: "is not a cursor from a previous page (nextCursor)" });
+      return cursor ?? z.NEVER;
+    })
+    .optional(),
 });
 
 @Controller("v1")
@@ -45,7 +53,7 @@ export class OrdersController {
   @Get("orders")
   async list(@Query() query: Record<string, unknown>): Promise<{ orders: OrderView[]; nextCursor: string | null }> {
     const parsed = ListQuery.safeParse(query);
-    if (!parsed.success) throw ApiError.fromZod(parsed.error);
+    if (!parsed.success) throw ApiError.fromZod(parsed.error, "query");
     const page = await this.store.list({
       limit: parsed.data.limit,
       ...(parsed.data.status ? { status: parsed.data.status } : {}),

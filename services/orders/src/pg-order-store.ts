@@ -1,6 +1,7 @@
 import type { ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus } from "@pinflow/contracts";
 import { inTransaction, readCheckpoint, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
+import { encodeCursor, type OrderCursor } from "./cursor.js";
 import { evolve, timelineSummary, type OrderRecord } from "./order.js";
 import type { OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
@@ -86,14 +87,14 @@ export class PgOrderStore implements OrderStore {
     }));
   }
 
-  async list(filter: { status?: OrderStatus; limit: number; cursor?: string }): Promise<OrderPage> {
+  async list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage> {
     const params: unknown[] = [];
     const where: string[] = [];
     if (filter.status) {
       params.push(filter.status);
       where.push(`status = $${params.length}`);
     }
-    const cursor = filter.cursor ? decodeCursor(filter.cursor) : null;
+    const cursor = filter.cursor;
     if (cursor) {
       params.push(cursor.createdAt, cursor.orderId);
       where.push(`(created_at, order_id) < ($${params.length - 1}, $${params.length})`);
@@ -150,18 +151,5 @@ export class PgOrderStore implements OrderStore {
       [o.orderId, o.packageId, o.playerId, o.extra, o.status, o.provider, o.reference, o.providerNote, o.reasonCode,
         o.reviewReason, o.pinSealed ? JSON.stringify(o.pinSealed) : null, o.checks, o.createdAt, o.updatedAt, seq],
     );
-  }
-}
-
-function encodeCursor(o: OrderRecord): string {
-  return Buffer.from(JSON.stringify([o.createdAt, o.orderId])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { createdAt: string; orderId: string } | null {
-  try {
-    const [createdAt, orderId] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
-    return typeof createdAt === "string" && typeof orderId === "string" ? { createdAt, orderId } : null;
-  } catch {
-    return null;
   }
 }

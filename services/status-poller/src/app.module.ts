@@ -1,5 +1,6 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from "@nestjs/common";
-import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import { APP_FILTER } from "@nestjs/core";
+import { HealthController, HttpErrorFilter, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { Registry } from "prom-client";
 import { PROVIDER_ADMIN, ProvidersController, type ProviderAdmin } from "./providers.controller.js";
 import { WATCH_ADMIN, WatchController, type WatchAdmin } from "./watch.controller.js";
@@ -41,6 +42,7 @@ export class AppModule {
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: WATCH_ADMIN, useValue: deps.admin },
         { provide: STOP_WORK, useValue: deps.stopWork ?? (async () => undefined) },
+        { provide: APP_FILTER, useValue: new HttpErrorFilter(deps.admin.logger) },
         StopWorkOnShutdown,
       ],
     };

@@ -5,7 +5,7 @@ import { ProviderGate } from "@pinflow/limits";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, initTracing, loadConfig, startService } from "@pinflow/service-kit";
+import { createLogger, initTracing, loadConfig, pgTimeouts, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { checkTimeoutMs, PollerConfig, pollPlan, pollPolicy, providerAccounts, providerLimits } from "./config.js";
 import { systemClock, type PollingPlan } from "./poll.js";
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   if (accounts.znet) checkers.push(new ZnetStatusChecker(new ZnetClient(accounts.znet), cipher));
   if (accounts.xstor) checkers.push(new XstorStatusChecker(new XstorClient(accounts.xstor), cipher));
 
-  const pool = createPool(config.DATABASE_URL);
+  const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
   const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   await ensureOutbox(pool);
   if (applied.length > 0) logger.info({ applied }, "migrations applied");

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
-import { ProviderName } from "@pinflow/contracts";
+import { ProviderName, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { GateStatus } from "@pinflow/limits";
 import type { Logger } from "pino";
 import type { ProviderControl } from "./gate.js";
@@ -26,8 +26,9 @@ export interface ProviderStatusResponse extends GateStatus {
   heldHere: { reason: HoldReason; forMs: number } | null;
 }
 
-function error(status: HttpStatus, code: string, message: string): HttpException {
-  return new HttpException({ error: { code, message } }, status);
+function error(status: HttpStatus, code: ErrorCode, message: string): HttpException {
+  const body: ErrorBody = { error: { code, message } };
+  return new HttpException(body, status);
 }
 
 /**

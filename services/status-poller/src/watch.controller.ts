@@ -1,5 +1,5 @@
 import { Controller, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
-import { ORDER_ID_PATTERN } from "@pinflow/contracts";
+import { ORDER_ID_PATTERN, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import type { Clock } from "./poll.js";
 import type { WatchStore } from "./watch-store.js";
@@ -21,8 +21,9 @@ export interface CheckNowResponse {
   nextCheckAt: string;
 }
 
-function error(status: HttpStatus, code: string, message: string): HttpException {
-  return new HttpException({ error: { code, message } }, status);
+function error(status: HttpStatus, code: ErrorCode, message: string): HttpException {
+  const body: ErrorBody = { error: { code, message } };
+  return new HttpException(body, status);
 }
 
 @Controller("v1/watches")
