@@ -11,6 +11,12 @@ export function orderEventSubject(orderId: string, type: EventType): string {
   return `${ORDER_SUBJECT_ROOT}.${orderId}.${type}`;
 }
 
+/** Every event of one order, for a consumer filter (the order's own history). */
+export function orderEventsFilter(orderId: string): string {
+  if (!ORDER_ID_PATTERN.test(orderId)) throw new Error(`order id is not subject-safe: ${JSON.stringify(orderId)}`);
+  return `${ORDER_SUBJECT_ROOT}.${orderId}.>`;
+}
+
 /** One event type across all orders, for a consumer filter. */
 export function eventTypeFilter(type: EventType): string {
   return `${ORDER_SUBJECT_ROOT}.*.${type}`;
