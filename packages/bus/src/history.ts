@@ -1,0 +1,46 @@
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ORDER_EVENTS_STREAM, orderEventsFilter } from "@pinflow/contracts";
+import { decodeEvent } from "./codec.js";
+import { BusError } from "./errors.js";
+import type { ProjectionMessage } from "./projection-consumer.js";
+
+export interface HistoryOptions {
+  /** How long one fetch may wait for the messages the stream said it holds. */
+  fetchTimeoutMs?: number;
+}
+
+/**
+ * Every message of one order on the stream, in stream order (an ordered consumer filtered on the
+ * order's own subjects). Malformed messages are returned as such, for the caller to count and skip.
+ * Messages appended while it reads may or may not be included; what was there when it started is.
+ */
+export async function readOrderHistory(nc: NatsConnection, orderId: string, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+  const filter = orderEventsFilter(orderId);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: filter });
+  const total = Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+  if (total === 0) return [];
+  const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(ORDER_EVENTS_STREAM, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const messages: ProjectionMessage[] = [];
+  try {
+    for (;;) {
+      const batch = await consumer.fetch({ max_messages: 256, expires: opts.fetchTimeoutMs ?? 2_000 });
+      let received = 0;
+      let caughtUp = false;
+      for await (const msg of batch) {
+        received++;
+        const decoded = decodeEvent(msg.data, msg.subject);
+        messages.push(decoded.ok ? { seq: msg.seq, ok: true, event: decoded.event } : { seq: msg.seq, ok: false, subject: msg.subject, reason: decoded.reason });
+        if (msg.info.pending === 0) {
+          caughtUp = true;
+          break;
+        }
+      }
+      if (caughtUp || messages.length >= total) return messages;
+      if (received === 0) throw new BusError(`history of order ${orderId}: the stream holds ${total} message(s), read ${messages.length}`);
+    }
+  } finally {
+    await consumer.delete().catch(() => false);
+  }
+}
