@@ -8,7 +8,7 @@ import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type EventOf, type EventType } from "@pinflow/contracts";
+import { ORDER_EVENTS_STREAM, orderEventSubject, orderEventsFilter, type EventOf, type EventType } from "@pinflow/contracts";
 import { createPool, type Pool } from "@pinflow/pg";
 import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -140,10 +140,19 @@ export async function waitForEvent<T extends EventType>(jsm: JetStreamManager, o
   }, timeoutMs);
 }
 
-/** How many messages the stream holds for each event type of the order. */
-export async function eventCounts(jsm: JetStreamManager, orderId: string): Promise<Record<string, number>> {
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: `orders.${orderId}.>` });
+/** The dispatcher's attempt facts (one per request and per answer): left out of `eventCounts` unless asked for. */
+export const ATTEMPT_FACTS: readonly string[] = ["PlacementStarted", "PlacementAnswered", "ReconcileAnswered"];
+
+/**
+ * How many messages the stream holds for each event type of the order: the order's outcome events,
+ * and with `attemptFacts` also the attempt facts.
+ */
+export async function eventCounts(jsm: JetStreamManager, orderId: string, opts: { attemptFacts?: boolean } = {}): Promise<Record<string, number>> {
+  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: orderEventsFilter(orderId) });
   const counts: Record<string, number> = {};
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[subject.split(".")[2] ?? subject] = n;
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    const type = subject.split(".").at(-1) ?? subject;
+    if (opts.attemptFacts === true || !ATTEMPT_FACTS.includes(type)) counts[type] = n;
+  }
   return counts;
 }
