@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ORDER_EVENTS_STREAM, orderEventsFilter } from "@pinflow/contracts";
+import { ALL_ORDER_EVENTS, ORDER_EVENTS_STREAM, orderEventsFilter } from "@pinflow/contracts";
 import { decodeEvent } from "./codec.js";
 import { BusError } from "./errors.js";
 import type { ProjectionMessage } from "./projection-consumer.js";
@@ -16,10 +16,14 @@ export interface HistoryOptions {
  * Messages appended while it reads may or may not be included; what was there when it started is.
  */
 export async function readOrderHistory(nc: NatsConnection, orderId: string, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
-  const filter = orderEventsFilter(orderId);
+  return readStream(nc, orderEventsFilter(orderId), opts);
+}
+
+/** Every message of the order stream (or of `filter`) as it is now, in stream order: for one-shot rebuilds. */
+export async function readStream(nc: NatsConnection, filter: string = ALL_ORDER_EVENTS, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: filter });
-  const total = Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, filter === ALL_ORDER_EVENTS ? {} : { subjects_filter: filter });
+  const total = filter === ALL_ORDER_EVENTS ? info.state.messages : Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
   if (total === 0) return [];
   const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(ORDER_EVENTS_STREAM, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
   const messages: ProjectionMessage[] = [];
@@ -38,7 +42,7 @@ export async function readOrderHistory(nc: NatsConnection, orderId: string, opts
         }
       }
       if (caughtUp || messages.length >= total) return messages;
-      if (received === 0) throw new BusError(`history of order ${orderId}: the stream holds ${total} message(s), read ${messages.length}`);
+      if (received === 0) throw new BusError(`${filter}: the stream holds ${total} message(s), read ${messages.length}`);
     }
   } finally {
     await consumer.delete().catch(() => false);

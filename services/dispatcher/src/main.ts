@@ -12,8 +12,7 @@ import { PinCipher } from "@pinflow/secrets";
 import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
-import { loadDispatcherConfig } from "./config.js";
-import { DEFAULT_POLICY } from "./dispatch.js";
+import { dispatchPolicy, loadDispatcherConfig } from "./config.js";
 import { providerRegistry, XstorProvider, ZnetProvider, type DispatchProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
@@ -39,8 +38,6 @@ async function main(): Promise<void> {
   await ensureOrderStream(nc);
 
   const registry = createMetricsRegistry("dispatcher");
-  // A row stays held for the longest provider call plus a margin.
-  const timeoutMs = Math.max(config.znet?.timeoutMs ?? 0, config.xstor?.timeoutMs ?? 0);
   const dispatcher = await createDispatcher({
     pool,
     nc,
@@ -55,15 +52,7 @@ async function main(): Promise<void> {
     defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
-    policy: {
-      ...DEFAULT_POLICY,
-      maxReconcileTries: config.reconcileMaxTries,
-      retryBaseMs: config.reconcileBaseMs,
-      retryMaxMs: config.reconcileMaxDelayMs,
-      leaseMs: timeoutMs + config.leaseMarginMs,
-      priceGuard: config.priceGuard,
-      dispatchDeadlineMs: config.dispatchDeadlineMs,
-    },
+    policy: dispatchPolicy(config),
   });
   logger.info(
     { providers: [...providers.keys()], packages: catalog.packages.length, catalogFile: config.catalogFile },
