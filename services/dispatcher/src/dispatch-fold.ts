@@ -9,7 +9,8 @@
  * the place bound) and streams written before the attempt facts existed are followed too.
  *
  * Not facts, so not in the fold: leases (a started placement without an answer has none: it is
- * reconciled at once) and next-check times (a rebuilt open row is asked about at once).
+ * reconciled at once) and the row's version. Next-check times are derived from the policy and the
+ * time of the recorded answer, as the rules derive them.
  */
 import type { EventData, OrderEvent } from "@pinflow/contracts";
 import type { CheckResult, PlaceResult } from "@pinflow/providers";
