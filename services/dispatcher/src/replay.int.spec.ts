@@ -244,4 +244,36 @@ describe("dispatch rows are a projection of the stream: rebuilt the same, and a 
       await stopDispatcher(second);
     }
   });
+
+  it("a database restored from an older backup (the reference stored, its request not yet): the stream's PlacementStarted wins, the order is reconciled, never placed again", async () => {
+    const third = await startDispatcher("dispatcher_replay_c");
+    try {
+      const p = player("backup");
+      znet.addRule({ playerId: p, placeFault: "drop-after-accept" });
+      const order = created(p);
+      await publisher.publish(order);
+      const reference = await eventually(async () => {
+        const r = await third.dispatcher.store.get(order.orderId);
+        assert.ok(r?.state === "unknown", `row is ${r?.state}`);
+        return r.reference;
+      }, 15_000);
+      assert.equal(znet.placeCalls(reference), 1);
+      // The backup's row: the attempt committed (ready, reference stored), no request counted.
+      await third.pool.query(
+        "UPDATE dispatch SET state = 'ready', place_calls = 0, place_error = NULL, last_error = NULL, next_try_at = NULL, lease_until = NULL, version = version + 1 WHERE order_id = $1",
+        [order.orderId],
+      );
+      skip(SPACING_MS);
+      await deliverAgain(order);
+      const sent = await waitForEvent(jsm, order.orderId, "OrderSent", 20_000);
+      assert.equal(sent.data.reference, reference);
+      assert.equal(sent.data.cost, null, "found by reconciling");
+      assert.equal(znet.placeCalls(reference), 1, "never requested again");
+      assert.deepEqual(znet.referencesFor(p), [reference], "one order at znet");
+      const attempts = await eventCounts(jsm, order.orderId, { attemptFacts: true });
+      assert.equal(attempts["PlacementStarted"], 1);
+    } finally {
+      await stopDispatcher(third);
+    }
+  });
 });
