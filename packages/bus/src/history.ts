@@ -21,10 +21,14 @@ export async function readOrderHistory(nc: NatsConnection, orderId: string, opts
 
 /** Every message of the order stream (or of `filter`) as it is now, in stream order: for one-shot rebuilds. */
 export async function readStream(nc: NatsConnection, filter: string = ALL_ORDER_EVENTS, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, filter === ALL_ORDER_EVENTS ? {} : { subjects_filter: filter });
-  const total = filter === ALL_ORDER_EVENTS ? info.state.messages : Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
-  if (total === 0) return [];
+  // The whole stream: its message count says when to stop. One order's subjects: no count is asked
+  // for (it would make the server scan every subject); the messages' own pending count says it.
+  let total: number | null = null;
+  if (filter === ALL_ORDER_EVENTS) {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    total = (await jsm.streams.info(ORDER_EVENTS_STREAM)).state.messages;
+    if (total === 0) return [];
+  }
   const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(ORDER_EVENTS_STREAM, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
   const messages: ProjectionMessage[] = [];
   try {
@@ -41,8 +45,12 @@ export async function readStream(nc: NatsConnection, filter: string = ALL_ORDER_
           break;
         }
       }
-      if (caughtUp || messages.length >= total) return messages;
-      if (received === 0) throw new BusError(`${filter}: the stream holds ${total} message(s), read ${messages.length}`);
+      if (caughtUp || (total !== null && messages.length >= total)) return messages;
+      if (received === 0) {
+        // Nothing came within the wait: no message matches (an order without events), or the server did not answer.
+        if (messages.length === 0 && total === null) return messages;
+        throw new BusError(`${filter}: read ${messages.length} message(s), then nothing within ${opts.fetchTimeoutMs ?? 2_000} ms`);
+      }
     }
   } finally {
     await consumer.delete().catch(() => false);

@@ -75,6 +75,11 @@ export interface DispatchHandlerDeps {
   newReference?: () => string;
 }
 
+/** The order's own events could not be read from the stream: nothing is placed until they can. */
+export class HistoryUnavailable extends Error {
+  override name = "HistoryUnavailable";
+}
+
 export class ReferenceExhausted extends Error {
   override name = "ReferenceExhausted";
 }
@@ -169,7 +174,10 @@ export class DispatchHandler {
    * (outbox, same msgIDs). True when a row was written (read it again); false to go on as today.
    */
   private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger): Promise<boolean> {
-    const fold = foldDispatch(await this.deps.facts.history(event.orderId), this.deps.policy);
+    const history = await this.deps.facts.history(event.orderId);
+    // The delivered OrderCreated is on the stream: an empty history means it could not be read, not "never handled".
+    if (history.length === 0) throw new HistoryUnavailable(`the history of order ${event.orderId} could not be read`);
+    const fold = foldDispatch(history, this.deps.policy);
     const found = fold.row;
     if (found === null) return false;
     if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return false;
