@@ -248,6 +248,12 @@ describe("dispatch money safety (PostgreSQL + NATS + gate + znet and x-stor simu
       skip(SPACING_MS);
       await deliverAgain(order);
       await eventually(() => assert.equal(znet.checkCalls(reference), 2 + i), 10_000);
+      // The answer is committed (lease released) before the test's clock moves on: a skip during the
+      // commit would move the stored next-check time with it.
+      await eventually(async () => {
+        const r = await row(order.orderId);
+        assert.ok(r !== null && r.state !== "unrouted" && r.leaseUntil === null);
+      }, 10_000);
     }
     const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent");
     assert.equal(sent.data.reference, reference);
