@@ -3,8 +3,9 @@
  * outbox): a PlacementStarted must be acknowledged by JetStream before its place request goes out,
  * and an order without a dispatch row is looked up in its own history before anything is placed.
  */
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
-import type { OrderEvent } from "@pinflow/contracts";
+import { ORDER_EVENTS_STREAM, orderEventSubject, type EventType, type OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 
 export interface AttemptLog {
@@ -12,9 +13,19 @@ export interface AttemptLog {
   append(event: OrderEvent, msgId: string): Promise<void>;
   /** The order's events in stream order (malformed messages are logged and left out). */
   history(orderId: string): Promise<OrderEvent[]>;
+  /**
+   * Whether the stream holds any dispatcher fact of the order (an attempt, or an outcome written
+   * before attempts were recorded): a cheap look-up by subject before reading the whole history.
+   */
+  handled(orderId: string): Promise<boolean>;
 }
 
+/** The dispatcher's facts that show an order was handled: the attempt started, or an outcome (older streams). */
+export const HANDLED_TYPES: readonly EventType[] = ["PlacementStarted", "OrderSent", "DispatchFailed", "ReviewRequired"];
+
 export class StreamAttemptLog implements AttemptLog {
+  private jsm: Promise<JetStreamManager> | undefined;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly publisher: EventPublisher,
@@ -23,6 +34,14 @@ export class StreamAttemptLog implements AttemptLog {
 
   async append(event: OrderEvent, msgId: string): Promise<void> {
     await this.publisher.publish(event, { msgId });
+  }
+
+  async handled(orderId: string): Promise<boolean> {
+    this.jsm ??= jetstreamManager(this.nc, { checkAPI: false });
+    const jsm = await this.jsm;
+    // Last message by literal subject: answered from the stream's subject index, one round trip for all.
+    const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) })));
+    return found.some((m) => m !== null);
   }
 
   async history(orderId: string): Promise<OrderEvent[]> {

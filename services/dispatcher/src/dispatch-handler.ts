@@ -174,6 +174,8 @@ export class DispatchHandler {
    * (outbox, same msgIDs). True when a row was written (read it again); false to go on as today.
    */
   private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger): Promise<boolean> {
+    // Most orders were never handled: one look-up by subject says so without reading their history.
+    if (!(await this.deps.facts.handled(event.orderId))) return false;
     const history = await this.deps.facts.history(event.orderId);
     // The delivered OrderCreated is on the stream: an empty history means it could not be read, not "never handled".
     if (history.length === 0) throw new HistoryUnavailable(`the history of order ${event.orderId} could not be read`);
