@@ -284,7 +284,7 @@ export class DispatchHandler {
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
     const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), this.clock(), this.newId());
-    await this.commit(event, row, d, log, await this.appendNow(answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), log));
+    await this.commit(event, row, d, log, await this.answerFact(answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), d, log));
     this.observeHolds(d, log);
     switch (result.kind) {
       case "accepted":
@@ -368,7 +368,7 @@ export class DispatchHandler {
     await this.noteAccess(row.provider, checkAccess(result), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), this.clock(), this.newId());
-    await this.commit(event, claimed, d, log, await this.appendNow(answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), log));
+    await this.commit(event, claimed, d, log, await this.answerFact(answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), d, log));
     this.observeHolds(d, log);
     switch (result.kind) {
       case "pending":
@@ -492,11 +492,13 @@ export class DispatchHandler {
   }
 
   /**
-   * Append a provider's answer to the order's stream at once, so it is there before anything the
-   * decision leads to (the next PlacementStarted). If the stream does not take it now, it goes with
-   * the decision through the outbox instead (returned), under the same msgID.
+   * A provider's answer: committed with the decision (outbox, ahead of the decision's events), or,
+   * when the decision places again at once (the next offer, or the same reference after proof),
+   * appended to the stream first, so it is there before that request's PlacementStarted. If the
+   * stream does not take it now, it goes through the outbox under the same msgID.
    */
-  private async appendNow(fact: OrderEvent, msgId: string, log: Logger): Promise<OutboxEntry[]> {
+  private async answerFact(fact: OrderEvent, msgId: string, d: Decision, log: Logger): Promise<OutboxEntry[]> {
+    if (d.then !== "place") return [{ event: fact, msgId, once: false }];
     try {
       await this.deps.facts.append(fact, msgId);
       return [];
