@@ -263,4 +263,23 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.match(rejected, /pinflow_events_rejected_total\{reason="not UTF-8 JSON"\} 1/);
     assert.equal(await row(orderId), null);
   });
+
+  it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review, later orders flow", async () => {
+    const poison = created("a\u0000b");
+    await bed.publisher.publish(poison);
+    const order = created(player("after-nul"));
+    await bed.publisher.publish(order);
+    await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    const review = await waitForEvent(bed.jsm, poison.orderId, "ReviewRequired", 30_000);
+    assert.equal(review.data.stage, "dispatch");
+    assert.equal(review.data.reason as string, "unprocessable_event");
+    await consumerIdle();
+    const letters = await bed.pool.query<{ order_id: string; event_type: string; error: string }>(
+      "SELECT order_id, event_type, error FROM dead_letter WHERE order_id = $1",
+      [poison.orderId],
+    );
+    assert.equal(letters.rows.length, 1);
+    assert.equal(letters.rows[0]!.event_type, "OrderCreated");
+    assert.match(letters.rows[0]!.error, /0x00|invalid byte sequence/);
+  });
 });

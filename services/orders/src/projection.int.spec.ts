@@ -81,3 +81,19 @@ test("drop the projection, replay the stream, get the same rows (I5); a malforme
   await project();
   assert.deepEqual(await snapshot(), first, "the replayed projection equals the first one");
 });
+
+test("an OrderCreated whose playerId holds NUL (valid JSON, unstorable text) does not stop the projection: later orders appear", async () => {
+  const publisher = new EventPublisher(nc);
+  const poisonId = randomUUID();
+  await publisher.publish(makeEvent("OrderCreated", { orderId: poisonId, correlationId: poisonId, causationId: null }, { packageId: "pubg-60", playerId: "a\u0000b", extra: null }));
+  const laterId = randomUUID();
+  const later = await publisher.publish(makeEvent("OrderCreated", { orderId: laterId, correlationId: laterId, causationId: null }, { packageId: "pubg-60", playerId: "p-later", extra: null }));
+  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 50 });
+  projection.start();
+  try {
+    assert.equal(await projection.waitFor(later.seq, 10_000), true, "the projection got past the unstorable event");
+    assert.equal((await store.get(laterId))?.playerId, "p-later");
+  } finally {
+    await projection.stop();
+  }
+});

@@ -532,3 +532,25 @@ test("completion samples are kept to a window per (provider, package)", async (t
   );
   assert.equal((await env.store.recentCompletions(3)).length, 6);
 });
+
+test("an OrderSent whose reference holds NUL (the database refuses it) is dead-lettered after bounded failures: ReviewRequired(monitoring), later orders are watched", async (t) => {
+  const env = await setup(t);
+  env.pollers[0]!.start();
+  const orderId = `ord-${randomUUID()}`;
+  const poison = makeEvent(
+    "OrderSent",
+    { orderId, correlationId: `corr-${orderId}`, causationId: null },
+    { packageId: "pubg-60", provider: "znet", reference: "12\u000034", cost: null, balance: null, providerOrderId: null },
+    env.clock.now(),
+  );
+  await bus.publisher.publish(poison, { msgId: factMsgId(poison), once: true });
+  await sendOrder(env, "player-after-nul");
+  await eventually(() => assert.equal(eventsOf(orderId, "ReviewRequired").length, 1), 30_000);
+  const review = eventsOf(orderId, "ReviewRequired")[0]!;
+  assert.equal(review.data.stage, "monitoring");
+  assert.equal(review.data.reason as string, "unprocessable_event");
+  assert.equal(await env.store.get(orderId), null);
+  const letters = await env.pool.query<{ event_type: string; error: string }>("SELECT event_type, error FROM dead_letter WHERE order_id = $1", [orderId]);
+  assert.equal(letters.rows.length, 1);
+  assert.equal(letters.rows[0]!.event_type, "OrderSent");
+});
