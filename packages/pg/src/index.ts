@@ -2,3 +2,4 @@ export * from "./pool.js";
 export * from "./migrate.js";
 export * from "./outbox.js";
 export * from "./checkpoint.js";
+export * from "./dead-letter.js";

@@ -1,5 +1,13 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import {
+  DEAD_LETTERS,
+  DeadLettersController,
+  HealthController,
+  METRICS_REGISTRY,
+  READINESS_CHECKS,
+  type DeadLetterList,
+  type ReadinessChecks,
+} from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Balances } from "./balances.js";
@@ -13,16 +21,19 @@ export interface AppDeps {
   balances: Balances;
   control: ProviderControl;
   logger: Logger;
+  /** The dead-letter record: GET /v1/dead-letters (omitted: no such endpoint). */
+  deadLetters?: DeadLetterList;
 }
 
-/** The HTTP shell: health, readiness, metrics and the provider admin endpoints, built from made objects. */
+/** The HTTP shell: health, readiness, metrics, the provider admin endpoints and the dead letters, built from made objects. */
 @Module({})
 export class AppModule {
   static register(deps: AppDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, ProvidersController],
+      controllers: deps.deadLetters ? [HealthController, ProvidersController, DeadLettersController] : [HealthController, ProvidersController],
       providers: [
+        ...(deps.deadLetters ? [{ provide: DEAD_LETTERS, useValue: deps.deadLetters }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: PROVIDERS, useValue: deps.providers },

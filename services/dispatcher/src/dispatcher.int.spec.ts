@@ -251,10 +251,10 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
   });
 
-  it("a malformed OrderCreated is terminated and counted, and the consumer goes on", async () => {
+  it("a malformed OrderCreated is dead-lettered (recorded, counted, terminated) with its order in review, and the consumer goes on", async () => {
     const orderId = `o-${randomUUID()}`;
     const js = (await import("@nats-io/jetstream")).jetstream(bed.nc);
-    await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
+    const bad = await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
     const order = created(player("after-bad"));
     await bed.publisher.publish(order);
     await waitForEvent(bed.jsm, order.orderId, "OrderSent");
@@ -262,6 +262,15 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const rejected = await registry.getSingleMetricAsString("pinflow_events_rejected_total");
     assert.match(rejected, /pinflow_events_rejected_total\{reason="not UTF-8 JSON"\} 1/);
     assert.equal(await row(orderId), null);
+    const page = await bed.dispatcher.deadLetters.list({ limit: 50 });
+    const letter = page.deadLetters.find((l) => l.seq === bad.seq);
+    assert.deepEqual(
+      { consumer: letter?.consumer, kind: letter?.kind, orderId: letter?.orderId, eventType: letter?.eventType, raw: letter?.raw },
+      { consumer: DURABLE, kind: "malformed", orderId, eventType: "OrderCreated", raw: "{not json" },
+    );
+    const review = await waitForEvent(bed.jsm, orderId, "ReviewRequired");
+    assert.equal(review.data.reason as string, "unprocessable_event");
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="malformed"\} 1/);
   });
 
   it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review, later orders flow", async () => {
@@ -281,5 +290,6 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.equal(letters.rows.length, 1);
     assert.equal(letters.rows[0]!.event_type, "OrderCreated");
     assert.match(letters.rows[0]!.error, /0x00|invalid byte sequence/);
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="failed"\} 1/);
   });
 });

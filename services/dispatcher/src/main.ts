@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
+    maxFailures: config.maxFailures,
+    maxDeliver: config.maxDeliver,
     policy: {
       ...DEFAULT_POLICY,
       maxReconcileTries: config.reconcileMaxTries,
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
       balances: dispatcher.balances,
       control: gate,
       logger,
+      deadLetters: dispatcher.deadLetters,
     }),
     {
       host: config.httpHost,

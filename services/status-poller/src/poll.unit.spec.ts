@@ -201,11 +201,19 @@ test("notes are clipped to the contract's 500 characters", () => {
 });
 
 test("the adapter seals the PIN and keeps it out of every text", () => {
-  const sealer = { seal: (pin: string): EncryptedPin => ({ ...SEALED, ciphertext: Buffer.from(`enc:${pin}`).toString("base64") }) };
-  const r = sealResult({ kind: "done", pin: "AB12-CD34", note: "Tamam AB12-CD34" }, sealer);
+  const bindings: unknown[] = [];
+  const sealer = {
+    seal: (pin: string, binding: unknown): EncryptedPin => {
+      bindings.push(binding);
+      return { ...SEALED, ciphertext: Buffer.from(`enc:${pin}`).toString("base64") };
+    },
+  };
+  const target = { orderId: "ord-1", reference: "1001" };
+  const r = sealResult({ kind: "done", pin: "AB12-CD34", note: "Tamam AB12-CD34" }, sealer, target);
+  assert.deepEqual(bindings, [target], "sealed for the order and reference it was asked for");
   assert.equal(r.kind, "done");
   assert.ok(!JSON.stringify(r).includes("AB12-CD34"));
-  const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer);
+  const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer, target);
   assert.ok(!JSON.stringify(u).includes("ZZ99"));
   assert.equal(maskStatusPinField('"OK|2| - |x"'), '"OK|2|***|x"');
 });
@@ -259,6 +267,6 @@ test("past the deadline but only rate-limited or busy: no review yet, the last c
 test("an x-stor reply quoted in a cause never carries a PIN", () => {
   assert.equal(maskStatusPinField('not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"AB12-CD34\\",\\"no'), 'not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"***\\",\\"no');
   assert.equal(maskStatusPinField('{"code": "ZZ99-YY88", "status": "x"}'), '{"code": "***", "status": "x"}');
-  const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED });
+  const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED }, { orderId: "o", reference: "r" });
   assert.deepEqual(sealed, { kind: "unknown", cause: 'not JSON: {"pin":"***"', retryAfterMs: 3000 });
 });

@@ -176,7 +176,8 @@ test("pending, then done: a StatusChecked per check and one PinReceived whose se
   const pinEvent = eventsOf(orderId, "PinReceived")[0]!;
   const providerPin = env.sim.order(reference)?.pin;
   assert.ok(providerPin);
-  assert.equal(env.cipher.open(pinEvent.data.pin), providerPin);
+  assert.equal(env.cipher.open(pinEvent.data.pin, { orderId, reference }), providerPin);
+  assert.equal(env.cipher.opens(pinEvent.data.pin, { orderId: `${orderId}-other`, reference }), false, "the PIN is bound to its order");
   assert.equal(pinEvent.data.checks, checks);
   assert.equal(pinEvent.data.reference, reference);
   assert.equal(pinEvent.causationId, sent.id);
@@ -243,7 +244,8 @@ test("two scheduler instances on one database check disjoint orders, never one o
     wrap: (inner, index) => ({
       provider: inner.provider,
       maxBatch: inner.maxBatch,
-      async check(refs): Promise<Map<string, CheckResult>> {
+      async check(targets): Promise<Map<string, CheckResult>> {
+        const refs = targets.map((t) => t.reference);
         for (const ref of refs) {
           if (inFlight.has(ref)) overlaps.push(ref);
           inFlight.add(ref);
@@ -251,7 +253,7 @@ test("two scheduler instances on one database check disjoint orders, never one o
         }
         try {
           if (index === 0) await gate;
-          return await inner.check(refs);
+          return await inner.check(targets);
         } finally {
           for (const ref of refs) inFlight.delete(ref);
         }
@@ -366,7 +368,7 @@ test("pin_kontrol answering HTTP 500: checks go on without failing the order, an
   assert.equal(settled.state, "completed");
   await eventually(() => assert.equal(eventsOf(orderId, "PinReceived").length, 1));
   assert.deepEqual(outcomes(orderId), ["unknown", "unknown", "unknown", "done"]);
-  assert.equal(env.cipher.open(eventsOf(orderId, "PinReceived")[0]!.data.pin), env.sim.order(reference)?.pin);
+  assert.equal(env.cipher.open(eventsOf(orderId, "PinReceived")[0]!.data.pin, { orderId, reference }), env.sim.order(reference)?.pin);
   assert.equal(eventsOf(orderId, "OrderFailed").length + eventsOf(orderId, "ReviewRequired").length, 0);
   for (const e of eventsOf(orderId, "StatusChecked")) assert.ok(!JSON.stringify(e).includes(PASSWORD));
 });

@@ -7,19 +7,26 @@ import type { EncryptedPin, ProviderName } from "@pinflow/contracts";
 import { XSTOR_CHECK_BATCH_SIZE, type CheckResult as ProviderCheckResult, type XstorCheckBy } from "@pinflow/providers";
 import type { CheckResult } from "./poll.js";
 
+/** One order to ask about: its provider reference, and the order a PIN found for it is sealed to. */
+export interface CheckTarget {
+  orderId: string;
+  reference: string;
+}
+
 export interface StatusChecker {
   readonly provider: ProviderName;
   /** How many references one call can ask about (1 = no batch check, e.g. znet pin_kontrol). */
   readonly maxBatch: number;
   /**
-   * Ask about up to `maxBatch` references. Never throws for provider or network
-   * behaviour; every reference asked about gets a result (missing ones count as unknown).
+   * Ask about up to `maxBatch` orders. Never throws for provider or network behaviour; every
+   * reference asked about gets a result (missing ones count as unknown), keyed by reference.
    */
-  check(references: readonly string[]): Promise<Map<string, CheckResult>>;
+  check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>>;
 }
 
+/** Seals a PIN for its order id and reference (AES-GCM associated data): it opens for no other order. */
 export interface PinSealer {
-  seal(pin: string): EncryptedPin;
+  seal(pin: string, binding: CheckTarget): EncryptedPin;
 }
 
 /** The single-reference check every provider client offers. */
@@ -37,10 +44,10 @@ export class ZnetStatusChecker implements StatusChecker {
     private readonly sealer: PinSealer,
   ) {}
 
-  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
+  async check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>> {
     const results = new Map<string, CheckResult>();
-    for (const reference of references) {
-      results.set(reference, sealResult(await this.client.check(reference), this.sealer));
+    for (const target of targets) {
+      results.set(target.reference, sealResult(await this.client.check(target.reference), this.sealer, target));
     }
     return results;
   }
@@ -66,22 +73,28 @@ export class XstorStatusChecker implements StatusChecker {
     private readonly sealer: PinSealer,
   ) {}
 
-  async check(references: readonly string[]): Promise<Map<string, CheckResult>> {
-    const replies = await this.client.check(references, "uuid");
+  async check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>> {
+    const replies = await this.client.check(
+      targets.map((t) => t.reference),
+      "uuid",
+    );
     const results = new Map<string, CheckResult>();
-    for (const reference of references) {
-      const reply = replies.get(reference);
-      results.set(reference, reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this reference" } : sealResult(reply, this.sealer));
+    for (const target of targets) {
+      const reply = replies.get(target.reference);
+      results.set(
+        target.reference,
+        reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this reference" } : sealResult(reply, this.sealer, target),
+      );
     }
     return results;
   }
 }
 
-/** Seal a PIN and make sure no provider text carries it on. */
-export function sealResult(result: ProviderCheckResult, sealer: PinSealer): CheckResult {
+/** Seal a PIN for the order it was asked for, and make sure no provider text carries it on. */
+export function sealResult(result: ProviderCheckResult, sealer: PinSealer, target: CheckTarget): CheckResult {
   switch (result.kind) {
     case "done":
-      return { kind: "done", pin: sealer.seal(result.pin), note: withoutPin(result.note, result.pin) };
+      return { kind: "done", pin: sealer.seal(result.pin, target), note: withoutPin(result.note, result.pin) };
     case "pending":
     case "cancelled":
       return { kind: result.kind, note: result.note };
