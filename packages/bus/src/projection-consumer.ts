@@ -27,7 +27,7 @@ export interface ProjectionSource {
 
 export interface ProjectionConsumerOptions {
   filterSubject?: string;
-  /** Pause before resuming after a failed apply (default 1 s; doubles per failure of the same message, up to 10 s). */
+  /** Pause before resuming after a failed apply (default 1 s): a poison event holds the projection up for about (maxTries − 1) × this. */
   retryDelayMs?: number;
   /** Failed applies of one message (not counting transient ones) before it is dead-lettered (default 5). */
   maxTries?: number;
@@ -120,11 +120,9 @@ export class ProjectionConsumer {
         }
       } catch (error) {
         if (this.stopped || this.nc.isClosed()) break;
-        const tries = this.failing?.tries ?? 0;
-        this.logger.error({ err: error, seq: this.failing?.seq, tries }, "projection consumer failed; resuming from checkpoint");
+        this.logger.error({ err: error, seq: this.failing?.seq, tries: this.failing?.tries ?? 0 }, "projection consumer failed; resuming from checkpoint");
         await this.messages?.close().catch(() => undefined);
-        const base = this.opts.retryDelayMs ?? 1000;
-        await new Promise((r) => setTimeout(r, Math.min(Math.max(base, 10_000), base * 2 ** Math.max(0, tries - 1))));
+        await new Promise((r) => setTimeout(r, this.opts.retryDelayMs ?? 1000));
       }
     }
   }
