@@ -154,8 +154,7 @@ export class WorkConsumer {
     const decoded = decodeEvent(msg.data, msg.subject);
     if (!decoded.ok) {
       this.logger.error({ subject: msg.subject, seq: msg.seq, reason: decoded.reason }, "rejected malformed event");
-      this.hooks.onRejected?.(decoded.reason);
-      await this.giveUp(msg, null, "malformed", decoded.reason);
+      if (await this.giveUp(msg, null, "malformed", decoded.reason)) this.hooks.onRejected?.(decoded.reason);
       return;
     }
     const event = decoded.event;
@@ -184,8 +183,7 @@ export class WorkConsumer {
       } else msg.nak(outcome.retryAfterMs);
     } else {
       this.logger.error({ orderId: event.orderId, eventId: event.id, type: event.type, reason: outcome.reject }, "handler rejected event");
-      this.hooks.onRejected?.(outcome.reject);
-      await this.giveUp(msg, event, "rejected", outcome.reject);
+      if (await this.giveUp(msg, event, "rejected", outcome.reject)) this.hooks.onRejected?.(outcome.reject);
     }
     this.hooks.onHandled?.(event.type, outcome);
   }
@@ -208,8 +206,8 @@ export class WorkConsumer {
     msg.nak(delay);
   }
 
-  /** Record the message as a dead letter, then terminate it; if it cannot be recorded, retry it later. */
-  private async giveUp(msg: JsMsg, event: OrderEvent | null, kind: DeadLetterKind, error: string): Promise<void> {
+  /** Record the message as a dead letter, then terminate it (true); if it cannot be recorded, retry it later (false). */
+  private async giveUp(msg: JsMsg, event: OrderEvent | null, kind: DeadLetterKind, error: string): Promise<boolean> {
     const letter = deadLetterOf({
       consumer: this.opts.durable,
       kind,
@@ -226,7 +224,7 @@ export class WorkConsumer {
       const delay = Math.min(30_000, 500 * 2 ** Math.min(6, msg.info.deliveryCount - 1));
       this.logger.error({ err: recordError, seq: msg.seq, subject: letter.subject, kind, retryInMs: delay }, "could not store the dead letter; the message will come back");
       msg.nak(delay);
-      return;
+      return false;
     }
     this.logger.error(
       { consumer: letter.consumer, seq: letter.seq, subject: letter.subject, orderId: letter.orderId, eventId: letter.eventId, type: letter.eventType, kind, attempts: letter.attempts, error: letter.error },
@@ -235,6 +233,7 @@ export class WorkConsumer {
     this.hooks.onDeadLettered?.(letter);
     msg.term(); // no reason argument: 2.9 ignores term-with-reason and redelivers
     this.failures.delete(msg.seq);
+    return true;
   }
 
   private lastDelivery(msg: JsMsg): boolean {

@@ -13,6 +13,7 @@ import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import type { DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
+import { OPEN_GATE, type CallGate } from "./gate.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
 import { CATALOG, created, eventCounts, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
 import { createDispatcher, DURABLE } from "./runtime.js";
@@ -47,6 +48,17 @@ function faulty(store: DispatchStore): DispatchStore {
   };
 }
 
+/** Calls the provider's limits hold back (busy) before one goes through: the order waits, it never fails for this. */
+let holdNext = 0;
+const holdingGate: CallGate = {
+  acquire: async (provider, maxWaitMs) => {
+    if (holdNext <= 0) return OPEN_GATE.acquire(provider, maxWaitMs);
+    holdNext--;
+    return { kind: "blocked", reason: "busy", retryAfterMs: 10 };
+  },
+  release: (permit, outcome) => OPEN_GATE.release(permit, outcome),
+};
+
 const bed = useDispatcherBed({
   natsName: "dispatcher-test",
   dbPrefix: "dispatcher",
@@ -64,6 +76,7 @@ const bed = useDispatcherBed({
       batch: 5,
       relayIntervalMs: 100,
       wrapStore: faulty,
+      gate: holdingGate,
       policy: {
         maxReconcileTries: MAX_TRIES,
         notFoundBeforeReplace: 2,
@@ -271,6 +284,19 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const review = await waitForEvent(bed.jsm, orderId, "ReviewRequired");
     assert.equal(review.data.reason as string, "unprocessable_event");
     assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="malformed"\} 1/);
+  });
+
+  it("a long legitimate wait is not dead-lettered: held back by the provider's limits for more deliveries than the failure bound, the order is then placed once", async () => {
+    holdNext = 12; // > the consumer's 5 failures
+    const order = created(player("held"));
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent", 20_000);
+    assert.equal(holdNext, 0, "every held delivery came back");
+    assert.equal(sim.placeCalls(sent.data.reference), 1);
+    const letters = await bed.pool.query("SELECT 1 FROM dead_letter WHERE order_id = $1", [order.orderId]);
+    assert.equal(letters.rowCount, 0);
+    await consumerIdle();
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
   });
 
   it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review, later orders flow", async () => {
