@@ -75,7 +75,7 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
-      pins: { seal: (pin, _binding) => pins.seal(pin) },
+      pins,
       providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       logger,

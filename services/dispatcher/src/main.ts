@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     providers,
     catalog,
     // Adapter until PinCipher.seal binds a PIN to its order (then: `pins: cipher`).
-    pins: { seal: (pin, _binding) => cipher.seal(pin) },
+    pins: cipher,
     logger,
     registry,
     gate,
@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
+    maxFailures: config.maxFailures,
+    maxDeliver: config.maxDeliver,
     policy: {
       ...DEFAULT_POLICY,
       maxReconcileTries: config.reconcileMaxTries,
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       control: gate,
       access: dispatcher.store,
       logger,
+      deadLetters: dispatcher.deadLetters,
     }),
     {
       host: config.httpHost,

@@ -56,7 +56,7 @@ const bed = useDispatcherBed({
       providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       // Adapter until PinCipher.seal binds a PIN to its order.
-      pins: { seal: (pin, _binding) => pins.seal(pin) },
+      pins,
       logger,
       registry,
       gate,
@@ -167,7 +167,7 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(sent.data.providerOrderId, xstor.order(reference)?.orderId);
     assert.deepEqual({ ...received.data, pin: null }, { provider: "xstor", reference, pin: null, note: null, checks: 0 });
     assert.equal(received.causationId, sent.causationId, "both caused by the OrderCreated");
-    assert.equal(pins.open(received.data.pin), pin);
+    assert.equal(pins.open(received.data.pin, { orderId: order.orderId, reference }), pin);
     const seqs = await Promise.all(
       (["OrderSent", "PinReceived"] as const).map(async (type) => (await bed.jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(order.orderId, type) }))?.seq ?? 0),
     );

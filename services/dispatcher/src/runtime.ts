@@ -5,7 +5,8 @@
 import { fileURLToPath } from "node:url";
 import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
 import { eventTypeFilter } from "@pinflow/contracts";
-import { ensureOutbox, migrate, OutboxRelay, type Pool } from "@pinflow/pg";
+import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
+import type { DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Balances } from "./balances.js";
@@ -38,6 +39,11 @@ export interface DispatcherOptions {
   defaultRetryAfterMs?: number;
   ackWaitMs?: number;
   batch?: number;
+  /** Handler failures of one OrderCreated before it is dead-lettered (default 5), see WorkConsumer. */
+  maxFailures?: number;
+  /** The consumer's max_deliver (default 20 000): a backstop far above legitimate waiting. */
+  maxDeliver?: number;
+  failureBackoffMs?: number;
   /** Wrap the store (tests inject faults). */
   wrapStore?: (store: DispatchStore) => DispatchStore;
   clock?: () => Date;
@@ -51,6 +57,8 @@ export interface Dispatcher {
   consumer: WorkConsumer;
   metrics: DispatchMetrics;
   balances: Balances;
+  /** The dead-letter record (GET /v1/dead-letters). */
+  deadLetters: DeadLetterList;
   start(): void;
   stop(): Promise<void>;
 }
@@ -73,6 +81,9 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     ackWaitMs: opts.ackWaitMs ?? 30_000,
     batch: opts.batch ?? 5,
     maxAckPending: 100,
+    ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}),
+    ...(opts.maxDeliver !== undefined ? { maxDeliver: opts.maxDeliver } : {}),
+    ...(opts.failureBackoffMs !== undefined ? { failureBackoffMs: opts.failureBackoffMs } : {}),
   };
   await ensureWorkConsumer(opts.nc, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
@@ -93,8 +104,13 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     defaultRetryAfterMs,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+  // An OrderCreated the dispatcher gives up on is recorded, and its order gets ReviewRequired (outbox).
+  const deadLetters = new OutboxDeadLetters(opts.pool, { stage: "dispatch", committed: () => relay.kick(), ...(opts.clock ? { clock: opts.clock } : {}) });
   const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
+    deadLetters,
+    isTransient: isTransientDbError,
     onRejected: (reason) => metrics.rejectedEvent(reason),
+    onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
   const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs, access: store });
   return {
@@ -104,6 +120,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     consumer,
     metrics,
     balances,
+    deadLetters: { list: (query) => listDeadLetters(opts.pool, query) },
     start() {
       relay.start();
       consumer.start();

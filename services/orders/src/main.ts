@@ -1,9 +1,19 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
-import { createPool, migrate } from "@pinflow/pg";
+import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, createMetricsRegistry, initTracing, loadConfig, pgTimeouts, rejectedEventsCounter, startService } from "@pinflow/service-kit";
+import {
+  countDeadLetter,
+  createLogger,
+  createMetricsRegistry,
+  deadLettersCounter,
+  initTracing,
+  loadConfig,
+  pgTimeouts,
+  rejectedEventsCounter,
+  startService,
+} from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -25,8 +35,9 @@ async function main(): Promise<void> {
   await ensureOrderStream(nc);
 
   const registry = createMetricsRegistry("orders");
-  const store = new PgOrderStore(pool);
-  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejectedEventsCounter(registry)), logger);
+  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding));
+  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
+  const projection = new ProjectionConsumer(nc, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
   const intake = new OrderIntake(catalog, store, new EventPublisher(nc), projection, logger, config.PROJECTION_WAIT_MS);
   projection.start();

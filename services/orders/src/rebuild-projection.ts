@@ -5,7 +5,7 @@
  * Idempotency keys are kept: they record requests, not events.
  */
 import { createPool } from "@pinflow/pg";
-import { PgOrderStore } from "./pg-order-store.js";
+import { resetOrderProjection } from "./pg-order-store.js";
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -14,7 +14,7 @@ if (!url) {
 }
 const pool = createPool(url, 2);
 try {
-  await new PgOrderStore(pool).resetProjection();
+  await resetOrderProjection(pool);
   console.log("orders projection cleared; it is rebuilt from the stream when the service starts");
 } finally {
   await pool.end();

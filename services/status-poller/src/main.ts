@@ -56,6 +56,8 @@ async function main(): Promise<void> {
       gateWaitMs: config.GATE_MAX_WAIT_MS,
       defaultRetryAfterMs: config.PROVIDER_RETRY_AFTER_MS,
       ackWaitMs: config.CONSUMER_ACK_WAIT_MS,
+      maxFailures: config.CONSUMER_MAX_FAILURES,
+      maxDeliver: config.CONSUMER_MAX_DELIVER,
     },
   });
 
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     },
     admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
     providers: { control: gate, scheduler: runtime.scheduler, clock, logger },
+    deadLetters: runtime.deadLetters,
     stopWork,
   });
 

@@ -66,6 +66,9 @@ export function useEventStream(connectionName: string): EventStream {
           if (m.ok) events.push(m.event);
           checkpoint = m.seq;
         },
+        deadLetter: async (m: ProjectionMessage) => {
+          checkpoint = m.seq;
+        },
       },
       logger,
       { retryDelayMs: 50 },

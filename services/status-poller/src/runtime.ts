@@ -6,8 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
 import { eventTypeFilter } from "@pinflow/contracts";
-import { OutboxRelay, type Pool } from "@pinflow/pg";
-import { createMetricsRegistry } from "@pinflow/service-kit";
+import { isTransientDbError, listDeadLetters, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
+import { createMetricsRegistry, type DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { OPEN_GATE, type CallGate, type ProviderControl } from "./gate.js";
@@ -43,6 +43,11 @@ export interface PollerSettings {
   defaultRetryAfterMs?: number;
   /** The OrderSent consumer's ack wait (default 30 s). */
   ackWaitMs?: number;
+  /** Failures of one OrderSent before it is dead-lettered (default 5), see WorkConsumer. */
+  maxFailures?: number;
+  /** The OrderSent consumer's max_deliver (default 20 000). */
+  maxDeliver?: number;
+  failureBackoffMs?: number;
 }
 
 export interface PollerRuntime {
@@ -54,13 +59,27 @@ export interface PollerRuntime {
   consumer: WorkConsumer;
   metrics: PollerMetrics;
   registry: Registry;
+  /** The dead-letter record (GET /v1/dead-letters). */
+  deadLetters: DeadLetterList;
   start(): void;
   /** Stop taking work, settle what is in flight, publish what was committed. */
   stop(): Promise<void>;
 }
 
-export function consumerOptions(ackWaitMs = 30_000): WorkConsumerOptions {
-  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs, batch: 5, maxAckPending: 50 };
+export function consumerOptions(
+  ackWaitMs = 30_000,
+  bounds: Pick<PollerSettings, "maxFailures" | "maxDeliver" | "failureBackoffMs"> = {},
+): WorkConsumerOptions {
+  return {
+    durable: DURABLE,
+    filterSubject: eventTypeFilter("OrderSent"),
+    ackWaitMs,
+    batch: 5,
+    maxAckPending: 50,
+    ...(bounds.maxFailures !== undefined ? { maxFailures: bounds.maxFailures } : {}),
+    ...(bounds.maxDeliver !== undefined ? { maxDeliver: bounds.maxDeliver } : {}),
+    ...(bounds.failureBackoffMs !== undefined ? { failureBackoffMs: bounds.failureBackoffMs } : {}),
+  };
 }
 
 export async function createPollerRuntime(deps: {
@@ -120,10 +139,15 @@ export async function createPollerRuntime(deps: {
       defaultRetryAfterMs: settings.defaultRetryAfterMs ?? 10_000,
     },
   );
-  const options = consumerOptions(settings.ackWaitMs);
+  const options = consumerOptions(settings.ackWaitMs, settings);
   await ensureWorkConsumer(nc, options);
+  // An OrderSent the poller gives up on is recorded, and its order gets ReviewRequired (outbox): it is never watched.
+  const deadLetters = new OutboxDeadLetters(pool, { stage: "monitoring", committed: () => relay.kick(), clock: () => clock.now() });
   const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
+    deadLetters,
+    isTransient: isTransientDbError,
     onRejected: (reason) => metrics.eventRejected(reason),
+    onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
 
   return {
@@ -135,6 +159,7 @@ export async function createPollerRuntime(deps: {
     consumer,
     metrics,
     registry,
+    deadLetters: { list: (query) => listDeadLetters(pool, query) },
     start() {
       relay.start();
       consumer.start();
