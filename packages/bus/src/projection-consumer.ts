@@ -103,9 +103,11 @@ export class ProjectionConsumer {
         });
         const messages = await consumer.consume({ max_messages: 256 });
         this.messages = messages;
-        // stop() may have run while the consumer was being (re)created: it closed the previous iterator only.
+        // stop() may have run while the consumer was being (re)created: it closed the previous iterator
+        // only. Close this one too, without waiting: the library finishes a close when the iterator is
+        // read, and this one never will be (it has unsubscribed already).
         if (this.stopped) {
-          await messages.close();
+          void messages.close();
           break;
         }
         for await (const msg of messages) {

@@ -133,9 +133,11 @@ export class WorkConsumer {
         const consumer = await js.consumers.get(ORDER_EVENTS_STREAM, this.opts.durable);
         const messages = await consumer.consume({ max_messages: this.opts.batch });
         this.messages = messages;
-        // stop() may have run while the consumer was being (re)created: it closed the previous iterator only.
+        // stop() may have run while the consumer was being (re)created: it closed the previous iterator
+        // only. Close this one too, without waiting: the library finishes a close when the iterator is
+        // read, and this one never will be (it has unsubscribed already).
         if (this.stopped) {
-          await messages.close();
+          void messages.close();
           break;
         }
         for await (const msg of messages) {
