@@ -325,3 +325,14 @@ test("a projection gives up on an event it cannot apply after maxTries (dead let
     await projection.stop();
   }
 });
+
+test("consumers stopped right after start (while their consumer is being created) stop, and do not hang", async () => {
+  const projection = new ProjectionConsumer(nc, { checkpoint: async () => 0, apply: async () => undefined, deadLetter: async () => undefined }, logger);
+  projection.start();
+  await projection.stop();
+  const opts: WorkConsumerOptions = { durable: "w-stop", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 };
+  await ensureWorkConsumer(nc, opts);
+  const consumer = new WorkConsumer(nc, opts, async () => ACK, logger, { deadLetters: memorySink() });
+  consumer.start();
+  await consumer.stop();
+});
