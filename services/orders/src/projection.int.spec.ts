@@ -44,7 +44,7 @@ async function project(): Promise<void> {
   const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 20, isTransient: isTransientDbError });
   projection.start();
   const info = await (await jetstreamManager(nc)).streams.info(ORDER_EVENTS_STREAM);
-  assert.equal(await projection.waitFor(info.state.last_seq, 10_000), true, "the projection caught up with the stream");
+  assert.equal(await projection.waitFor(info.state.last_seq, 30_000), true, "the projection caught up with the stream");
   await projection.stop();
 }
 
