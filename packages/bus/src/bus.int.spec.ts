@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { eventTypeFilter, orderEventSubject, type OrderEvent } from "@pinflow/contracts";
+import { eventNames, type OrderEvent } from "@pinflow/contracts";
 import { eventually, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
 import {
@@ -20,14 +20,15 @@ import {
 } from "./index.js";
 
 const logger = pino({ level: "silent" });
+const names = eventNames("test");
 const server = new TestNatsServer();
 let nc: NatsConnection;
 
 before(async () => {
   await server.start();
   nc = await connectNats({ servers: server.url, name: "bus-test", logger });
-  await ensureOrderStream(nc);
-  await ensureOrderStream(nc); // idempotent
+  await ensureOrderStream(nc, names);
+  await ensureOrderStream(nc, names); // idempotent
 });
 after(async () => {
   await nc.close();
@@ -39,7 +40,7 @@ function created(orderId = randomUUID()): OrderEvent {
 }
 
 test("a fact published twice is stored once (msgID) and a once-only fact cannot be written again", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const event = created();
   const first = await publisher.publish(event, { once: true });
   const again = await publisher.publish(event, { once: true });
@@ -52,15 +53,16 @@ test("a fact published twice is stored once (msgID) and a once-only fact cannot 
 });
 
 test("a work consumer acks handled events, retries failures, and terminates malformed ones", async () => {
-  const publisher = new EventPublisher(nc);
-  await ensureWorkConsumer(nc, { durable: "w1", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 });
+  const publisher = new EventPublisher(nc, names);
+  await ensureWorkConsumer(nc, names, { durable: "w1", filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 });
   const a = created();
   const seen: string[] = [];
   const rejected: string[] = [];
   let failOnce = true;
   const consumer = new WorkConsumer(
     nc,
-    { durable: "w1", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 },
+    names,
+    { durable: "w1", filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 },
     async (event, ctx) => {
       if (event.orderId !== a.orderId) return ACK;
       if (failOnce) {
@@ -78,7 +80,7 @@ test("a work consumer acks handled events, retries failures, and terminates malf
   const bad = randomUUID();
   const js = jetstream(nc);
   const h = headers();
-  await js.publish(orderEventSubject(bad, "OrderCreated"), new TextEncoder().encode('{"type":"OrderCreated","nope":1}'), { headers: h });
+  await js.publish(names.orderEvent(bad, "OrderCreated"), new TextEncoder().encode('{"type":"OrderCreated","nope":1}'), { headers: h });
   try {
     await eventually(() => {
       assert.deepEqual(seen, [`${a.orderId}@2`]);
@@ -90,7 +92,7 @@ test("a work consumer acks handled events, retries failures, and terminates malf
 });
 
 test("a projection consumer resumes after its checkpoint and survives a failing apply", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const applied: number[] = [];
   let checkpoint = 0;
   let failures = 1;
@@ -102,7 +104,7 @@ test("a projection consumer resumes after its checkpoint and survives a failing 
       checkpoint = m.seq;
     },
   };
-  const projection = new ProjectionConsumer(nc, source, logger, { retryDelayMs: 50 });
+  const projection = new ProjectionConsumer(nc, names, source, logger, { retryDelayMs: 50 });
   const events = [created(), created(), created()];
   let lastSeq = 0;
   for (const e of events) lastSeq = (await publisher.publish(e)).seq;

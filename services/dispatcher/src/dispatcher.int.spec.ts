@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
@@ -14,8 +13,8 @@ import { readCatalogFile } from "./catalog.js";
 import { DEFAULT_POLICY, type DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
-import { createDispatcher, DURABLE } from "./runtime.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent, TEST_NAMES } from "./dispatcher.test-harness.js";
+import { CONSUMER, createDispatcher } from "./runtime.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-Şifre&1";
@@ -59,6 +58,7 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
+      names: TEST_NAMES,
       providers: providerRegistry([new ZnetProvider(client)]),
       catalog: readCatalogFile(CATALOG),
       pins: { seal: () => assert.fail("znet never delivers a PIN in its place reply") },
@@ -84,7 +84,7 @@ const bed = useDispatcherBed({
 /** Every OrderCreated published so far was handled and acknowledged. */
 async function consumerIdle(): Promise<void> {
   await eventually(async () => {
-    const ci = await bed.jsm.consumers.info(ORDER_EVENTS_STREAM, DURABLE);
+    const ci = await bed.jsm.consumers.info(TEST_NAMES.stream, TEST_NAMES.durable(CONSUMER));
     assert.equal(ci.num_pending, 0, "pending");
     assert.equal(ci.num_ack_pending, 0, "ack pending");
   }, 15_000);
@@ -260,7 +260,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
   it("a malformed OrderCreated is terminated and counted, and the consumer goes on", async () => {
     const orderId = `o-${randomUUID()}`;
     const js = (await import("@nats-io/jetstream")).jetstream(bed.nc);
-    await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
+    await js.publish(TEST_NAMES.orderEvent(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
     const order = created(player("after-bad"));
     await bed.publisher.publish(order);
     await waitForEvent(bed.jsm, order.orderId, "OrderSent");

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
+import type { EventNames } from "@pinflow/contracts";
 import { ensureOutbox, migrate, OutboxRelay, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -19,12 +19,15 @@ import { PgDispatchStore } from "./pg-dispatch-store.js";
 import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
 
-export const DURABLE = "dispatcher";
+/** The OrderCreated consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "dispatcher";
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface DispatcherOptions {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   providers: ProviderRegistry;
   policy: DispatchPolicy;
   logger: Logger;
@@ -68,15 +71,15 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   await pgStore.seedRoutes(opts.catalog);
   const store = opts.wrapStore ? opts.wrapStore(pgStore) : pgStore;
   const consumerOptions: WorkConsumerOptions = {
-    durable: DURABLE,
-    filterSubject: eventTypeFilter("OrderCreated"),
+    durable: opts.names.durable(CONSUMER),
+    filterSubject: opts.names.eventType("OrderCreated"),
     ackWaitMs: opts.ackWaitMs ?? 30_000,
     batch: opts.batch ?? 5,
     maxAckPending: 100,
   };
-  await ensureWorkConsumer(opts.nc, consumerOptions);
+  await ensureWorkConsumer(opts.nc, opts.names, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
-  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc), opts.logger, opts.relayIntervalMs ?? 250);
+  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc, opts.names), opts.logger, opts.relayIntervalMs ?? 250);
   const gate = opts.gate ?? OPEN_GATE;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
@@ -93,7 +96,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     defaultRetryAfterMs,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
-  const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
+  const consumer = new WorkConsumer(opts.nc, opts.names, consumerOptions, handler.handle, opts.logger, {
     onRejected: (reason) => metrics.rejectedEvent(reason),
   });
   const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs, access: store });

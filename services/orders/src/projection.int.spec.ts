@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { eventNames } from "@pinflow/contracts";
 import { createPool, migrate, type Pool } from "@pinflow/pg";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -14,6 +14,7 @@ import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 
 const logger = pino({ level: "silent" });
+const names = eventNames("test");
 const nats = new TestNatsServer();
 const db = new TestDatabase("orders_projection");
 let nc: NatsConnection;
@@ -27,7 +28,7 @@ before(async () => {
   pool = createPool(db.url, 4);
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   nc = await connectNats({ servers: nats.url, name: "orders-projection-test", logger });
-  await ensureOrderStream(nc);
+  await ensureOrderStream(nc, names);
   store = new PgOrderStore(pool);
 });
 after(async () => {
@@ -38,9 +39,9 @@ after(async () => {
 });
 
 async function project(): Promise<void> {
-  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 50 });
+  const projection = new ProjectionConsumer(nc, names, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 50 });
   projection.start();
-  const info = await (await jetstreamManager(nc)).streams.info(ORDER_EVENTS_STREAM);
+  const info = await (await jetstreamManager(nc)).streams.info(names.stream);
   assert.equal(await projection.waitFor(info.state.last_seq, 10_000), true, "the projection caught up with the stream");
   await projection.stop();
 }
@@ -52,7 +53,7 @@ async function snapshot(): Promise<unknown> {
 }
 
 test("drop the projection, replay the stream, get the same rows (I5); a malformed event is skipped and counted", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const sealed = { alg: "A256GCM" as const, keyId: "k1", iv: "aXY=", tag: "dGFn", ciphertext: "Y3Q=" };
   for (let i = 0; i < 20; i++) {
     const orderId = randomUUID();
@@ -67,7 +68,7 @@ test("drop the projection, replay the stream, get the same rows (I5); a malforme
     if (i % 3 === 0) await publisher.publish(makeEvent("PinReceived", origin, { provider: "znet", reference: `10${i}`, pin: sealed, note: "İşlem tamamlandı", checks: 2 }));
   }
   // A malformed message on an order subject: the projection must skip it, not stop.
-  await jetstream(nc).publish(orderEventSubject(randomUUID(), "OrderSent"), new TextEncoder().encode("{not json"), { headers: headers() });
+  await jetstream(nc).publish(names.orderEvent(randomUUID(), "OrderSent"), new TextEncoder().encode("{not json"), { headers: headers() });
   const rejectedBefore = (await rejected.get()).values.reduce((n, v) => n + v.value, 0);
 
   await project();

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
+import type { EventNames } from "@pinflow/contracts";
 import { OutboxRelay, type Pool } from "@pinflow/pg";
 import { createMetricsRegistry } from "@pinflow/service-kit";
 import type { Logger } from "pino";
@@ -20,7 +20,8 @@ import { Scheduler } from "./scheduler.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { WatchStore } from "./watch-store.js";
 
-export const DURABLE = "status-poller";
+/** The OrderSent consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "status-poller";
 
 export interface PollerSettings {
   pollerId: string;
@@ -59,13 +60,15 @@ export interface PollerRuntime {
   stop(): Promise<void>;
 }
 
-export function consumerOptions(ackWaitMs = 30_000): WorkConsumerOptions {
-  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs, batch: 5, maxAckPending: 50 };
+export function consumerOptions(names: EventNames, ackWaitMs = 30_000): WorkConsumerOptions {
+  return { durable: names.durable(CONSUMER), filterSubject: names.eventType("OrderSent"), ackWaitMs, batch: 5, maxAckPending: 50 };
 }
 
 export async function createPollerRuntime(deps: {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   logger: Logger;
   clock: Clock;
   checkers: readonly StatusChecker[];
@@ -78,7 +81,7 @@ export async function createPollerRuntime(deps: {
   random?: () => number;
   registry?: Registry;
 }): Promise<PollerRuntime> {
-  const { pool, nc, logger, clock, settings } = deps;
+  const { pool, nc, names, logger, clock, settings } = deps;
   const random = deps.random ?? Math.random;
   const registry = deps.registry ?? createMetricsRegistry("status-poller");
   const store = new PgWatchStore(pool);
@@ -93,7 +96,7 @@ export async function createPollerRuntime(deps: {
     }
     return out;
   });
-  const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
+  const relay = new OutboxRelay(pool, new EventPublisher(nc, names), logger, settings.relayIntervalMs ?? 250);
   const scheduler = new Scheduler(
     {
       store,
@@ -120,9 +123,9 @@ export async function createPollerRuntime(deps: {
       defaultRetryAfterMs: settings.defaultRetryAfterMs ?? 10_000,
     },
   );
-  const options = consumerOptions(settings.ackWaitMs);
-  await ensureWorkConsumer(nc, options);
-  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
+  const options = consumerOptions(names, settings.ackWaitMs);
+  await ensureWorkConsumer(nc, names, options);
+  const consumer = new WorkConsumer(nc, names, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
     onRejected: (reason) => metrics.eventRejected(reason),
   });
 
