@@ -31,15 +31,14 @@ export async function ensureOrderStream(nc: NatsConnection, names: EventNames): 
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     });
   } catch (error) {
-    const message = String((error as Error).message);
-    if (/overlap/i.test(message)) {
+    // Another service may have created it at the same moment (the server then answers "already in use"
+    // or, as often, "subjects overlap"): it must be ours too.
+    const raced = await streamConfig(nc, names.stream);
+    if (raced) return checkOwnStream(raced, names);
+    if (/overlap/i.test(String((error as Error).message))) {
       throw new ForeignStreamError(`subjects ${names.allEvents} of environment ${names.environment} are already taken by another stream on this server: refusing to start`, { cause: error });
     }
-    // Another service may have created it at the same moment: it must be ours too.
-    if (!/already in use|already exists/i.test(message)) throw error;
-    const raced = await streamConfig(nc, names.stream);
-    if (!raced) throw error;
-    checkOwnStream(raced, names);
+    throw error;
   }
 }
 

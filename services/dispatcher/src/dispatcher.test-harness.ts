@@ -8,7 +8,7 @@ import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { eventNames, type EventOf, type EventType } from "@pinflow/contracts";
+import { eventNames, parseOrderSubject, type EventOf, type EventType } from "@pinflow/contracts";
 import { createPool, type Pool } from "@pinflow/pg";
 import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -147,6 +147,6 @@ export async function waitForEvent<T extends EventType>(jsm: JetStreamManager, o
 export async function eventCounts(jsm: JetStreamManager, orderId: string): Promise<Record<string, number>> {
   const info = await jsm.streams.info(TEST_NAMES.stream, { subjects_filter: TEST_NAMES.orderEvents(orderId) });
   const counts: Record<string, number> = {};
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[subject.split(".")[2] ?? subject] = n;
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[parseOrderSubject(subject)?.type ?? subject] = n;
   return counts;
 }
