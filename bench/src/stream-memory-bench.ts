@@ -12,6 +12,9 @@
  *    once-only facts with expected-last-subject-sequence 0, msgID per fact;
  *  - archive: the proposed archive (docs/stream-retention.md): the same events copied in order to
  *    one subject per month, `<env>.archive.<yyyymm>` on ORDER_ARCHIVE_<ENV>, msgID = live sequence;
+ *  - horizon: the proposed live stream: the current layout with a max age (`--horizon-seconds`,
+ *    default 30; days in production): memory is measured once every order has aged out, i.e. what
+ *    settled orders leave behind on the broker;
  *  - order-subject: for comparison, one subject per order (`<env>.orders.<orderId>`, type in a header).
  * Per order: OrderCreated, one attempt event (a stand-in for the dispatcher's attempt events), OrderSent,
  * `--checks` StatusChecked, PinReceived.
@@ -28,14 +31,15 @@ const arg = (name: string): string | undefined => {
 };
 const ORDERS = Number(arg("orders") ?? 200_000);
 const CHECKS = Number(arg("checks") ?? 3);
-const LAYOUTS = (arg("layouts") ?? "current,archive,order-subject").split(",") as Layout[];
+const LAYOUTS = (arg("layouts") ?? "current,archive,horizon,order-subject").split(",") as Layout[];
+const HORIZON_S = Number(arg("horizon-seconds") ?? 30);
 const IN_FLIGHT = Number(arg("in-flight") ?? 2_000);
 const NAMES = eventNames("bench");
 const DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
 const ARCHIVE_STREAM = "ORDER_ARCHIVE_BENCH";
 const ARCHIVE_SUBJECT = `${NAMES.environment}.archive.202612`;
 
-type Layout = "current" | "archive" | "order-subject";
+type Layout = "current" | "archive" | "horizon" | "order-subject";
 
 interface Message {
   subject: string;
@@ -60,6 +64,7 @@ function messagesOf(layout: Layout, orderId: string, liveSeq: () => number): Mes
   return orderEvents(orderId).map((e) => {
     switch (layout) {
       case "current":
+      case "horizon":
         return { ...e, subject: NAMES.orderEvent(orderId, e.type as Parameters<typeof NAMES.orderEvent>[1]) };
       case "order-subject":
         return { ...e, subject: `${NAMES.subjectPrefix}.${orderId}`, once: false };
@@ -158,15 +163,26 @@ async function run(layout: Layout): Promise<string> {
       storage: StorageType.File,
       deny_delete: true,
       deny_purge: true,
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      // The duplicate window may not exceed the max age (days in production, seconds here).
+      duplicate_window: nanos(layout === "horizon" ? Math.min(DUPLICATE_WINDOW_MS, HORIZON_S * 1000) : DUPLICATE_WINDOW_MS),
+      ...(layout === "horizon" ? { max_age: nanos(HORIZON_S * 1000) } : {}),
     });
     await nc.close();
     nc = await restart(server, name, 0);
     const emptyMiB = await settledRss(server);
     const published = await publishAll(jetstream(nc, { timeout: 30_000 }), layout);
+    // The horizon layout: wait until every order has aged out of the live stream.
+    const left = layout === "horizon" ? 0 : published.messages;
+    if (layout === "horizon") {
+      const jsm = await jetstreamManager(nc);
+      await eventually(async () => {
+        const state = (await jsm.streams.info(name)).state;
+        if (state.messages !== 0) throw new Error(`${state.messages} messages not aged out yet`);
+      }, 600_000, 1000);
+    }
     const hotMiB = await settledRss(server);
     await nc.close();
-    nc = await restart(server, name, published.messages);
+    nc = await restart(server, name, left);
     const restMiB = await settledRss(server);
     const perOrder = (mib: number) => ((mib - emptyMiB) * 1024 * 1024) / ORDERS;
     return `| ${layout} | ${ORDERS} | ${published.messages} | ${published.subjects} | ${published.seconds.toFixed(0)} | ${emptyMiB.toFixed(0)} | ${hotMiB.toFixed(0)} | ${restMiB.toFixed(0)} | ${perOrder(hotMiB).toFixed(0)} | ${perOrder(restMiB).toFixed(0)} |`;
