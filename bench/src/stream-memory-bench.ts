@@ -5,7 +5,7 @@
  *  - after publishing (every message id still in the 15-minute duplicate window), and
  *  - after a restart (what the stream costs at rest: mostly its per-subject index).
  *
- *   node bench/dist/stream-memory-bench.js [--orders 200000] [--layouts current,archive,order-subject] [--checks 3]
+ *   node bench/dist/stream-memory-bench.js [--orders 50000] [--layouts current,archive,order-subject] [--checks 3]
  *
  * Layouts:
  *  - current: the live layout, `<env>.orders.<orderId>.<type>` on ORDER_EVENTS_<ENV> (eventNames),
@@ -29,7 +29,7 @@ const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
-const ORDERS = Number(arg("orders") ?? 200_000);
+const ORDERS = Number(arg("orders") ?? 50_000);
 const CHECKS = Number(arg("checks") ?? 3);
 const LAYOUTS = (arg("layouts") ?? "current,archive,horizon,order-subject").split(",") as Layout[];
 const HORIZON_S = Number(arg("horizon-seconds") ?? 30);
