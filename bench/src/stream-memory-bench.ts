@@ -5,7 +5,7 @@
  *  - after publishing (every message id still in the 15-minute duplicate window), and
  *  - after a restart (what the stream costs at rest: mostly its per-subject index).
  *
- *   node bench/dist/stream-memory-bench.js [--orders 50000] [--layouts current,archive,order-subject] [--checks 3]
+ *   node bench/dist/stream-memory-bench.js [--orders 50000] [--layouts current,archive,horizon,order-subject] [--checks 3] [--horizon-seconds 30]
  *
  * Layouts:
  *  - current: the live layout, `<env>.orders.<orderId>.<type>` on ORDER_EVENTS_<ENV> (eventNames),
