@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { EventPublisher, makeEvent, type DeadLetterPage, type NatsConnection } from "@pinflow/bus";
-import { orderEventSubject, type ErrorBody } from "@pinflow/contracts";
+import type { ErrorBody } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem } from "../support/system.js";
 
@@ -32,11 +32,11 @@ describe("hostile events straight on the stream never stop the pipeline (I7)", (
   test("a malformed and an unstorable event injected into the stream both land in the dead-letter records; orders after them are visible and complete", async () => {
     // Raw bytes that are not an event (not UTF-8 JSON), on an order subject every consumer of OrderCreated sees.
     const garbageOrderId = `garbage-${randomUUID()}`;
-    const garbage = await jetstream(nc).publish(orderEventSubject(garbageOrderId, "OrderCreated"), new Uint8Array([0x7b, 0x00, 0xff, 0xfe, 0x22, 0x7d]));
+    const garbage = await jetstream(nc).publish(system.names.orderEvent(garbageOrderId, "OrderCreated"), new Uint8Array([0x7b, 0x00, 0xff, 0xfe, 0x22, 0x7d]));
     // A valid OrderCreated (the schema allows it) whose player id holds NUL: PostgreSQL cannot store that text.
     const nulOrderId = randomUUID();
     const nulEvent = makeEvent("OrderCreated", { orderId: nulOrderId, correlationId: nulOrderId, causationId: null }, { packageId: "pubg-60", playerId: "a\u0000b", extra: null });
-    const nul = await new EventPublisher(nc).publish(nulEvent, { once: true });
+    const nul = await new EventPublisher(nc, system.names).publish(nulEvent, { once: true });
 
     const orderIds: string[] = [];
     for (let i = 0; i < 3; i++) orderIds.push(await system.createOrder({ packageId: "pubg-60", playerId: player() }));

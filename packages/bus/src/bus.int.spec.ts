@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { eventTypeFilter, ORDER_EVENTS_STREAM, orderEventSubject, type OrderEvent } from "@pinflow/contracts";
+import { eventNames, type OrderEvent } from "@pinflow/contracts";
 import { eventually, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
 import {
@@ -24,14 +24,15 @@ import {
 } from "./index.js";
 
 const logger = pino({ level: "silent" });
+const names = eventNames("test");
 const server = new TestNatsServer();
 let nc: NatsConnection;
 
 before(async () => {
   await server.start();
   nc = await connectNats({ servers: server.url, name: "bus-test", logger });
-  await ensureOrderStream(nc);
-  await ensureOrderStream(nc); // idempotent
+  await ensureOrderStream(nc, names);
+  await ensureOrderStream(nc, names); // idempotent
 });
 after(async () => {
   await nc.close();
@@ -56,9 +57,9 @@ async function workConsumer(
   extra: Partial<WorkConsumerOptions> = {},
   isTransient?: (error: unknown) => boolean,
 ): Promise<WorkConsumer> {
-  const opts: WorkConsumerOptions = { durable, filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50, failureBackoffMs: 20, ...extra };
-  await ensureWorkConsumer(nc, opts);
-  const consumer = new WorkConsumer(nc, opts, handler, logger, { deadLetters: sink, ...(isTransient ? { isTransient } : {}) });
+  const opts: WorkConsumerOptions = { durable, filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50, failureBackoffMs: 20, ...extra };
+  await ensureWorkConsumer(nc, names, opts);
+  const consumer = new WorkConsumer(nc, names, opts, handler, logger, { deadLetters: sink, ...(isTransient ? { isTransient } : {}) });
   consumer.start();
   return consumer;
 }
@@ -66,13 +67,13 @@ async function workConsumer(
 async function consumerSettled(durable: string): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await eventually(async () => {
-    const info = await jsm.consumers.info(ORDER_EVENTS_STREAM, durable);
+    const info = await jsm.consumers.info(names.stream, durable);
     assert.equal(info.num_pending + info.num_ack_pending, 0);
   });
 }
 
 test("a fact published twice is stored once (msgID) and a once-only fact cannot be written again", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const event = created();
   const first = await publisher.publish(event, { once: true });
   const again = await publisher.publish(event, { once: true });
@@ -85,8 +86,8 @@ test("a fact published twice is stored once (msgID) and a once-only fact cannot 
 });
 
 test("a work consumer acks handled events, retries failures, and dead-letters malformed ones", async () => {
-  const publisher = new EventPublisher(nc);
-  await ensureWorkConsumer(nc, { durable: "w1", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 });
+  const publisher = new EventPublisher(nc, names);
+  await ensureWorkConsumer(nc, names, { durable: "w1", filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 });
   const a = created();
   const seen: string[] = [];
   const rejected: string[] = [];
@@ -94,7 +95,8 @@ test("a work consumer acks handled events, retries failures, and dead-letters ma
   let failOnce = true;
   const consumer = new WorkConsumer(
     nc,
-    { durable: "w1", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 },
+    names,
+    { durable: "w1", filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 },
     async (event, ctx) => {
       if (event.orderId !== a.orderId) return ACK;
       if (failOnce) {
@@ -112,7 +114,7 @@ test("a work consumer acks handled events, retries failures, and dead-letters ma
   const bad = randomUUID();
   const js = jetstream(nc);
   const h = headers();
-  const badAck = await js.publish(orderEventSubject(bad, "OrderCreated"), new TextEncoder().encode('{"type":"OrderCreated","nope":1}'), { headers: h });
+  const badAck = await js.publish(names.orderEvent(bad, "OrderCreated"), new TextEncoder().encode('{"type":"OrderCreated","nope":1}'), { headers: h });
   try {
     await eventually(() => {
       assert.deepEqual(seen, [`${a.orderId}@2`]);
@@ -132,7 +134,7 @@ test("a work consumer acks handled events, retries failures, and dead-letters ma
 });
 
 test("a poison event (the handler fails on it every time) is dead-lettered after maxFailures; the consumer goes on", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const poison = created();
   const after = created();
   const sink = memorySink();
@@ -170,7 +172,7 @@ test("a poison event (the handler fails on it every time) is dead-lettered after
 });
 
 test("a long legitimate wait is not dead-lettered: 'retry later' many more times than maxFailures, then handled", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const waiting = created();
   const sink = memorySink();
   let deliveries = 0;
@@ -198,7 +200,7 @@ test("a long legitimate wait is not dead-lettered: 'retry later' many more times
 });
 
 test("an outage (transient failures) never counts towards maxFailures: the event is handled once it ends", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const event = created();
   const sink = memorySink();
   let failuresLeft = 6;
@@ -226,7 +228,7 @@ test("an outage (transient failures) never counts towards maxFailures: the event
 });
 
 test("on its last allowed delivery (max_deliver) a still-waiting message is dead-lettered, not dropped", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const stuck = created();
   const sink = memorySink();
   const consumer = await workConsumer("w-limit", async (e) => (e.orderId === stuck.orderId ? { retryAfterMs: 10 } : ACK), sink, { maxDeliver: 4 });
@@ -254,7 +256,7 @@ test("a dead letter that cannot be stored is retried, never dropped", async () =
   };
   const consumer = await workConsumer("w-sink", async () => ACK, sink);
   try {
-    await jetstream(nc).publish(orderEventSubject(bad, "OrderCreated"), new TextEncoder().encode("\u0000\xff not json"));
+    await jetstream(nc).publish(names.orderEvent(bad, "OrderCreated"), new TextEncoder().encode("\u0000\xff not json"));
     await eventually(() => assert.equal(letters.filter((l) => l.orderId === bad).length, 1), 20_000);
     assert.equal(sinkFailures, -1, "stored on the third try");
   } finally {
@@ -263,7 +265,7 @@ test("a dead letter that cannot be stored is retried, never dropped", async () =
 });
 
 test("a projection consumer resumes after its checkpoint and survives a failing apply", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const applied: number[] = [];
   let checkpoint = 0;
   let failures = 1;
@@ -276,7 +278,7 @@ test("a projection consumer resumes after its checkpoint and survives a failing 
     },
     deadLetter: async () => assert.fail("nothing is dead-lettered here"),
   };
-  const projection = new ProjectionConsumer(nc, source, logger, { retryDelayMs: 50 });
+  const projection = new ProjectionConsumer(nc, names, source, logger, { retryDelayMs: 50 });
   const events = [created(), created(), created()];
   let lastSeq = 0;
   for (const e of events) lastSeq = (await publisher.publish(e)).seq;
@@ -290,10 +292,10 @@ test("a projection consumer resumes after its checkpoint and survives a failing 
 });
 
 test("a projection gives up on an event it cannot apply after maxTries (dead letter, checkpoint past it); outages never count", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const applied: number[] = [];
   const dead: { seq: number; error: string; tries: number }[] = [];
-  let checkpoint = (await (await jetstreamManager(nc)).streams.info(ORDER_EVENTS_STREAM)).state.last_seq;
+  let checkpoint = (await (await jetstreamManager(nc)).streams.info(names.stream)).state.last_seq;
   const outage = new Error("Connection terminated unexpectedly");
   let outagesLeft = 7;
   const poison = await publisher.publish(created());
@@ -313,7 +315,7 @@ test("a projection gives up on an event it cannot apply after maxTries (dead let
       checkpoint = m.seq;
     },
   };
-  const projection = new ProjectionConsumer(nc, source, logger, { retryDelayMs: 5, maxTries: 3, isTransient: (e) => e === outage });
+  const projection = new ProjectionConsumer(nc, names, source, logger, { retryDelayMs: 5, maxTries: 3, isTransient: (e) => e === outage });
   projection.start();
   try {
     assert.equal(await projection.waitFor(good.seq, 20_000), true);
@@ -327,12 +329,12 @@ test("a projection gives up on an event it cannot apply after maxTries (dead let
 });
 
 test("consumers stopped right after start (while their consumer is being created) stop, and do not hang", async () => {
-  const projection = new ProjectionConsumer(nc, { checkpoint: async () => 0, apply: async () => undefined, deadLetter: async () => undefined }, logger);
+  const projection = new ProjectionConsumer(nc, names, { checkpoint: async () => 0, apply: async () => undefined, deadLetter: async () => undefined }, logger);
   projection.start();
   await projection.stop();
-  const opts: WorkConsumerOptions = { durable: "w-stop", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 };
-  await ensureWorkConsumer(nc, opts);
-  const consumer = new WorkConsumer(nc, opts, async () => ACK, logger, { deadLetters: memorySink() });
+  const opts: WorkConsumerOptions = { durable: "w-stop", filterSubject: names.eventType("OrderCreated"), ackWaitMs: 2000, batch: 5, maxAckPending: 50 };
+  await ensureWorkConsumer(nc, names, opts);
+  const consumer = new WorkConsumer(nc, names, opts, async () => ACK, logger, { deadLetters: memorySink() });
   consumer.start();
   await consumer.stop();
 });

@@ -1,4 +1,4 @@
-import { EVENT_TYPES, ORDER_ID_PATTERN, ORDER_SUBJECT_ROOT, type OrderEvent } from "@pinflow/contracts";
+import { EVENT_TYPES, ORDER_ID_PATTERN, parseOrderSubject, type OrderEvent } from "@pinflow/contracts";
 
 /**
  * Why a consumer gave up on a message:
@@ -79,11 +79,10 @@ export function describeError(error: unknown): string {
   return cleanText(String(error), ERROR_TEXT_MAX);
 }
 
-/** The order id of a well-formed order subject (`orders.<orderId>.<type>`), else null. */
+/** The order id of a well-formed order subject (`<env>.orders.<orderId>.<type>`), else null. */
 export function orderIdOfSubject(subject: string): string | null {
-  const parts = subject.split(".");
-  if (parts.length !== 3 || parts[0] !== ORDER_SUBJECT_ROOT) return null;
-  return ORDER_ID_PATTERN.test(parts[1]!) ? parts[1]! : null;
+  const orderId = parseOrderSubject(subject)?.orderId;
+  return orderId !== undefined && ORDER_ID_PATTERN.test(orderId) ? orderId : null;
 }
 
 /**

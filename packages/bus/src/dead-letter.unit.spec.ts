@@ -15,13 +15,13 @@ test("a decoded event gives the dead letter its id, type, order and correlation"
 });
 
 test("a malformed message: the order from a well-formed subject, id and type from the JSON when it is JSON, else nothing", () => {
-  const json = deadLetterOf({ consumer: "c", kind: "malformed", seq: 1, subject: "orders.o-2.OrderSent", data: bytes('{"id":"e-1","type":"OrderSent","data":1}'), event: null, error: "schema", attempts: 1 });
+  const json = deadLetterOf({ consumer: "c", kind: "malformed", seq: 1, subject: "e2e.orders.o-2.OrderSent", data: bytes('{"id":"e-1","type":"OrderSent","data":1}'), event: null, error: "schema", attempts: 1 });
   assert.deepEqual({ eventId: json.eventId, eventType: json.eventType, orderId: json.orderId, correlationId: json.correlationId }, { eventId: "e-1", eventType: "OrderSent", orderId: "o-2", correlationId: null });
-  const garbage = deadLetterOf({ consumer: "c", kind: "malformed", seq: 2, subject: "orders.o-3.Nonsense", data: new Uint8Array([0xff, 0]), event: null, error: "not json", attempts: 1 });
+  const garbage = deadLetterOf({ consumer: "c", kind: "malformed", seq: 2, subject: "e2e.orders.o-3.Nonsense", data: new Uint8Array([0xff, 0]), event: null, error: "not json", attempts: 1 });
   assert.deepEqual({ eventId: garbage.eventId, eventType: garbage.eventType, orderId: garbage.orderId }, { eventId: null, eventType: null, orderId: "o-3" });
-  assert.equal(orderIdOfSubject("orders.a.b.c"), null);
+  assert.equal(orderIdOfSubject("e2e.orders.a.b.c"), null);
   assert.equal(orderIdOfSubject("other.o-1.OrderSent"), null);
-  assert.equal(orderIdOfSubject("orders.o$1.OrderSent"), null);
+  assert.equal(orderIdOfSubject("e2e.orders.o$1.OrderSent"), null);
 });
 
 test("texts are storable and short: no NUL, capped", () => {

@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ALL_ORDER_EVENTS, ORDER_EVENTS_STREAM, type OrderEvent } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { decodeEvent } from "./codec.js";
 import { describeError } from "./dead-letter.js";
@@ -58,6 +58,7 @@ export class ProjectionConsumer {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly names: EventNames,
     private readonly source: ProjectionSource,
     private readonly logger: Logger,
     private readonly opts: ProjectionConsumerOptions = {},
@@ -97,8 +98,8 @@ export class ProjectionConsumer {
       try {
         const from = (await this.source.checkpoint()) + 1;
         this.lastApplied = from - 1;
-        const consumer = await js.consumers.get(ORDER_EVENTS_STREAM, {
-          filter_subjects: this.opts.filterSubject ?? ALL_ORDER_EVENTS,
+        const consumer = await js.consumers.get(this.names.stream, {
+          filter_subjects: this.opts.filterSubject ?? this.names.allEvents,
           ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
         });
         const messages = await consumer.consume({ max_messages: 256 });

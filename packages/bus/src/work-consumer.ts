@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { ORDER_EVENTS_STREAM, type OrderEvent } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { decodeEvent } from "./codec.js";
 import { deadLetterOf, describeError, type DeadLetter, type DeadLetterKind, type DeadLetterSink } from "./dead-letter.js";
@@ -58,7 +58,7 @@ export interface ConsumerHooks {
 }
 
 /** Create or update the durable pull consumer (explicit ack). */
-export async function ensureWorkConsumer(nc: NatsConnection, opts: WorkConsumerOptions): Promise<void> {
+export async function ensureWorkConsumer(nc: NatsConnection, names: EventNames, opts: WorkConsumerOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const config = {
     durable_name: opts.durable,
@@ -70,15 +70,15 @@ export async function ensureWorkConsumer(nc: NatsConnection, opts: WorkConsumerO
     max_ack_pending: opts.maxAckPending,
   };
   try {
-    await jsm.consumers.info(ORDER_EVENTS_STREAM, opts.durable);
-    await jsm.consumers.update(ORDER_EVENTS_STREAM, opts.durable, {
+    await jsm.consumers.info(names.stream, opts.durable);
+    await jsm.consumers.update(names.stream, opts.durable, {
       ack_wait: config.ack_wait,
       max_ack_pending: config.max_ack_pending,
       max_deliver: config.max_deliver,
     });
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    await jsm.consumers.add(ORDER_EVENTS_STREAM, config);
+    await jsm.consumers.add(names.stream, config);
   }
 }
 
@@ -110,6 +110,7 @@ export class WorkConsumer {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly names: EventNames,
     private readonly opts: WorkConsumerOptions,
     private readonly handler: WorkHandler,
     private readonly logger: Logger,
@@ -130,7 +131,7 @@ export class WorkConsumer {
     const js = jetstream(this.nc);
     while (!this.stopped && !this.nc.isClosed()) {
       try {
-        const consumer = await js.consumers.get(ORDER_EVENTS_STREAM, this.opts.durable);
+        const consumer = await js.consumers.get(this.names.stream, this.opts.durable);
         const messages = await consumer.consume({ max_messages: this.opts.batch });
         this.messages = messages;
         // stop() may have run while the consumer was being (re)created: it closed the previous iterator

@@ -50,6 +50,8 @@ export type ProviderConfigs = ProviderAccounts;
 
 export interface DispatcherConfig extends ProviderConfigs {
   natsUrl: string;
+  /** PINFLOW_ENV: the stream, subjects and durable names derive from it. */
+  environment: string;
   databaseUrl: string;
   /** PostgreSQL connect / statement / query / idle-in-transaction limits (PG_*_TIMEOUT_MS). */
   pgTimeouts: ReturnType<typeof pgTimeouts>;
@@ -83,6 +85,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   const limits = providerLimits(e, providers, (timeoutMs) => timeoutMs + e.LEASE_MARGIN_MS);
   return {
     natsUrl: e.NATS_URL,
+    environment: e.PINFLOW_ENV,
     databaseUrl: e.DATABASE_URL,
     pgTimeouts: pgTimeouts(e),
     httpPort: e.HTTP_PORT,

@@ -17,7 +17,7 @@ import { eventually } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { DEFAULT_POLICY, type DispatchPolicy, type DispatchRow } from "./dispatch.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent, TEST_NAMES } from "./dispatcher.test-harness.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { createDispatcher } from "./runtime.js";
 
@@ -75,6 +75,7 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
+      names: TEST_NAMES,
       pins,
       providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
@@ -15,8 +14,8 @@ import { DEFAULT_POLICY, type DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
-import { createDispatcher, DURABLE } from "./runtime.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent, TEST_NAMES } from "./dispatcher.test-harness.js";
+import { CONSUMER, createDispatcher } from "./runtime.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-Şifre&1";
@@ -71,6 +70,7 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
+      names: TEST_NAMES,
       providers: providerRegistry([new ZnetProvider(client)]),
       catalog: readCatalogFile(CATALOG),
       pins: { seal: () => assert.fail("znet never delivers a PIN in its place reply") },
@@ -97,7 +97,7 @@ const bed = useDispatcherBed({
 /** Every OrderCreated published so far was handled and acknowledged. */
 async function consumerIdle(): Promise<void> {
   await eventually(async () => {
-    const ci = await bed.jsm.consumers.info(ORDER_EVENTS_STREAM, DURABLE);
+    const ci = await bed.jsm.consumers.info(TEST_NAMES.stream, TEST_NAMES.durable(CONSUMER));
     assert.equal(ci.num_pending, 0, "pending");
     assert.equal(ci.num_ack_pending, 0, "ack pending");
   }, 15_000);
@@ -273,7 +273,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
   it("a malformed OrderCreated is dead-lettered (recorded, counted, terminated) with its order in review, and the consumer goes on", async () => {
     const orderId = `o-${randomUUID()}`;
     const js = (await import("@nats-io/jetstream")).jetstream(bed.nc);
-    const bad = await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
+    const bad = await js.publish(TEST_NAMES.orderEvent(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
     const order = created(player("after-bad"));
     await bed.publisher.publish(order);
     await waitForEvent(bed.jsm, order.orderId, "OrderSent");
@@ -285,7 +285,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const letter = page.deadLetters.find((l) => l.seq === bad.seq);
     assert.deepEqual(
       { consumer: letter?.consumer, kind: letter?.kind, orderId: letter?.orderId, eventType: letter?.eventType, raw: letter?.raw },
-      { consumer: DURABLE, kind: "malformed", orderId, eventType: "OrderCreated", raw: "{not json" },
+      { consumer: TEST_NAMES.durable(CONSUMER), kind: "malformed", orderId, eventType: "OrderCreated", raw: "{not json" },
     );
     const review = await waitForEvent(bed.jsm, orderId, "ReviewRequired");
     assert.equal(review.data.reason as string, "unprocessable_event");

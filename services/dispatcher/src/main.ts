@@ -5,6 +5,7 @@
  */
 import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
+import { eventNames } from "@pinflow/contracts";
 import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
   await gate.ensure();
 
   const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger });
-  await ensureOrderStream(nc);
+  const names = eventNames(config.environment);
+  await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("dispatcher");
   // A row stays held for the longest provider call plus a margin.
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
   const dispatcher = await createDispatcher({
     pool,
     nc,
+    names,
     providers,
     catalog,
     // Adapter until PinCipher.seal binds a PIN to its order (then: `pins: cipher`).

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
+import type { EventNames } from "@pinflow/contracts";
 import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
 import type { DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
@@ -20,12 +20,15 @@ import { PgDispatchStore } from "./pg-dispatch-store.js";
 import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
 
-export const DURABLE = "dispatcher";
+/** The OrderCreated consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "dispatcher";
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface DispatcherOptions {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   providers: ProviderRegistry;
   policy: DispatchPolicy;
   logger: Logger;
@@ -76,8 +79,8 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   await pgStore.seedRoutes(opts.catalog);
   const store = opts.wrapStore ? opts.wrapStore(pgStore) : pgStore;
   const consumerOptions: WorkConsumerOptions = {
-    durable: DURABLE,
-    filterSubject: eventTypeFilter("OrderCreated"),
+    durable: opts.names.durable(CONSUMER),
+    filterSubject: opts.names.eventType("OrderCreated"),
     ackWaitMs: opts.ackWaitMs ?? 30_000,
     batch: opts.batch ?? 5,
     maxAckPending: 100,
@@ -85,9 +88,9 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     ...(opts.maxDeliver !== undefined ? { maxDeliver: opts.maxDeliver } : {}),
     ...(opts.failureBackoffMs !== undefined ? { failureBackoffMs: opts.failureBackoffMs } : {}),
   };
-  await ensureWorkConsumer(opts.nc, consumerOptions);
+  await ensureWorkConsumer(opts.nc, opts.names, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
-  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc), opts.logger, opts.relayIntervalMs ?? 250);
+  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc, opts.names), opts.logger, opts.relayIntervalMs ?? 250);
   const gate = opts.gate ?? OPEN_GATE;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
@@ -106,7 +109,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   });
   // An OrderCreated the dispatcher gives up on is recorded, and its order gets ReviewRequired (outbox).
   const deadLetters = new OutboxDeadLetters(opts.pool, { stage: "dispatch", committed: () => relay.kick(), ...(opts.clock ? { clock: opts.clock } : {}) });
-  const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
+  const consumer = new WorkConsumer(opts.nc, opts.names, consumerOptions, handler.handle, opts.logger, {
     deadLetters,
     isTransient: isTransientDbError,
     onRejected: (reason) => metrics.rejectedEvent(reason),

@@ -5,7 +5,7 @@ import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, type DeadLetterView, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
+import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher, type SealedPin } from "@pinflow/secrets";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
@@ -15,6 +15,7 @@ import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+const names = eventNames("test");
 const nats = new TestNatsServer();
 const db = new TestDatabase("orders_projection");
 let nc: NatsConnection;
@@ -30,7 +31,7 @@ before(async () => {
   pool = createPool(db.url, 4);
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   nc = await connectNats({ servers: nats.url, name: "orders-projection-test", logger });
-  await ensureOrderStream(nc);
+  await ensureOrderStream(nc, names);
   store = new PgOrderStore(pool, (pin, binding) => cipher.opens(pin, binding));
 });
 after(async () => {
@@ -41,9 +42,9 @@ after(async () => {
 });
 
 async function project(): Promise<void> {
-  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 20, isTransient: isTransientDbError });
+  const projection = new ProjectionConsumer(nc, names, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 20, isTransient: isTransientDbError });
   projection.start();
-  const info = await (await jetstreamManager(nc)).streams.info(ORDER_EVENTS_STREAM);
+  const info = await (await jetstreamManager(nc)).streams.info(names.stream);
   assert.equal(await projection.waitFor(info.state.last_seq, 30_000), true, "the projection caught up with the stream");
   await projection.stop();
 }
@@ -67,7 +68,7 @@ async function snapshot(): Promise<unknown> {
 }
 
 test("drop the projection, replay the stream, get the same rows (I5); a malformed event is skipped and counted", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   for (let i = 0; i < 20; i++) {
     const orderId = randomUUID();
     const origin = { orderId, correlationId: orderId, causationId: null };
@@ -82,7 +83,7 @@ test("drop the projection, replay the stream, get the same rows (I5); a malforme
     if (i % 3 === 0) await publisher.publish(makeEvent("PinReceived", origin, { provider: "znet", reference: `10${i}`, pin: sealed, note: "İşlem tamamlandı", checks: 2 }));
   }
   // A malformed message on an order subject: the projection must skip it, not stop.
-  await jetstream(nc).publish(orderEventSubject(randomUUID(), "OrderSent"), new TextEncoder().encode("{not json"), { headers: headers() });
+  await jetstream(nc).publish(names.orderEvent(randomUUID(), "OrderSent"), new TextEncoder().encode("{not json"), { headers: headers() });
   const rejectedBefore = (await rejected.get()).values.reduce((n, v) => n + v.value, 0);
 
   await project();
@@ -99,7 +100,7 @@ test("drop the projection, replay the stream, get the same rows (I5); a malforme
 });
 
 test("an OrderCreated whose playerId holds NUL (valid JSON, unstorable text) is dead-lettered after bounded tries; the order shows review, later orders appear", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const poisonId = randomUUID();
   const poison = createdEvent(poisonId, "a\u0000b");
   const { seq } = await publisher.publish(poison);
@@ -125,11 +126,11 @@ test("an OrderCreated whose playerId holds NUL (valid JSON, unstorable text) is 
 });
 
 test("a malformed message is recorded as a dead letter; an existing order its subject names goes to review", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const orderId = randomUUID();
   await publisher.publish(createdEvent(orderId));
   const bytes = new Uint8Array([0x7b, 0x00, 0xff, 0xfe, 0x7d]);
-  const ack = await jetstream(nc).publish(orderEventSubject(orderId, "OrderSent"), bytes, { headers: headers() });
+  const ack = await jetstream(nc).publish(names.orderEvent(orderId, "OrderSent"), bytes, { headers: headers() });
   await project();
   const letter = (await deadLetters()).find((l) => l.seq === ack.seq);
   assert.ok(letter);
@@ -144,7 +145,7 @@ test("a malformed message is recorded as a dead letter; an existing order its su
 });
 
 test("pin_mismatch: a PinReceived for another reference than the order's OrderSent is dead-lettered, the order goes to review, that PIN is never the order's", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const orderId = randomUUID();
   await publisher.publish(createdEvent(orderId));
   await publisher.publish(sentEvent(orderId, "111"));
@@ -160,7 +161,7 @@ test("pin_mismatch: a PinReceived for another reference than the order's OrderSe
 });
 
 test("pin_mismatch: a PIN sealed for another order (right reference) does not open here: dead letter, review, no PIN", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const orderId = randomUUID();
   await publisher.publish(createdEvent(orderId));
   await publisher.publish(sentEvent(orderId, "333"));
@@ -173,7 +174,7 @@ test("pin_mismatch: a PIN sealed for another order (right reference) does not op
 });
 
 test("a PIN sealed before PINs were bound (no aad) still completes its order: old events replay", async () => {
-  const publisher = new EventPublisher(nc);
+  const publisher = new EventPublisher(nc, names);
   const orderId = randomUUID();
   await publisher.publish(createdEvent(orderId));
   await publisher.publish(sentEvent(orderId, "444"));

@@ -25,7 +25,7 @@ import { newWatch, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { XstorStatusChecker, ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
-import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf, TEST_NAMES } from "./poller.test-harness.js";
 
 const ZNET_CODE = "5550002222";
 const ZNET_PASSWORD = "sim-zn3t-pass";
@@ -113,6 +113,7 @@ async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
       await createPollerRuntime({
         pool,
         nc: bus.nc,
+        names: TEST_NAMES,
         logger: logger.child({ poller: i }),
         clock,
         checkers,

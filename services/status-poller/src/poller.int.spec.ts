@@ -21,7 +21,7 @@ import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, ty
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
-import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf, TEST_NAMES } from "./poller.test-harness.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-s3cret";
@@ -73,6 +73,7 @@ async function setup(
       await createPollerRuntime({
         pool,
         nc: bus.nc,
+        names: TEST_NAMES,
         logger: logger.child({ poller: i }),
         clock,
         gate,

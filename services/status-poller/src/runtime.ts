@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
+import type { EventNames } from "@pinflow/contracts";
 import { isTransientDbError, listDeadLetters, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
 import { createMetricsRegistry, type DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
@@ -20,7 +20,8 @@ import { Scheduler } from "./scheduler.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { WatchStore } from "./watch-store.js";
 
-export const DURABLE = "status-poller";
+/** The OrderSent consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "status-poller";
 
 export interface PollerSettings {
   pollerId: string;
@@ -67,12 +68,13 @@ export interface PollerRuntime {
 }
 
 export function consumerOptions(
+  names: EventNames,
   ackWaitMs = 30_000,
   bounds: Pick<PollerSettings, "maxFailures" | "maxDeliver" | "failureBackoffMs"> = {},
 ): WorkConsumerOptions {
   return {
-    durable: DURABLE,
-    filterSubject: eventTypeFilter("OrderSent"),
+    durable: names.durable(CONSUMER),
+    filterSubject: names.eventType("OrderSent"),
     ackWaitMs,
     batch: 5,
     maxAckPending: 50,
@@ -85,6 +87,8 @@ export function consumerOptions(
 export async function createPollerRuntime(deps: {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   logger: Logger;
   clock: Clock;
   checkers: readonly StatusChecker[];
@@ -97,7 +101,7 @@ export async function createPollerRuntime(deps: {
   random?: () => number;
   registry?: Registry;
 }): Promise<PollerRuntime> {
-  const { pool, nc, logger, clock, settings } = deps;
+  const { pool, nc, names, logger, clock, settings } = deps;
   const random = deps.random ?? Math.random;
   const registry = deps.registry ?? createMetricsRegistry("status-poller");
   const store = new PgWatchStore(pool);
@@ -112,7 +116,7 @@ export async function createPollerRuntime(deps: {
     }
     return out;
   });
-  const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
+  const relay = new OutboxRelay(pool, new EventPublisher(nc, names), logger, settings.relayIntervalMs ?? 250);
   const scheduler = new Scheduler(
     {
       store,
@@ -139,11 +143,11 @@ export async function createPollerRuntime(deps: {
       defaultRetryAfterMs: settings.defaultRetryAfterMs ?? 10_000,
     },
   );
-  const options = consumerOptions(settings.ackWaitMs, settings);
-  await ensureWorkConsumer(nc, options);
+  const options = consumerOptions(names, settings.ackWaitMs, settings);
+  await ensureWorkConsumer(nc, names, options);
   // An OrderSent the poller gives up on is recorded, and its order gets ReviewRequired (outbox): it is never watched.
   const deadLetters = new OutboxDeadLetters(pool, { stage: "monitoring", committed: () => relay.kick(), clock: () => clock.now() });
-  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
+  const consumer = new WorkConsumer(nc, names, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
     deadLetters,
     isTransient: isTransientDbError,
     onRejected: (reason) => metrics.eventRejected(reason),
