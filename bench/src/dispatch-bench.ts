@@ -13,7 +13,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type OrderEvent } from "@pinflow/contracts";
+import type { OrderEvent } from "@pinflow/contracts";
 import { TestSystem } from "@pinflow/test/support/system";
 import { eventually } from "@pinflow/testkit";
 
@@ -60,8 +60,8 @@ async function run(s: Scenario): Promise<string> {
     const dispatchMs = await eventually(async () => {
       const out: number[] = [];
       for (const id of ids) {
-        const created = decode((await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(id, "OrderCreated") }))!.data);
-        const sent = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(id, "OrderSent") });
+        const created = decode((await jsm.streams.getMessage(system.names.stream, { last_by_subj: system.names.orderEvent(id, "OrderCreated") }))!.data);
+        const sent = await jsm.streams.getMessage(system.names.stream, { last_by_subj: system.names.orderEvent(id, "OrderSent") });
         if (!sent) throw new Error(`order ${id} not sent yet`);
         out.push(Date.parse(decode(sent.data).occurredAt) - Date.parse(created.occurredAt));
       }

@@ -79,6 +79,7 @@ async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promi
       PATH: process.env.PATH ?? "",
       DATABASE_URL: dbUrl,
       NATS_URL: natsUrl,
+      PINFLOW_ENV: "bench",
       HTTP_PORT: String(port),
       LOG_LEVEL: "warn",
       PIN_KEYS: generatePinKeyring(),

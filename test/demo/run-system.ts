@@ -22,6 +22,8 @@ const RUN_DIR = join(REPO_ROOT, ".run");
 const LOG_DIR = join(RUN_DIR, "logs");
 const PG_URL = process.env.PINFLOW_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+/** The demo's own environment: its stream, subjects and durables never mix with another environment on the same server. */
+const PINFLOW_ENV = process.env.PINFLOW_ENV ?? "demo";
 const PORTS: Record<ServiceName, number> = { orders: 3000, dispatcher: 3001, "status-poller": 3002 };
 const ZNET_PORT = 8081;
 const ZNET_CODE = "5550000000";
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   for (const name of SERVICE_NAMES) {
     const env: Record<string, string> = {
       NATS_URL,
+      PINFLOW_ENV,
       DATABASE_URL: await ensureDatabase(`pinflow_${name.replace("-", "_")}`),
       CATALOG_FILE,
       PIN_KEYS: pinKeys,

@@ -5,7 +5,7 @@ import pg from "pg";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, makeEvent } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, type EventOf } from "@pinflow/contracts";
+import type { EventOf } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem } from "../support/system.js";
 
@@ -53,7 +53,7 @@ describe(`two dispatcher replicas, ${ORDERS} orders, each delivered twice`, () =
       const playerId = `rp${i}x${randomUUID().replace(/-/g, "").slice(0, 8)}`;
       return makeEvent("OrderCreated", { orderId, correlationId: orderId, causationId: null }, { packageId: PACKAGES[i % PACKAGES.length]!, playerId, extra: null });
     });
-    const publisher = new EventPublisher(nc);
+    const publisher = new EventPublisher(nc, system.names);
     for (let i = 0; i < orders.length; i += 50) {
       const chunk = orders.slice(i, i + 50);
       await Promise.all(chunk.map((o) => publisher.publish(o)));
@@ -63,7 +63,7 @@ describe(`two dispatcher replicas, ${ORDERS} orders, each delivered twice`, () =
 
     const jsm = await jetstreamManager(nc);
     const sentSubjects = async (): Promise<Record<string, number>> =>
-      (await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: "orders.*.OrderSent" })).state.subjects ?? {};
+      (await jsm.streams.info(system.names.stream, { subjects_filter: system.names.eventType("OrderSent") })).state.subjects ?? {};
 
     // A replica dies mid-run (calls in flight) and comes back.
     await eventually(async () => assert.ok(Object.keys(await sentSubjects()).length >= ORDERS / 4), 120_000, 100);

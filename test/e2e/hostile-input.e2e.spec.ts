@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeEvent } from "@pinflow/bus";
-import { ErrorBody, ORDER_EVENTS_STREAM, type CreateOrderResponse, type OrderView } from "@pinflow/contracts";
+import { ErrorBody, type CreateOrderResponse, type OrderView } from "@pinflow/contracts";
 import { eventually, seededRandom } from "@pinflow/testkit";
 import pg from "pg";
 import { describeRequest, hostileRequests, type FuzzCase, type KnownValues } from "../support/hostile-input.js";
@@ -242,8 +242,8 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
     await db.connect();
     try {
       const jsm = await jetstreamManager(nc);
-      const lastSeq = (await jsm.streams.info(ORDER_EVENTS_STREAM)).state.last_seq;
-      const consumer = await jetstream(nc).consumers.get(ORDER_EVENTS_STREAM);
+      const lastSeq = (await jsm.streams.info(system.names.stream)).state.last_seq;
+      const consumer = await jetstream(nc).consumers.get(system.names.stream);
       const messages = await consumer.consume();
       const createdOnStream = new Set<string>();
       const malformed: string[] = [];

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type ErrorBody, type OrderView } from "@pinflow/contracts";
+import { type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem, ZNET_PASSWORD } from "../support/system.js";
 
@@ -66,7 +66,7 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     try {
       const jsm = await jetstreamManager(nc);
       const traceOf = async (type: "OrderCreated" | "OrderSent") => {
-        const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) });
+        const msg = await jsm.streams.getMessage(system.names.stream, { last_by_subj: system.names.orderEvent(orderId, type) });
         const traceparent = msg?.header.get("traceparent") ?? "";
         assert.match(traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, `${type} carries a traceparent`);
         return traceparent.split("-");

@@ -35,7 +35,8 @@ export class ServiceProcess {
     this.child = child;
   }
 
-  async waitReady(timeoutMs = 20_000): Promise<void> {
+  /** Waits for /readyz; the deadline only bounds a failing start (six Node processes starting at once on two busy cores take a while). */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`${this.name} exited while starting; log:\n${this.readLog().slice(-3000)}`);

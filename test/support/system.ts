@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CreateOrderResponse, OrderView } from "@pinflow/contracts";
+import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
@@ -30,6 +30,13 @@ export interface SystemOptions {
   importCatalogs?: boolean;
   /** Processes per service, all started at the same moment on the fresh databases and stream (default 1). */
   processesPerService?: number;
+  /** PINFLOW_ENV of every service (default `e2e`): the stream, subjects and durable names derive from it. */
+  environment?: string;
+  /**
+   * Run on this nats-server (started and stopped by the caller) instead of a private one: two systems
+   * in two environments on one server.
+   */
+  nats?: TestNatsServer;
 }
 
 /**
@@ -66,7 +73,9 @@ export const FAST_REDELIVERY: Record<string, string> = {
  * services as separate OS processes.
  */
 export class TestSystem {
-  readonly nats = new TestNatsServer();
+  readonly nats: TestNatsServer;
+  /** The stream, subjects and durable names of the system's environment. */
+  readonly names: EventNames;
   readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
   readonly znet: ZnetSimulator;
   /** Listening only when the system was built with `xstor`. */
@@ -78,16 +87,18 @@ export class TestSystem {
   readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
+    this.nats = opts.nats ?? new TestNatsServer();
+    this.names = eventNames(opts.environment ?? "e2e");
     this.znet = new ZnetSimulator({ code: ZNET_CODE, password: ZNET_PASSWORD, balance: 100_000, completeAfterMs: 500, ...opts.znet });
     const xstorOpts = typeof opts.xstor === "object" ? opts.xstor : {};
     this.xstor = new XstorSimulator({ token: XSTOR_TOKEN, balance: 100_000, completeAfterMs: 500, ...xstorOpts });
   }
 
   async start(): Promise<this> {
-    await this.nats.start();
+    if (!this.opts.nats) await this.nats.start();
     await Promise.all(Object.values(this.databases).map((db) => db.create()));
     const znetUrl = await this.znet.start(0, "127.0.0.1");
-    const shared = { NATS_URL: this.nats.url, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
+    const shared = { NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
     const providerEnv: Record<string, string> = { ZNET_BASE_URL: znetUrl, ZNET_CODE, ZNET_PASSWORD, ZNET_TIMEOUT_MS: "2000" };
     if (this.opts.xstor) {
       const xstorUrl = await this.xstor.start(0, "127.0.0.1");
@@ -144,7 +155,7 @@ export class TestSystem {
     if (this.services) await Promise.all([...Object.values(this.services), ...this.replicas].map((s) => s.close()));
     await this.znet.stop();
     await this.xstor.stop();
-    await this.nats.destroy();
+    if (!this.opts.nats) await this.nats.destroy();
     await Promise.all(Object.values(this.databases).map((db) => db.drop()));
   }
 

@@ -1,4 +1,4 @@
-import { OrderEvent } from "@pinflow/contracts";
+import { OrderEvent, parseOrderSubject } from "@pinflow/contracts";
 
 export type DecodeResult = { ok: true; event: OrderEvent } | { ok: false; reason: string };
 
@@ -23,8 +23,8 @@ export function decodeEvent(data: Uint8Array, subject: string): DecodeResult {
     return { ok: false, reason: `schema: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}` };
   }
   const event = parsed.data;
-  const parts = subject.split(".");
-  if (parts[1] !== event.orderId || parts[2] !== event.type) {
+  const parts = parseOrderSubject(subject);
+  if (parts?.orderId !== event.orderId || parts.type !== event.type) {
     return { ok: false, reason: `subject ${subject} does not match event ${event.type} of ${event.orderId}` };
   }
   return { ok: true, event };

@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ALL_ORDER_EVENTS, ORDER_EVENTS_STREAM, orderEventsFilter } from "@pinflow/contracts";
+import type { EventNames } from "@pinflow/contracts";
 import { decodeEvent } from "./codec.js";
 import { BusError } from "./errors.js";
 import type { ProjectionMessage } from "./projection-consumer.js";
@@ -15,21 +15,21 @@ export interface HistoryOptions {
  * order's own subjects). Malformed messages are returned as such, for the caller to count and skip.
  * Messages appended while it reads may or may not be included; what was there when it started is.
  */
-export async function readOrderHistory(nc: NatsConnection, orderId: string, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
-  return readStream(nc, orderEventsFilter(orderId), opts);
+export async function readOrderHistory(nc: NatsConnection, names: EventNames, orderId: string, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+  return readStream(nc, names, names.orderEvents(orderId), opts);
 }
 
 /** Every message of the order stream (or of `filter`) as it is now, in stream order: for one-shot rebuilds. */
-export async function readStream(nc: NatsConnection, filter: string = ALL_ORDER_EVENTS, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+export async function readStream(nc: NatsConnection, names: EventNames, filter: string = names.allEvents, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
   // The whole stream: its message count says when to stop. One order's subjects: no count is asked
   // for (it would make the server scan every subject); the messages' own pending count says it.
   let total: number | null = null;
-  if (filter === ALL_ORDER_EVENTS) {
+  if (filter === names.allEvents) {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    total = (await jsm.streams.info(ORDER_EVENTS_STREAM)).state.messages;
+    total = (await jsm.streams.info(names.stream)).state.messages;
     if (total === 0) return [];
   }
-  const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(ORDER_EVENTS_STREAM, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(names.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
   const messages: ProjectionMessage[] = [];
   try {
     for (;;) {
@@ -39,7 +39,8 @@ export async function readStream(nc: NatsConnection, filter: string = ALL_ORDER_
       for await (const msg of batch) {
         received++;
         const decoded = decodeEvent(msg.data, msg.subject);
-        messages.push(decoded.ok ? { seq: msg.seq, ok: true, event: decoded.event } : { seq: msg.seq, ok: false, subject: msg.subject, reason: decoded.reason });
+        const at = { seq: msg.seq, subject: msg.subject, data: msg.data };
+        messages.push(decoded.ok ? { ...at, ok: true, event: decoded.event } : { ...at, ok: false, reason: decoded.reason });
         if (msg.info.pending === 0) {
           caughtUp = true;
           break;

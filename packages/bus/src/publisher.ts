@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { HEADERS, orderEventSubject, type OrderEvent } from "@pinflow/contracts";
+import { HEADERS, type EventNames, type OrderEvent } from "@pinflow/contracts";
 import { encodeEvent } from "./codec.js";
 import { BusError } from "./errors.js";
 import { inSpan, injectTraceContext, SpanKind } from "./tracing.js";
@@ -27,12 +27,15 @@ export function factMsgId(event: OrderEvent, discriminator?: string | number): s
 export class EventPublisher {
   private readonly js: JetStreamClient;
 
-  constructor(nc: NatsConnection) {
+  constructor(
+    nc: NatsConnection,
+    private readonly names: EventNames,
+  ) {
     this.js = jetstream(nc, { timeout: 5000 });
   }
 
   async publish(event: OrderEvent, opts: PublishOptions = {}): Promise<Published> {
-    const subject = orderEventSubject(event.orderId, event.type);
+    const subject = this.names.orderEvent(event.orderId, event.type);
     return inSpan(`publish ${event.type}`, SpanKind.PRODUCER, context.active(), { "messaging.destination.name": subject, "pinflow.order_id": event.orderId }, async () => {
       const hdrs = headers();
       hdrs.set(HEADERS.type, event.type);

@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { eventTypeFilter, ORDER_EVENTS_STREAM } from "@pinflow/contracts";
+import { eventNames } from "@pinflow/contracts";
 import { raceStartUps } from "@pinflow/testkit";
 import pino from "pino";
 import { connectNats, ensureOrderStream, ensureWorkConsumer, type NatsConnection } from "./index.js";
 
 const logger = pino({ level: "silent" });
+const names = eventNames("test");
 const ROUNDS = 10;
 
 const race = (ackWaitMs: (replica: number) => number) => ({
@@ -21,10 +22,10 @@ const race = (ackWaitMs: (replica: number) => number) => ({
     nc: await connectNats({ servers: infra.natsUrl, name: `bus-startup-${replica}`, logger }),
   }),
   startUp: async ({ nc, replica }: { nc: NatsConnection; replica: number }) => {
-    await ensureOrderStream(nc);
-    await ensureWorkConsumer(nc, { durable: "racer", filterSubject: eventTypeFilter("OrderCreated"), ackWaitMs: ackWaitMs(replica), batch: 5, maxAckPending: 50 });
-    const info = await (await jetstreamManager(nc)).consumers.info(ORDER_EVENTS_STREAM, "racer");
-    assert.equal(info.config.filter_subject, eventTypeFilter("OrderCreated"));
+    await ensureOrderStream(nc, names);
+    await ensureWorkConsumer(nc, names, { durable: "racer", filterSubject: names.eventType("OrderCreated"), ackWaitMs: ackWaitMs(replica), batch: 5, maxAckPending: 50 });
+    const info = await (await jetstreamManager(nc)).consumers.info(names.stream, "racer");
+    assert.equal(info.config.filter_subject, names.eventType("OrderCreated"));
   },
   close: async ({ nc }: { nc: NatsConnection }) => {
     await nc.close();
@@ -41,7 +42,7 @@ test(`an older and a newer version (another ack wait) starting at once both star
     ...race((replica) => (replica === 0 ? 30_000 : 45_000)),
     startUp: async (ctx: { nc: NatsConnection; replica: number }) => {
       await race((replica) => (replica === 0 ? 30_000 : 45_000)).startUp(ctx);
-      seen.push(Number((await (await jetstreamManager(ctx.nc)).consumers.info(ORDER_EVENTS_STREAM, "racer")).config.ack_wait));
+      seen.push(Number((await (await jetstreamManager(ctx.nc)).consumers.info(names.stream, "racer")).config.ack_wait));
     },
   });
   assert.deepEqual(failures, []);

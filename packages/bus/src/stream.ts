@@ -1,22 +1,25 @@
-import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
+import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { ALL_ORDER_EVENTS, ORDER_EVENTS_STREAM } from "@pinflow/contracts";
+import { environmentOfStream, type EventNames } from "@pinflow/contracts";
+import { ForeignStreamError } from "./errors.js";
 
 export const DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
 
-/** Create the order event stream if it does not exist (DESIGN.md §3). Safe to call from every service at start. */
-export async function ensureOrderStream(nc: NatsConnection): Promise<void> {
+/**
+ * Create the environment's order event stream if it does not exist (DESIGN.md §3). Safe to call from
+ * every service at start. An existing stream of that name must belong to this environment (its
+ * description records the environment) and carry exactly the environment's subjects; otherwise
+ * this throws ForeignStreamError and the service does not start.
+ */
+export async function ensureOrderStream(nc: NatsConnection, names: EventNames): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(ORDER_EVENTS_STREAM);
-    return;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
+  const existing = await streamConfig(nc, names.stream);
+  if (existing) return checkOwnStream(existing, names);
   try {
     await jsm.streams.add({
-      name: ORDER_EVENTS_STREAM,
-      subjects: [ALL_ORDER_EVENTS],
+      name: names.stream,
+      description: names.streamDescription,
+      subjects: [names.allEvents],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
@@ -28,8 +31,35 @@ export async function ensureOrderStream(nc: NatsConnection): Promise<void> {
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     });
   } catch (error) {
-    // Another service may have created it at the same moment.
-    if (!/already in use|already exists/i.test(String((error as Error).message))) throw error;
+    // Another service may have created it at the same moment (the server then answers "already in use"
+    // or, as often, "subjects overlap"): it must be ours too.
+    const raced = await streamConfig(nc, names.stream);
+    if (raced) return checkOwnStream(raced, names);
+    if (/overlap/i.test(String((error as Error).message))) {
+      throw new ForeignStreamError(`subjects ${names.allEvents} of environment ${names.environment} are already taken by another stream on this server: refusing to start`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function streamConfig(nc: NatsConnection, stream: string): Promise<StreamConfig | undefined> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    return (await jsm.streams.info(stream)).config;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    return undefined;
+  }
+}
+
+function checkOwnStream(config: Pick<StreamConfig, "description" | "subjects">, names: EventNames): void {
+  const owner = environmentOfStream(config.description);
+  const subjects = config.subjects ?? [];
+  if (owner !== names.environment || subjects.length !== 1 || subjects[0] !== names.allEvents) {
+    throw new ForeignStreamError(
+      `stream ${names.stream} belongs to ${owner === undefined ? "no recorded environment" : `environment ${JSON.stringify(owner)}`} ` +
+        `(subjects ${JSON.stringify(subjects)}), not to environment ${JSON.stringify(names.environment)} (subjects ["${names.allEvents}"]): refusing to start`,
+    );
   }
 }
 

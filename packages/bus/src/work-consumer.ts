@@ -1,8 +1,9 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { ORDER_EVENTS_STREAM, type OrderEvent } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { decodeEvent } from "./codec.js";
+import { deadLetterOf, describeError, type DeadLetter, type DeadLetterKind, type DeadLetterSink } from "./dead-letter.js";
 import { isNotFound } from "./stream.js";
 import { extractTraceContext, inSpan, SpanKind } from "./tracing.js";
 
@@ -23,16 +24,41 @@ export interface WorkConsumerOptions {
   /** Messages pulled per request: small, never the default 100 (DESIGN.md §3). */
   batch: number;
   maxAckPending: number;
+  /**
+   * Handler failures (thrown errors that are not transient) of one message before it is
+   * dead-lettered (default 5). Waiting (`retryAfterMs`) never counts as a failure.
+   */
+  maxFailures?: number;
+  /**
+   * The server's delivery bound (`max_deliver`, default 20 000), counting every delivery: waits
+   * (naks), failures and ack-wait expiries. A backstop, far above any legitimate wait; a message on
+   * its last delivery that would be retried once more is dead-lettered instead of being dropped.
+   */
+  maxDeliver?: number;
+  /** First retry delay after a failure, doubling per failure (per delivery for outages) up to 30 s (default 500 ms). */
+  failureBackoffMs?: number;
 }
 
+export const DEFAULT_MAX_FAILURES = 5;
+export const DEFAULT_MAX_DELIVER = 20_000;
+
 export interface ConsumerHooks {
-  /** A malformed or unknown message: logged, counted and terminated, never retried. */
+  /** Where messages the consumer gives up on are recorded (the service's dead-letter table). */
+  deadLetters: DeadLetterSink;
+  /**
+   * Whether a thrown error is an outage (database unreachable, connection lost) rather than
+   * something about the message: such failures are retried without counting towards `maxFailures`.
+   */
+  isTransient?: (error: unknown) => boolean;
+  /** A malformed or refused message: logged, counted, dead-lettered and terminated, never retried. */
   onRejected?: (reason: string) => void;
+  /** A message was dead-lettered (after it was recorded): count it. */
+  onDeadLettered?: (letter: DeadLetter) => void;
   onHandled?: (type: string, outcome: HandlerOutcome) => void;
 }
 
 /** Create or update the durable pull consumer (explicit ack). */
-export async function ensureWorkConsumer(nc: NatsConnection, opts: WorkConsumerOptions): Promise<void> {
+export async function ensureWorkConsumer(nc: NatsConnection, names: EventNames, opts: WorkConsumerOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const config = {
     durable_name: opts.durable,
@@ -40,19 +66,19 @@ export async function ensureWorkConsumer(nc: NatsConnection, opts: WorkConsumerO
     deliver_policy: DeliverPolicy.All,
     filter_subject: opts.filterSubject,
     ack_wait: nanos(opts.ackWaitMs),
-    max_deliver: -1,
+    max_deliver: opts.maxDeliver ?? DEFAULT_MAX_DELIVER,
     max_ack_pending: opts.maxAckPending,
   };
   try {
-    await jsm.consumers.info(ORDER_EVENTS_STREAM, opts.durable);
-    await jsm.consumers.update(ORDER_EVENTS_STREAM, opts.durable, {
+    await jsm.consumers.info(names.stream, opts.durable);
+    await jsm.consumers.update(names.stream, opts.durable, {
       ack_wait: config.ack_wait,
       max_ack_pending: config.max_ack_pending,
       max_deliver: config.max_deliver,
     });
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    await jsm.consumers.add(ORDER_EVENTS_STREAM, config);
+    await jsm.consumers.add(names.stream, config);
   }
 }
 
@@ -62,18 +88,33 @@ export type WorkHandler = (event: OrderEvent, ctx: DeliveryContext) => Promise<H
  * Pull messages from a durable consumer and hand each to `handler`, one at a time.
  * The handler's outcome becomes ack / nak(delay) / term; a thrown error (an
  * infrastructure fault) becomes a nak with backoff, so the message comes back.
+ *
+ * No single message stops the consumer (DESIGN I7). A message is dead-lettered — recorded in the
+ * service's dead-letter table through `deadLetters`, logged (ids and error, never the payload),
+ * counted, and `term()`ed — when it is malformed, when the handler refuses it, when the handler
+ * failed on it `maxFailures` times, or when its last allowed delivery (`maxDeliver`) would be
+ * retried again. Failures and waiting are told apart on purpose: a handler that answers "later"
+ * (a paused provider, an open circuit, a busy row) is waiting legitimately, possibly for many
+ * minutes, and is never dead-lettered for it; only `maxDeliver`, set far above any real wait,
+ * bounds it. Transient failures (`isTransient`: the database is down) do not count either: an
+ * outage must not dead-letter good events. Failures are counted per message in this process, so
+ * with several replicas (or after a restart) a poison message may be tried a few more times, still
+ * a bounded number. If the dead letter cannot be stored, the message is retried, never dropped.
  */
 export class WorkConsumer {
   private stopped = false;
   private messages: { close(): Promise<void | Error> } | undefined;
   private loop: Promise<void> | undefined;
+  /** Failures per stream sequence of messages still in play (bounded: the oldest entries go first). */
+  private readonly failures = new Map<number, number>();
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly names: EventNames,
     private readonly opts: WorkConsumerOptions,
     private readonly handler: WorkHandler,
     private readonly logger: Logger,
-    private readonly hooks: ConsumerHooks = {},
+    private readonly hooks: ConsumerHooks,
   ) {}
 
   start(): void {
@@ -90,9 +131,16 @@ export class WorkConsumer {
     const js = jetstream(this.nc);
     while (!this.stopped && !this.nc.isClosed()) {
       try {
-        const consumer = await js.consumers.get(ORDER_EVENTS_STREAM, this.opts.durable);
+        const consumer = await js.consumers.get(this.names.stream, this.opts.durable);
         const messages = await consumer.consume({ max_messages: this.opts.batch });
         this.messages = messages;
+        // stop() may have run while the consumer was being (re)created: it closed the previous iterator
+        // only. Close this one too, without waiting: the library finishes a close when the iterator is
+        // read, and this one never will be (it has unsubscribed already).
+        if (this.stopped) {
+          void messages.close();
+          break;
+        }
         for await (const msg of messages) {
           await this.handle(msg);
           if (this.stopped) break;
@@ -109,8 +157,7 @@ export class WorkConsumer {
     const decoded = decodeEvent(msg.data, msg.subject);
     if (!decoded.ok) {
       this.logger.error({ subject: msg.subject, seq: msg.seq, reason: decoded.reason }, "rejected malformed event");
-      this.hooks.onRejected?.(decoded.reason);
-      msg.term(); // no reason argument: 2.9 ignores term-with-reason and redelivers
+      if (await this.giveUp(msg, null, "malformed", decoded.reason)) this.hooks.onRejected?.(decoded.reason);
       return;
     }
     const event = decoded.event;
@@ -125,19 +172,82 @@ export class WorkConsumer {
         () => this.handler(event, { seq: msg.seq, deliveryCount: msg.info.deliveryCount }),
       );
     } catch (error) {
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(6, msg.info.deliveryCount - 1));
-      this.logger.error({ err: error, orderId: event.orderId, eventId: event.id, type: event.type, retryInMs: delay }, "handler failed; will retry");
-      outcome = { retryAfterMs: delay };
+      await this.failed(msg, event, error);
+      return;
     } finally {
       clearInterval(keepAlive);
     }
-    if ("ack" in outcome) msg.ack();
-    else if ("retryAfterMs" in outcome) msg.nak(outcome.retryAfterMs);
-    else {
+    if ("ack" in outcome) {
+      msg.ack();
+      this.failures.delete(msg.seq);
+    } else if ("retryAfterMs" in outcome) {
+      if (this.lastDelivery(msg)) {
+        await this.giveUp(msg, event, "delivery_limit", `still waiting after ${msg.info.deliveryCount} deliveries (the consumer's max_deliver)`);
+      } else msg.nak(outcome.retryAfterMs);
+    } else {
       this.logger.error({ orderId: event.orderId, eventId: event.id, type: event.type, reason: outcome.reject }, "handler rejected event");
-      this.hooks.onRejected?.(outcome.reject);
-      msg.term();
+      if (await this.giveUp(msg, event, "rejected", outcome.reject)) this.hooks.onRejected?.(outcome.reject);
     }
     this.hooks.onHandled?.(event.type, outcome);
+  }
+
+  /** The handler threw: retry later, or dead-letter after `maxFailures` failures that were not outages. */
+  private async failed(msg: JsMsg, event: OrderEvent, error: unknown): Promise<void> {
+    const transient = this.hooks.isTransient?.(error) ?? false;
+    const failures = transient ? (this.failures.get(msg.seq) ?? 0) : this.countFailure(msg.seq);
+    const maxFailures = this.opts.maxFailures ?? DEFAULT_MAX_FAILURES;
+    const log = { orderId: event.orderId, eventId: event.id, type: event.type, seq: msg.seq, failures, transient };
+    if ((!transient && failures >= maxFailures) || this.lastDelivery(msg)) {
+      this.logger.error({ ...log, err: error }, "handler failed; giving up on the event");
+      await this.giveUp(msg, event, failures >= maxFailures ? "failed" : "delivery_limit", describeError(error));
+      return;
+    }
+    // An outage backs off by deliveries (it may last); a failure about the message by its failures.
+    const step = transient ? msg.info.deliveryCount : failures;
+    const delay = Math.min(30_000, (this.opts.failureBackoffMs ?? 500) * 2 ** Math.min(6, Math.max(0, step - 1)));
+    this.logger.error({ ...log, err: error, retryInMs: delay }, "handler failed; will retry");
+    msg.nak(delay);
+  }
+
+  /** Record the message as a dead letter, then terminate it (true); if it cannot be recorded, retry it later (false). */
+  private async giveUp(msg: JsMsg, event: OrderEvent | null, kind: DeadLetterKind, error: string): Promise<boolean> {
+    const letter = deadLetterOf({
+      consumer: this.opts.durable,
+      kind,
+      seq: msg.seq,
+      subject: msg.subject,
+      data: msg.data,
+      event,
+      error,
+      attempts: msg.info.deliveryCount,
+    });
+    try {
+      await this.hooks.deadLetters.record(letter);
+    } catch (recordError) {
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(6, msg.info.deliveryCount - 1));
+      this.logger.error({ err: recordError, seq: msg.seq, subject: letter.subject, kind, retryInMs: delay }, "could not store the dead letter; the message will come back");
+      msg.nak(delay);
+      return false;
+    }
+    this.logger.error(
+      { consumer: letter.consumer, seq: letter.seq, subject: letter.subject, orderId: letter.orderId, eventId: letter.eventId, type: letter.eventType, kind, attempts: letter.attempts, error: letter.error },
+      "event dead-lettered; the consumer goes on",
+    );
+    this.hooks.onDeadLettered?.(letter);
+    msg.term(); // no reason argument: 2.9 ignores term-with-reason and redelivers
+    this.failures.delete(msg.seq);
+    return true;
+  }
+
+  private lastDelivery(msg: JsMsg): boolean {
+    return msg.info.deliveryCount >= (this.opts.maxDeliver ?? DEFAULT_MAX_DELIVER);
+  }
+
+  private countFailure(seq: number): number {
+    const n = (this.failures.get(seq) ?? 0) + 1;
+    this.failures.delete(seq);
+    this.failures.set(seq, n);
+    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    return n;
   }
 }

@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { EVENT_TYPES, OrderEvent, SCHEMA_VERSION, TERMINAL_EVENT_TYPES, type EventType } from "./events.js";
-import { ALL_ORDER_EVENTS, HEADERS, ORDER_EVENTS_STREAM } from "./subjects.js";
+import { eventNames, HEADERS, ORDER_STREAM_PREFIX, ORDER_SUBJECT_TOKEN } from "./subjects.js";
+
+/** How the public contract spells the environment's names (eventNames() makes them). */
+const STREAM = `${ORDER_STREAM_PREFIX}<ENV>`;
+const PRODUCTION = eventNames("production");
+const ENV_DESCRIPTION =
+  "The environment (PINFLOW_ENV, e.g. `staging`, `production`: a-z 0-9 -, starting with a letter, at most 32). Every subject, the stream name and every durable consumer name derive from it, so two environments on one NATS server never see each other's events.";
 
 const DESCRIPTIONS: Record<EventType, string> = {
   OrderCreated: "A customer created an order (orders service). Once per order.",
@@ -49,10 +55,10 @@ export function buildAsyncApi(): Record<string, unknown> {
       payload: z.toJSONSchema(envelope, { target: "draft-2020-12", unrepresentable: "any" }),
     };
     channels[type] = {
-      address: `orders.{orderId}.${type}`,
+      address: `{env}.${ORDER_SUBJECT_TOKEN}.{orderId}.${type}`,
       title: type,
-      description: `${DESCRIPTIONS[type]} Stream ${ORDER_EVENTS_STREAM}.`,
-      parameters: { orderId: { description: "The order id (subject-safe: A-Z a-z 0-9 _ -)" } },
+      description: `${DESCRIPTIONS[type]} Stream ${STREAM}.`,
+      parameters: { env: { description: ENV_DESCRIPTION }, orderId: { description: "The order id (subject-safe: A-Z a-z 0-9 _ -)" } },
       messages: { [type]: { $ref: `#/components/messages/${type}` } },
     };
     operations[`publish${type}`] = {
@@ -68,7 +74,8 @@ export function buildAsyncApi(): Record<string, unknown> {
       title: "pinflow order events",
       version: `${SCHEMA_VERSION}.0.0`,
       description: [
-        `Every event of an order is published on the JetStream stream ${ORDER_EVENTS_STREAM} (subjects \`${ALL_ORDER_EVENTS}\`, file storage, no age limit, delete and purge denied).`,
+        `Every event of an order is published on its environment's JetStream stream ${STREAM} (subjects \`<env>.${ORDER_SUBJECT_TOKEN}.>\`, e.g. stream ${PRODUCTION.stream} with subjects \`${PRODUCTION.allEvents}\`; file storage, no age limit, delete and purge denied; the stream's description records its environment).`,
+        `Durable consumers are named \`<env>-<consumer>\` (e.g. \`${PRODUCTION.durable("dispatcher")}\`).`,
         "Subscribe with a durable or ordered consumer; delivery is at-least-once, so deduplicate by the event `id` or the stream sequence.",
         `Terminal events (${TERMINAL_EVENT_TYPES.join(", ")}) appear at most once per order. Schema version ${SCHEMA_VERSION}: new optional fields may be added; a breaking change gets a new schema version.`,
       ].join(" "),

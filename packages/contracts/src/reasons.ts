@@ -34,5 +34,9 @@ export const ReviewReason = z.enum([
   "deadline_exceeded",
   "unknown_status",
   "provider_unreachable",
+  /** An event about the order could not be processed after bounded tries; it is in a dead-letter record. */
+  "unprocessable_event",
+  /** A PIN arrived that does not belong to the order (another reference, or sealed for another order). */
+  "pin_mismatch",
 ]);
 export type ReviewReason = z.infer<typeof ReviewReason>;

@@ -1,3 +1,4 @@
+import { Environment } from "@pinflow/contracts";
 import { z } from "zod";
 
 export class ConfigError extends Error {
@@ -19,6 +20,12 @@ export const msSetting = (fallback: number) => z.coerce.number().int().min(0).de
 /** Settings every service has. */
 export const BaseConfig = z.object({
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  /**
+   * The environment (staging, production, …): the stream name, subject prefix and durable consumer names
+   * derive from it (eventNames), so environments sharing a NATS server never cross. Required: no default
+   * that two environments could both fall back to.
+   */
+  PINFLOW_ENV: Environment,
   DATABASE_URL: z.string().min(1),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535),
   HTTP_HOST: z.string().default("127.0.0.1"),

@@ -2,6 +2,7 @@ export * from "./logger.js";
 export * from "./nest-logger.js";
 export * from "./config.js";
 export * from "./health.js";
+export * from "./dead-letters.js";
 export * from "./metrics.js";
 export * from "./bootstrap.js";
 export * from "./json-body.js";

@@ -17,6 +17,11 @@ export class TestNatsServer {
   readonly storeDir = mkdtempSync(join(tmpdir(), "pinflow-nats-"));
   port = 0;
 
+  /** The server's process id while it runs (benchmarks read its memory from /proc). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

@@ -1,6 +1,15 @@
 import { Module, type DynamicModule } from "@nestjs/common";
 import { APP_FILTER } from "@nestjs/core";
-import { HealthController, HttpErrorFilter, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import {
+  DEAD_LETTERS,
+  DeadLettersController,
+  HealthController,
+  HttpErrorFilter,
+  METRICS_REGISTRY,
+  READINESS_CHECKS,
+  type DeadLetterList,
+  type ReadinessChecks,
+} from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Balances } from "./balances.js";
@@ -25,16 +34,19 @@ export interface AppDeps {
   /** Whether each provider shuts us out (the dispatcher's store). */
   access: ProviderAccessSource;
   logger: Logger;
+  /** The dead-letter record: GET /v1/dead-letters (omitted: no such endpoint). */
+  deadLetters?: DeadLetterList;
 }
 
-/** The HTTP shell: health, readiness, metrics and the provider admin endpoints, built from made objects. */
+/** The HTTP shell: health, readiness, metrics, the provider admin endpoints and the dead letters, built from made objects. */
 @Module({})
 export class AppModule {
   static register(deps: AppDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, ProvidersController],
+      controllers: deps.deadLetters ? [HealthController, ProvidersController, DeadLettersController] : [HealthController, ProvidersController],
       providers: [
+        ...(deps.deadLetters ? [{ provide: DEAD_LETTERS, useValue: deps.deadLetters }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: PROVIDERS, useValue: deps.providers },

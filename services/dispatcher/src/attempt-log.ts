@@ -5,7 +5,7 @@
  */
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type EventType, type OrderEvent } from "@pinflow/contracts";
+import type { EventNames, EventType, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 
 export interface AttemptLog {
@@ -28,6 +28,7 @@ export class StreamAttemptLog implements AttemptLog {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly names: EventNames,
     private readonly publisher: EventPublisher,
     private readonly logger: Logger,
   ) {}
@@ -40,12 +41,12 @@ export class StreamAttemptLog implements AttemptLog {
     this.jsm ??= jetstreamManager(this.nc, { checkAPI: false });
     const jsm = await this.jsm;
     // Last message by literal subject: answered from the stream's subject index, one round trip for all.
-    const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) })));
+    const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.orderEvent(orderId, type) })));
     return found.some((m) => m !== null);
   }
 
   async history(orderId: string): Promise<OrderEvent[]> {
-    const messages = await readOrderHistory(this.nc, orderId);
+    const messages = await readOrderHistory(this.nc, this.names, orderId);
     const events: OrderEvent[] = [];
     for (const m of messages) {
       if (m.ok) events.push(m.event);

@@ -30,6 +30,10 @@ export const DispatcherEnv = BaseConfig.extend({
   LEASE_MARGIN_MS: msSetting(15_000),
   CONSUMER_ACK_WAIT_MS: msSetting(30_000).pipe(z.number().min(1_000)),
   CONSUMER_BATCH: z.coerce.number().int().min(1).max(10).default(5),
+  /** Handler failures of one OrderCreated (not database outages; waiting never counts) before it is dead-lettered. */
+  CONSUMER_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  /** The consumer's max_deliver: every delivery counts, waits too; a backstop far above any legitimate wait. */
+  CONSUMER_MAX_DELIVER: z.coerce.number().int().min(10).default(20_000),
   // Per-provider limits, shared by every replica through the dispatcher's database (its share of each account).
   ...providerLimitSettings({ znet: 2, xstor: 4 }),
   /** How often the provider balances are read for the pinflow_provider_balance gauge (0 = never). */
@@ -46,6 +50,8 @@ export type ProviderConfigs = ProviderAccounts;
 
 export interface DispatcherConfig extends ProviderConfigs {
   natsUrl: string;
+  /** PINFLOW_ENV: the stream, subjects and durable names derive from it. */
+  environment: string;
   databaseUrl: string;
   /** PostgreSQL connect / statement / query / idle-in-transaction limits (PG_*_TIMEOUT_MS). */
   pgTimeouts: ReturnType<typeof pgTimeouts>;
@@ -60,6 +66,8 @@ export interface DispatcherConfig extends ProviderConfigs {
   leaseMarginMs: number;
   ackWaitMs: number;
   batch: number;
+  maxFailures: number;
+  maxDeliver: number;
   /** For every configured provider. */
   limits: Partial<Record<ProviderName, ProviderLimits>>;
   defaultRetryAfterMs: number;
@@ -77,6 +85,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   const limits = providerLimits(e, providers, (timeoutMs) => timeoutMs + e.LEASE_MARGIN_MS);
   return {
     natsUrl: e.NATS_URL,
+    environment: e.PINFLOW_ENV,
     databaseUrl: e.DATABASE_URL,
     pgTimeouts: pgTimeouts(e),
     httpPort: e.HTTP_PORT,
@@ -90,6 +99,8 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     leaseMarginMs: e.LEASE_MARGIN_MS,
     ackWaitMs: e.CONSUMER_ACK_WAIT_MS,
     batch: e.CONSUMER_BATCH,
+    maxFailures: e.CONSUMER_MAX_FAILURES,
+    maxDeliver: e.CONSUMER_MAX_DELIVER,
     limits,
     defaultRetryAfterMs: e.PROVIDER_RETRY_AFTER_MS,
     gateMaxWaitMs: e.GATE_MAX_WAIT_MS,

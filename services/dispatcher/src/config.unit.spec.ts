@@ -9,6 +9,7 @@ const dir = mkdtempSync(join(tmpdir(), "pinflow-dispatcher-config-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const base = {
+  PINFLOW_ENV: "test",
   DATABASE_URL: "postgres://x@127.0.0.1/db",
   HTTP_PORT: "8082",
   CATALOG_FILE: "/etc/pinflow/catalog.json",
@@ -73,6 +74,7 @@ describe("dispatcher config", () => {
 
 describe("dispatcher config: x-stor and provider limits", () => {
   const xstorOnly = {
+    PINFLOW_ENV: "test",
     DATABASE_URL: "postgres://x@127.0.0.1/db",
     HTTP_PORT: "8082",
     CATALOG_FILE: "/etc/pinflow/catalog.json",

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
@@ -13,9 +12,10 @@ import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { DEFAULT_POLICY, type DispatchRow } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
+import { OPEN_GATE, type CallGate } from "./gate.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
-import { createDispatcher, DURABLE } from "./runtime.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent, TEST_NAMES } from "./dispatcher.test-harness.js";
+import { CONSUMER, createDispatcher } from "./runtime.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-Şifre&1";
@@ -49,6 +49,17 @@ function faulty(store: DispatchStore): DispatchStore {
   };
 }
 
+/** Calls the provider's limits hold back (busy) before one goes through: the order waits, it never fails for this. */
+let holdNext = 0;
+const holdingGate: CallGate = {
+  acquire: async (provider, maxWaitMs) => {
+    if (holdNext <= 0) return OPEN_GATE.acquire(provider, maxWaitMs);
+    holdNext--;
+    return { kind: "blocked", reason: "busy", retryAfterMs: 10 };
+  },
+  release: (permit, outcome) => OPEN_GATE.release(permit, outcome),
+};
+
 const bed = useDispatcherBed({
   natsName: "dispatcher-test",
   dbPrefix: "dispatcher",
@@ -59,6 +70,7 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
+      names: TEST_NAMES,
       providers: providerRegistry([new ZnetProvider(client)]),
       catalog: readCatalogFile(CATALOG),
       pins: { seal: () => assert.fail("znet never delivers a PIN in its place reply") },
@@ -68,6 +80,7 @@ const bed = useDispatcherBed({
       batch: 5,
       relayIntervalMs: 100,
       wrapStore: faulty,
+      gate: holdingGate,
       policy: {
         ...DEFAULT_POLICY,
         maxReconcileTries: MAX_TRIES,
@@ -84,7 +97,7 @@ const bed = useDispatcherBed({
 /** Every OrderCreated published so far was handled and acknowledged. */
 async function consumerIdle(): Promise<void> {
   await eventually(async () => {
-    const ci = await bed.jsm.consumers.info(ORDER_EVENTS_STREAM, DURABLE);
+    const ci = await bed.jsm.consumers.info(TEST_NAMES.stream, TEST_NAMES.durable(CONSUMER));
     assert.equal(ci.num_pending, 0, "pending");
     assert.equal(ci.num_ack_pending, 0, "ack pending");
   }, 15_000);
@@ -257,10 +270,10 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, ReviewRequired: 1 });
   });
 
-  it("a malformed OrderCreated is terminated and counted, and the consumer goes on", async () => {
+  it("a malformed OrderCreated is dead-lettered (recorded, counted, terminated) with its order in review, and the consumer goes on", async () => {
     const orderId = `o-${randomUUID()}`;
     const js = (await import("@nats-io/jetstream")).jetstream(bed.nc);
-    await js.publish(orderEventSubject(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
+    const bad = await js.publish(TEST_NAMES.orderEvent(orderId, "OrderCreated"), new TextEncoder().encode("{not json"));
     const order = created(player("after-bad"));
     await bed.publisher.publish(order);
     await waitForEvent(bed.jsm, order.orderId, "OrderSent");
@@ -268,5 +281,47 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const rejected = await registry.getSingleMetricAsString("pinflow_events_rejected_total");
     assert.match(rejected, /pinflow_events_rejected_total\{reason="not UTF-8 JSON"\} 1/);
     assert.equal(await row(orderId), null);
+    const page = await bed.dispatcher.deadLetters.list({ limit: 50 });
+    const letter = page.deadLetters.find((l) => l.seq === bad.seq);
+    assert.deepEqual(
+      { consumer: letter?.consumer, kind: letter?.kind, orderId: letter?.orderId, eventType: letter?.eventType, raw: letter?.raw },
+      { consumer: TEST_NAMES.durable(CONSUMER), kind: "malformed", orderId, eventType: "OrderCreated", raw: "{not json" },
+    );
+    const review = await waitForEvent(bed.jsm, orderId, "ReviewRequired");
+    assert.equal(review.data.reason as string, "unprocessable_event");
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="malformed"\} 1/);
+  });
+
+  it("a long legitimate wait is not dead-lettered: held back by the provider's limits for more deliveries than the failure bound, the order is then placed once", async () => {
+    holdNext = 12; // > the consumer's 5 failures
+    const order = created(player("held"));
+    await bed.publisher.publish(order);
+    const sent = await waitForEvent(bed.jsm, order.orderId, "OrderSent", 20_000);
+    assert.equal(holdNext, 0, "every held delivery came back");
+    assert.equal(sim.placeCalls(sent.data.reference), 1);
+    const letters = await bed.pool.query("SELECT 1 FROM dead_letter WHERE order_id = $1", [order.orderId]);
+    assert.equal(letters.rowCount, 0);
+    await consumerIdle();
+    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
+  });
+
+  it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review, later orders flow", async () => {
+    const poison = created("a\u0000b");
+    await bed.publisher.publish(poison);
+    const order = created(player("after-nul"));
+    await bed.publisher.publish(order);
+    await waitForEvent(bed.jsm, order.orderId, "OrderSent");
+    const review = await waitForEvent(bed.jsm, poison.orderId, "ReviewRequired", 30_000);
+    assert.equal(review.data.stage, "dispatch");
+    assert.equal(review.data.reason as string, "unprocessable_event");
+    await consumerIdle();
+    const letters = await bed.pool.query<{ order_id: string; event_type: string; error: string }>(
+      "SELECT order_id, event_type, error FROM dead_letter WHERE order_id = $1",
+      [poison.orderId],
+    );
+    assert.equal(letters.rows.length, 1);
+    assert.equal(letters.rows[0]!.event_type, "OrderCreated");
+    assert.match(letters.rows[0]!.error, /0x00|invalid byte sequence/);
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="failed"\} 1/);
   });
 });

@@ -8,7 +8,7 @@ import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, orderEventsFilter, type EventOf, type EventType } from "@pinflow/contracts";
+import { eventNames, parseOrderSubject, type EventOf, type EventType } from "@pinflow/contracts";
 import { createPool, type Pool } from "@pinflow/pg";
 import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -24,6 +24,9 @@ export interface SimulatorLike {
   start(): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** The environment every dispatcher integration test runs in (its stream, subjects and durable names). */
+export const TEST_NAMES = eventNames("test");
 
 export interface DispatcherBed {
   readonly pool: Pool;
@@ -67,9 +70,9 @@ export function useDispatcherBed(opts: DispatcherBedOptions): DispatcherBed {
     const urls: string[] = [];
     for (const sim of opts.simulators) urls.push(await sim.start());
     nc = await connectNats({ servers: nats.url, name: opts.natsName, logger });
-    await ensureOrderStream(nc);
+    await ensureOrderStream(nc, TEST_NAMES);
     jsm = await jetstreamManager(nc);
-    publisher = new EventPublisher(nc);
+    publisher = new EventPublisher(nc, TEST_NAMES);
     dispatcher = await opts.dispatcher({ pool, nc, urls });
     dispatcher.start();
   });
@@ -132,7 +135,7 @@ export function player(tag: string): string {
 /** The last event of `type` for the order, once it is on the stream. */
 export async function waitForEvent<T extends EventType>(jsm: JetStreamManager, orderId: string, type: T, timeoutMs = 15_000): Promise<EventOf<T>> {
   return eventually(async () => {
-    const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, type) });
+    const msg = await jsm.streams.getMessage(TEST_NAMES.stream, { last_by_subj: TEST_NAMES.orderEvent(orderId, type) });
     if (msg === null) throw new Error(`no ${type} for ${orderId} yet`);
     const decoded = decodeEvent(msg.data, msg.subject);
     if (!decoded.ok) throw new Error(`malformed ${type}: ${decoded.reason}`);
@@ -148,10 +151,10 @@ export const ATTEMPT_FACTS: readonly string[] = ["PlacementStarted", "PlacementA
  * and with `attemptFacts` also the attempt facts.
  */
 export async function eventCounts(jsm: JetStreamManager, orderId: string, opts: { attemptFacts?: boolean } = {}): Promise<Record<string, number>> {
-  const info = await jsm.streams.info(ORDER_EVENTS_STREAM, { subjects_filter: orderEventsFilter(orderId) });
+  const info = await jsm.streams.info(TEST_NAMES.stream, { subjects_filter: TEST_NAMES.orderEvents(orderId) });
   const counts: Record<string, number> = {};
   for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
-    const type = subject.split(".").at(-1) ?? subject;
+    const type = parseOrderSubject(subject)?.type ?? subject;
     if (opts.attemptFacts === true || !ATTEMPT_FACTS.includes(type)) counts[type] = n;
   }
   return counts;

@@ -15,7 +15,7 @@ import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, orderEventSubject, type ProviderName } from "@pinflow/contracts";
+import { eventNames, type ProviderName } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
@@ -36,6 +36,7 @@ const PASSWORD = "main-Şifre#42";
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const CATALOG = fileURLToPath(new URL("../../../config/catalog.json", import.meta.url));
 const logger = pino({ level: "silent" });
+const names = eventNames("main-test");
 
 describe("dispatcher process (node dist/main.js)", () => {
   const nats = new TestNatsServer();
@@ -59,6 +60,7 @@ describe("dispatcher process (node dist/main.js)", () => {
       env: {
         PATH: process.env.PATH ?? "",
         NATS_URL: nats.url,
+        PINFLOW_ENV: names.environment,
         DATABASE_URL: db.url,
         HTTP_PORT: String(port),
         HTTP_HOST: "127.0.0.1",
@@ -77,7 +79,7 @@ describe("dispatcher process (node dist/main.js)", () => {
     child.stdout?.on("data", (b: Buffer) => (output += b.toString("utf8")));
     child.stderr?.on("data", (b: Buffer) => (output += b.toString("utf8")));
     nc = await connectNats({ servers: nats.url, name: "dispatcher-main-test", logger });
-    await ensureOrderStream(nc);
+    await ensureOrderStream(nc, names);
   });
 
   after(async () => {
@@ -102,10 +104,10 @@ describe("dispatcher process (node dist/main.js)", () => {
 
     const orderId = `o-${randomUUID()}`;
     const order = makeEvent("OrderCreated", { orderId, correlationId: orderId, causationId: null }, { packageId: "freefire-100", playerId: "p-main", extra: null });
-    await new EventPublisher(nc).publish(order);
+    await new EventPublisher(nc, names).publish(order);
     const jsm = await jetstreamManager(nc);
     const sent = await eventually(async () => {
-      const msg = await jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(orderId, "OrderSent") });
+      const msg = await jsm.streams.getMessage(names.stream, { last_by_subj: names.orderEvent(orderId, "OrderSent") });
       assert.ok(msg !== null, "no OrderSent yet");
       const decoded = decodeEvent(msg.data, msg.subject);
       assert.ok(decoded.ok && decoded.event.type === "OrderSent");

@@ -5,6 +5,7 @@
  */
 import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
+import { eventNames } from "@pinflow/contracts";
 import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
@@ -35,16 +36,18 @@ async function main(): Promise<void> {
   await gate.ensure();
 
   const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger });
-  await ensureOrderStream(nc);
+  const names = eventNames(config.environment);
+  await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("dispatcher");
   const dispatcher = await createDispatcher({
     pool,
     nc,
+    names,
     providers,
     catalog,
     // Adapter until PinCipher.seal binds a PIN to its order (then: `pins: cipher`).
-    pins: { seal: (pin, _binding) => cipher.seal(pin) },
+    pins: cipher,
     logger,
     registry,
     gate,
@@ -52,6 +55,8 @@ async function main(): Promise<void> {
     defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
+    maxFailures: config.maxFailures,
+    maxDeliver: config.maxDeliver,
     policy: dispatchPolicy(config),
   });
   logger.info(
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
       control: gate,
       access: dispatcher.store,
       logger,
+      deadLetters: dispatcher.deadLetters,
     }),
     {
       host: config.httpHost,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { rejectedEventsCounter, reasonLabel } from "@pinflow/service-kit";
+import type { DeadLetter } from "@pinflow/bus";
+import { deadLettersCounter, rejectedEventsCounter, reasonLabel } from "@pinflow/service-kit";
 
 /** Outcomes of one handling step (low cardinality, fixed set). */
 export type DispatchOutcome =
@@ -37,6 +38,7 @@ export class DispatchMetrics {
   readonly latency: Histogram<"provider">;
   readonly providerErrors: Counter<"provider" | "kind">;
   readonly rejected: Counter<"reason">;
+  readonly deadLetters: Counter<"consumer" | "kind">;
   readonly balances: Gauge<"provider">;
   readonly held: Counter<"provider" | "reason">;
   readonly aboveMaximum: Counter<"provider">;
@@ -63,6 +65,7 @@ export class DispatchMetrics {
       registers: [registry],
     });
     this.rejected = rejectedEventsCounter(registry);
+    this.deadLetters = deadLettersCounter(registry);
     this.balances = new Gauge({
       name: "pinflow_provider_balance",
       help: "The reseller balance at the provider (TRY), refreshed periodically and from acceptances",
@@ -117,6 +120,10 @@ export class DispatchMetrics {
 
   acceptedAfter(provider: string, seconds: number): void {
     if (Number.isFinite(seconds)) this.latency.observe({ provider }, Math.max(0, seconds));
+  }
+
+  deadLettered(letter: DeadLetter): void {
+    this.deadLetters.inc({ consumer: letter.consumer, kind: letter.kind });
   }
 
   rejectedEvent(reason: string): void {

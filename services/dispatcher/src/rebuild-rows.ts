@@ -1,12 +1,13 @@
 /**
  * Rebuild the dispatcher's rows from the order stream (DESIGN.md I5), with the environment of the
  * dispatcher (config.ts):
- *   node services/dispatcher/dist/rebuild-rows.js
+ *   PINFLOW_ENV=… node services/dispatcher/dist/rebuild-rows.js
  * Stop every dispatcher replica first. Migrations are applied (an empty database is fine); every
  * dispatch row is replaced by the fold of its order's events. Routes, imported prices, provider
  * access and references already stored are kept.
  */
 import { connectNats, ensureOrderStream } from "@pinflow/bus";
+import { eventNames } from "@pinflow/contracts";
 import { createPool } from "@pinflow/pg";
 import { createLogger } from "@pinflow/service-kit";
 import { dispatchPolicy, loadDispatcherConfig } from "./config.js";
@@ -19,8 +20,9 @@ const pool = createPool(config.databaseUrl, { timeouts: config.pgTimeouts });
 const nc = await connectNats({ servers: config.natsUrl, name: "dispatcher-rebuild", logger });
 try {
   await prepareDatabase(pool);
-  await ensureOrderStream(nc);
-  const result = await rebuildDispatchRows(pool, nc, dispatchPolicy(config), logger);
+  const names = eventNames(config.environment);
+  await ensureOrderStream(nc, names);
+  const result = await rebuildDispatchRows(pool, nc, names, dispatchPolicy(config), logger);
   logger.info(result, "dispatch rows rebuilt from the stream");
 } finally {
   await nc.close();

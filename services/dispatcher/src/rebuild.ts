@@ -5,7 +5,7 @@
  * are not facts: a rebuilt open placement is reconciled at once.
  */
 import { causedBy, factMsgId, makeEvent, readStream, type NatsConnection } from "@pinflow/bus";
-import type { OrderEvent } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
@@ -25,10 +25,10 @@ export interface RebuildResult {
 }
 
 /** Fold the whole stream per order (in stream order). */
-export async function foldStream(nc: NatsConnection, policy: DispatchPolicy, logger: Logger): Promise<{ folds: Map<string, DispatchFold>; malformed: number }> {
+export async function foldStream(nc: NatsConnection, names: EventNames, policy: DispatchPolicy, logger: Logger): Promise<{ folds: Map<string, DispatchFold>; malformed: number }> {
   const folds = new Map<string, DispatchFold>();
   let malformed = 0;
-  for (const m of await readStream(nc)) {
+  for (const m of await readStream(nc, names)) {
     if (!m.ok) {
       malformed++;
       logger.error({ seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event");
@@ -40,8 +40,8 @@ export async function foldStream(nc: NatsConnection, policy: DispatchPolicy, log
 }
 
 /** Delete every dispatch row, then write the rows the stream gives (stop the dispatcher first). */
-export async function rebuildDispatchRows(pool: Pool, nc: NatsConnection, policy: DispatchPolicy, logger: Logger, now: Date = new Date()): Promise<RebuildResult> {
-  const { folds, malformed } = await foldStream(nc, policy, logger);
+export async function rebuildDispatchRows(pool: Pool, nc: NatsConnection, names: EventNames, policy: DispatchPolicy, logger: Logger, now: Date = new Date()): Promise<RebuildResult> {
+  const { folds, malformed } = await foldStream(nc, names, policy, logger);
   await inTransaction(pool, (client) => client.query("DELETE FROM dispatch"));
   const store = new PgDispatchStore(pool);
   let rows = 0;

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connectNats, ensureOrderStream, EventPublisher, type NatsConnection } from "@pinflow/bus";
-import { ORDER_EVENTS_STREAM, type EventOf } from "@pinflow/contracts";
+import type { EventOf } from "@pinflow/contracts";
 import { createPool, type Pool } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
@@ -19,11 +19,11 @@ import { eventually, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { DEFAULT_POLICY, type DispatchPolicy, type DispatchRow } from "./dispatch.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, waitForEvent } from "./dispatcher.test-harness.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, TEST_NAMES, waitForEvent } from "./dispatcher.test-harness.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
 import { rebuildDispatchRows } from "./rebuild.js";
-import { createDispatcher, DURABLE, prepareDatabase, type Dispatcher } from "./runtime.js";
+import { CONSUMER, createDispatcher, prepareDatabase, type Dispatcher } from "./runtime.js";
 
 const CODE = "5550003333";
 const PASSWORD = "replay-Şifre&3";
@@ -69,6 +69,7 @@ async function startDispatcher(label: string): Promise<Running> {
   const client = new ZnetClient({ baseUrl: znetUrl, code: CODE, password: PASSWORD, timeoutMs: CLIENT_TIMEOUT_MS });
   await importCatalogs(pool, readCatalogFile(CATALOG), { znet: client });
   const dispatcher = await createDispatcher({
+    names: TEST_NAMES,
     pool,
     nc,
     providers: providerRegistry([new ZnetProvider(client)]),
@@ -115,9 +116,9 @@ describe("dispatch rows are a projection of the stream: rebuilt the same, and a 
     await nats.start();
     znetUrl = await znet.start();
     nc = await connectNats({ servers: nats.url, name: "dispatcher-replay-test", logger });
-    await ensureOrderStream(nc);
+    await ensureOrderStream(nc, TEST_NAMES);
     jsm = await jetstreamManager(nc);
-    publisher = new EventPublisher(nc);
+    publisher = new EventPublisher(nc, TEST_NAMES);
     first = await startDispatcher("dispatcher_replay_a");
 
     const rowOf = (o: Order) => first.dispatcher.store.get(o.orderId);
@@ -177,7 +178,7 @@ describe("dispatch rows are a projection of the stream: rebuilt the same, and a 
   it("drop the database, rebuild from the stream: the same rows (every fact column, every state)", async () => {
     const { pool } = await freshDatabase("dispatcher_replay_rebuild");
     try {
-      const result = await rebuildDispatchRows(pool, nc, policy, logger, clock());
+      const result = await rebuildDispatchRows(pool, nc, TEST_NAMES, policy, logger, clock());
       assert.equal(result.malformed, 0);
       assert.equal(result.pendingEvents, 0, "nothing the rules decided is missing from the stream");
       const rebuilt = new PgDispatchStore(pool);
@@ -198,7 +199,7 @@ describe("dispatch rows are a projection of the stream: rebuilt the same, and a 
     const placedBefore = new Map(znet.placedReferences().map((ref) => [ref, znet.placeCalls(ref)]));
     const checksBefore = znet.checkCalls(references["reconciling"]!);
     await stopDispatcher(first);
-    await jsm.consumers.delete(ORDER_EVENTS_STREAM, DURABLE);
+    await jsm.consumers.delete(TEST_NAMES.stream, TEST_NAMES.durable(CONSUMER));
 
     const second = await startDispatcher("dispatcher_replay_b");
     try {

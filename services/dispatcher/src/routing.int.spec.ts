@@ -14,9 +14,8 @@ import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { DEFAULT_POLICY } from "./dispatch.js";
-import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent } from "./dispatcher.test-harness.js";
+import { CATALOG, created, eventCounts, importCatalogs, logger, player, useDispatcherBed, waitForEvent, TEST_NAMES } from "./dispatcher.test-harness.js";
 import { createDispatcher } from "./runtime.js";
-import { ORDER_EVENTS_STREAM, orderEventSubject } from "@pinflow/contracts";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 
 const CODE = "5550004444";
@@ -53,10 +52,11 @@ const bed = useDispatcherBed({
     return createDispatcher({
       pool,
       nc,
+      names: TEST_NAMES,
       providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
       catalog: readCatalogFile(CATALOG),
       // Adapter until PinCipher.seal binds a PIN to its order.
-      pins: { seal: (pin, _binding) => pins.seal(pin) },
+      pins,
       logger,
       registry,
       gate,
@@ -167,9 +167,9 @@ describe("routing across znet and x-stor (PostgreSQL + NATS + both simulators)",
     assert.equal(sent.data.providerOrderId, xstor.order(reference)?.orderId);
     assert.deepEqual({ ...received.data, pin: null }, { provider: "xstor", reference, pin: null, note: null, checks: 0 });
     assert.equal(received.causationId, sent.causationId, "both caused by the OrderCreated");
-    assert.equal(pins.open(received.data.pin), pin);
+    assert.equal(pins.open(received.data.pin, { orderId: order.orderId, reference }), pin);
     const seqs = await Promise.all(
-      (["OrderSent", "PinReceived"] as const).map(async (type) => (await bed.jsm.streams.getMessage(ORDER_EVENTS_STREAM, { last_by_subj: orderEventSubject(order.orderId, type) }))?.seq ?? 0),
+      (["OrderSent", "PinReceived"] as const).map(async (type) => (await bed.jsm.streams.getMessage(TEST_NAMES.stream, { last_by_subj: TEST_NAMES.orderEvent(order.orderId, type) }))?.seq ?? 0),
     );
     assert.ok(seqs[0]! > 0 && seqs[0]! < seqs[1]!, `OrderSent (${seqs[0]}) before PinReceived (${seqs[1]})`);
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1, PinReceived: 1 });

@@ -4,8 +4,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
-import { ensureOutbox, migrate, OutboxRelay, type Pool } from "@pinflow/pg";
+import type { EventNames } from "@pinflow/contracts";
+import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
+import type { DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Balances } from "./balances.js";
@@ -20,12 +21,15 @@ import { PgDispatchStore } from "./pg-dispatch-store.js";
 import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
 
-export const DURABLE = "dispatcher";
+/** The OrderCreated consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "dispatcher";
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface DispatcherOptions {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   providers: ProviderRegistry;
   policy: DispatchPolicy;
   logger: Logger;
@@ -39,6 +43,11 @@ export interface DispatcherOptions {
   defaultRetryAfterMs?: number;
   ackWaitMs?: number;
   batch?: number;
+  /** Handler failures of one OrderCreated before it is dead-lettered (default 5), see WorkConsumer. */
+  maxFailures?: number;
+  /** The consumer's max_deliver (default 20 000): a backstop far above legitimate waiting. */
+  maxDeliver?: number;
+  failureBackoffMs?: number;
   /** Wrap the store (tests inject faults). */
   wrapStore?: (store: DispatchStore) => DispatchStore;
   clock?: () => Date;
@@ -52,6 +61,8 @@ export interface Dispatcher {
   consumer: WorkConsumer;
   metrics: DispatchMetrics;
   balances: Balances;
+  /** The dead-letter record (GET /v1/dead-letters). */
+  deadLetters: DeadLetterList;
   start(): void;
   stop(): Promise<void>;
 }
@@ -69,22 +80,25 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   await pgStore.seedRoutes(opts.catalog);
   const store = opts.wrapStore ? opts.wrapStore(pgStore) : pgStore;
   const consumerOptions: WorkConsumerOptions = {
-    durable: DURABLE,
-    filterSubject: eventTypeFilter("OrderCreated"),
+    durable: opts.names.durable(CONSUMER),
+    filterSubject: opts.names.eventType("OrderCreated"),
     ackWaitMs: opts.ackWaitMs ?? 30_000,
     batch: opts.batch ?? 5,
     maxAckPending: 100,
+    ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}),
+    ...(opts.maxDeliver !== undefined ? { maxDeliver: opts.maxDeliver } : {}),
+    ...(opts.failureBackoffMs !== undefined ? { failureBackoffMs: opts.failureBackoffMs } : {}),
   };
-  await ensureWorkConsumer(opts.nc, consumerOptions);
+  await ensureWorkConsumer(opts.nc, opts.names, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
-  const publisher = new EventPublisher(opts.nc);
+  const publisher = new EventPublisher(opts.nc, opts.names);
   const relay = new OutboxRelay(opts.pool, publisher, opts.logger, opts.relayIntervalMs ?? 250);
   const gate = opts.gate ?? OPEN_GATE;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
   const handler = new DispatchHandler({
     store,
-    facts: new StreamAttemptLog(opts.nc, publisher, opts.logger),
+    facts: new StreamAttemptLog(opts.nc, opts.names, publisher, opts.logger),
     providers: opts.providers,
     policy: opts.policy,
     kick: () => relay.kick(),
@@ -96,8 +110,13 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     defaultRetryAfterMs,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
-  const consumer = new WorkConsumer(opts.nc, consumerOptions, handler.handle, opts.logger, {
+  // An OrderCreated the dispatcher gives up on is recorded, and its order gets ReviewRequired (outbox).
+  const deadLetters = new OutboxDeadLetters(opts.pool, { stage: "dispatch", committed: () => relay.kick(), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const consumer = new WorkConsumer(opts.nc, opts.names, consumerOptions, handler.handle, opts.logger, {
+    deadLetters,
+    isTransient: isTransientDbError,
     onRejected: (reason) => metrics.rejectedEvent(reason),
+    onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
   const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs, access: store });
   return {
@@ -107,6 +126,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     consumer,
     metrics,
     balances,
+    deadLetters: { list: (query) => listDeadLetters(opts.pool, query) },
     start() {
       relay.start();
       consumer.start();

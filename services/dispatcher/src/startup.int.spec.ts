@@ -14,7 +14,7 @@ import { raceStartUps } from "@pinflow/testkit";
 import { Registry } from "prom-client";
 import { readCatalogFile } from "./catalog.js";
 import { DEFAULT_POLICY } from "./dispatch.js";
-import { CATALOG, logger } from "./dispatcher.test-harness.js";
+import { CATALOG, logger, TEST_NAMES } from "./dispatcher.test-harness.js";
 import { providerRegistry, ZnetProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
@@ -31,10 +31,11 @@ test(`two dispatchers started at the same moment on a fresh database both start 
       await prepareDatabase(pool);
       const gate = new ProviderGate(pool, { znet: limits });
       await gate.ensure();
-      await ensureOrderStream(nc);
+      await ensureOrderStream(nc, TEST_NAMES);
       await createDispatcher({
         pool,
         nc,
+        names: TEST_NAMES,
         pins: new PinCipher(generatePinKeyring()),
         providers: providerRegistry([new ZnetProvider(new ZnetClient({ baseUrl: "http://127.0.0.1:9", code: "1", password: "x", timeoutMs: 1000 }))]),
         catalog: readCatalogFile(CATALOG),

@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from "@nestjs/common";
 import { APP_FILTER } from "@nestjs/core";
-import { HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import { DEAD_LETTERS, DeadLettersController, HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -25,8 +25,9 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, HealthController],
+      controllers: [OrdersController, DeadLettersController, HealthController],
       providers: [
+        { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
         { provide: ORDER_STORE, useValue: deps.store },
         { provide: PIN_CIPHER, useValue: deps.pins },

@@ -1,9 +1,20 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
-import { createPool, migrate } from "@pinflow/pg";
+import { eventNames } from "@pinflow/contracts";
+import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, createMetricsRegistry, initTracing, loadConfig, pgTimeouts, rejectedEventsCounter, startService } from "@pinflow/service-kit";
+import {
+  countDeadLetter,
+  createLogger,
+  createMetricsRegistry,
+  deadLettersCounter,
+  initTracing,
+  loadConfig,
+  pgTimeouts,
+  rejectedEventsCounter,
+  startService,
+} from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -22,13 +33,15 @@ async function main(): Promise<void> {
   const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger });
-  await ensureOrderStream(nc);
+  const names = eventNames(config.PINFLOW_ENV);
+  await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("orders");
-  const store = new PgOrderStore(pool);
-  const projection = new ProjectionConsumer(nc, new OrderProjectionSource(store, logger, rejectedEventsCounter(registry)), logger);
+  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding));
+  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
+  const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
-  const intake = new OrderIntake(catalog, store, new EventPublisher(nc), projection, logger, config.PROJECTION_WAIT_MS);
+  const intake = new OrderIntake(catalog, store, new EventPublisher(nc, names), projection, logger, config.PROJECTION_WAIT_MS);
   projection.start();
 
   await startService(

@@ -1,5 +1,5 @@
-import type { ProjectionMessage } from "@pinflow/bus";
-import type { OrderStatus } from "@pinflow/contracts";
+import type { DeadLetter, DeadLetterPage, ProjectionMessage } from "@pinflow/bus";
+import type { OrderStatus, ReviewReason } from "@pinflow/contracts";
 import type { OrderCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
 
@@ -16,11 +16,27 @@ export interface OrderPage {
   nextCursor: string | null;
 }
 
+/**
+ * What folding one message did: applied, or recorded as a dead letter (`fresh`: not recorded
+ * before, e.g. by an earlier run of a replay), with the order put in review when it could tell which.
+ */
+export type ApplyResult =
+  | { kind: "applied" }
+  | { kind: "dead_lettered"; letter: DeadLetter; fresh: boolean; review: ReviewReason | null };
+
 /** The orders service's storage: its projection of the stream plus the idempotency keys of its API. */
 export interface OrderStore {
   checkpoint(): Promise<number>;
-  /** Fold one stream message into the projection and move the checkpoint, atomically. */
-  apply(message: ProjectionMessage): Promise<void>;
+  /**
+   * Fold one stream message into the projection and move the checkpoint, atomically. A malformed
+   * message, or an event the rules refuse (a PIN that is not the order's), is recorded as a dead
+   * letter instead, with its order in review. Throws when the database fails.
+   */
+  apply(message: ProjectionMessage): Promise<ApplyResult>;
+  /** Give up on a message that failed `tries` times: dead letter, order in review, checkpoint past it. */
+  deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult>;
+  /** The dead-letter record, newest first. */
+  deadLetters(query: { limit: number; before?: number }): Promise<DeadLetterPage>;
   get(orderId: string): Promise<OrderRecord | null>;
   timeline(orderId: string): Promise<TimelineEntry[]>;
   list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage>;

@@ -1,4 +1,4 @@
-import { HoldReason, type EncryptedPin, type OrderEvent, type OrderReasonCode, type OrderStatus } from "@pinflow/contracts";
+import { HoldReason, type EncryptedPin, type EventOf, type OrderEvent, type OrderReasonCode, type OrderStatus, type ReviewReason } from "@pinflow/contracts";
 
 /**
  * The customer's view of one order, folded from its events. Pure: no I/O,
@@ -98,6 +98,73 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
     default:
       return assertNever(event);
   }
+}
+
+/** Whether a sealed PIN opens for this order id and reference (the PIN itself is not needed here). */
+export type PinCheck = (pin: EncryptedPin, binding: { orderId: string; reference: string }) => boolean;
+
+/** Fold the event in, or refuse it: it goes to the dead-letter record and the order to review. */
+export type Admission = { kind: "apply" } | { kind: "refuse"; reason: ReviewReason; error: string };
+
+const APPLY: Admission = { kind: "apply" };
+
+/**
+ * Whether `event` may be folded into the order. A PIN belongs to its order: a `PinReceived` is
+ * accepted only for the reference of the order's `OrderSent`, and only if its PIN opens for that
+ * order and reference (PINs sealed before binding existed open for any); anything else is refused
+ * and never shown as the order's PIN. Events of orders we never saw are left to `evolve` (ignored).
+ */
+export function admit(state: OrderRecord | null, event: OrderEvent, pinOpens: PinCheck): Admission {
+  if (state === null || event.type !== "PinReceived") return APPLY;
+  const reference = event.data.reference;
+  if (state.reference !== reference) {
+    return {
+      kind: "refuse",
+      reason: "pin_mismatch",
+      error: `PinReceived for reference ${reference}, but the order was sent with ${state.reference === null ? "no reference" : `reference ${state.reference}`}`,
+    };
+  }
+  if (!pinOpens(event.data.pin, { orderId: state.orderId, reference })) {
+    return { kind: "refuse", reason: "pin_mismatch", error: `the PIN does not open for order ${state.orderId} and reference ${reference}` };
+  }
+  return APPLY;
+}
+
+/** What the customer reads on an order whose event was dead-lettered (no internals). */
+export function reviewNote(reason: ReviewReason): string {
+  return reason === "pin_mismatch"
+    ? "A PIN arrived that does not belong to this order; a person will review it."
+    : "An event of this order could not be processed; a person will review it.";
+}
+
+/**
+ * The order after one of its events was dead-lettered: in review with `reason` (a settled order
+ * stays settled). `at` is the event's own time when it had one, so a replay gives the same row.
+ */
+export function markForReview(state: OrderRecord, reason: ReviewReason, at: string | null): OrderRecord {
+  if (SETTLED.has(state.status)) return state;
+  return { ...state, status: "review", reviewReason: reason, providerNote: reviewNote(reason), updatedAt: at ?? state.updatedAt };
+}
+
+/**
+ * An order whose `OrderCreated` could not be stored as it is (e.g. NUL in the player id): kept in
+ * review with its text made storable (NUL → U+FFFD), so the customer's order is not lost (404).
+ */
+export function unstorableOrder(event: EventOf<"OrderCreated">): OrderRecord {
+  const created = evolve(null, event)!;
+  return {
+    ...created,
+    playerId: storable(created.playerId),
+    extra: created.extra === null ? null : storable(created.extra),
+    status: "review",
+    reviewReason: "unprocessable_event",
+    providerNote: reviewNote("unprocessable_event"),
+  };
+}
+
+/** NUL is the one character PostgreSQL text cannot hold (the contract already caps the length). */
+function storable(text: string): string {
+  return text.replaceAll("\u0000", "\uFFFD");
 }
 
 /** What the timeline shows of an event: its data without the PIN ciphertext. */

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { makeEvent } from "@pinflow/bus";
 import type { OrderEvent } from "@pinflow/contracts";
-import { evolve, timelineSummary, type OrderRecord } from "./order.js";
+import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
 
 const origin = { orderId: "o-1", correlationId: "o-1", causationId: null };
 const at = (s: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, s));
@@ -115,5 +115,54 @@ test("the dispatcher's attempt facts change no status and the timeline shows pro
       ["znet", "123", "ambiguous"],
       ["znet", "123", "pending"],
     ],
+  );
+});
+
+const opensForAnything: PinCheck = () => true;
+
+test("pin_mismatch: a PinReceived for another reference than the order's OrderSent is refused, whatever its PIN", () => {
+  const sentOrder = fold([created, sent]);
+  const stray = makeEvent("PinReceived", origin, { provider: "znet", reference: "999", pin: sealed, note: null, checks: 1 }, at(9));
+  const verdict = admit(sentOrder, stray, opensForAnything);
+  assert.equal(verdict.kind, "refuse");
+  assert.equal(verdict.kind === "refuse" && verdict.reason, "pin_mismatch");
+  assert.equal(admit(fold([created]), pin, opensForAnything).kind, "refuse", "no OrderSent yet: no reference a PIN could belong to");
+});
+
+test("pin_mismatch: a PinReceived whose PIN does not open for the order and its reference is refused", () => {
+  const bindings: unknown[] = [];
+  const opensNever: PinCheck = (_pin, binding) => {
+    bindings.push(binding);
+    return false;
+  };
+  const verdict = admit(fold([created, sent]), pin, opensNever);
+  assert.equal(verdict.kind === "refuse" && verdict.reason, "pin_mismatch");
+  assert.deepEqual(bindings, [{ orderId: "o-1", reference: "123" }]);
+  assert.deepEqual(admit(fold([created, sent]), pin, opensForAnything), { kind: "apply" });
+});
+
+test("other events, and events of orders we never saw, are admitted (evolve decides)", () => {
+  assert.deepEqual(admit(null, pin, () => false), { kind: "apply" });
+  assert.deepEqual(admit(fold([created]), sent, () => false), { kind: "apply" });
+});
+
+test("a dead-lettered event puts an open order in review at the event's time; a settled order stays settled", () => {
+  const open = fold([created, sent])!;
+  const review = markForReview(open, "pin_mismatch", at(7).toISOString());
+  assert.deepEqual(
+    { status: review.status, reviewReason: review.reviewReason, updatedAt: review.updatedAt, pinSealed: review.pinSealed },
+    { status: "review", reviewReason: "pin_mismatch", updatedAt: at(7).toISOString(), pinSealed: null },
+  );
+  assert.equal(markForReview(open, "unprocessable_event", null).updatedAt, open.updatedAt, "a malformed message has no time of its own");
+  const done = fold([created, sent, pin])!;
+  assert.equal(markForReview(done, "pin_mismatch", at(10).toISOString()), done);
+});
+
+test("an OrderCreated that cannot be stored as it is becomes an order in review with storable text", () => {
+  const nul = makeEvent("OrderCreated", origin, { packageId: "pubg-60", playerId: "a\u0000b", extra: "x\u0000" }, at(0));
+  const order = unstorableOrder(nul);
+  assert.deepEqual(
+    { status: order.status, reviewReason: order.reviewReason, playerId: order.playerId, extra: order.extra, createdAt: order.createdAt },
+    { status: "review", reviewReason: "unprocessable_event", playerId: "a\uFFFDb", extra: "x\uFFFD", createdAt: at(0).toISOString() },
   );
 });

@@ -94,7 +94,7 @@ export class OrdersController {
       providerNote: o.providerNote,
       reasonCode: o.reasonCode,
       reviewReason: o.reviewReason,
-      pin: o.status === "completed" && o.pinSealed ? this.pins.open(o.pinSealed) : null,
+      pin: o.status === "completed" && o.pinSealed ? this.pins.open(o.pinSealed, { orderId: o.orderId, reference: o.reference ?? "" }) : null,
       createdAt: o.createdAt,
       updatedAt: o.updatedAt,
     };

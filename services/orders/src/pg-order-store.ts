@@ -1,11 +1,13 @@
-import type { ProjectionMessage } from "@pinflow/bus";
-import type { EncryptedPin, OrderReasonCode, OrderStatus } from "@pinflow/contracts";
-import { inTransaction, readCheckpoint, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
+import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
+import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@pinflow/contracts";
+import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type PoolClient, type Queryable } from "@pinflow/pg";
 import { encodeCursor, type OrderCursor } from "./cursor.js";
-import { evolve, timelineSummary, type OrderRecord } from "./order.js";
-import type { OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
+import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
+import type { ApplyResult, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
 const CHECKPOINT = "order_view";
+/** The projection's name in the dead-letter record. */
+export const PROJECTION_CONSUMER = CHECKPOINT;
 
 interface OrderRow {
   order_id: string;
@@ -44,29 +46,88 @@ function toRecord(row: OrderRow): OrderRecord {
 }
 
 export class PgOrderStore implements OrderStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** Whether a PIN opens for its order and reference (a PinReceived whose PIN does not is refused). */
+    private readonly pinOpens: PinCheck,
+  ) {}
 
   checkpoint(): Promise<number> {
     return readCheckpoint(this.pool, CHECKPOINT);
   }
 
-  async apply(message: ProjectionMessage): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      if (message.ok) {
+  async apply(message: ProjectionMessage): Promise<ApplyResult> {
+    return inTransaction(this.pool, async (db) => {
+      let result: ApplyResult = { kind: "applied" };
+      if (!message.ok) {
+        result = await this.giveUp(db, message, "malformed", message.reason, 1, "unprocessable_event");
+      } else {
         const event = message.event;
         const current = await this.load(db, event.orderId, true);
-        const next = evolve(current, event);
-        if (next && next !== current) await this.save(db, next, message.seq);
-        if (next) {
-          await db.query(
-            `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING`,
-            [message.seq, event.orderId, event.id, event.type, event.occurredAt, JSON.stringify(timelineSummary(event))],
-          );
+        const admission = admit(current, event, this.pinOpens);
+        if (admission.kind === "refuse") {
+          result = await this.giveUp(db, message, "unapplicable", admission.error, 1, admission.reason);
+        } else {
+          const next = evolve(current, event);
+          if (next && next !== current) await this.save(db, next, message.seq);
+          if (next) {
+            await db.query(
+              `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING`,
+              [message.seq, event.orderId, event.id, event.type, event.occurredAt, JSON.stringify(timelineSummary(event))],
+            );
+          }
         }
       }
       await writeCheckpoint(db, CHECKPOINT, message.seq);
+      return result;
     });
+  }
+
+  async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult> {
+    return inTransaction(this.pool, async (db) => {
+      const result = await this.giveUp(db, message, message.ok ? "failed" : "malformed", error, tries, "unprocessable_event");
+      await writeCheckpoint(db, CHECKPOINT, message.seq);
+      return result;
+    });
+  }
+
+  deadLetters(query: { limit: number; before?: number }): Promise<DeadLetterPage> {
+    return listDeadLetters(this.pool, query);
+  }
+
+  /**
+   * Record the message as a dead letter and put its order in review where we can tell which order
+   * (the event's, else the subject's). Only projection rows change besides the record, all from the
+   * message itself, so a replay gives the same rows. Marking the order is best effort (a savepoint):
+   * whatever made the event fail must not stop the dead letter from being stored.
+   */
+  private async giveUp(
+    db: PoolClient,
+    message: ProjectionMessage,
+    kind: DeadLetterKind,
+    error: string,
+    tries: number,
+    reason: ReviewReason,
+  ): Promise<ApplyResult> {
+    const event = message.ok ? message.event : null;
+    const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind, seq: message.seq, subject: message.subject, data: message.data, event, error, attempts: tries });
+    const fresh = await recordDeadLetter(db, letter);
+    const orderId = event?.orderId ?? orderIdOfSubject(message.subject);
+    let review: ReviewReason | null = null;
+    if (orderId !== null) {
+      await db.query("SAVEPOINT mark_order");
+      try {
+        const current = await this.load(db, orderId, true);
+        const next = current ? markForReview(current, reason, event?.occurredAt ?? null) : event?.type === "OrderCreated" ? unstorableOrder(event) : null;
+        if (next && next !== current) await this.save(db, next, message.seq);
+        if (next?.status === "review") review = reason;
+        await db.query("RELEASE SAVEPOINT mark_order");
+      } catch {
+        await db.query("ROLLBACK TO SAVEPOINT mark_order");
+      }
+    }
+    return { kind: "dead_lettered", letter, fresh, review };
   }
 
   async get(orderId: string): Promise<OrderRecord | null> {
@@ -124,10 +185,7 @@ export class PgOrderStore implements OrderStore {
   }
 
   async resetProjection(): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      await db.query("TRUNCATE order_view, order_timeline");
-      await db.query("DELETE FROM projection_checkpoint WHERE name = $1", [CHECKPOINT]);
-    });
+    await resetOrderProjection(this.pool);
   }
 
   async ping(): Promise<void> {
@@ -153,3 +211,15 @@ export class PgOrderStore implements OrderStore {
     );
   }
 }
+
+/**
+ * Forget the projection (rows, timeline, checkpoint): the next start replays the stream. The
+ * dead-letter record and the idempotency keys stay (they are records, not projection rows).
+ */
+export async function resetOrderProjection(pool: Pool): Promise<void> {
+  await inTransaction(pool, async (db) => {
+    await db.query("TRUNCATE order_view, order_timeline");
+    await db.query("DELETE FROM projection_checkpoint WHERE name = $1", [CHECKPOINT]);
+  });
+}
+

@@ -1,14 +1,19 @@
-import type { ProjectionMessage, ProjectionSource } from "@pinflow/bus";
+import type { DeadLetter, ProjectionMessage, ProjectionSource } from "@pinflow/bus";
 import type { Counter } from "prom-client";
 import type { Logger } from "pino";
-import type { OrderStore } from "./order-store.js";
+import type { ApplyResult, OrderStore } from "./order-store.js";
 
-/** Feeds the store; a malformed message is logged and counted, then skipped (projections never stop on one). */
+/**
+ * Feeds the store. Projections never stop on one message: a malformed one, an event the rules
+ * refuse (a PIN that is not the order's) and one that fails again and again (the consumer's bound)
+ * are recorded as dead letters, logged without payload and counted; the order goes to review.
+ */
 export class OrderProjectionSource implements ProjectionSource {
   constructor(
     private readonly store: OrderStore,
     private readonly logger: Logger,
     private readonly rejected: Counter<"reason">,
+    private readonly deadLettered: (letter: DeadLetter) => void = () => undefined,
   ) {}
 
   checkpoint(): Promise<number> {
@@ -16,10 +21,37 @@ export class OrderProjectionSource implements ProjectionSource {
   }
 
   async apply(message: ProjectionMessage): Promise<void> {
+    const result = await this.store.apply(message);
     if (!message.ok) {
       this.logger.error({ seq: message.seq, subject: message.subject, reason: message.reason }, "skipped malformed event");
       this.rejected.inc({ reason: "malformed" });
     }
-    await this.store.apply(message);
+    this.report(result);
+  }
+
+  async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<void> {
+    this.report(await this.store.deadLetter(message, error, tries));
+  }
+
+  private report(result: ApplyResult): void {
+    if (result.kind === "applied") return;
+    const { letter, fresh, review } = result;
+    this.logger.error(
+      {
+        consumer: letter.consumer,
+        seq: letter.seq,
+        subject: letter.subject,
+        orderId: letter.orderId,
+        eventId: letter.eventId,
+        type: letter.eventType,
+        kind: letter.kind,
+        attempts: letter.attempts,
+        error: letter.error,
+        review,
+        alreadyRecorded: !fresh,
+      },
+      "event dead-lettered; the projection goes on",
+    );
+    if (fresh) this.deadLettered(letter);
   }
 }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
+import { eventNames } from "@pinflow/contracts";
 import { createPool, migrate, type Pool } from "@pinflow/pg";
 import { raceStartUps } from "@pinflow/testkit";
 import pino from "pino";
@@ -22,7 +23,7 @@ test(`two orders services started at the same moment on a fresh database both st
     }),
     startUp: async ({ pool, nc }) => {
       await migrate(pool, MIGRATIONS);
-      await ensureOrderStream(nc);
+      await ensureOrderStream(nc, eventNames("test"));
     },
     close: async ({ pool, nc }) => {
       await nc.close();

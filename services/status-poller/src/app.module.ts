@@ -1,6 +1,15 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from "@nestjs/common";
 import { APP_FILTER } from "@nestjs/core";
-import { HealthController, HttpErrorFilter, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
+import {
+  DEAD_LETTERS,
+  DeadLettersController,
+  HealthController,
+  HttpErrorFilter,
+  METRICS_REGISTRY,
+  READINESS_CHECKS,
+  type DeadLetterList,
+  type ReadinessChecks,
+} from "@pinflow/service-kit";
 import type { Registry } from "prom-client";
 import { PROVIDER_ADMIN, ProvidersController, type ProviderAdmin } from "./providers.controller.js";
 import { WATCH_ADMIN, WatchController, type WatchAdmin } from "./watch.controller.js";
@@ -13,6 +22,8 @@ export interface AppDeps {
   admin: WatchAdmin;
   /** Pause / resume / status of each provider's checks (omitted: no provider endpoints). */
   providers?: ProviderAdmin;
+  /** The dead-letter record: GET /v1/dead-letters (omitted: no such endpoint). */
+  deadLetters?: DeadLetterList;
   /** Stops the consumer, scheduler and relay; must be safe to call more than once. */
   stopWork?: () => Promise<void>;
 }
@@ -29,14 +40,20 @@ export class StopWorkOnShutdown implements OnApplicationShutdown {
   }
 }
 
-/** The HTTP shell: health, metrics, the operator's check-now and provider pause/resume; the work happens in the runtime. */
+/** The HTTP shell: health, metrics, the operator's check-now, provider pause/resume and the dead letters; the work happens in the runtime. */
 @Module({})
 export class AppModule {
   static register(deps: AppDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: deps.providers ? [HealthController, WatchController, ProvidersController] : [HealthController, WatchController],
+      controllers: [
+        HealthController,
+        WatchController,
+        ...(deps.providers ? [ProvidersController] : []),
+        ...(deps.deadLetters ? [DeadLettersController] : []),
+      ],
       providers: [
+        ...(deps.deadLetters ? [{ provide: DEAD_LETTERS, useValue: deps.deadLetters }] : []),
         ...(deps.providers ? [{ provide: PROVIDER_ADMIN, useValue: deps.providers }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },

@@ -43,6 +43,10 @@ export const PollerConfig = BaseConfig.extend({
   ...providerLimitSettings({ znet: 2, xstor: 5 }),
   /** The OrderSent consumer's ack wait (redelivery after a crash waits this long). */
   CONSUMER_ACK_WAIT_MS: msSetting(30_000).pipe(z.number().min(1_000)),
+  /** Failures of one OrderSent (not database outages) before it is dead-lettered and its order reviewed. */
+  CONSUMER_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  /** The OrderSent consumer's max_deliver (a backstop: the handler never waits, so only failures and crashes count). */
+  CONSUMER_MAX_DELIVER: z.coerce.number().int().min(10).default(20_000),
 
   /** seed | default | adaptive, for every provider without its own POLL_PRESET_<PROVIDER>. */
   POLL_PRESET: pollMode.default("default"),

@@ -25,7 +25,7 @@ import { newWatch, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { XstorStatusChecker, ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
-import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf, TEST_NAMES } from "./poller.test-harness.js";
 
 const ZNET_CODE = "5550002222";
 const ZNET_PASSWORD = "sim-zn3t-pass";
@@ -113,6 +113,7 @@ async function setup(t: TestContext, opts: SetupOptions = {}): Promise<Env> {
       await createPollerRuntime({
         pool,
         nc: bus.nc,
+        names: TEST_NAMES,
         logger: logger.child({ poller: i }),
         clock,
         checkers,
@@ -266,7 +267,8 @@ test("x-stor: 120 watched orders are checked with ⌈120/50⌉ = 3 calls per rou
     const pin = env.xstor.order(o.reference)?.pin;
     assert.ok(pin);
     const received = eventsOf(o.orderId, "PinReceived")[0]!;
-    assert.equal(env.cipher.open(received.data.pin), pin);
+    assert.equal(env.cipher.open(received.data.pin, { orderId: o.orderId, reference: o.reference }), pin);
+    assert.equal(received.data.pin.aad, 1, "sealed for its order and reference");
     assert.equal(received.data.provider, "xstor");
     assert.equal(received.data.checks, 2);
     for (const e of bus.events.filter((e) => e.orderId === o.orderId)) assert.ok(!JSON.stringify(e).includes(pin), `${e.type} carries no plaintext PIN`);
@@ -319,7 +321,7 @@ test("x-stor watch learnt by reconciling, entries carrying our uuid (opt-in): ma
   for (const w of await stepUntilSettled(env, orders, 1000)) assert.equal(w.state, "completed");
   assert.ok(xstorCheckCalls(env).every((c) => c.byUuid));
   await eventually(() => {
-    for (const o of orders) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin), env.xstor.order(o.reference)?.pin);
+    for (const o of orders) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin, o), env.xstor.order(o.reference)?.pin);
   });
 });
 
@@ -336,7 +338,7 @@ test("x-stor due watches with and without a provider order id: one call by order
   const all = [...byId, ...byUuid];
   for (const w of await watches(env, all)) assert.equal(w.state, "completed");
   await eventually(() => {
-    for (const o of all) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin), env.xstor.order(o.reference)?.pin);
+    for (const o of all) assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin, o), env.xstor.order(o.reference)?.pin);
   });
 });
 
@@ -432,7 +434,7 @@ test("znet outage (HTTP 500 on every check): the breaker opens, checks are delay
   for (const o of orders) {
     assert.equal(eventsOf(o.orderId, "OrderFailed").length, 0);
     assert.equal(eventsOf(o.orderId, "ReviewRequired").length, 0);
-    assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin), env.znet.order(o.reference)?.pin);
+    assert.equal(env.cipher.open(eventsOf(o.orderId, "PinReceived")[0]!.data.pin, o), env.znet.order(o.reference)?.pin);
   }
   assert.equal((await env.pollers[0]!.gate.status("znet"))?.circuitOpenForMs, 0);
 });

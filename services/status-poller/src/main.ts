@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream } from "@pinflow/bus";
+import { eventNames } from "@pinflow/contracts";
 import { ProviderGate } from "@pinflow/limits";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
@@ -34,11 +35,13 @@ async function main(): Promise<void> {
   await gate.ensure();
 
   const nc = await connectNats({ servers: config.NATS_URL, name: `status-poller:${config.POLLER_ID}`, logger });
-  await ensureOrderStream(nc);
+  const names = eventNames(config.PINFLOW_ENV);
+  await ensureOrderStream(nc, names);
 
   const runtime = await createPollerRuntime({
     pool,
     nc,
+    names,
     logger,
     clock,
     checkers,
@@ -56,6 +59,8 @@ async function main(): Promise<void> {
       gateWaitMs: config.GATE_MAX_WAIT_MS,
       defaultRetryAfterMs: config.PROVIDER_RETRY_AFTER_MS,
       ackWaitMs: config.CONSUMER_ACK_WAIT_MS,
+      maxFailures: config.CONSUMER_MAX_FAILURES,
+      maxDeliver: config.CONSUMER_MAX_DELIVER,
     },
   });
 
@@ -75,6 +80,7 @@ async function main(): Promise<void> {
     },
     admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
     providers: { control: gate, scheduler: runtime.scheduler, clock, logger },
+    deadLetters: runtime.deadLetters,
     stopWork,
   });
 

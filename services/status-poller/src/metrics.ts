@@ -1,5 +1,6 @@
 import type { ProviderName } from "@pinflow/contracts";
-import { reasonLabel, rejectedEventsCounter } from "@pinflow/service-kit";
+import type { DeadLetter } from "@pinflow/bus";
+import { deadLettersCounter, reasonLabel, rejectedEventsCounter } from "@pinflow/service-kit";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { CallOutcome } from "@pinflow/limits";
 import type { CheckKind, Clock, HoldReason, WatchState } from "./poll.js";
@@ -36,6 +37,7 @@ export class PollerMetrics implements SchedulerObserver {
   private readonly lostLeases: Counter<"provider">;
   private readonly pollsPerCompleted: Histogram<"provider">;
   private readonly rejected: Counter<"reason">;
+  private readonly deadLetters: Counter<"consumer" | "kind">;
   private readonly providerCalls: Counter<"provider" | "outcome">;
   private readonly heldCalls: Counter<"provider" | "reason">;
   private readonly detectionDelay: Histogram<"provider">;
@@ -121,6 +123,7 @@ export class PollerMetrics implements SchedulerObserver {
       registers: [registry],
     });
     this.rejected = rejectedEventsCounter(registry);
+    this.deadLetters = deadLettersCounter(registry);
 
     // Backlog gauges are read from the database at scrape time (one query shared by both, cached 1 s).
     const readBacklog = (): Promise<Backlog> => {
@@ -182,6 +185,10 @@ export class PollerMetrics implements SchedulerObserver {
 
   detected(provider: ProviderName, seconds: number): void {
     this.detectionDelay.observe({ provider }, seconds);
+  }
+
+  deadLettered(letter: DeadLetter): void {
+    this.deadLetters.inc({ consumer: letter.consumer, kind: letter.kind });
   }
 
   eventRejected(reason: string): void {

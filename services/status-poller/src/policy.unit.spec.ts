@@ -15,6 +15,7 @@ import {
 } from "./policy.js";
 
 const REQUIRED = {
+  PINFLOW_ENV: "test",
   DATABASE_URL: "postgres://x@127.0.0.1/x",
   HTTP_PORT: "0",
   ZNET_BASE_URL: "http://127.0.0.1:1/",

@@ -202,11 +202,19 @@ test("notes are clipped to the contract's 500 characters", () => {
 });
 
 test("the adapter seals the PIN and keeps it out of every text", () => {
-  const sealer = { seal: (pin: string): EncryptedPin => ({ ...SEALED, ciphertext: Buffer.from(`enc:${pin}`).toString("base64") }) };
-  const r = sealResult({ kind: "done", pin: "AB12-CD34", note: "Tamam AB12-CD34" }, sealer);
+  const bindings: unknown[] = [];
+  const sealer = {
+    seal: (pin: string, binding: unknown): EncryptedPin => {
+      bindings.push(binding);
+      return { ...SEALED, ciphertext: Buffer.from(`enc:${pin}`).toString("base64") };
+    },
+  };
+  const target = { orderId: "ord-1", reference: "1001" };
+  const r = sealResult({ kind: "done", pin: "AB12-CD34", note: "Tamam AB12-CD34" }, sealer, target);
+  assert.deepEqual(bindings, [target], "sealed for the order and reference it was asked for");
   assert.equal(r.kind, "done");
   assert.ok(!JSON.stringify(r).includes("AB12-CD34"));
-  const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer);
+  const u = sealResult({ kind: "unknown", cause: 'unknown state "9": "OK|9|ZZ99-YY88|Bilinmiyor"' }, sealer, target);
   assert.ok(!JSON.stringify(u).includes("ZZ99"));
   assert.equal(maskProviderText('"OK|2| - |x"'), '"OK|2|***|x"');
 });
@@ -260,7 +268,7 @@ test("past the deadline but only rate-limited or busy: no review yet, the last c
 test("an x-stor reply quoted in a cause never carries a PIN (the one masking function of @pinflow/providers)", () => {
   assert.equal(maskProviderText('not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"AB12-CD34\\",\\"no'), 'not JSON: "{\\"status\\":\\"OK\\",\\"pin\\":\\"***\\",\\"no');
   assert.equal(maskProviderText('{"code": "ZZ99-YY88", "status": "x"}'), '{"code": "***", "status": "x"}');
-  const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED });
+  const sealed = sealResult({ kind: "unknown", cause: 'not JSON: {"pin":"AB12-CD34"', retryAfterMs: 3000 }, { seal: () => SEALED }, { orderId: "o", reference: "r" });
   assert.deepEqual(sealed, { kind: "unknown", cause: 'not JSON: {"pin":"***"', retryAfterMs: 3000 });
 });
 
@@ -275,9 +283,9 @@ test("an OrderSent whose PIN came in the place reply makes a settled watch: comp
 
 test("x-stor calls: orders with a provider order id and orders without one never share a call; each call holds at most 50", () => {
   const targets: CheckTarget[] = [
-    ...Array.from({ length: 60 }, (_, i) => ({ reference: `r${i}`, providerOrderId: String(70000 + i) })),
-    { reference: "u1", providerOrderId: null },
-    { reference: "u2", providerOrderId: null },
+    ...Array.from({ length: 60 }, (_, i) => ({ orderId: `o${i}`, reference: `r${i}`, providerOrderId: String(70000 + i) })),
+    { orderId: "o-u1", reference: "u1", providerOrderId: null },
+    { orderId: "o-u2", reference: "u2", providerOrderId: null },
   ];
   const mixed = [targets[60]!, ...targets.slice(0, 60), targets[61]!];
   const calls = callsFor(mixed, (t) => t, new XstorStatusChecker({ check: async () => new Map() }, { seal: () => SEALED }));
@@ -297,11 +305,11 @@ test("x-stor checker: asks by order_id (documented) or by uuid, maps answers bac
   };
   const checker = new XstorStatusChecker(client, { seal: () => SEALED });
   const r = await checker.check([
-    { reference: "a", providerOrderId: "7001" },
-    { reference: "b", providerOrderId: "7002" },
-    { reference: "c", providerOrderId: null },
-    { reference: "d", providerOrderId: "7009" },
-    { reference: "e", providerOrderId: "7009" },
+    { orderId: "o-a", reference: "a", providerOrderId: "7001" },
+    { orderId: "o-b", reference: "b", providerOrderId: "7002" },
+    { orderId: "o-c", reference: "c", providerOrderId: null },
+    { orderId: "o-d", reference: "d", providerOrderId: "7009" },
+    { orderId: "o-e", reference: "e", providerOrderId: "7009" },
   ]);
   assert.deepEqual(asked, [[["7001", "7002"], "order_id"], [["c"], "uuid"]]);
   assert.deepEqual(r.get("a"), { kind: "pending", note: "for 7001" });

@@ -21,7 +21,7 @@ import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, ty
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
-import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf } from "./poller.test-harness.js";
+import { createPollerDatabase, logger, referenceFactory, TestClock, useEventStream, watchOf, TEST_NAMES } from "./poller.test-harness.js";
 
 const CODE = "5550001111";
 const PASSWORD = "sim-s3cret";
@@ -73,6 +73,7 @@ async function setup(
       await createPollerRuntime({
         pool,
         nc: bus.nc,
+        names: TEST_NAMES,
         logger: logger.child({ poller: i }),
         clock,
         gate,
@@ -176,7 +177,8 @@ test("pending, then done: a StatusChecked per check and one PinReceived whose se
   const pinEvent = eventsOf(orderId, "PinReceived")[0]!;
   const providerPin = env.sim.order(reference)?.pin;
   assert.ok(providerPin);
-  assert.equal(env.cipher.open(pinEvent.data.pin), providerPin);
+  assert.equal(env.cipher.open(pinEvent.data.pin, { orderId, reference }), providerPin);
+  assert.equal(env.cipher.opens(pinEvent.data.pin, { orderId: `${orderId}-other`, reference }), false, "the PIN is bound to its order");
   assert.equal(pinEvent.data.checks, checks);
   assert.equal(pinEvent.data.reference, reference);
   assert.equal(pinEvent.causationId, sent.id);
@@ -367,7 +369,7 @@ test("pin_kontrol answering HTTP 500: checks go on without failing the order, an
   assert.equal(settled.state, "completed");
   await eventually(() => assert.equal(eventsOf(orderId, "PinReceived").length, 1));
   assert.deepEqual(outcomes(orderId), ["unknown", "unknown", "unknown", "done"]);
-  assert.equal(env.cipher.open(eventsOf(orderId, "PinReceived")[0]!.data.pin), env.sim.order(reference)?.pin);
+  assert.equal(env.cipher.open(eventsOf(orderId, "PinReceived")[0]!.data.pin, { orderId, reference }), env.sim.order(reference)?.pin);
   assert.equal(eventsOf(orderId, "OrderFailed").length + eventsOf(orderId, "ReviewRequired").length, 0);
   for (const e of eventsOf(orderId, "StatusChecked")) assert.ok(!JSON.stringify(e).includes(PASSWORD));
 });
@@ -532,4 +534,26 @@ test("completion samples are kept to a window per (provider, package)", async (t
     "the newest ten, newest first",
   );
   assert.equal((await env.store.recentCompletions(3)).length, 6);
+});
+
+test("an OrderSent whose reference holds NUL (the database refuses it) is dead-lettered after bounded failures: ReviewRequired(monitoring), later orders are watched", async (t) => {
+  const env = await setup(t);
+  env.pollers[0]!.start();
+  const orderId = `ord-${randomUUID()}`;
+  const poison = makeEvent(
+    "OrderSent",
+    { orderId, correlationId: `corr-${orderId}`, causationId: null },
+    { packageId: "pubg-60", provider: "znet", reference: "12\u000034", cost: null, balance: null, providerOrderId: null },
+    env.clock.now(),
+  );
+  await bus.publisher.publish(poison, { msgId: factMsgId(poison), once: true });
+  await sendOrder(env, "player-after-nul");
+  await eventually(() => assert.equal(eventsOf(orderId, "ReviewRequired").length, 1), 30_000);
+  const review = eventsOf(orderId, "ReviewRequired")[0]!;
+  assert.equal(review.data.stage, "monitoring");
+  assert.equal(review.data.reason as string, "unprocessable_event");
+  assert.equal(await env.store.get(orderId), null);
+  const letters = await env.pool.query<{ event_type: string; error: string }>("SELECT event_type, error FROM dead_letter WHERE order_id = $1", [orderId]);
+  assert.equal(letters.rows.length, 1);
+  assert.equal(letters.rows[0]!.event_type, "OrderSent");
 });

@@ -6,7 +6,7 @@ import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer, type NatsConnection, type ProjectionMessage } from "@pinflow/bus";
-import type { EventOf, EventType, OrderEvent } from "@pinflow/contracts";
+import { eventNames, type EventOf, type EventType, type OrderEvent } from "@pinflow/contracts";
 import { createPool, ensureOutbox, migrate, type Pool } from "@pinflow/pg";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
@@ -30,6 +30,9 @@ export class TestClock implements Clock {
     this.ms += ms;
   }
 }
+
+/** The environment every poller integration test runs in (its stream, subjects and durable names). */
+export const TEST_NAMES = eventNames("test");
 
 export interface EventStream {
   /** The connection to the test NATS server (available once the `before` hook ran). */
@@ -56,14 +59,18 @@ export function useEventStream(connectionName: string): EventStream {
   before(async () => {
     await nats.start();
     nc = await connectNats({ servers: nats.url, name: connectionName, logger });
-    await ensureOrderStream(nc);
+    await ensureOrderStream(nc, TEST_NAMES);
     let checkpoint = 0;
     projection = new ProjectionConsumer(
       nc,
+      TEST_NAMES,
       {
         checkpoint: async () => checkpoint,
         apply: async (m: ProjectionMessage) => {
           if (m.ok) events.push(m.event);
+          checkpoint = m.seq;
+        },
+        deadLetter: async (m: ProjectionMessage) => {
           checkpoint = m.seq;
         },
       },
@@ -88,7 +95,7 @@ export function useEventStream(connectionName: string): EventStream {
       return connection();
     },
     get publisher(): EventPublisher {
-      publisher ??= new EventPublisher(connection());
+      publisher ??= new EventPublisher(connection(), TEST_NAMES);
       return publisher;
     },
     events,

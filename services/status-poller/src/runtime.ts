@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import { eventTypeFilter } from "@pinflow/contracts";
-import { OutboxRelay, type Pool } from "@pinflow/pg";
-import { createMetricsRegistry } from "@pinflow/service-kit";
+import type { EventNames } from "@pinflow/contracts";
+import { isTransientDbError, listDeadLetters, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
+import { createMetricsRegistry, type DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { OPEN_GATE, type CallGate, type ProviderControl } from "./gate.js";
@@ -20,7 +20,8 @@ import { Scheduler } from "./scheduler.js";
 import type { StatusChecker } from "./status-checker.js";
 import type { WatchStore } from "./watch-store.js";
 
-export const DURABLE = "status-poller";
+/** The OrderSent consumer; its durable name is `names.durable(CONSUMER)`. */
+export const CONSUMER = "status-poller";
 
 export interface PollerSettings {
   pollerId: string;
@@ -43,6 +44,11 @@ export interface PollerSettings {
   defaultRetryAfterMs?: number;
   /** The OrderSent consumer's ack wait (default 30 s). */
   ackWaitMs?: number;
+  /** Failures of one OrderSent before it is dead-lettered (default 5), see WorkConsumer. */
+  maxFailures?: number;
+  /** The OrderSent consumer's max_deliver (default 20 000). */
+  maxDeliver?: number;
+  failureBackoffMs?: number;
 }
 
 export interface PollerRuntime {
@@ -54,18 +60,35 @@ export interface PollerRuntime {
   consumer: WorkConsumer;
   metrics: PollerMetrics;
   registry: Registry;
+  /** The dead-letter record (GET /v1/dead-letters). */
+  deadLetters: DeadLetterList;
   start(): void;
   /** Stop taking work, settle what is in flight, publish what was committed. */
   stop(): Promise<void>;
 }
 
-export function consumerOptions(ackWaitMs = 30_000): WorkConsumerOptions {
-  return { durable: DURABLE, filterSubject: eventTypeFilter("OrderSent"), ackWaitMs, batch: 5, maxAckPending: 50 };
+export function consumerOptions(
+  names: EventNames,
+  ackWaitMs = 30_000,
+  bounds: Pick<PollerSettings, "maxFailures" | "maxDeliver" | "failureBackoffMs"> = {},
+): WorkConsumerOptions {
+  return {
+    durable: names.durable(CONSUMER),
+    filterSubject: names.eventType("OrderSent"),
+    ackWaitMs,
+    batch: 5,
+    maxAckPending: 50,
+    ...(bounds.maxFailures !== undefined ? { maxFailures: bounds.maxFailures } : {}),
+    ...(bounds.maxDeliver !== undefined ? { maxDeliver: bounds.maxDeliver } : {}),
+    ...(bounds.failureBackoffMs !== undefined ? { failureBackoffMs: bounds.failureBackoffMs } : {}),
+  };
 }
 
 export async function createPollerRuntime(deps: {
   pool: Pool;
   nc: NatsConnection;
+  /** The environment's stream, subjects and durable names. */
+  names: EventNames;
   logger: Logger;
   clock: Clock;
   checkers: readonly StatusChecker[];
@@ -78,7 +101,7 @@ export async function createPollerRuntime(deps: {
   random?: () => number;
   registry?: Registry;
 }): Promise<PollerRuntime> {
-  const { pool, nc, logger, clock, settings } = deps;
+  const { pool, nc, names, logger, clock, settings } = deps;
   const random = deps.random ?? Math.random;
   const registry = deps.registry ?? createMetricsRegistry("status-poller");
   const store = new PgWatchStore(pool);
@@ -93,7 +116,7 @@ export async function createPollerRuntime(deps: {
     }
     return out;
   });
-  const relay = new OutboxRelay(pool, new EventPublisher(nc), logger, settings.relayIntervalMs ?? 250);
+  const relay = new OutboxRelay(pool, new EventPublisher(nc, names), logger, settings.relayIntervalMs ?? 250);
   const scheduler = new Scheduler(
     {
       store,
@@ -120,10 +143,15 @@ export async function createPollerRuntime(deps: {
       defaultRetryAfterMs: settings.defaultRetryAfterMs ?? 10_000,
     },
   );
-  const options = consumerOptions(settings.ackWaitMs);
-  await ensureWorkConsumer(nc, options);
-  const consumer = new WorkConsumer(nc, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
+  const options = consumerOptions(names, settings.ackWaitMs, settings);
+  await ensureWorkConsumer(nc, names, options);
+  // An OrderSent the poller gives up on is recorded, and its order gets ReviewRequired (outbox): it is never watched.
+  const deadLetters = new OutboxDeadLetters(pool, { stage: "monitoring", committed: () => relay.kick(), clock: () => clock.now() });
+  const consumer = new WorkConsumer(nc, names, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
+    deadLetters,
+    isTransient: isTransientDbError,
     onRejected: (reason) => metrics.eventRejected(reason),
+    onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
 
   return {
@@ -135,6 +163,7 @@ export async function createPollerRuntime(deps: {
     consumer,
     metrics,
     registry,
+    deadLetters: { list: (query) => listDeadLetters(pool, query) },
     start() {
       relay.start();
       consumer.start();

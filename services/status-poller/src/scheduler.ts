@@ -357,7 +357,7 @@ export class Scheduler {
 
   private async ask(checker: StatusChecker, claims: Claim[]): Promise<Map<string, CheckResult>> {
     try {
-      return await checker.check(claims.map((c) => ({ reference: c.watch.reference, providerOrderId: c.watch.providerOrderId })));
+      return await checker.check(claims.map((c) => ({ orderId: c.watch.orderId, reference: c.watch.reference, providerOrderId: c.watch.providerOrderId })));
     } catch (error) {
       // Checkers must not throw; if one does (a bug), the checks count as unclear, so the watch still moves on to review.
       this.deps.logger.error({ err: error, provider: checker.provider, orderIds: claims.map((c) => c.watch.orderId) }, "status checker threw");

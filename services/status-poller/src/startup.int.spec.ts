@@ -14,7 +14,7 @@ import { loadConfig } from "@pinflow/service-kit";
 import { raceStartUps } from "@pinflow/testkit";
 import { checkTimeoutMs, PollerConfig, pollPlan, pollPolicy, providerLimits } from "./config.js";
 import { systemClock } from "./poll.js";
-import { logger, MIGRATIONS } from "./poller.test-harness.js";
+import { logger, MIGRATIONS, TEST_NAMES } from "./poller.test-harness.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker } from "./status-checker.js";
 
@@ -29,6 +29,7 @@ test(`two status-pollers started at the same moment on a fresh database both sta
     }),
     startUp: async (ctx) => {
       const config = loadConfig(PollerConfig, {
+        PINFLOW_ENV: TEST_NAMES.environment,
         DATABASE_URL: "postgres://unused",
         HTTP_PORT: "0",
         PIN_KEYS: generatePinKeyring(),
@@ -41,10 +42,11 @@ test(`two status-pollers started at the same moment on a fresh database both sta
       await ensureOutbox(pool);
       const gate = new ProviderGate(pool, providerLimits(config), () => systemClock.now());
       await gate.ensure();
-      await ensureOrderStream(nc);
+      await ensureOrderStream(nc, TEST_NAMES);
       ctx.runtime = await createPollerRuntime({
         pool,
         nc,
+        names: TEST_NAMES,
         logger,
         clock: systemClock,
         checkers: [new ZnetStatusChecker(new ZnetClient({ baseUrl: "http://127.0.0.1:9", code: "1", password: "x", timeoutMs: 1000 }), new PinCipher(config.PIN_KEYS))],

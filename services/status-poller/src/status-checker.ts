@@ -7,8 +7,14 @@ import type { EncryptedPin, ProviderName } from "@pinflow/contracts";
 import { maskProviderText, XSTOR_CHECK_BATCH_SIZE, type CheckResult as ProviderCheckResult, type XstorCheckBy } from "@pinflow/providers";
 import type { CheckResult, Watch } from "./poll.js";
 
-/** What a check asks about: our reference, and the provider's order id where OrderSent recorded one. */
-export type CheckTarget = Pick<Watch, "reference" | "providerOrderId">;
+/**
+ * One order to ask about: our reference, the provider's order id where OrderSent recorded one, and
+ * the order a PIN found for it is sealed to.
+ */
+export type CheckTarget = Pick<Watch, "orderId" | "reference" | "providerOrderId">;
+
+/** What a sealed PIN is bound to (AES-GCM associated data). */
+export type PinBinding = Pick<CheckTarget, "orderId" | "reference">;
 
 export interface StatusChecker {
   readonly provider: ProviderName;
@@ -46,8 +52,9 @@ export function callsFor<T>(items: readonly T[], targetOf: (item: T) => CheckTar
   return calls;
 }
 
+/** Seals a PIN for its order id and reference (AES-GCM associated data): it opens for no other order. */
 export interface PinSealer {
-  seal(pin: string): EncryptedPin;
+  seal(pin: string, binding: PinBinding): EncryptedPin;
 }
 
 /** The single-reference check every provider client offers. */
@@ -67,8 +74,8 @@ export class ZnetStatusChecker implements StatusChecker {
 
   async check(targets: readonly CheckTarget[]): Promise<Map<string, CheckResult>> {
     const results = new Map<string, CheckResult>();
-    for (const { reference } of targets) {
-      results.set(reference, sealResult(await this.client.check(reference), this.sealer));
+    for (const target of targets) {
+      results.set(target.reference, sealResult(await this.client.check(target.reference), this.sealer, target));
     }
     return results;
   }
@@ -110,18 +117,18 @@ export class XstorStatusChecker implements StatusChecker {
       for (const t of byOrderId) {
         // Two watched orders with one x-stor order id: whose answer it is cannot be told.
         if (shared.has(idOf(t))) results.set(t.reference, { kind: "unknown", cause: "another watched order has the same x-stor order_id" });
-        else results.set(t.reference, this.result(replies.get(idOf(t))));
+        else results.set(t.reference, this.result(replies.get(idOf(t)), t));
       }
     }
     if (byUuid.length > 0) {
       const replies = await this.client.check(byUuid.map((t) => t.reference), "uuid");
-      for (const t of byUuid) results.set(t.reference, this.result(replies.get(t.reference)));
+      for (const t of byUuid) results.set(t.reference, this.result(replies.get(t.reference), t));
     }
     return results;
   }
 
-  private result(reply: ProviderCheckResult | undefined): CheckResult {
-    return reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this order" } : sealResult(reply, this.sealer);
+  private result(reply: ProviderCheckResult | undefined, target: CheckTarget): CheckResult {
+    return reply === undefined ? { kind: "unknown", cause: "x-stor gave no answer for this order" } : sealResult(reply, this.sealer, target);
   }
 }
 
@@ -132,11 +139,11 @@ function duplicates(values: readonly string[]): Set<string> {
   return twice;
 }
 
-/** Seal a PIN and make sure no provider text carries it on. */
-export function sealResult(result: ProviderCheckResult, sealer: PinSealer): CheckResult {
+/** Seal a PIN for the order it was asked for, and make sure no provider text carries it on. */
+export function sealResult(result: ProviderCheckResult, sealer: PinSealer, target: PinBinding): CheckResult {
   switch (result.kind) {
     case "done":
-      return { kind: "done", pin: sealer.seal(result.pin), note: withoutPin(result.note, result.pin) };
+      return { kind: "done", pin: sealer.seal(result.pin, target), note: withoutPin(result.note, result.pin) };
     case "pending":
     case "cancelled":
       return { kind: result.kind, note: result.note };
