@@ -72,7 +72,7 @@ describe("hostile events straight on the stream never stop the pipeline (I7)", (
       return page;
     }, 30_000);
     const byDispatcher = dispatcherLetters.deadLetters.find((l) => l.seq === nul.seq)!;
-    assert.deepEqual({ consumer: byDispatcher.consumer, kind: byDispatcher.kind, attempts: byDispatcher.attempts }, { consumer: "dispatcher", kind: "failed", attempts: 5 });
+    assert.deepEqual({ consumer: byDispatcher.consumer, kind: byDispatcher.kind, attempts: byDispatcher.attempts }, { consumer: system.names.durable("dispatcher"), kind: "failed", attempts: 5 });
     assert.match(byDispatcher.error, /invalid byte sequence|0x00/);
 
     // The poller never saw either (it consumes OrderSent); its list answers, empty.

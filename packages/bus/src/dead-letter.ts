@@ -119,7 +119,7 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 function peek(data: Uint8Array, subject: string): { eventId: string | null; eventType: string | null; orderId: string | null } {
   const orderId = orderIdOfSubject(subject);
-  const subjectType = subject.split(".")[2];
+  const subjectType = parseOrderSubject(subject)?.type;
   let json: unknown = null;
   try {
     json = JSON.parse(new TextDecoder("utf-8").decode(data));

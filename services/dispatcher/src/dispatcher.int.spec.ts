@@ -289,7 +289,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     );
     const review = await waitForEvent(bed.jsm, orderId, "ReviewRequired");
     assert.equal(review.data.reason as string, "unprocessable_event");
-    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="malformed"\} 1/);
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="test-dispatcher",kind="malformed"\} 1/);
   });
 
   it("a long legitimate wait is not dead-lettered: held back by the provider's limits for more deliveries than the failure bound, the order is then placed once", async () => {
@@ -322,6 +322,6 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.equal(letters.rows.length, 1);
     assert.equal(letters.rows[0]!.event_type, "OrderCreated");
     assert.match(letters.rows[0]!.error, /0x00|invalid byte sequence/);
-    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="dispatcher",kind="failed"\} 1/);
+    assert.match(await registry.getSingleMetricAsString("pinflow_dead_letters_total"), /pinflow_dead_letters_total\{consumer="test-dispatcher",kind="failed"\} 1/);
   });
 });
