@@ -7,6 +7,7 @@ import { type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem, ZNET_PASSWORD } from "../support/system.js";
 
+const ATTEMPT_FACTS: ReadonlySet<string> = new Set(["PlacementStarted", "PlacementAnswered", "ReconcileAnswered"]);
 const player = (prefix = "p") => `${prefix}${randomUUID().replace(/-/g, "").slice(0, 12)}`;
 
 describe("an order flows from the HTTP API to a PIN through all three services", () => {
@@ -40,11 +41,22 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     deliveredPins.push(order.pin!);
 
     const timeline = await system.request(`/v1/orders/${orderId}/events`);
-    const types = (timeline.body as { events: { type: string; data: Record<string, unknown> }[] }).events.map((e) => e.type);
+    const events = (timeline.body as { events: { type: string; data: Record<string, unknown> }[] }).events;
+    const types = events.map((e) => e.type).filter((t) => !ATTEMPT_FACTS.has(t));
     assert.deepEqual(types.slice(0, 2), ["OrderCreated", "OrderSent"]);
+    // The timeline shows the attempt: started before the request, then znet's answer, same reference.
+    const attempt = events.filter((e) => ATTEMPT_FACTS.has(e.type));
+    assert.deepEqual(
+      attempt.map((e) => [e.type, e.data["provider"], e.data["reference"], e.data["placeCall"], e.data["outcome"]]),
+      [
+        ["PlacementStarted", "znet", reference, 1, undefined],
+        ["PlacementAnswered", "znet", reference, 1, "accepted"],
+      ],
+    );
     assert.equal(types.at(-1), "PinReceived");
     assert.ok(types.filter((t) => t === "StatusChecked").length >= 2);
     assert.ok(!JSON.stringify(timeline.body).includes(order.pin!), "the timeline never shows the PIN");
+    assert.ok(!JSON.stringify(timeline.body).includes(ZNET_PASSWORD), "nor a provider secret");
   });
 
   test("one trace runs from the API's OrderCreated through the dispatcher's OrderSent (traceparent in NATS headers)", async () => {

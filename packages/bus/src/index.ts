@@ -6,6 +6,7 @@ export * from "./stream.js";
 export * from "./publisher.js";
 export * from "./work-consumer.js";
 export * from "./projection-consumer.js";
+export * from "./history.js";
 export * from "./dead-letter.js";
 export { SpanKind, inSpan } from "./tracing.js";
 export type { NatsConnection } from "@nats-io/transport-node";

@@ -18,6 +18,12 @@ const DESCRIPTIONS: Record<EventType, string> = {
     "The order waits before dispatch, not failed: the provider's calls are paused or failing, the provider shut us out (empty body: wrong password or IP), or it is not configured (dispatcher). Appended when the reason appears or changes; msgID `DispatchHeld:<orderId>:<n>`. At `deadline` a still-held order goes to review.",
   OrderFailed: "The provider cancelled an accepted order (status-poller). Terminal, once per order: billing refunds on it.",
   ReviewRequired: "A person must decide: placement outcome unknown, deadline passed, or unreadable status (dispatcher or status-poller).",
+  PlacementStarted:
+    "A place request with this provider and reference is about to go out (dispatcher); acknowledged by the stream before the request is sent, so a dispatcher that lost its database reconciles the reference instead of placing again. Carries the route snapshot. msgID `PlacementStarted:<orderId>:<reference>:<placeCall>`.",
+  PlacementAnswered:
+    "What the provider answered to one place request: accepted, refused (reason code) or ambiguous (cause), texts masked, never a PIN (dispatcher). msgID `PlacementAnswered:<orderId>:<reference>:<placeCall>`.",
+  ReconcileAnswered:
+    "What the provider answered when asked about an unclear reference: pending, done, cancelled, not_found or unknown, texts masked, never a PIN (dispatcher). msgID `ReconcileAnswered:<orderId>:<reference>:<step>`.",
 };
 
 /**

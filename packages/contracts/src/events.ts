@@ -91,6 +91,78 @@ export const ReviewRequiredData = z.object({
   message: text(500),
 });
 
+/** One offer of the route as the dispatcher snapshotted it when it first handled the order. */
+export const RouteOfferData = z.object({
+  provider: ProviderName,
+  productCode: z.record(z.string().max(64), z.string().max(128)),
+  maxCost: Money,
+  price: Money.nullable(),
+  priceImportedAt: z.string().max(40).nullable(),
+});
+
+/**
+ * A place request is about to go out (dispatcher): acknowledged by the stream BEFORE the request, so
+ * a dispatcher that lost its database still sees that this reference was (maybe) placed and
+ * reconciles it instead of drawing a new one. `placeCall` counts the requests with this reference.
+ * `route` and `openedAt` are the order's route snapshot and when it was first handled (the dispatch
+ * deadline runs from there), so a replay rebuilds the same row. No PIN, no secret.
+ */
+export const PlacementStartedData = z.object({
+  provider: ProviderName,
+  offerIndex: z.number().int().min(0),
+  reference: z.string().min(1).max(64),
+  placeCall: z.number().int().min(1),
+  route: z.array(RouteOfferData).min(1).max(16),
+  openedAt: z.iso.datetime(),
+});
+
+export const PlaceOutcome = z.enum(["accepted", "refused", "ambiguous"]);
+export type PlaceOutcome = z.infer<typeof PlaceOutcome>;
+
+/**
+ * What the provider answered to one place request (dispatcher), provider texts masked. Never the PIN:
+ * when the reply carried one, `pinInReply` says so and the sealed PIN is only in PinReceived.
+ * `nextReference`: when a definite refusal moves the order to its next offer, the reference stored
+ * for that offer (chosen before its first request).
+ */
+export const PlacementAnsweredData = z.object({
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  placeCall: z.number().int().min(1),
+  outcome: PlaceOutcome,
+  cost: Money.nullable().optional(),
+  balance: Money.nullable().optional(),
+  providerOrderId: z.string().max(128).nullable().optional(),
+  pinInReply: z.boolean().optional(),
+  reasonCode: ReasonCode.optional(),
+  providerCode: z.string().max(32).optional(),
+  message: text(500).optional(),
+  cause: text(500).optional(),
+  retryAfterMs: z.number().int().min(0).optional(),
+  accessDenied: z.boolean().optional(),
+  nextReference: z.string().min(1).max(64).optional(),
+});
+
+export const ReconcileOutcome = z.enum(["pending", "done", "cancelled", "not_found", "unknown"]);
+export type ReconcileOutcome = z.infer<typeof ReconcileOutcome>;
+
+/**
+ * What the provider answered when the dispatcher asked about a reference whose placement was
+ * unclear (dispatcher), provider texts masked, never a PIN. `step` numbers the dispatcher's handling
+ * steps of the order (unique per order: the fact's msgID discriminator).
+ */
+export const ReconcileAnsweredData = z.object({
+  provider: ProviderName,
+  reference: z.string().min(1).max(64),
+  step: z.number().int().min(1),
+  outcome: ReconcileOutcome,
+  note: text(500).nullable().optional(),
+  message: text(500).optional(),
+  cause: text(500).optional(),
+  retryAfterMs: z.number().int().min(0).optional(),
+  accessDenied: z.boolean().optional(),
+});
+
 export const EVENT_DATA = {
   OrderCreated: OrderCreatedData,
   OrderSent: OrderSentData,
@@ -100,6 +172,9 @@ export const EVENT_DATA = {
   DispatchHeld: DispatchHeldData,
   OrderFailed: OrderFailedData,
   ReviewRequired: ReviewRequiredData,
+  PlacementStarted: PlacementStartedData,
+  PlacementAnswered: PlacementAnsweredData,
+  ReconcileAnswered: ReconcileAnsweredData,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA;
@@ -130,6 +205,9 @@ export const DispatchFailed = envelopeOf("DispatchFailed");
 export const DispatchHeld = envelopeOf("DispatchHeld");
 export const OrderFailed = envelopeOf("OrderFailed");
 export const ReviewRequired = envelopeOf("ReviewRequired");
+export const PlacementStarted = envelopeOf("PlacementStarted");
+export const PlacementAnswered = envelopeOf("PlacementAnswered");
+export const ReconcileAnswered = envelopeOf("ReconcileAnswered");
 
 export const OrderEvent = z.discriminatedUnion("type", [
   OrderCreated,
@@ -140,6 +218,9 @@ export const OrderEvent = z.discriminatedUnion("type", [
   DispatchHeld,
   OrderFailed,
   ReviewRequired,
+  PlacementStarted,
+  PlacementAnswered,
+  ReconcileAnswered,
 ]);
 export type OrderEvent = z.infer<typeof OrderEvent>;
 export type EventOf<T extends EventType> = Extract<OrderEvent, { type: T }>;

@@ -12,7 +12,7 @@ import {
 } from "@pinflow/provider-config";
 import { BaseConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
 import { z } from "zod";
-import type { PriceGuard } from "./dispatch.js";
+import { DEFAULT_POLICY, type DispatchPolicy, type PriceGuard } from "./dispatch.js";
 
 /** Provider accounts: shared by the service and the catalog import command. */
 export const ProviderEnv = z.object(providerAccountSettings({ znetMs: 15_000, xstorMs: 30_000 /* x-stor: 15–30 s is normal for a placement */ }));
@@ -119,4 +119,19 @@ export function providerConfigs(e: z.infer<typeof ProviderEnv>): ProviderConfigs
 export function loadProviderConfigs(env: NodeJS.ProcessEnv = process.env): ProviderConfigs & { databaseUrl: string } {
   const e = loadConfig(ProviderEnv.extend({ DATABASE_URL: z.string().min(1) }).superRefine(checkProviderAccounts), env);
   return { ...providerConfigs(e), databaseUrl: e.DATABASE_URL };
+}
+
+/** The dispatch rules' policy from the configuration (the service and the rebuild command fold with the same one). */
+export function dispatchPolicy(config: DispatcherConfig): DispatchPolicy {
+  // A row stays held for the longest provider call plus a margin.
+  const timeoutMs = Math.max(config.znet?.timeoutMs ?? 0, config.xstor?.timeoutMs ?? 0);
+  return {
+    ...DEFAULT_POLICY,
+    maxReconcileTries: config.reconcileMaxTries,
+    retryBaseMs: config.reconcileBaseMs,
+    retryMaxMs: config.reconcileMaxDelayMs,
+    leaseMs: timeoutMs + config.leaseMarginMs,
+    priceGuard: config.priceGuard,
+    dispatchDeadlineMs: config.dispatchDeadlineMs,
+  };
 }

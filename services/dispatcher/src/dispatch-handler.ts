@@ -5,7 +5,13 @@
  *
  * Order of writes around a place request (I1): the attempt and its reference are committed (`ready`),
  * a permit is taken from the provider's gate, the row is claimed (`placing`, request counted, lease
- * held) and only then does the request go out; its result and event are committed together after it.
+ * held), PlacementStarted is acknowledged by the stream, and only then does the request go out; the
+ * answer (PlacementAnswered) is appended to the stream right after it, and the row's result and its
+ * events are committed together (outbox).
+ *
+ * The row is a projection of the order's stream (I5): an order without a row, or whose row has no
+ * place request yet, is first looked up in its own history; when that shows an attempt, the row is
+ * restored from it (dispatch-fold.ts) and the attempt is reconciled by its recorded reference.
  */
 import { randomUUID } from "node:crypto";
 import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOrigin, type HandlerOutcome } from "@pinflow/bus";
@@ -33,7 +39,11 @@ import {
   type PlacingRow,
   type ReadyRow,
   type ReviewRow,
+  type DispatchRow,
+  unclaimPlace,
 } from "./dispatch.js";
+import type { AttemptLog } from "./attempt-log.js";
+import { foldDispatch, placementAnswered, placementStarted, reconcileAnswered } from "./dispatch-fold.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
 import { checkAccess, classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, placeAccess, type Access, type Blocked, type CallGate } from "./gate.js";
@@ -43,6 +53,8 @@ import { newReference, type DispatchProvider, type ProviderRegistry } from "./pr
 
 export interface DispatchHandlerDeps {
   store: DispatchStore;
+  /** The order's stream: attempt facts written before/after each call, and the order's history read when the row is missing. */
+  facts: AttemptLog;
   providers: ProviderRegistry;
   policy: DispatchPolicy;
   /** Called after every commit that enqueued events. */
@@ -63,6 +75,11 @@ export interface DispatchHandlerDeps {
   newReference?: () => string;
 }
 
+/** The order's own events could not be read from the stream: nothing is placed until they can. */
+export class HistoryUnavailable extends Error {
+  override name = "HistoryUnavailable";
+}
+
 export class ReferenceExhausted extends Error {
   override name = "ReferenceExhausted";
 }
@@ -73,6 +90,8 @@ const RACE_ROUNDS = 3;
 const RACE_RETRY_MS = 250;
 /** Never come back sooner than this after the gate held a call back. */
 const MIN_HELD_RETRY_MS = 100;
+/** Come back after this when the stream did not take a PlacementStarted. */
+const STREAM_RETRY_MS = 1_000;
 
 type Raced = { raced: true };
 const RACED: Raced = { raced: true };
@@ -98,8 +117,14 @@ export class DispatchHandler {
   readonly handle = async (event: OrderEvent, ctx: DeliveryContext): Promise<HandlerOutcome> => {
     if (event.type !== "OrderCreated") return { reject: `unexpected event type ${event.type}` };
     const log = this.deps.logger.child({ orderId: event.orderId, eventId: event.id, delivery: ctx.deliveryCount });
+    let historyChecked = false;
     for (let round = 0; round < RACE_ROUNDS; round++) {
       const row = await this.deps.store.get(event.orderId);
+      if (row === null && !historyChecked) {
+        // No row: an order this dispatcher never saw, or one its lost database forgot. The stream knows.
+        historyChecked = true;
+        if (await this.restore(event, null, log)) continue;
+      }
       const step = nextStep(row, this.clock(), this.deps.policy);
       let outcome: HandlerOutcome | Raced;
       switch (step.kind) {
@@ -122,6 +147,11 @@ export class DispatchHandler {
           outcome = await this.open(event, log);
           break;
         case "place":
+          if (step.row.placeCalls === 0 && !historyChecked) {
+            // Before a reference's first request: a row from a restored (older) database may not know an attempt the stream has.
+            historyChecked = true;
+            if (await this.restore(event, step.row, log)) continue;
+          }
           outcome = await this.place(event, step.row, log);
           break;
         case "reconcile":
@@ -137,6 +167,37 @@ export class DispatchHandler {
     }
     return { retryAfterMs: RACE_RETRY_MS };
   };
+
+  /**
+   * Restore the order's row from its stream when the stream knows more than the row (`current`, or
+   * none): any attempt fact, or a dispatcher outcome. Outputs the stream lacks are appended again
+   * (outbox, same msgIDs). True when a row was written (read it again); false to go on as today.
+   */
+  private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger): Promise<boolean> {
+    // Most orders were never handled: one look-up by subject says so without reading their history.
+    if (!(await this.deps.facts.handled(event.orderId))) return false;
+    const history = await this.deps.facts.history(event.orderId);
+    // The delivered OrderCreated is on the stream: an empty history means it could not be read, not "never handled".
+    if (history.length === 0) throw new HistoryUnavailable(`the history of order ${event.orderId} could not be read`);
+    const fold = foldDispatch(history, this.deps.policy);
+    const found = fold.row;
+    if (found === null) return false;
+    if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return false;
+    const at = this.clock();
+    const outbox = this.outbox(event, fold.pending);
+    const fields = { state: found.state, reference: found.state === "unrouted" ? null : found.reference, pendingEvents: fold.pending.map((e) => e.type) };
+    if (current === null) {
+      const restored: DispatchRow = { ...found, version: 1, updatedAt: at };
+      const result = await this.deps.store.insert(restored, outbox);
+      if (result === "reference_taken") throw new ConcurrentUpdate(`the recorded reference of order ${event.orderId} belongs to another order`);
+      if (result === "inserted") log.warn(fields, "no dispatch row, but the order's stream shows it was handled: row restored from the stream");
+    } else {
+      const restored: DispatchRow = { ...found, version: current.version + 1, updatedAt: at };
+      if (await this.deps.store.update(restored, outbox)) log.warn(fields, "the dispatch row is behind the order's stream: row restored from the stream");
+    }
+    if (outbox.length > 0) this.deps.kick();
+    return true;
+  }
 
   /** A new order: snapshot the route, store the first attempt's reference, then place it. */
   private async open(event: EventOf<"OrderCreated">, log: Logger): Promise<HandlerOutcome | Raced> {
@@ -186,6 +247,16 @@ export class DispatchHandler {
       await this.release(permit, NO_CALL, log);
       return RACED;
     }
+    try {
+      // The attempt is on the order's stream before the request goes out (I1, I5).
+      const started = makeEvent("PlacementStarted", causedBy(event), placementStarted(placing), this.clock(), this.newId());
+      await this.deps.facts.append(started, factMsgId(started, `${placing.reference}:${placing.placeCalls}`));
+    } catch (error) {
+      await this.release(permit, NO_CALL, log);
+      await this.deps.store.update(unclaimPlace(placing, this.clock()), []).catch(() => false);
+      log.warn({ err: error, provider: row.provider, reference: row.reference }, "could not write PlacementStarted to the stream; not placed, will try again");
+      return { retryAfterMs: STREAM_RETRY_MS };
+    }
     log.info({ provider: row.provider, reference: row.reference, offer: row.offerIndex, placeCalls: placing.placeCalls }, "placing order");
     return this.request(event, placing, provider, permit, log);
   }
@@ -212,7 +283,8 @@ export class DispatchHandler {
     // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
     const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
-    await this.commit(event, row, d, log);
+    const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), this.clock(), this.newId());
+    await this.commit(event, row, d, log, await this.answerFact(answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), d, log));
     this.observeHolds(d, log);
     switch (result.kind) {
       case "accepted":
@@ -295,7 +367,8 @@ export class DispatchHandler {
     await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
     await this.noteAccess(row.provider, checkAccess(result), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
-    await this.commit(event, claimed, d, log);
+    const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), this.clock(), this.newId());
+    await this.commit(event, claimed, d, log, await this.answerFact(answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), d, log));
     this.observeHolds(d, log);
     switch (result.kind) {
       case "pending":
@@ -418,11 +491,28 @@ export class DispatchHandler {
     }
   }
 
+  /**
+   * A provider's answer: committed with the decision (outbox, ahead of the decision's events), or,
+   * when the decision places again at once (the next offer, or the same reference after proof),
+   * appended to the stream first, so it is there before that request's PlacementStarted. If the
+   * stream does not take it now, it goes through the outbox under the same msgID.
+   */
+  private async answerFact(fact: OrderEvent, msgId: string, d: Decision, log: Logger): Promise<OutboxEntry[]> {
+    if (d.then !== "place") return [{ event: fact, msgId, once: false }];
+    try {
+      await this.deps.facts.append(fact, msgId);
+      return [];
+    } catch (error) {
+      log.warn({ err: error, type: fact.type }, "could not append the answer to the stream now; it goes through the outbox");
+      return [{ event: fact, msgId, once: false }];
+    }
+  }
+
   /** Write the decision and its events in one transaction (CAS on the version we hold); release the row on failure. */
-  private async commit(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, log: Logger): Promise<void> {
+  private async commit(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, log: Logger, facts: OutboxEntry[] = []): Promise<void> {
     let written: boolean;
     try {
-      written = await this.deps.store.update(d.row, this.outbox(event, d.events));
+      written = await this.deps.store.update(d.row, [...facts, ...this.outbox(event, d.events)]);
     } catch (error) {
       await this.deps.store.update(releaseLease(held, this.clock()), []).catch(() => false);
       throw error;
@@ -431,7 +521,7 @@ export class DispatchHandler {
       log.error({ version: held.version }, "the order's row changed while a provider call was in flight");
       throw new ConcurrentUpdate(`dispatch row of order ${held.orderId} changed under a held lease`);
     }
-    if (d.events.length > 0) this.deps.kick();
+    if (d.events.length > 0 || facts.length > 0) this.deps.kick();
   }
 
   private outcome(d: Decision): HandlerOutcome {

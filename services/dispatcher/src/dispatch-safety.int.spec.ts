@@ -138,7 +138,13 @@ describe("dispatch money safety (PostgreSQL + NATS + gate + znet and x-stor simu
     await deliverAgain(order);
     await eventually(() => assert.equal(znet.checkCalls(reference), 1), 10_000);
     assert.equal(znet.placeCalls(reference), 1, "one not-found answer is no proof yet");
-    assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 5 });
+    // No outcome yet: only the attempt's facts (one request started, its answer, one check's answer).
+    // (the check's answer is appended right after the check request: wait for it)
+    await eventually(
+      async () =>
+        assert.deepEqual(await eventCounts(bed.jsm, order.orderId, { attemptFacts: true }), { OrderCreated: 5, PlacementStarted: 1, PlacementAnswered: 1, ReconcileAnswered: 1 }),
+      10_000,
+    );
   });
 
   it("an imported price older than the configured age is not placed: the order goes to the next offer with a known price", async () => {

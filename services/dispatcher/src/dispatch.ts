@@ -103,7 +103,7 @@ export const FALLBACK_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   "price_unknown",
 ]);
 
-interface RowBase {
+export interface RowBase {
   orderId: string;
   packageId: string;
   playerId: string;
@@ -321,7 +321,7 @@ export function retryDelay(tries: number, policy: DispatchPolicy): number {
 }
 
 /** A fresh attempt at offer `index` of the row's route: new reference, counters at zero, no lease. */
-function attemptAt(base: RowBase, route: readonly Offer[], index: number, reference: string): ReadyRow {
+export function attemptAt(base: RowBase, route: readonly Offer[], index: number, reference: string): ReadyRow {
   const offer = route[index];
   if (offer === undefined) throw new InvalidTransition(`no offer ${index} in the route of order ${base.orderId}`);
   return {
@@ -432,6 +432,14 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
     nextTryAt: null,
     leaseUntil: leaseFrom(now, policy),
   };
+}
+
+/**
+ * Give a claimed `placing` row back as `ready` when its PlacementStarted could not be written: the
+ * request did not go out, so it is not counted.
+ */
+export function unclaimPlace(row: PlacingRow, now: Date): ReadyRow {
+  return { ...row, state: "ready", placeCalls: Math.max(0, row.placeCalls - 1), version: row.version + 1, updatedAt: now, leaseUntil: null };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */

@@ -143,10 +143,19 @@ export async function waitForEvent<T extends EventType>(jsm: JetStreamManager, o
   }, timeoutMs);
 }
 
-/** How many messages the stream holds for each event type of the order. */
-export async function eventCounts(jsm: JetStreamManager, orderId: string): Promise<Record<string, number>> {
+/** The dispatcher's attempt facts (one per request and per answer): left out of `eventCounts` unless asked for. */
+export const ATTEMPT_FACTS: readonly string[] = ["PlacementStarted", "PlacementAnswered", "ReconcileAnswered"];
+
+/**
+ * How many messages the stream holds for each event type of the order: the order's outcome events,
+ * and with `attemptFacts` also the attempt facts.
+ */
+export async function eventCounts(jsm: JetStreamManager, orderId: string, opts: { attemptFacts?: boolean } = {}): Promise<Record<string, number>> {
   const info = await jsm.streams.info(TEST_NAMES.stream, { subjects_filter: TEST_NAMES.orderEvents(orderId) });
   const counts: Record<string, number> = {};
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts[parseOrderSubject(subject)?.type ?? subject] = n;
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    const type = parseOrderSubject(subject)?.type ?? subject;
+    if (opts.attemptFacts === true || !ATTEMPT_FACTS.includes(type)) counts[type] = n;
+  }
   return counts;
 }

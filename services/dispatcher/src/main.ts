@@ -13,8 +13,7 @@ import { PinCipher } from "@pinflow/secrets";
 import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
-import { loadDispatcherConfig } from "./config.js";
-import { DEFAULT_POLICY } from "./dispatch.js";
+import { dispatchPolicy, loadDispatcherConfig } from "./config.js";
 import { providerRegistry, XstorProvider, ZnetProvider, type DispatchProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
@@ -41,8 +40,6 @@ async function main(): Promise<void> {
   await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("dispatcher");
-  // A row stays held for the longest provider call plus a margin.
-  const timeoutMs = Math.max(config.znet?.timeoutMs ?? 0, config.xstor?.timeoutMs ?? 0);
   const dispatcher = await createDispatcher({
     pool,
     nc,
@@ -60,15 +57,7 @@ async function main(): Promise<void> {
     batch: config.batch,
     maxFailures: config.maxFailures,
     maxDeliver: config.maxDeliver,
-    policy: {
-      ...DEFAULT_POLICY,
-      maxReconcileTries: config.reconcileMaxTries,
-      retryBaseMs: config.reconcileBaseMs,
-      retryMaxMs: config.reconcileMaxDelayMs,
-      leaseMs: timeoutMs + config.leaseMarginMs,
-      priceGuard: config.priceGuard,
-      dispatchDeadlineMs: config.dispatchDeadlineMs,
-    },
+    policy: dispatchPolicy(config),
   });
   logger.info(
     { providers: [...providers.keys()], packages: catalog.packages.length, catalogFile: config.catalogFile },

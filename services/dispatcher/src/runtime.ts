@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Balances } from "./balances.js";
 import type { Catalog } from "./catalog.js";
+import { StreamAttemptLog } from "./attempt-log.js";
 import { DispatchHandler } from "./dispatch-handler.js";
 import type { DispatchPolicy } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
@@ -90,12 +91,14 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   };
   await ensureWorkConsumer(opts.nc, opts.names, consumerOptions);
   const metrics = new DispatchMetrics(opts.registry);
-  const relay = new OutboxRelay(opts.pool, new EventPublisher(opts.nc, opts.names), opts.logger, opts.relayIntervalMs ?? 250);
+  const publisher = new EventPublisher(opts.nc, opts.names);
+  const relay = new OutboxRelay(opts.pool, publisher, opts.logger, opts.relayIntervalMs ?? 250);
   const gate = opts.gate ?? OPEN_GATE;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
   const handler = new DispatchHandler({
     store,
+    facts: new StreamAttemptLog(opts.nc, opts.names, publisher, opts.logger),
     providers: opts.providers,
     policy: opts.policy,
     kick: () => relay.kick(),

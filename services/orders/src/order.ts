@@ -87,6 +87,11 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
     case "OrderFailed":
       if (state.status === "completed") return state;
       return { ...state, ...at, status: "failed", reasonCode: event.data.reasonCode, providerNote: event.data.message };
+    case "PlacementStarted":
+    case "PlacementAnswered":
+    case "ReconcileAnswered":
+      // The dispatcher's attempt facts: shown on the timeline, they change no status.
+      return state;
     case "ReviewRequired":
       if (SETTLED.has(state.status)) return state;
       return { ...state, ...at, status: "review", reviewReason: event.data.reason, providerNote: event.data.message };

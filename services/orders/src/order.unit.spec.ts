@@ -98,6 +98,26 @@ test("the timeline never shows the PIN ciphertext", () => {
   assert.equal(timelineSummary(pin).reference, "123");
 });
 
+test("the dispatcher's attempt facts change no status and the timeline shows provider, reference and answer, never a PIN", () => {
+  const route = [{ provider: "znet" as const, productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: "10.12", priceImportedAt: null }];
+  const started = makeEvent("PlacementStarted", origin, { provider: "znet", offerIndex: 0, reference: "123", placeCall: 1, route, openedAt: at(1).toISOString() }, at(1));
+  const answered = makeEvent("PlacementAnswered", origin, { provider: "znet", reference: "123", placeCall: 1, outcome: "ambiguous", cause: "timeout after 15000 ms" }, at(2));
+  const reconciled = makeEvent("ReconcileAnswered", origin, { provider: "znet", reference: "123", step: 2, outcome: "pending", note: "İşlem bekleniyor" }, at(3));
+  assert.deepEqual(fold([created, started, answered, reconciled]), fold([created]));
+  assert.deepEqual(fold([created, started, answered, reconciled, sent, pin]), fold([created, sent, pin]));
+  assert.deepEqual(
+    [started, answered, reconciled].map((e) => {
+      const s = timelineSummary(e);
+      return [s["provider"], s["reference"], s["outcome"] ?? null];
+    }),
+    [
+      ["znet", "123", null],
+      ["znet", "123", "ambiguous"],
+      ["znet", "123", "pending"],
+    ],
+  );
+});
+
 const opensForAnything: PinCheck = () => true;
 
 test("pin_mismatch: a PinReceived for another reference than the order's OrderSent is refused, whatever its PIN", () => {

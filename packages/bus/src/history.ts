@@ -1,0 +1,59 @@
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { EventNames } from "@pinflow/contracts";
+import { decodeEvent } from "./codec.js";
+import { BusError } from "./errors.js";
+import type { ProjectionMessage } from "./projection-consumer.js";
+
+export interface HistoryOptions {
+  /** How long one fetch may wait for the messages the stream said it holds. */
+  fetchTimeoutMs?: number;
+}
+
+/**
+ * Every message of one order on the stream, in stream order (an ordered consumer filtered on the
+ * order's own subjects). Malformed messages are returned as such, for the caller to count and skip.
+ * Messages appended while it reads may or may not be included; what was there when it started is.
+ */
+export async function readOrderHistory(nc: NatsConnection, names: EventNames, orderId: string, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+  return readStream(nc, names, names.orderEvents(orderId), opts);
+}
+
+/** Every message of the order stream (or of `filter`) as it is now, in stream order: for one-shot rebuilds. */
+export async function readStream(nc: NatsConnection, names: EventNames, filter: string = names.allEvents, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+  // The whole stream: its message count says when to stop. One order's subjects: no count is asked
+  // for (it would make the server scan every subject); the messages' own pending count says it.
+  let total: number | null = null;
+  if (filter === names.allEvents) {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    total = (await jsm.streams.info(names.stream)).state.messages;
+    if (total === 0) return [];
+  }
+  const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(names.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const messages: ProjectionMessage[] = [];
+  try {
+    for (;;) {
+      const batch = await consumer.fetch({ max_messages: 256, expires: opts.fetchTimeoutMs ?? 2_000 });
+      let received = 0;
+      let caughtUp = false;
+      for await (const msg of batch) {
+        received++;
+        const decoded = decodeEvent(msg.data, msg.subject);
+        const at = { seq: msg.seq, subject: msg.subject, data: msg.data };
+        messages.push(decoded.ok ? { ...at, ok: true, event: decoded.event } : { ...at, ok: false, reason: decoded.reason });
+        if (msg.info.pending === 0) {
+          caughtUp = true;
+          break;
+        }
+      }
+      if (caughtUp || (total !== null && messages.length >= total)) return messages;
+      if (received === 0) {
+        // Nothing came within the wait: no message matches (an order without events), or the server did not answer.
+        if (messages.length === 0 && total === null) return messages;
+        throw new BusError(`${filter}: read ${messages.length} message(s), then nothing within ${opts.fetchTimeoutMs ?? 2_000} ms`);
+      }
+    }
+  } finally {
+    await consumer.delete().catch(() => false);
+  }
+}

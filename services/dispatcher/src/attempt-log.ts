@@ -1,0 +1,57 @@
+/**
+ * The order's stream as the dispatcher reads and writes its attempt facts directly (not through the
+ * outbox): a PlacementStarted must be acknowledged by JetStream before its place request goes out,
+ * and an order without a dispatch row is looked up in its own history before anything is placed.
+ */
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
+import type { EventNames, EventType, OrderEvent } from "@pinflow/contracts";
+import type { Logger } from "pino";
+
+export interface AttemptLog {
+  /** Append a fact to the order's stream and wait for the stream's acknowledgement (throws when it cannot). */
+  append(event: OrderEvent, msgId: string): Promise<void>;
+  /** The order's events in stream order (malformed messages are logged and left out). */
+  history(orderId: string): Promise<OrderEvent[]>;
+  /**
+   * Whether the stream holds any dispatcher fact of the order (an attempt, or an outcome written
+   * before attempts were recorded): a cheap look-up by subject before reading the whole history.
+   */
+  handled(orderId: string): Promise<boolean>;
+}
+
+/** The dispatcher's facts that show an order was handled: the attempt started, or an outcome (older streams). */
+export const HANDLED_TYPES: readonly EventType[] = ["PlacementStarted", "OrderSent", "DispatchFailed", "ReviewRequired"];
+
+export class StreamAttemptLog implements AttemptLog {
+  private jsm: Promise<JetStreamManager> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: EventNames,
+    private readonly publisher: EventPublisher,
+    private readonly logger: Logger,
+  ) {}
+
+  async append(event: OrderEvent, msgId: string): Promise<void> {
+    await this.publisher.publish(event, { msgId });
+  }
+
+  async handled(orderId: string): Promise<boolean> {
+    this.jsm ??= jetstreamManager(this.nc, { checkAPI: false });
+    const jsm = await this.jsm;
+    // Last message by literal subject: answered from the stream's subject index, one round trip for all.
+    const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.orderEvent(orderId, type) })));
+    return found.some((m) => m !== null);
+  }
+
+  async history(orderId: string): Promise<OrderEvent[]> {
+    const messages = await readOrderHistory(this.nc, this.names, orderId);
+    const events: OrderEvent[] = [];
+    for (const m of messages) {
+      if (m.ok) events.push(m.event);
+      else this.logger.error({ orderId, seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event in the order's history");
+    }
+    return events;
+  }
+}

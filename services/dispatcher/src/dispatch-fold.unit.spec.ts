@@ -1,0 +1,223 @@
+/**
+ * The dispatch row as a fold of the order's stream: the rules are driven the way the handler drives
+ * them (each attempt fact written where the handler writes it), and the fold of the resulting
+ * stream gives the same row, apart from what is not a fact (lease, next-check time, version).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { makeEvent } from "@pinflow/bus";
+import type { OrderEvent } from "@pinflow/contracts";
+import type { CheckResult, PlaceResult } from "@pinflow/providers";
+import {
+  afterPlace,
+  afterReconcile,
+  beginPlace,
+  claimForReconcile,
+  DEFAULT_POLICY,
+  holdBack,
+  holdMessage,
+  nextStep,
+  openOrder,
+  type Decision,
+  type DispatchPolicy,
+  type DispatchRow,
+  type EventDraft,
+  type Offer,
+  type OpenRow,
+  type OrderInput,
+  type ReadyRow,
+} from "./dispatch.js";
+import { foldDispatch, placementAnswered, placementStarted, reconcileAnswered } from "./dispatch-fold.js";
+
+const policy: DispatchPolicy = {
+  ...DEFAULT_POLICY,
+  maxReconcileTries: 4,
+  notFoundBeforeReplace: 2,
+  retryBaseMs: 1000,
+  retryMaxMs: 8000,
+  maxPlaceCalls: 2,
+  priceGuard: { maxAgeMs: 7 * 86_400_000, unknownPriceAllowed: ["znet", "xstor"] },
+};
+const t0 = new Date("2025-01-01T10:00:00.000Z");
+const order: OrderInput = { orderId: "o-fold-1", packageId: "pubg-60", playerId: "5123456789", extra: null };
+const znetOffer: Offer = { provider: "znet", productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null, priceImportedAt: null };
+const xstorOffer: Offer = { provider: "xstor", productCode: { productId: "501" }, maxCost: "12.00", price: "9.80", priceImportedAt: t0.toISOString() };
+const origin = { orderId: order.orderId, correlationId: "c-1", causationId: null };
+
+/** The handler's steps over the pure rules, recording the stream it would write. */
+class Drive {
+  readonly stream: OrderEvent[] = [];
+  row: DispatchRow;
+  private clock = t0.getTime();
+  private refs = 0;
+
+  constructor(offers: Offer[]) {
+    this.stream.push(makeEvent("OrderCreated", origin, { packageId: order.packageId, playerId: order.playerId, extra: order.extra }, this.now(), `00000000-0000-4000-8000-${String(this.stream.length).padStart(12, "0")}`));
+    const d = openOrder(order, offers, new Set(offers.map((o) => o.provider)), this.ref(), this.now(), policy);
+    this.row = d.row;
+    this.outputs(d.events);
+  }
+
+  now(): Date {
+    this.clock += 1000;
+    return new Date(this.clock);
+  }
+
+  private ref(): string {
+    return `17357256000000${String(++this.refs).padStart(4, "0")}`;
+  }
+
+  private id(): string {
+    return `00000000-0000-4000-8000-${String(this.stream.length).padStart(12, "0")}`;
+  }
+
+  private outputs(events: readonly EventDraft[]): void {
+    for (const e of events) this.stream.push(makeEvent(e.type, origin, e.data as never, this.now(), this.id()));
+  }
+
+  place(result: PlaceResult): Decision {
+    assert.equal(this.row.state, "ready");
+    const placing = beginPlace(this.row as ReadyRow, this.now(), policy);
+    this.stream.push(makeEvent("PlacementStarted", origin, placementStarted(placing), this.now(), this.id()));
+    const d = afterPlace(placing, result, this.now(), policy, this.ref());
+    this.stream.push(makeEvent("PlacementAnswered", origin, placementAnswered(placing, result, d), this.now(), this.id()));
+    this.outputs(d.events);
+    this.row = d.row;
+    return d;
+  }
+
+  reconcile(result: CheckResult): Decision {
+    const claimed = claimForReconcile(this.row as OpenRow, this.now(), policy);
+    const d = afterReconcile(claimed, result, this.now(), policy);
+    this.stream.push(makeEvent("ReconcileAnswered", origin, reconcileAnswered(claimed, result), this.now(), this.id()));
+    this.outputs(d.events);
+    this.row = d.row;
+    return d;
+  }
+
+  hold(): void {
+    const held = holdBack(this.row as ReadyRow, { reason: "provider_paused", message: holdMessage("znet", "provider_paused") }, 1000, this.now(), policy);
+    assert.equal(held.kind, "write");
+    if (held.kind !== "write") return;
+    this.outputs(held.decision.events);
+    this.row = held.decision.row;
+  }
+}
+
+/** The row without what is not a fact. */
+function facts(row: DispatchRow | null): Record<string, unknown> | null {
+  if (row === null) return null;
+  const { version: _v, updatedAt: _u, ...rest } = row as DispatchRow & { leaseUntil?: unknown; nextTryAt?: unknown };
+  const r: Record<string, unknown> = { ...rest };
+  delete r["leaseUntil"];
+  delete r["nextTryAt"];
+  if (r["hold"] !== null && typeof r["hold"] === "object") r["hold"] = { ...(r["hold"] as object), since: "-" };
+  return r;
+}
+
+function assertSameRow(drive: Drive): void {
+  const fold = foldDispatch(drive.stream, policy);
+  assert.deepEqual(facts(fold.row), facts(drive.row));
+  assert.deepEqual(fold.pending, [], "every output of the replayed rules is on the stream");
+}
+
+describe("dispatch row as a fold of the stream", () => {
+  it("accepted on the first offer: sent, with cost and reference", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "accepted", cost: "10.12", balance: "90.00", providerOrderId: "z-1", pin: null });
+    assert.equal(drive.row.state, "sent");
+    assertSameRow(drive);
+  });
+
+  it("refused on the first offer, accepted on the next: history and the next reference are folded", () => {
+    const drive = new Drive([znetOffer, xstorOffer]);
+    const d = drive.place({ kind: "refused", providerCode: "3", message: "stok yok", reasonCode: "product_unavailable" });
+    assert.equal(d.row.state, "ready");
+    drive.place({ kind: "accepted", cost: "9.80", balance: null, providerOrderId: "x-1", pin: null });
+    assertSameRow(drive);
+  });
+
+  it("refused on every offer: refused with the DispatchFailed reason", () => {
+    const drive = new Drive([znetOffer, xstorOffer]);
+    drive.place({ kind: "refused", providerCode: "3", message: "stok yok", reasonCode: "product_unavailable" });
+    drive.place({ kind: "refused", providerCode: "ERROR", message: "no balance", reasonCode: "insufficient_balance" });
+    assert.equal(drive.row.state, "refused");
+    assertSameRow(drive);
+  });
+
+  it("ambiguous place: unknown with its place error, and the fold says a placement was attempted", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "ambiguous", cause: "timeout after 15000 ms" });
+    assert.equal(drive.row.state, "unknown");
+    assertSameRow(drive);
+    const fold = foldDispatch(drive.stream, policy);
+    assert.equal(fold.attempted, true);
+    assert.equal(nextStep(fold.row, new Date(t0.getTime() + 3_600_000), policy).kind, "reconcile", "a rebuilt open row is reconciled, never placed");
+  });
+
+  it("ambiguous, then not found twice: ready again with the SAME reference; the re-place is folded with its count", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "ambiguous", cause: "connection reset" });
+    drive.reconcile({ kind: "not_found", message: "kayit yok" });
+    drive.reconcile({ kind: "not_found", message: "kayit yok" });
+    assert.equal(drive.row.state, "ready");
+    assertSameRow(drive);
+    drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: null, pin: null });
+    assert.equal(drive.row.state, "sent");
+    assert.equal((drive.row as DispatchRow & { placeCalls: number }).placeCalls, 2);
+    assertSameRow(drive);
+  });
+
+  it("unclear answers until the tries are used up: review", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "ambiguous", cause: "HTTP 502" });
+    for (let i = 0; i < policy.maxReconcileTries; i++) drive.reconcile({ kind: "unknown", cause: "HTTP 503" });
+    assert.equal(drive.row.state, "review");
+    assertSameRow(drive);
+  });
+
+  it("found by reconcile: sent without a cost", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "ambiguous", cause: "timeout" });
+    drive.reconcile({ kind: "pending", note: "işlemde" });
+    assert.equal(drive.row.state, "sent");
+    assertSameRow(drive);
+  });
+
+  it("a hold before any place request: no row (nothing was placed, the order opens afresh); its count is kept for the first attempt", () => {
+    const drive = new Drive([znetOffer]);
+    drive.hold();
+    const fold = foldDispatch(drive.stream, policy);
+    assert.deepEqual([fold.row, fold.attempted, fold.heldBeforeOpen], [null, false, 1]);
+    drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: null, pin: null });
+    assertSameRow(drive);
+  });
+
+  it("a PlacementStarted without its answer (the process stopped during the request): placing, no lease, reconciled at once", () => {
+    const drive = new Drive([znetOffer]);
+    const started = drive.stream.slice();
+    drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: null, pin: null });
+    const cut = drive.stream.slice(0, started.length + 1);
+    assert.equal(cut.at(-1)?.type, "PlacementStarted");
+    const fold = foldDispatch(cut, policy);
+    assert.ok(fold.row?.state === "placing" && fold.row.leaseUntil === null && fold.row.placeCalls === 1);
+    assert.equal(nextStep(fold.row, t0, policy).kind, "reconcile");
+  });
+
+  it("an answer on the stream whose decision events were lost: the fold hands them back as pending", () => {
+    const drive = new Drive([znetOffer]);
+    drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: null, pin: null });
+    const withoutSent = drive.stream.filter((e) => e.type !== "OrderSent");
+    const fold = foldDispatch(withoutSent, policy);
+    assert.equal(fold.row?.state, "sent");
+    assert.deepEqual(fold.pending.map((e) => e.type), ["OrderSent"]);
+  });
+
+  it("an older stream without attempt facts: OrderSent alone gives a sent row (never placed again)", () => {
+    const created = makeEvent("OrderCreated", origin, { packageId: order.packageId, playerId: order.playerId, extra: null }, t0);
+    const sent = makeEvent("OrderSent", origin, { packageId: order.packageId, provider: "znet", reference: "1", cost: "10.12", balance: null, providerOrderId: null }, t0);
+    const fold = foldDispatch([created, sent], policy);
+    assert.ok(fold.row?.state === "sent" && fold.row.reference === "1");
+    assert.equal(foldDispatch([created], policy).row, null, "no dispatcher fact: no row (today's first placement)");
+  });
+});
