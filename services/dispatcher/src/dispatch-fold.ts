@@ -21,6 +21,7 @@ import {
   claimForReconcile,
   clip,
   openOrder,
+  UNTRIED,
   type Decision,
   type DispatchPolicy,
   type DispatchRow,
@@ -210,14 +211,7 @@ function placementOf(row: DispatchRow | null, provider: PlacingRow["provider"], 
     reference: reference ?? "-",
     productCode: {},
     maxCost: null,
-    placeCalls: 0,
-    reconcileTries: 0,
-    notFoundStreak: 0,
-    nextTryAt: null,
-    leaseUntil: null,
-    placeError: null,
-    lastError: null,
-    hold: null,
+    ...UNTRIED,
   };
 }
 

@@ -320,6 +320,12 @@ export function retryDelay(tries: number, policy: DispatchPolicy): number {
   return Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** exp);
 }
 
+/** The counters, times and notes of a placement nothing was tried for yet. */
+export const UNTRIED: Pick<
+  Placement,
+  "placeCalls" | "reconcileTries" | "notFoundStreak" | "nextTryAt" | "leaseUntil" | "placeError" | "lastError" | "hold"
+> = Object.freeze({ placeCalls: 0, reconcileTries: 0, notFoundStreak: 0, nextTryAt: null, leaseUntil: null, placeError: null, lastError: null, hold: null });
+
 /** A fresh attempt at offer `index` of the row's route: new reference, counters at zero, no lease. */
 export function attemptAt(base: RowBase, route: readonly Offer[], index: number, reference: string): ReadyRow {
   const offer = route[index];
@@ -332,14 +338,7 @@ export function attemptAt(base: RowBase, route: readonly Offer[], index: number,
     reference,
     productCode: { ...offer.productCode },
     maxCost: offer.maxCost,
-    placeCalls: 0,
-    reconcileTries: 0,
-    notFoundStreak: 0,
-    nextTryAt: null,
-    leaseUntil: null,
-    placeError: null,
-    lastError: null,
-    hold: null,
+    ...UNTRIED,
   };
 }
 
