@@ -2,6 +2,10 @@
  * Rebuild the status-poller's rows from the order stream (DESIGN.md I5): every order's events are
  * folded (watch-fold.ts) and its watch and completion sample written. Leases are not facts (none after
  * a rebuild); next-check times are the un-jittered preset due times (watch-fold.ts).
+ * Every completed order's sample is written (in the order the orders were done, as the live ids
+ * are); the poller trims them to its window when it starts (planner.refresh), as it does live.
+ * Not on the stream, so not rebuilt: an operator's check-now (POST …/check-now) whose check has not
+ * been made yet (a re-opened review stays in review; press it again).
  */
 import { readStream, type NatsConnection } from "@pinflow/bus";
 import type { EventNames } from "@pinflow/contracts";
