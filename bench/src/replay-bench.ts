@@ -5,7 +5,8 @@
  *  - orders: `resetOrderProjection` (what `rebuild-projection.js` does), then the service's
  *    `ProjectionConsumer` + `OrderProjectionSource` + `PgOrderStore`, until the checkpoint reaches
  *    the stream's last sequence;
- *  - dispatcher: `rebuildDispatchRows` (what `rebuild-rows.js` does).
+ *  - dispatcher: `rebuildDispatchRows` (what `rebuild-rows.js` does); before it, `foldStream` alone
+ *    (reading and folding, without the writes) is timed once and reported beside it.
  *
  *   node bench/dist/replay-bench.js [--events 1000000] [--checks 3] [--window 4000] [--rebuilds orders,dispatcher] [--timeout-s 900]
  *
@@ -25,7 +26,7 @@ import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg"
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { DEFAULT_POLICY } from "@pinflow/dispatcher/dist/dispatch.js";
-import { rebuildDispatchRows } from "@pinflow/dispatcher/dist/rebuild.js";
+import { foldStream, rebuildDispatchRows } from "@pinflow/dispatcher/dist/rebuild.js";
 import { prepareDatabase } from "@pinflow/dispatcher/dist/runtime.js";
 import { PgOrderStore, resetOrderProjection } from "@pinflow/orders/dist/pg-order-store.js";
 import { OrderProjectionSource } from "@pinflow/orders/dist/projection-source.js";
@@ -149,6 +150,10 @@ async function rebuildDispatcher(nc: NatsConnection, lastSeq: number): Promise<T
   const pool = createPool(db.url, 4);
   try {
     await prepareDatabase(pool);
+    // Reading and folding alone (the first half of the rebuild), to tell reading from writing.
+    const folding = performance.now();
+    await foldStream(nc, names, DEFAULT_POLICY, logger);
+    const foldSeconds = (performance.now() - folding) / 1000;
     const started = performance.now();
     const result = await rebuildDispatchRows(pool, nc, names, DEFAULT_POLICY, logger, new Date(T0 + 86_400_000));
     const seconds = (performance.now() - started) / 1000;
@@ -159,7 +164,7 @@ async function rebuildDispatcher(nc: NatsConnection, lastSeq: number): Promise<T
       events: lastSeq,
       seconds,
       done: true,
-      note: `orders ${result.orders}, rows ${result.rows} (${rows}), pending events ${result.pendingEvents}, malformed ${result.malformed}`,
+      note: `read + fold alone ${foldSeconds.toFixed(1)} s; orders ${result.orders}, rows ${result.rows} (${rows}), pending events ${result.pendingEvents}, malformed ${result.malformed}`,
     };
   } finally {
     await pool.end();
