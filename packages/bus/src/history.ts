@@ -1,6 +1,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { EventNames } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
+import type { Logger } from "pino";
 import { decodeEvent } from "./codec.js";
 import { BusError } from "./errors.js";
 import type { ProjectionMessage } from "./projection-consumer.js";
@@ -56,4 +57,28 @@ export async function readStream(nc: NatsConnection, names: EventNames, filter: 
   } finally {
     await consumer.delete().catch(() => false);
   }
+}
+
+/**
+ * Fold the whole stream per order, in stream order (a service's rebuild): `evolve` from `empty` for
+ * each order's events. Malformed messages are logged and skipped, and counted.
+ */
+export async function foldStreamByOrder<S>(
+  nc: NatsConnection,
+  names: EventNames,
+  empty: S,
+  evolve: (state: S, event: OrderEvent) => S,
+  logger: Logger,
+): Promise<{ folds: Map<string, S>; malformed: number }> {
+  const folds = new Map<string, S>();
+  let malformed = 0;
+  for (const m of await readStream(nc, names)) {
+    if (!m.ok) {
+      malformed++;
+      logger.error({ seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event");
+      continue;
+    }
+    folds.set(m.event.orderId, evolve(folds.get(m.event.orderId) ?? empty, m.event));
+  }
+  return { folds, malformed };
 }

@@ -4,7 +4,7 @@
  * the outbox (their msgIDs make a copy already on the stream a no-op). Leases and next-check times
  * are not facts: a rebuilt open placement is reconciled at once.
  */
-import { causedBy, factMsgId, makeEvent, readStream, type NatsConnection } from "@pinflow/bus";
+import { causedBy, factMsgId, makeEvent, foldStreamByOrder, type NatsConnection } from "@pinflow/bus";
 import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
@@ -26,17 +26,7 @@ export interface RebuildResult {
 
 /** Fold the whole stream per order (in stream order). */
 export async function foldStream(nc: NatsConnection, names: EventNames, policy: DispatchPolicy, logger: Logger): Promise<{ folds: Map<string, DispatchFold>; malformed: number }> {
-  const folds = new Map<string, DispatchFold>();
-  let malformed = 0;
-  for (const m of await readStream(nc, names)) {
-    if (!m.ok) {
-      malformed++;
-      logger.error({ seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event");
-      continue;
-    }
-    folds.set(m.event.orderId, evolveDispatch(folds.get(m.event.orderId) ?? EMPTY_FOLD, m.event, policy));
-  }
-  return { folds, malformed };
+  return foldStreamByOrder(nc, names, EMPTY_FOLD, (state, event) => evolveDispatch(state, event, policy), logger);
 }
 
 /** Delete every dispatch row, then write the rows the stream gives (stop the dispatcher first). */

@@ -7,7 +7,7 @@
  * Not on the stream, so not rebuilt: an operator's check-now (POST …/check-now) whose check has not
  * been made yet (a re-opened review stays in review; press it again).
  */
-import { readStream, type NatsConnection } from "@pinflow/bus";
+import { foldStreamByOrder, type NatsConnection } from "@pinflow/bus";
 import type { EventNames } from "@pinflow/contracts";
 import { inTransaction, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
@@ -26,17 +26,7 @@ export interface RebuildResult {
 
 /** Fold the whole stream per order (in stream order); `order` lists the orders by their first event. */
 export async function foldStream(nc: NatsConnection, names: EventNames, policyOf: PolicyOf, logger: Logger): Promise<{ folds: Map<string, WatchFold>; malformed: number }> {
-  const folds = new Map<string, WatchFold>();
-  let malformed = 0;
-  for (const m of await readStream(nc, names)) {
-    if (!m.ok) {
-      malformed++;
-      logger.error({ seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event");
-      continue;
-    }
-    folds.set(m.event.orderId, evolveWatch(folds.get(m.event.orderId) ?? EMPTY_WATCH_FOLD, m.event, policyOf));
-  }
-  return { folds, malformed };
+  return foldStreamByOrder(nc, names, EMPTY_WATCH_FOLD, (state, event) => evolveWatch(state, event, policyOf), logger);
 }
 
 /** Replace every watch and completion sample with what the stream gives (stop the pollers first). */
