@@ -1,4 +1,4 @@
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
@@ -19,6 +19,13 @@ export interface ProjectionSource {
   /** Apply one message and store `seq` as the checkpoint in the same transaction. */
   apply(message: ProjectionMessage): Promise<void>;
   /**
+   * Optional: apply consecutive messages (in stream order) and store the last one's `seq` as the
+   * checkpoint, all in one transaction — all or nothing. When it throws, the consumer applies the
+   * same messages one by one with `apply`, so a message that keeps failing is told apart and
+   * dead-lettered alone.
+   */
+  applyBatch?(messages: readonly ProjectionMessage[]): Promise<void>;
+  /**
    * Give up on a message that failed `tries` times: record it as a dead letter (with `error`) and
    * store `seq` as the checkpoint in the same transaction. Throws if that cannot be stored.
    */
@@ -33,7 +40,11 @@ export interface ProjectionConsumerOptions {
   maxTries?: number;
   /** Whether an apply error is an outage (database unreachable): retried without counting. */
   isTransient?: (error: unknown) => boolean;
+  /** Most messages handed to `applyBatch` at once (default 1,000). */
+  maxBatch?: number;
 }
+
+export const DEFAULT_PROJECTION_MAX_BATCH = 1_000;
 
 export const DEFAULT_PROJECTION_MAX_TRIES = 5;
 
@@ -102,7 +113,7 @@ export class ProjectionConsumer {
           filter_subjects: this.opts.filterSubject ?? this.names.allEvents,
           ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
         });
-        const messages = await consumer.consume({ max_messages: 256 });
+        const messages = await consumer.consume({ max_messages: 1_024 });
         this.messages = messages;
         // stop() may have run while the consumer was being (re)created: it closed the previous iterator
         // only. Close this one too, without waiting: the library finishes a close when the iterator is
@@ -111,22 +122,91 @@ export class ProjectionConsumer {
           void messages.close();
           break;
         }
-        for await (const msg of messages) {
-          if (msg.seq <= this.lastApplied) continue;
-          const decoded = decodeEvent(msg.data, msg.subject);
-          const common = { seq: msg.seq, subject: msg.subject, data: msg.data };
-          const message: ProjectionMessage = decoded.ok ? { ...common, ok: true, event: decoded.event } : { ...common, ok: false, reason: decoded.reason };
-          await this.applyOrGiveUp(message);
-          this.lastApplied = msg.seq;
-          for (const w of this.waiters) if (w.seq <= msg.seq) w.resolve();
-          if (this.stopped) break;
-        }
+        await this.drain(messages);
       } catch (error) {
         if (this.stopped || this.nc.isClosed()) break;
         this.logger.error({ err: error, seq: this.failing?.seq, tries: this.failing?.tries ?? 0 }, "projection consumer failed; resuming from checkpoint");
         await this.messages?.close().catch(() => undefined);
         await new Promise((r) => setTimeout(r, this.opts.retryDelayMs ?? 1000));
       }
+    }
+  }
+
+  /**
+   * Read the consumer into a queue and apply what has queued up whenever the previous apply is done:
+   * one message at a time while the stream is quiet (no added latency), many per transaction while
+   * it is busy or replaying (the batch is whatever arrived during the last commit, up to `maxBatch`).
+   * The reader pauses when the queue holds a few batches, so memory stays bounded.
+   */
+  private async drain(messages: AsyncIterable<JsMsg> & { close(): Promise<void | Error> }): Promise<void> {
+    const maxBatch = this.opts.maxBatch ?? DEFAULT_PROJECTION_MAX_BATCH;
+    const queue: ProjectionMessage[] = [];
+    let lastQueued = this.lastApplied;
+    let readerDone = false;
+    let closing = false;
+    let readerError: unknown;
+    let wakeWriter: (() => void) | undefined;
+    let wakeReader: (() => void) | undefined;
+    const reader = (async () => {
+      try {
+        for await (const msg of messages) {
+          // Closing: the library ends the iterator only after what it had buffered is read; skip it.
+          if (closing || msg.seq <= lastQueued) continue;
+          lastQueued = msg.seq;
+          queue.push(toProjectionMessage(msg));
+          wakeWriter?.();
+          if (queue.length >= 4 * maxBatch) await new Promise<void>((resolve) => (wakeReader = resolve));
+        }
+      } catch (error) {
+        readerError = error;
+      } finally {
+        readerDone = true;
+        wakeWriter?.();
+      }
+    })();
+    try {
+      while (!this.stopped) {
+        if (queue.length === 0) {
+          if (readerDone) break;
+          await new Promise<void>((resolve) => (wakeWriter = resolve));
+          wakeWriter = undefined;
+          continue;
+        }
+        const batch = queue.splice(0, maxBatch);
+        wakeReader?.();
+        wakeReader = undefined;
+        await this.applyBatchOrOneByOne(batch);
+        const last = batch[batch.length - 1]!.seq;
+        this.lastApplied = last;
+        for (const w of this.waiters) if (w.seq <= last) w.resolve();
+      }
+    } finally {
+      // On a failed apply the consumer is dropped (the caller resumes from the checkpoint); on stop too.
+      if (!readerDone) {
+        closing = true;
+        wakeReader?.();
+        await messages.close().catch(() => undefined);
+      }
+      await reader;
+    }
+    if (readerError !== undefined && !this.stopped) throw readerError;
+  }
+
+  /** The whole batch in one transaction when the source can; else, or when that fails, one message at a time. */
+  private async applyBatchOrOneByOne(batch: ProjectionMessage[]): Promise<void> {
+    if (batch.length > 1 && this.source.applyBatch) {
+      try {
+        await this.source.applyBatch(batch);
+        this.failing = undefined;
+        return;
+      } catch (error) {
+        if (this.opts.isTransient?.(error)) throw error;
+        this.logger.warn({ err: error, from: batch[0]!.seq, to: batch[batch.length - 1]!.seq }, "batch apply failed; applying its messages one by one");
+      }
+    }
+    for (const message of batch) {
+      await this.applyOrGiveUp(message);
+      this.lastApplied = message.seq;
     }
   }
 
@@ -145,4 +225,10 @@ export class ProjectionConsumer {
       this.failing = undefined;
     }
   }
+}
+
+function toProjectionMessage(msg: JsMsg): ProjectionMessage {
+  const decoded = decodeEvent(msg.data, msg.subject);
+  const common = { seq: msg.seq, subject: msg.subject, data: msg.data };
+  return decoded.ok ? { ...common, ok: true, event: decoded.event } : { ...common, ok: false, reason: decoded.reason };
 }

@@ -33,6 +33,8 @@ export interface OrderStore {
    * letter instead, with its order in review. Throws when the database fails.
    */
   apply(message: ProjectionMessage): Promise<ApplyResult>;
+  /** Fold consecutive messages like `apply`, in one transaction (all or nothing); one result per message. */
+  applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]>;
   /** Give up on a message that failed `tries` times: dead letter, order in review, checkpoint past it. */
   deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult>;
   /** The dead-letter record, newest first. */

@@ -1,6 +1,6 @@
 import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@pinflow/contracts";
-import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type PoolClient, type Queryable } from "@pinflow/pg";
+import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor, type OrderCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
 import type { ApplyResult, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
@@ -57,38 +57,46 @@ export class PgOrderStore implements OrderStore {
   }
 
   async apply(message: ProjectionMessage): Promise<ApplyResult> {
+    return (await this.applyBatch([message]))[0]!;
+  }
+
+  /**
+   * Fold consecutive messages in one transaction: the orders they touch are read once (locked),
+   * changed in memory in stream order, and written back with one statement per table, then the
+   * checkpoint moves to the last message. All or nothing.
+   */
+  async applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]> {
+    const last = messages[messages.length - 1];
+    if (last === undefined) return [];
     return inTransaction(this.pool, async (db) => {
-      let result: ApplyResult = { kind: "applied" };
-      if (!message.ok) {
-        result = await this.giveUp(db, message, "malformed", message.reason, 1, "unprocessable_event");
-      } else {
-        const event = message.event;
-        const current = await this.load(db, event.orderId, true);
-        const admission = admit(current, event, this.pinOpens);
-        if (admission.kind === "refuse") {
-          result = await this.giveUp(db, message, "unapplicable", admission.error, 1, admission.reason);
-        } else {
-          const next = evolve(current, event);
-          if (next && next !== current) await this.save(db, next, message.seq);
-          if (next) {
-            await db.query(
-              `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING`,
-              [message.seq, event.orderId, event.id, event.type, event.occurredAt, JSON.stringify(timelineSummary(event))],
-            );
-          }
-        }
-      }
-      await writeCheckpoint(db, CHECKPOINT, message.seq);
-      return result;
+      const rows = await OrderRows.load(db, messages.map(orderIdOf));
+      const results: ApplyResult[] = [];
+      for (const message of messages) results.push(await this.fold(db, rows, message));
+      await rows.write(db);
+      await writeCheckpoint(db, CHECKPOINT, last.seq);
+      return results;
     });
   }
 
   async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult> {
     return inTransaction(this.pool, async (db) => {
-      const result = await this.giveUp(db, message, message.ok ? "failed" : "malformed", error, tries, "unprocessable_event");
+      const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind: message.ok ? "failed" : "malformed", ...letterFields(message), error, attempts: tries });
+      const fresh = await recordDeadLetter(db, letter);
+      // Marking the order is best effort (a savepoint): whatever made the event fail (e.g. text the
+      // database refuses) must not stop the dead letter from being stored.
+      let review: ReviewReason | null = null;
+      await db.query("SAVEPOINT mark_order");
+      try {
+        const rows = await OrderRows.load(db, [orderIdOf(message)]);
+        review = markOrder(rows, message, "unprocessable_event");
+        await rows.write(db);
+        await db.query("RELEASE SAVEPOINT mark_order");
+      } catch {
+        review = null;
+        await db.query("ROLLBACK TO SAVEPOINT mark_order");
+      }
       await writeCheckpoint(db, CHECKPOINT, message.seq);
-      return result;
+      return { kind: "dead_lettered", letter, fresh, review };
     });
   }
 
@@ -96,42 +104,33 @@ export class PgOrderStore implements OrderStore {
     return listDeadLetters(this.pool, query);
   }
 
+  /** One message into the rows: applied, or (malformed, or refused by the rules) recorded as a dead letter with its order in review. */
+  private async fold(db: Queryable, rows: OrderRows, message: ProjectionMessage): Promise<ApplyResult> {
+    if (!message.ok) return this.giveUp(db, rows, message, "malformed", message.reason, "unprocessable_event");
+    const event = message.event;
+    const current = rows.get(event.orderId);
+    const admission = admit(current, event, this.pinOpens);
+    if (admission.kind === "refuse") return this.giveUp(db, rows, message, "unapplicable", admission.error, admission.reason);
+    const next = evolve(current, event);
+    if (next && next !== current) rows.set(next, message.seq);
+    if (next) rows.addTimeline({ seq: message.seq, orderId: event.orderId, eventId: event.id, type: event.type, occurredAt: event.occurredAt, summary: timelineSummary(event) });
+    return { kind: "applied" };
+  }
+
   /**
    * Record the message as a dead letter and put its order in review where we can tell which order
    * (the event's, else the subject's). Only projection rows change besides the record, all from the
-   * message itself, so a replay gives the same rows. Marking the order is best effort (a savepoint):
-   * whatever made the event fail must not stop the dead letter from being stored.
+   * message itself, so a replay gives the same rows.
    */
-  private async giveUp(
-    db: PoolClient,
-    message: ProjectionMessage,
-    kind: DeadLetterKind,
-    error: string,
-    tries: number,
-    reason: ReviewReason,
-  ): Promise<ApplyResult> {
-    const event = message.ok ? message.event : null;
-    const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind, seq: message.seq, subject: message.subject, data: message.data, event, error, attempts: tries });
+  private async giveUp(db: Queryable, rows: OrderRows, message: ProjectionMessage, kind: DeadLetterKind, error: string, reason: ReviewReason): Promise<ApplyResult> {
+    const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind, ...letterFields(message), error, attempts: 1 });
     const fresh = await recordDeadLetter(db, letter);
-    const orderId = event?.orderId ?? orderIdOfSubject(message.subject);
-    let review: ReviewReason | null = null;
-    if (orderId !== null) {
-      await db.query("SAVEPOINT mark_order");
-      try {
-        const current = await this.load(db, orderId, true);
-        const next = current ? markForReview(current, reason, event?.occurredAt ?? null) : event?.type === "OrderCreated" ? unstorableOrder(event) : null;
-        if (next && next !== current) await this.save(db, next, message.seq);
-        if (next?.status === "review") review = reason;
-        await db.query("RELEASE SAVEPOINT mark_order");
-      } catch {
-        await db.query("ROLLBACK TO SAVEPOINT mark_order");
-      }
-    }
-    return { kind: "dead_lettered", letter, fresh, review };
+    return { kind: "dead_lettered", letter, fresh, review: markOrder(rows, message, reason) };
   }
 
   async get(orderId: string): Promise<OrderRecord | null> {
-    return this.load(this.pool, orderId, false);
+    const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
   }
 
   async timeline(orderId: string): Promise<TimelineEntry[]> {
@@ -191,25 +190,6 @@ export class PgOrderStore implements OrderStore {
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");
   }
-
-  private async load(db: Queryable, orderId: string, forUpdate: boolean): Promise<OrderRecord | null> {
-    const r = await db.query<OrderRow>(`SELECT * FROM order_view WHERE order_id = $1${forUpdate ? " FOR UPDATE" : ""}`, [orderId]);
-    return r.rows[0] ? toRecord(r.rows[0]) : null;
-  }
-
-  private async save(db: Queryable, o: OrderRecord, seq: number): Promise<void> {
-    await db.query(
-      `INSERT INTO order_view (order_id, package_id, player_id, extra, status, provider, reference, provider_note,
-         reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-       ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
-         reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
-         review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
-         updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
-      [o.orderId, o.packageId, o.playerId, o.extra, o.status, o.provider, o.reference, o.providerNote, o.reasonCode,
-        o.reviewReason, o.pinSealed ? JSON.stringify(o.pinSealed) : null, o.checks, o.createdAt, o.updatedAt, seq],
-    );
-  }
 }
 
 /**
@@ -223,3 +203,99 @@ export async function resetOrderProjection(pool: Pool): Promise<void> {
   });
 }
 
+
+/** The order a message is about: its event's, else (malformed) the one its subject names. */
+function orderIdOf(message: ProjectionMessage): string | null {
+  return message.ok ? message.event.orderId : orderIdOfSubject(message.subject);
+}
+
+function letterFields(message: ProjectionMessage) {
+  return { seq: message.seq, subject: message.subject, data: message.data, event: message.ok ? message.event : null };
+}
+
+/** Put the message's order in review (a new one kept in review when its OrderCreated could not be stored); the review reason, or null. */
+function markOrder(rows: OrderRows, message: ProjectionMessage, reason: ReviewReason): ReviewReason | null {
+  const orderId = orderIdOf(message);
+  if (orderId === null) return null;
+  const event = message.ok ? message.event : null;
+  const current = rows.get(orderId);
+  const next = current ? markForReview(current, reason, event?.occurredAt ?? null) : event?.type === "OrderCreated" ? unstorableOrder(event) : null;
+  if (next && next !== current) rows.set(next, message.seq);
+  return next?.status === "review" ? reason : null;
+}
+
+interface TimelineRow {
+  seq: number;
+  orderId: string;
+  eventId: string;
+  type: string;
+  occurredAt: string;
+  summary: Record<string, unknown>;
+}
+
+/**
+ * The `order_view` rows one transaction works on: read once and locked, changed in memory, written
+ * back with one multi-row upsert (each order once, with the sequence of its last change), plus the
+ * new timeline entries in one insert.
+ */
+class OrderRows {
+  private readonly changed = new Map<string, { record: OrderRecord; seq: number }>();
+  private readonly timeline: TimelineRow[] = [];
+
+  private constructor(private readonly current: Map<string, OrderRecord | null>) {}
+
+  static async load(db: Queryable, orderIds: readonly (string | null)[]): Promise<OrderRows> {
+    const ids = [...new Set(orderIds.filter((id): id is string => id !== null))];
+    const current = new Map<string, OrderRecord | null>(ids.map((id) => [id, null]));
+    if (ids.length > 0) {
+      const r = await db.query<OrderRow>("SELECT * FROM order_view WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE", [ids]);
+      for (const row of r.rows) current.set(row.order_id, toRecord(row));
+    }
+    return new OrderRows(current);
+  }
+
+  get(orderId: string): OrderRecord | null {
+    return this.current.get(orderId) ?? null;
+  }
+
+  set(record: OrderRecord, seq: number): void {
+    this.current.set(record.orderId, record);
+    this.changed.set(record.orderId, { record, seq });
+  }
+
+  addTimeline(row: TimelineRow): void {
+    this.timeline.push(row);
+  }
+
+  async write(db: Queryable): Promise<void> {
+    const changed = [...this.changed.values()];
+    if (changed.length > 0) {
+      const col = <T>(f: (o: OrderRecord) => T) => changed.map(({ record }) => f(record));
+      await db.query(
+        `INSERT INTO order_view (order_id, package_id, player_id, extra, status, provider, reference, provider_note,
+           reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+           $9::text[], $10::text[], $11::jsonb[], $12::int[], $13::timestamptz[], $14::timestamptz[], $15::bigint[])
+         ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
+           reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
+           review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
+           updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
+        [
+          col((o) => o.orderId), col((o) => o.packageId), col((o) => o.playerId), col((o) => o.extra), col((o) => o.status),
+          col((o) => o.provider), col((o) => o.reference), col((o) => o.providerNote), col((o) => o.reasonCode),
+          col((o) => o.reviewReason), col((o) => (o.pinSealed ? JSON.stringify(o.pinSealed) : null)), col((o) => o.checks),
+          col((o) => o.createdAt), col((o) => o.updatedAt), changed.map(({ seq }) => seq),
+        ],
+      );
+    }
+    if (this.timeline.length > 0) {
+      const t = this.timeline;
+      await db.query(
+        `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::jsonb[])
+         ON CONFLICT (seq) DO NOTHING`,
+        [t.map((e) => e.seq), t.map((e) => e.orderId), t.map((e) => e.eventId), t.map((e) => e.type), t.map((e) => e.occurredAt), t.map((e) => JSON.stringify(e.summary))],
+      );
+    }
+  }
+}

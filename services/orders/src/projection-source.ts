@@ -21,7 +21,15 @@ export class OrderProjectionSource implements ProjectionSource {
   }
 
   async apply(message: ProjectionMessage): Promise<void> {
-    const result = await this.store.apply(message);
+    this.reportApplied(message, await this.store.apply(message));
+  }
+
+  async applyBatch(messages: readonly ProjectionMessage[]): Promise<void> {
+    const results = await this.store.applyBatch(messages);
+    messages.forEach((message, i) => this.reportApplied(message, results[i]!));
+  }
+
+  private reportApplied(message: ProjectionMessage, result: ApplyResult): void {
     if (!message.ok) {
       this.logger.error({ seq: message.seq, subject: message.subject, reason: message.reason }, "skipped malformed event");
       this.rejected.inc({ reason: "malformed" });

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, type DeadLetterView, type NatsConnection } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, type DeadLetterView, type NatsConnection, type ProjectionMessage, type ProjectionSource } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher, type SealedPin } from "@pinflow/secrets";
@@ -41,8 +41,9 @@ after(async () => {
   await nats.destroy();
 });
 
-async function project(): Promise<void> {
-  const projection = new ProjectionConsumer(nc, names, new OrderProjectionSource(store, logger, rejected), logger, { retryDelayMs: 20, isTransient: isTransientDbError });
+async function project(opts: { maxBatch?: number; source?: ProjectionSource } = {}): Promise<void> {
+  const source = opts.source ?? new OrderProjectionSource(store, logger, rejected);
+  const projection = new ProjectionConsumer(nc, names, source, logger, { retryDelayMs: 20, isTransient: isTransientDbError, maxBatch: opts.maxBatch });
   projection.start();
   const info = await (await jetstreamManager(nc)).streams.info(names.stream);
   assert.equal(await projection.waitFor(info.state.last_seq, 30_000), true, "the projection caught up with the stream");
@@ -209,3 +210,35 @@ function sealWithoutBinding(pin: string): SealedPin {
   const ciphertext = Buffer.concat([c.update(pin, "utf8"), c.final()]);
   return { alg: "A256GCM", keyId, iv: iv.toString("base64"), tag: c.getAuthTag().toString("base64"), ciphertext: ciphertext.toString("base64") };
 }
+
+test("batched replay (many events per transaction) gives the same rows as one event per transaction, a poison event in the middle of a batch included", async () => {
+  const publisher = new EventPublisher(nc, names);
+  for (let i = 0; i < 200; i++) {
+    const orderId = randomUUID();
+    await publisher.publish(createdEvent(orderId, `p-${i}`));
+    await publisher.publish(sentEvent(orderId, `20${i}`));
+    if (i === 100) await publisher.publish(createdEvent(randomUUID(), "poison\u0000"));
+    if (i % 2 === 0) await publisher.publish(pinEvent(orderId, `20${i}`, cipher.seal(`PIN-b${i}`, { orderId, reference: `20${i}` })));
+  }
+  await store.resetProjection();
+  await project({ maxBatch: 1 });
+  const oneByOne = await snapshot();
+  const letters = (await deadLetters()).length;
+
+  await store.resetProjection();
+  const inner = new OrderProjectionSource(store, logger, rejected);
+  const batchSizes: number[] = [];
+  const counting: ProjectionSource = {
+    checkpoint: () => inner.checkpoint(),
+    apply: (m: ProjectionMessage) => inner.apply(m),
+    deadLetter: (m: ProjectionMessage, error: string, tries: number) => inner.deadLetter(m, error, tries),
+    applyBatch: (batch: readonly ProjectionMessage[]) => {
+      batchSizes.push(batch.length);
+      return inner.applyBatch(batch);
+    },
+  };
+  await project({ source: counting });
+  assert.ok(batchSizes.some((n) => n > 100), `the replay used large batches (sizes: ${batchSizes.slice(0, 10).join(", ")}…)`);
+  assert.deepEqual(await snapshot(), oneByOne, "same rows, timeline and checkpoint as one event per transaction");
+  assert.equal((await deadLetters()).length, letters, "the poison event's dead letter is not recorded twice");
+});
