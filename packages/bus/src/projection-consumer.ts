@@ -113,7 +113,7 @@ export class ProjectionConsumer {
           filter_subjects: this.opts.filterSubject ?? this.names.allEvents,
           ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
         });
-        const messages = await consumer.consume({ max_messages: 1_024 });
+        const messages = await consumer.consume({ max_messages: 4_096 });
         this.messages = messages;
         // stop() may have run while the consumer was being (re)created: it closed the previous iterator
         // only. Close this one too, without waiting: the library finishes a close when the iterator is
