@@ -6,9 +6,10 @@
  *    `ProjectionConsumer` + `OrderProjectionSource` + `PgOrderStore`, until the checkpoint reaches
  *    the stream's last sequence;
  *  - dispatcher: `rebuildDispatchRows` (what `rebuild-rows.js` does); before it, `foldStream` alone
- *    (reading and folding, without the writes) is timed once and reported beside it.
+ *    (reading and folding, without the writes) is timed once and reported beside it;
+ *  - poller: `rebuildWatchRows` (what `rebuild-watches.js` does) with the default poll preset.
  *
- *   node bench/dist/replay-bench.js [--events 1000000] [--checks 3] [--window 4000] [--rebuilds orders,dispatcher] [--timeout-s 900]
+ *   node bench/dist/replay-bench.js [--events 1000000] [--checks 3] [--window 4000] [--rebuilds orders,dispatcher,poller] [--timeout-s 900]
  *
  * Per order (4 + checks + 1 events): OrderCreated, PlacementStarted, PlacementAnswered (accepted),
  * OrderSent, `--checks` StatusChecked (pending), PinReceived with a sealed, bound PIN. Publishing uses
@@ -22,13 +23,16 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { connectNats, encodeEvent, ensureOrderStream, factMsgId, makeEvent, ProjectionConsumer, type EventOrigin, type NatsConnection } from "@pinflow/bus";
 import { eventNames, HEADERS, type OrderEvent } from "@pinflow/contracts";
-import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
+import { createPool, ensureOutbox, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { DEFAULT_POLICY } from "@pinflow/dispatcher/dist/dispatch.js";
 import { foldStream, rebuildDispatchRows } from "@pinflow/dispatcher/dist/rebuild.js";
 import { prepareDatabase } from "@pinflow/dispatcher/dist/runtime.js";
 import { PgOrderStore, resetOrderProjection } from "@pinflow/orders/dist/pg-order-store.js";
+import { rebuildWatchRows } from "@pinflow/status-poller/dist/rebuild.js";
+import { DEFAULT_POLICY as DEFAULT_POLL_POLICY } from "@pinflow/status-poller/dist/policy.js";
+
 import { OrderProjectionSource } from "@pinflow/orders/dist/projection-source.js";
 import pino from "pino";
 import { Counter, Registry } from "prom-client";
@@ -40,7 +44,7 @@ const arg = (name: string): string | undefined => {
 const EVENTS = Number(arg("events") ?? 1_000_000);
 const CHECKS = Number(arg("checks") ?? 3);
 const WINDOW = Number(arg("window") ?? 4_000);
-const REBUILDS = (arg("rebuilds") ?? "orders,dispatcher").split(",");
+const REBUILDS = (arg("rebuilds") ?? "orders,dispatcher,poller").split(",");
 const TIMEOUT_MS = Number(arg("timeout-s") ?? 900) * 1000;
 const PER_ORDER = 4 + CHECKS + 1;
 const ORDERS = Math.ceil(EVENTS / PER_ORDER);
@@ -50,6 +54,7 @@ const names = eventNames("bench");
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? "silent" });
 const cipher = new PinCipher(generatePinKeyring());
 const ORDERS_MIGRATIONS = fileURLToPath(new URL("../../services/orders/migrations", import.meta.url));
+const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
 const T0 = Date.parse("2026-12-01T00:00:00.000Z");
 
 interface Outgoing {
@@ -172,6 +177,24 @@ async function rebuildDispatcher(nc: NatsConnection, lastSeq: number): Promise<T
   }
 }
 
+async function rebuildPoller(nc: NatsConnection, lastSeq: number): Promise<Timed> {
+  const db = await new TestDatabase("bench_replay_poller").create();
+  const pool = createPool(db.url, 4);
+  try {
+    await migrate(pool, POLLER_MIGRATIONS);
+    await ensureOutbox(pool);
+    const started = performance.now();
+    const result = await rebuildWatchRows(pool, nc, names, () => DEFAULT_POLL_POLICY, logger);
+    const seconds = (performance.now() - started) / 1000;
+    const states = await pool.query<{ state: string; n: string }>("SELECT state, count(*) AS n FROM watch GROUP BY state ORDER BY state");
+    const rows = states.rows.map((r) => `${r.state} ${r.n}`).join(", ");
+    return { name: "poller watches", events: lastSeq, seconds, done: true, note: `orders ${result.orders}, watches ${result.watches} (${rows}), samples ${result.samples}, malformed ${result.malformed}` };
+  } finally {
+    await pool.end();
+    await db.drop();
+  }
+}
+
 async function countRows(pool: Pool, table: string): Promise<string> {
   try {
     return (await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n;
@@ -219,8 +242,9 @@ async function main(): Promise<void> {
     console.log(`fill: ${filled.messages} events in ${filled.seconds.toFixed(1)} s = ${rate(filled.messages, filled.seconds)} events/s (stream: ${info.state.messages} messages, ${(info.state.bytes / 2 ** 20).toFixed(0)} MiB)`);
     const results: Timed[] = [];
     for (const which of REBUILDS) {
-      const r = which === "orders" ? await rebuildOrders(nc, lastSeq) : which === "dispatcher" ? await rebuildDispatcher(nc, lastSeq) : null;
-      if (r === null) throw new Error(`unknown rebuild ${which} (orders, dispatcher)`);
+      const r =
+        which === "orders" ? await rebuildOrders(nc, lastSeq) : which === "dispatcher" ? await rebuildDispatcher(nc, lastSeq) : which === "poller" ? await rebuildPoller(nc, lastSeq) : null;
+      if (r === null) throw new Error(`unknown rebuild ${which} (orders, dispatcher, poller)`);
       results.push(r);
       console.log(`${r.name}: ${r.events} events in ${r.seconds.toFixed(1)} s = ${rate(r.events, r.seconds)} events/s${r.done ? "" : " (DEADLINE MISSED)"}; ${r.note}`);
     }

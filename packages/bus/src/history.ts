@@ -20,38 +20,56 @@ export async function readOrderHistory(nc: NatsConnection, names: EventNames, or
   return readStream(nc, names, names.orderEvents(orderId), opts);
 }
 
-/** Every message of the order stream (or of `filter`) as it is now, in stream order: for one-shot rebuilds. */
+/** Every message of the order stream (or of `filter`) as it is now, in stream order. */
 export async function readStream(nc: NatsConnection, names: EventNames, filter: string = names.allEvents, opts: HistoryOptions = {}): Promise<ProjectionMessage[]> {
+  const messages: ProjectionMessage[] = [];
+  await scanStream(nc, names, filter, (m) => messages.push(m), opts);
+  return messages;
+}
+
+/**
+ * Visit every message of the order stream (or of `filter`) as it is now, in stream order, without
+ * keeping them (a rebuild of a million events folds as it reads). Returns how many it visited.
+ */
+export async function scanStream(
+  nc: NatsConnection,
+  names: EventNames,
+  filter: string,
+  visit: (message: ProjectionMessage) => void,
+  opts: HistoryOptions = {},
+): Promise<number> {
   // The whole stream: its message count says when to stop. One order's subjects: no count is asked
   // for (it would make the server scan every subject); the messages' own pending count says it.
   let total: number | null = null;
   if (filter === names.allEvents) {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
     total = (await jsm.streams.info(names.stream)).state.messages;
-    if (total === 0) return [];
+    if (total === 0) return 0;
   }
   const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(names.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
-  const messages: ProjectionMessage[] = [];
+  let visited = 0;
   try {
     for (;;) {
-      const batch = await consumer.fetch({ max_messages: 256, expires: opts.fetchTimeoutMs ?? 2_000 });
+      // Large pulls for a whole-stream read (one round trip per 4,096 messages); small ones for one order.
+      const batch = await consumer.fetch({ max_messages: total === null ? 256 : 4_096, expires: opts.fetchTimeoutMs ?? 2_000 });
       let received = 0;
       let caughtUp = false;
       for await (const msg of batch) {
         received++;
+        visited++;
         const decoded = decodeEvent(msg.data, msg.subject);
         const at = { seq: msg.seq, subject: msg.subject, data: msg.data };
-        messages.push(decoded.ok ? { ...at, ok: true, event: decoded.event } : { ...at, ok: false, reason: decoded.reason });
+        visit(decoded.ok ? { ...at, ok: true, event: decoded.event } : { ...at, ok: false, reason: decoded.reason });
         if (msg.info.pending === 0) {
           caughtUp = true;
           break;
         }
       }
-      if (caughtUp || (total !== null && messages.length >= total)) return messages;
+      if (caughtUp || (total !== null && visited >= total)) return visited;
       if (received === 0) {
         // Nothing came within the wait: no message matches (an order without events), or the server did not answer.
-        if (messages.length === 0 && total === null) return messages;
-        throw new BusError(`${filter}: read ${messages.length} message(s), then nothing within ${opts.fetchTimeoutMs ?? 2_000} ms`);
+        if (visited === 0 && total === null) return 0;
+        throw new BusError(`${filter}: read ${visited} message(s), then nothing within ${opts.fetchTimeoutMs ?? 2_000} ms`);
       }
     }
   } finally {
@@ -72,13 +90,13 @@ export async function foldStreamByOrder<S>(
 ): Promise<{ folds: Map<string, S>; malformed: number }> {
   const folds = new Map<string, S>();
   let malformed = 0;
-  for (const m of await readStream(nc, names)) {
+  await scanStream(nc, names, names.allEvents, (m) => {
     if (!m.ok) {
       malformed++;
       logger.error({ seq: m.seq, subject: m.subject, reason: m.reason }, "skipped a malformed event");
-      continue;
+      return;
     }
     folds.set(m.event.orderId, evolve(folds.get(m.event.orderId) ?? empty, m.event));
-  }
+  });
   return { folds, malformed };
 }

@@ -262,6 +262,31 @@ async function claimReference(db: Queryable, row: DispatchRow): Promise<void> {
   if (r.rows[0]?.order_id !== row.orderId) throw new ReferenceTaken(`reference ${row.reference} belongs to another order`);
 }
 
+/**
+ * Write many new rows (a rebuild) in the caller's transaction: one statement for the rows, one for
+ * their references (each kept for its order; ReferenceTaken when another order holds one) and the
+ * outbox entries. The rows go as one JSON document, read back with the table's own row type.
+ */
+export async function insertRows(db: Queryable, rows: readonly DispatchRow[], events: readonly OutboxEntry[]): Promise<void> {
+  if (rows.length === 0) return;
+  const json = rows.map((row) => ({ ...toDb(row), route: row.route, history: row.history, product_code: row.state === "unrouted" ? null : row.productCode }));
+  const r = await db.query(
+    `INSERT INTO dispatch (${COLUMNS.join(", ")}) SELECT ${COLUMNS.join(", ")} FROM jsonb_populate_recordset(NULL::dispatch, $1::jsonb)
+     ON CONFLICT (order_id) DO NOTHING`,
+    [JSON.stringify(json)],
+  );
+  if (r.rowCount !== rows.length) throw new Error(`${rows.length - (r.rowCount ?? 0)} of ${rows.length} rows exist already`);
+  const references = rows.flatMap((row) => (row.state === "unrouted" ? [] : [{ reference: row.reference, order_id: row.orderId, provider: row.provider, offer_index: row.offerIndex }]));
+  const claimed = await db.query<{ reference: string }>(
+    `WITH wanted AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(reference text, order_id text, provider text, offer_index int)),
+          added AS (INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) SELECT * FROM wanted ON CONFLICT (reference) DO NOTHING)
+     SELECT w.reference FROM wanted w JOIN dispatch_reference d ON d.reference = w.reference WHERE d.order_id <> w.order_id LIMIT 1`,
+    [JSON.stringify(references)],
+  );
+  if (claimed.rows[0]) throw new ReferenceTaken(`reference ${claimed.rows[0].reference} belongs to another order`);
+  await enqueueEvents(db, events);
+}
+
 export class PgDispatchStore implements DispatchStore {
   constructor(private readonly pool: Pool) {}
 

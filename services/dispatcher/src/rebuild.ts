@@ -9,9 +9,12 @@ import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
-import type { DispatchPolicy, EventDraft } from "./dispatch.js";
+import type { DispatchPolicy, DispatchRow, EventDraft } from "./dispatch.js";
 import { EMPTY_FOLD, evolveDispatch, type DispatchFold } from "./dispatch-fold.js";
-import { PgDispatchStore } from "./pg-dispatch-store.js";
+import { insertRows } from "./pg-dispatch-store.js";
+
+/** Rows written per transaction. */
+const WRITE_CHUNK = 2_000;
 
 export interface RebuildResult {
   /** Orders on the stream. */
@@ -33,18 +36,24 @@ export async function foldStream(nc: NatsConnection, names: EventNames, policy: 
 export async function rebuildDispatchRows(pool: Pool, nc: NatsConnection, names: EventNames, policy: DispatchPolicy, logger: Logger, now: Date = new Date()): Promise<RebuildResult> {
   const { folds, malformed } = await foldStream(nc, names, policy, logger);
   await inTransaction(pool, (client) => client.query("DELETE FROM dispatch"));
-  const store = new PgDispatchStore(pool);
   let rows = 0;
   let pendingEvents = 0;
+  let chunk: { rows: DispatchRow[]; outbox: OutboxEntry[] } = { rows: [], outbox: [] };
+  const write = async () => {
+    const { rows: written, outbox } = chunk;
+    chunk = { rows: [], outbox: [] };
+    await inTransaction(pool, (client) => insertRows(client, written, outbox));
+    rows += written.length;
+    pendingEvents += outbox.length;
+  };
   for (const [orderId, fold] of folds) {
     if (fold.row === null || fold.order === null) continue;
     const origin = causedBy({ id: randomUUID(), orderId, correlationId: `rebuild-${orderId}` });
-    const outbox = fold.pending.map((d) => entry(d, makeEventFromDraft(d, origin, now)));
-    const result = await store.insert({ ...fold.row, version: 1, updatedAt: now }, outbox);
-    if (result !== "inserted") throw new Error(`could not write the rebuilt row of order ${orderId}: ${result}`);
-    rows++;
-    pendingEvents += outbox.length;
+    chunk.outbox.push(...fold.pending.map((d) => entry(d, makeEventFromDraft(d, origin, now))));
+    chunk.rows.push({ ...fold.row, version: 1, updatedAt: now });
+    if (chunk.rows.length >= WRITE_CHUNK) await write();
   }
+  await write();
   return { orders: folds.size, rows, pendingEvents, malformed };
 }
 

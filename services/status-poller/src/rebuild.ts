@@ -13,6 +13,11 @@ import { inTransaction, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import { EMPTY_WATCH_FOLD, evolveWatch, type PolicyOf, type WatchFold } from "./watch-fold.js";
 
+/** Rows per insert statement. */
+const WRITE_CHUNK = 2_000;
+const WATCH_COLUMNS = `order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt, next_check_at, deadline_at,
+  unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at, provider_order_id`;
+
 export interface RebuildResult {
   /** Orders on the stream. */
   orders: number;
@@ -34,30 +39,43 @@ export async function rebuildWatchRows(pool: Pool, nc: NatsConnection, names: Ev
   const { folds, malformed } = await foldStream(nc, names, policyOf, logger);
   let watches = 0;
   let samples = 0;
-  // Samples in the order their orders were done (the live rows' id order: the window keeps the newest).
   const done = [...folds.values()].filter((f) => f.completion !== null && f.completedAt !== null).sort((a, b) => a.completedAt!.getTime() - b.completedAt!.getTime());
   await inTransaction(pool, async (client) => {
     await client.query("DELETE FROM watch");
     await client.query("DELETE FROM completion_sample");
-    for (const fold of folds.values()) {
-      const w = fold.watch;
-      if (w === null) continue;
+    // Many rows per statement, each chunk as one JSON document.
+    const watched = [...folds.values()].filter((f) => f.watch !== null);
+    for (let i = 0; i < watched.length; i += WRITE_CHUNK) {
+      const rows = watched.slice(i, i + WRITE_CHUNK).map((fold) => {
+        const w = fold.watch!;
+        return {
+          order_id: w.orderId, provider: w.provider, reference: w.reference, package_id: w.packageId, correlation_id: w.correlationId,
+          sent_event_id: w.sentEventId, state: w.state, attempt: w.attempt, next_check_at: w.nextCheckAt, deadline_at: w.deadlineAt,
+          unclear_in_row: w.unclearInRow, sent_at: w.sentAt, last_outcome: w.lastOutcome, last_pending_at: w.lastPendingAt,
+          created_at: w.sentAt, updated_at: fold.updatedAt ?? w.sentAt, provider_order_id: w.providerOrderId,
+        };
+      });
       await client.query(
-        `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
-                            next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                            provider_order_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $15, $16)`,
-        [w.orderId, w.provider, w.reference, w.packageId, w.correlationId, w.sentEventId, w.state, w.attempt, w.nextCheckAt, w.deadlineAt, w.unclearInRow, w.sentAt, w.lastOutcome, w.lastPendingAt, fold.updatedAt ?? w.sentAt, w.providerOrderId],
+        `INSERT INTO watch (${WATCH_COLUMNS}) SELECT ${WATCH_COLUMNS} FROM jsonb_populate_recordset(NULL::watch, $1::jsonb)`,
+        [JSON.stringify(rows)],
       );
-      watches++;
+      watches += rows.length;
     }
-    for (const fold of done) {
-      const c = fold.completion!;
+    // Samples in the order their orders were done (the live rows' id order: the window keeps the newest).
+    for (let i = 0; i < done.length; i += WRITE_CHUNK) {
+      const rows = done.slice(i, i + WRITE_CHUNK).map((fold) => {
+        const c = fold.completion!;
+        return { order_id: c.orderId, provider: c.provider, package_id: c.packageId, lower_ms: Math.round(c.lowerMs), upper_ms: Math.round(c.upperMs), recorded_at: fold.completedAt };
+      });
       await client.query(
-        `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [c.orderId, c.provider, c.packageId, Math.round(c.lowerMs), Math.round(c.upperMs), fold.completedAt],
+        `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
+         SELECT order_id, provider, package_id, lower_ms, upper_ms, recorded_at
+         FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (order_id text, provider text, package_id text, lower_ms bigint, upper_ms bigint, recorded_at timestamptz))
+           WITH ORDINALITY AS r(order_id, provider, package_id, lower_ms, upper_ms, recorded_at, n)
+         ORDER BY n`,
+        [JSON.stringify(rows)],
       );
-      samples++;
+      samples += rows.length;
     }
   });
   return { orders: folds.size, watches, samples, malformed };
