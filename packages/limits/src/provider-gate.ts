@@ -86,8 +86,54 @@ export class ProviderGate {
     }
   }
 
-  /** One attempt to get a permit now. */
+  /**
+   * One attempt to get a permit now. The common case (not paused, circuit closed, a token and a slot
+   * free) is one statement that holds the provider's row only while it runs; anything else goes
+   * through the transaction below, which tells why (and grants the half-open probe).
+   */
   async tryAcquire(provider: string): Promise<GateDecision> {
+    return (await this.tryAcquireOpen(provider)) ?? this.tryAcquireChecked(provider);
+  }
+
+  /**
+   * The open-gate case in one statement: lease a free slot, and take a token only if the provider
+   * is not paused, its circuit is fully closed (no failures in a row, no hold) and a token is there
+   * after the refill (token-bucket.ts's `refill`, in SQL so that the row is read and written at
+   * once). Null when that does not hold: the slot, if one was leased, is given back.
+   */
+  private async tryAcquireOpen(provider: string): Promise<GateDecision | null> {
+    const l = this.limitsOf(provider);
+    const now = this.now();
+    const holder = randomUUID();
+    const r = await this.pool.query<{ slot: number | null; took: boolean }>(
+      `WITH slot AS (
+         UPDATE provider_slot SET holder = $2, lease_until = $3
+         WHERE (provider, slot) = (
+           SELECT provider, slot FROM provider_slot
+           WHERE provider = $1 AND (holder IS NULL OR lease_until < $4)
+           ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING slot),
+       took AS (
+         UPDATE provider_gate
+         SET tokens = least($6::float8, tokens + greatest(0, extract(epoch FROM ($4::timestamptz - refilled_at))) * $5::float8) - 1, refilled_at = $4
+         WHERE provider = $1 AND EXISTS (SELECT 1 FROM slot) AND NOT paused AND failures = 0 AND (open_until IS NULL OR open_until <= $4)
+           AND least($6::float8, tokens + greatest(0, extract(epoch FROM ($4::timestamptz - refilled_at))) * $5::float8) >= 1
+         RETURNING 1)
+       SELECT (SELECT slot FROM slot) AS slot, EXISTS (SELECT 1 FROM took) AS took`,
+      [provider, holder, new Date(now.getTime() + l.slotLeaseMs), now, l.ratePerSec, l.burst],
+    );
+    const row = r.rows[0]!;
+    if (row.slot !== null && row.took) return { kind: "granted", permit: { provider, slot: row.slot, holder } };
+    if (row.slot !== null) await this.freeSlot({ provider, slot: row.slot, holder });
+    return null;
+  }
+
+  private async freeSlot(permit: Permit): Promise<void> {
+    await this.pool.query("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [permit.provider, permit.slot, permit.holder]);
+  }
+
+  /** One attempt under the provider's row lock: every rule in TypeScript, the reason when blocked. */
+  private async tryAcquireChecked(provider: string): Promise<GateDecision> {
     const l = this.limitsOf(provider);
     const now = this.now();
     return inTransaction(this.pool, async (db) => {
@@ -137,8 +183,21 @@ export class ProviderGate {
     }
   }
 
-  /** Free the slot and feed the call's outcome to the breaker. */
+  /**
+   * Free the slot and feed the call's outcome to the breaker. A success sets the breaker to closed
+   * (`afterCall`): one statement that writes the provider's row only when it was not closed already.
+   */
   async release(permit: Permit, outcome: CallOutcome): Promise<void> {
+    if (outcome.kind === "ok") {
+      const closed = afterCall({ failures: 0, openings: 0, openUntil: null }, outcome, this.now(), this.limitsOf(permit.provider).circuit);
+      await this.pool.query(
+        `WITH freed AS (UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3)
+         UPDATE provider_gate SET failures = $4, openings = $5, open_until = $6
+         WHERE provider = $1 AND (failures <> $4 OR openings <> $5 OR open_until IS DISTINCT FROM $6)`,
+        [permit.provider, permit.slot, permit.holder, closed.failures, closed.openings, closed.openUntil],
+      );
+      return;
+    }
     const l = this.limitsOf(permit.provider);
     const now = this.now();
     await inTransaction(this.pool, async (db) => {

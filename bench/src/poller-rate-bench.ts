@@ -1,0 +1,153 @@
+/**
+ * Status checks a second per status-poller replica (issue 10): a real poller process (one, then two
+ * on the same database) against the znet simulator answering at once, with the znet rate cap
+ * lifted, and `--watched` orders (default 1,000,000) all due, so claims never run dry. Each
+ * configuration runs `--seconds` after a warm-up; the rate is the growth of
+ * `pinflow_status_checks_total` summed over the replicas' /metrics, divided by the time.
+ *
+ *   node bench/dist/poller-rate-bench.js [--watched 1000000] [--seconds 30] [--configs default,tuned]
+ *
+ * Configurations: `default` is the poller's own defaults (CHECK_CONCURRENCY 4, CLAIM_BATCH 10,
+ * ZNET_CONCURRENCY 2); `tuned` raises the in-process concurrency and the claim size
+ * (CHECK_CONCURRENCY 32, CLAIM_BATCH 64, ZNET_CONCURRENCY 64). Every configuration runs with 1
+ * and with 2 replicas; the orders' next-check times are reset between runs.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { createPool, migrate, type Pool } from "@pinflow/pg";
+import { generatePinKeyring } from "@pinflow/secrets";
+import { ZnetSimulator } from "@pinflow/test/simulators/znet";
+import { freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+
+const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
+const POLLER_MAIN = fileURLToPath(new URL("../../services/status-poller/dist/main.js", import.meta.url));
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const WATCHED = Number(arg("watched") ?? 1_000_000);
+const SECONDS = Number(arg("seconds") ?? 30);
+const WARMUP_S = 5;
+const CONFIGS: Record<string, Record<string, string>> = {
+  default: {},
+  tuned: { CHECK_CONCURRENCY: "32", CLAIM_BATCH: "64", ZNET_CONCURRENCY: "64" },
+};
+const CHOSEN = (arg("configs") ?? "default,tuned").split(",");
+const GOAL = 1_000;
+
+/** Every watched order due now (spread over the last 10 minutes), as many finished ones beside them. */
+async function fill(pool: Pool, watched: number): Promise<void> {
+  await pool.query("TRUNCATE watch");
+  await pool.query(
+    `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
+                        next_check_at, deadline_at, sent_at, created_at, updated_at)
+     SELECT 'o' || i, 'znet', (100000000000 + i)::text, 'pubg-60', 'o' || i, gen_random_uuid()::text,
+            CASE WHEN i > $1 THEN 'completed' ELSE 'watching' END, 1,
+            now() - (i % 600) * interval '1 second', now() + interval '24 hours', now() - interval '1 minute', now(), now()
+       FROM generate_series(1, $1 * 2) AS i`,
+    [watched],
+  );
+  await pool.query("VACUUM ANALYZE watch");
+}
+
+async function resetDue(pool: Pool): Promise<void> {
+  await pool.query("UPDATE watch SET next_check_at = now() - (attempt % 600) * interval '1 second', lease_owner = NULL, lease_until = NULL WHERE state = 'watching'");
+  await pool.query("VACUUM ANALYZE watch");
+}
+
+interface Replica {
+  child: ChildProcess;
+  port: number;
+}
+
+async function startReplica(i: number, dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>): Promise<Replica> {
+  const port = await freePort();
+  // e.g. POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the replicas.
+  const nodeArgs = process.env.POLLER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, POLLER_MAIN], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      DATABASE_URL: dbUrl,
+      NATS_URL: natsUrl,
+      PINFLOW_ENV: "bench",
+      HTTP_PORT: String(port),
+      POLLER_ID: `bench-${i}`,
+      LOG_LEVEL: "warn",
+      PIN_KEYS: generatePinKeyring(),
+      ZNET_BASE_URL: znetUrl,
+      ZNET_CODE: "bench",
+      ZNET_PASSWORD: "bench-pass",
+      SCHEDULER_TICK_MS: "50",
+      ZNET_RATE_PER_SEC: "10000",
+      ZNET_BURST: "10000",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return { child, port };
+}
+
+async function checksOf(r: Replica): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    try {
+      const metrics = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
+      return [...metrics.matchAll(/^pinflow_status_checks_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    } catch (error) {
+      if (tries > 100) throw error;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+}
+
+async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>, replicas: number): Promise<number> {
+  const started = await Promise.all(Array.from({ length: replicas }, (_, i) => startReplica(i, dbUrl, natsUrl, znetUrl, env)));
+  try {
+    await Promise.all(started.map(checksOf)); // up and serving
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const before = await Promise.all(started.map(checksOf));
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const after = await Promise.all(started.map(checksOf));
+    const seconds = (performance.now() - t0) / 1000;
+    return after.reduce((n, a, i) => n + a - before[i]!, 0) / seconds;
+  } finally {
+    for (const r of started) r.child.kill("SIGTERM");
+    await Promise.all(started.map((r) => new Promise((res) => (r.child.exitCode !== null ? res(null) : r.child.once("exit", res)))));
+  }
+}
+
+async function main(): Promise<void> {
+  const nats = await new TestNatsServer().start();
+  const znet = new ZnetSimulator({ code: "bench", password: "bench-pass" });
+  const znetUrl = await znet.start();
+  const db = await new TestDatabase("poller_rate").create();
+  const pool = createPool(db.url, { max: 2, timeouts: { statementMs: 0, queryMs: 0 } });
+  try {
+    await migrate(pool, POLLER_MIGRATIONS);
+    const t0 = Date.now();
+    await fill(pool, WATCHED);
+    console.log(`# Poller check rate\nNode.js ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}); ${WATCHED.toLocaleString("en-US")} watched orders (all due) + as many finished, filled in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${SECONDS} s per run after ${WARMUP_S} s warm-up; znet simulator in this process, answering at once; znet rate cap lifted\n`);
+    console.log("| configuration | replicas | checks/s | per replica | goal ≥ 1,000 per replica |\n| --- | ---: | ---: | ---: | --- |");
+    for (const name of CHOSEN) {
+      const env = CONFIGS[name];
+      if (!env) throw new Error(`unknown configuration ${name}`);
+      for (const replicas of [1, 2]) {
+        await resetDue(pool);
+        const rate = await run(db.url, nats.url, znetUrl, env, replicas);
+        const settings = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ") || "defaults";
+        console.log(`| ${name} (${settings}) | ${replicas} | ${rate.toFixed(0)} | ${(rate / replicas).toFixed(0)} | ${rate / replicas >= GOAL ? "pass" : "fail"} |`);
+      }
+    }
+  } finally {
+    await pool.end();
+    await db.drop();
+    await znet.stop();
+    await nats.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
