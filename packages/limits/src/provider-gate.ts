@@ -96,40 +96,39 @@ export class ProviderGate {
   }
 
   /**
-   * The open-gate case in one statement: lease a free slot, and take a token only if the provider
-   * is not paused, its circuit is fully closed (no failures in a row, no hold) and a token is there
-   * after the refill (token-bucket.ts's `refill`, in SQL so that the row is read and written at
-   * once). Null when that does not hold: the slot, if one was leased, is given back.
+   * The open-gate case in one statement: take a token if the provider is not paused, its circuit is
+   * fully closed (no failures in a row, no hold), a token is there after the refill (token-bucket.ts's
+   * `refill`, in SQL so that the row is read and written at once) and a slot looks free; then lease a
+   * free slot. Locks in the order every writer takes them: the provider's row, then a slot. Null when
+   * that does not hold; a token taken for a slot that another caller leased first is given back.
    */
   private async tryAcquireOpen(provider: string): Promise<GateDecision | null> {
     const l = this.limitsOf(provider);
     const now = this.now();
     const holder = randomUUID();
     const r = await this.pool.query<{ slot: number | null; took: boolean }>(
-      `WITH slot AS (
-         UPDATE provider_slot SET holder = $2, lease_until = $3
-         WHERE (provider, slot) = (
-           SELECT provider, slot FROM provider_slot
-           WHERE provider = $1 AND (holder IS NULL OR lease_until < $4)
-           ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING slot),
-       took AS (
+      `WITH took AS (
          UPDATE provider_gate
          SET tokens = least($6::float8, tokens + greatest(0, extract(epoch FROM ($4::timestamptz - refilled_at))) * $5::float8) - 1, refilled_at = $4
-         WHERE provider = $1 AND EXISTS (SELECT 1 FROM slot) AND NOT paused AND failures = 0 AND (open_until IS NULL OR open_until <= $4)
+         WHERE provider = $1 AND NOT paused AND failures = 0 AND (open_until IS NULL OR open_until <= $4)
            AND least($6::float8, tokens + greatest(0, extract(epoch FROM ($4::timestamptz - refilled_at))) * $5::float8) >= 1
-         RETURNING 1)
+           AND EXISTS (SELECT 1 FROM provider_slot WHERE provider = $1 AND (holder IS NULL OR lease_until < $4))
+         RETURNING 1),
+       -- Joined with took: a slot row is locked only after the provider's row was.
+       slot AS (
+         UPDATE provider_slot SET holder = $2, lease_until = $3
+         WHERE (provider, slot) = (
+           SELECT s.provider, s.slot FROM provider_slot s CROSS JOIN took
+           WHERE s.provider = $1 AND (s.holder IS NULL OR s.lease_until < $4)
+           ORDER BY s.slot LIMIT 1 FOR UPDATE OF s SKIP LOCKED)
+         RETURNING slot)
        SELECT (SELECT slot FROM slot) AS slot, EXISTS (SELECT 1 FROM took) AS took`,
       [provider, holder, new Date(now.getTime() + l.slotLeaseMs), now, l.ratePerSec, l.burst],
     );
     const row = r.rows[0]!;
-    if (row.slot !== null && row.took) return { kind: "granted", permit: { provider, slot: row.slot, holder } };
-    if (row.slot !== null) await this.freeSlot({ provider, slot: row.slot, holder });
+    if (row.slot !== null) return { kind: "granted", permit: { provider, slot: row.slot, holder } };
+    if (row.took) await this.pool.query("UPDATE provider_gate SET tokens = least($2::float8, tokens + 1) WHERE provider = $1", [provider, l.burst]);
     return null;
-  }
-
-  private async freeSlot(permit: Permit): Promise<void> {
-    await this.pool.query("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [permit.provider, permit.slot, permit.holder]);
   }
 
   /** One attempt under the provider's row lock: every rule in TypeScript, the reason when blocked. */
