@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { APP_FILTER } from "@nestjs/core";
+import { APP_FILTER, APP_GUARD } from "@nestjs/core";
+import { RolesGuard } from "@pinflow/auth";
 import {
   DEAD_LETTERS,
   DeadLettersController,
@@ -55,6 +56,7 @@ export class AppModule {
         { provide: LOGGER, useValue: deps.logger },
         { provide: PROVIDER_ACCESS, useValue: deps.access },
         { provide: APP_FILTER, useValue: new HttpErrorFilter(deps.logger) },
+        { provide: APP_GUARD, useClass: RolesGuard },
       ],
     };
   }

@@ -3,7 +3,7 @@ import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type PoolClient, type Queryable } from "@pinflow/pg";
 import { encodeCursor, type OrderCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
-import type { ApplyResult, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
+import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
 const CHECKPOINT = "order_view";
 /** The projection's name in the dead-letter record. */
@@ -11,6 +11,7 @@ export const PROJECTION_CONSUMER = CHECKPOINT;
 
 interface OrderRow {
   order_id: string;
+  tenant_id: string;
   package_id: string;
   player_id: string;
   extra: string | null;
@@ -29,6 +30,7 @@ interface OrderRow {
 function toRecord(row: OrderRow): OrderRecord {
   return {
     orderId: row.order_id,
+    tenantId: row.tenant_id,
     packageId: row.package_id,
     playerId: row.player_id,
     extra: row.extra,
@@ -148,9 +150,17 @@ export class PgOrderStore implements OrderStore {
     }));
   }
 
-  async list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage> {
+  async list(filter: ListFilter): Promise<OrderPage> {
     const params: unknown[] = [];
     const where: string[] = [];
+    if (filter.tenantId) {
+      params.push(filter.tenantId);
+      where.push(`tenant_id = $${params.length}`);
+    }
+    if (filter.reviewReason) {
+      params.push(filter.reviewReason);
+      where.push(`review_reason = $${params.length}`);
+    }
     if (filter.status) {
       params.push(filter.status);
       where.push(`status = $${params.length}`);
@@ -171,14 +181,14 @@ export class PgOrderStore implements OrderStore {
     return { orders: rows, nextCursor: r.rows.length > filter.limit && last ? encodeCursor(last) : null };
   }
 
-  async claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }> {
+  async claimIdempotencyKey(tenantId: string, key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }> {
     await this.pool.query(
-      "INSERT INTO idempotency_key (key, request_hash, order_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-      [key, requestHash, orderId],
+      "INSERT INTO idempotency_key (tenant_id, key, request_hash, order_id) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, key) DO NOTHING",
+      [tenantId, key, requestHash, orderId],
     );
     const r = await this.pool.query<{ order_id: string; request_hash: string }>(
-      "SELECT order_id, request_hash FROM idempotency_key WHERE key = $1",
-      [key],
+      "SELECT order_id, request_hash FROM idempotency_key WHERE tenant_id = $1 AND key = $2",
+      [tenantId, key],
     );
     const row = r.rows[0]!;
     return { orderId: row.order_id, requestHash: row.request_hash };
@@ -200,14 +210,14 @@ export class PgOrderStore implements OrderStore {
   private async save(db: Queryable, o: OrderRecord, seq: number): Promise<void> {
     await db.query(
       `INSERT INTO order_view (order_id, package_id, player_id, extra, status, provider, reference, provider_note,
-         reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+         reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq, tenant_id)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
        ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
          reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
          review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
          updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
       [o.orderId, o.packageId, o.playerId, o.extra, o.status, o.provider, o.reference, o.providerNote, o.reasonCode,
-        o.reviewReason, o.pinSealed ? JSON.stringify(o.pinSealed) : null, o.checks, o.createdAt, o.updatedAt, seq],
+        o.reviewReason, o.pinSealed ? JSON.stringify(o.pinSealed) : null, o.checks, o.createdAt, o.updatedAt, seq, o.tenantId],
     );
   }
 }

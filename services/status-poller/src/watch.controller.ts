@@ -1,3 +1,4 @@
+import { AllTenants, Roles } from "@pinflow/auth";
 import { Controller, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
 import { ORDER_ID_PATTERN, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { Logger } from "pino";
@@ -26,6 +27,8 @@ function error(status: HttpStatus, code: ErrorCode, message: string): HttpExcept
   return new HttpException(body, status);
 }
 
+@Roles("operator")
+@AllTenants()
 @Controller("v1/watches")
 export class WatchController {
   constructor(@Inject(WATCH_ADMIN) private readonly admin: WatchAdmin) {}
