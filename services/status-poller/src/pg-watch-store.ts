@@ -23,6 +23,7 @@ interface Row {
   last_outcome: CheckKind | null;
   last_pending_at: Date | null;
   updated_at: Date;
+  tenant_id: string | null;
 }
 
 function toWatchRow(r: Row): WatchRow {
@@ -34,6 +35,7 @@ function toWatchRow(r: Row): WatchRow {
     packageId: r.package_id,
     correlationId: r.correlation_id,
     sentEventId: r.sent_event_id,
+    tenantId: r.tenant_id,
     state: r.state,
     attempt: r.attempt,
     nextCheckAt: r.next_check_at,
@@ -63,8 +65,8 @@ export class PgWatchStore implements WatchStore {
     const r = await this.pool.query(
       `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
                           next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                          provider_order_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+                          provider_order_id, tenant_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
        ON CONFLICT (order_id) DO NOTHING`,
       [
         w.orderId,
@@ -83,6 +85,7 @@ export class PgWatchStore implements WatchStore {
         w.lastPendingAt,
         now,
         w.providerOrderId,
+        w.tenantId,
       ],
     );
     return (r.rowCount ?? 0) > 0;

@@ -45,9 +45,9 @@ export async function rebuildWatchRows(pool: Pool, nc: NatsConnection, names: Ev
       await client.query(
         `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
                             next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                            provider_order_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $15, $16)`,
-        [w.orderId, w.provider, w.reference, w.packageId, w.correlationId, w.sentEventId, w.state, w.attempt, w.nextCheckAt, w.deadlineAt, w.unclearInRow, w.sentAt, w.lastOutcome, w.lastPendingAt, fold.updatedAt ?? w.sentAt, w.providerOrderId],
+                            provider_order_id, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $15, $16, $17)`,
+        [w.orderId, w.provider, w.reference, w.packageId, w.correlationId, w.sentEventId, w.state, w.attempt, w.nextCheckAt, w.deadlineAt, w.unclearInRow, w.sentAt, w.lastOutcome, w.lastPendingAt, fold.updatedAt ?? w.sentAt, w.providerOrderId, w.tenantId],
       );
       watches++;
     }
