@@ -5,3 +5,5 @@ export * from "./throttle.js";
 export * from "./authenticator.js";
 export * from "./http.js";
 export * from "./access.js";
+export * from "./memory-keys.js";
+export * from "./testing.js";

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       },
       apiKeys: () => access.ready(),
     },
-    admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
+    admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), committed: () => runtime.relay.kick(), logger },
     providers: { control: gate, scheduler: runtime.scheduler, clock, logger },
     deadLetters: runtime.deadLetters,
     stopWork,

@@ -198,19 +198,23 @@ export class PgWatchStore implements WatchStore {
     );
   }
 
-  async checkNow(orderId: string, now: Date): Promise<CheckNowResult> {
-    const r = await this.pool.query<Row>(
-      `UPDATE watch
-          SET next_check_at = $2,
-              unclear_in_row = CASE WHEN state = 'review' THEN 0 ELSE unclear_in_row END,
-              state = 'watching',
-              updated_at = $2
-        WHERE order_id = $1 AND state IN ('watching', 'review')
-       RETURNING *`,
-      [orderId, now],
-    );
-    const row = r.rows[0];
-    if (row) return { kind: "scheduled", watch: toWatchRow(row) };
+  async checkNow(orderId: string, now: Date, record?: (watch: WatchRow) => OutboxEntry[]): Promise<CheckNowResult> {
+    const scheduled = await inTransaction(this.pool, async (client) => {
+      const r = await client.query<Row>(
+        `UPDATE watch
+            SET next_check_at = $2,
+                unclear_in_row = CASE WHEN state = 'review' THEN 0 ELSE unclear_in_row END,
+                state = 'watching',
+                updated_at = $2
+          WHERE order_id = $1 AND state IN ('watching', 'review')
+         RETURNING *`,
+        [orderId, now],
+      );
+      const row = r.rows[0] ? toWatchRow(r.rows[0]) : null;
+      if (row && record) await enqueueEvents(client, record(row));
+      return row;
+    });
+    if (scheduled) return { kind: "scheduled", watch: scheduled };
     const existing = await this.get(orderId);
     return existing ? { kind: "closed", watch: existing } : { kind: "not_found" };
   }
