@@ -1,7 +1,7 @@
 import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@pinflow/contracts";
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type PoolClient, type Queryable } from "@pinflow/pg";
-import { encodeCursor, type OrderCursor } from "./cursor.js";
+import { encodeCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
 import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
