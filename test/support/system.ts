@@ -256,16 +256,17 @@ export class TestSystem {
     return (res.body as CreateOrderResponse).orderId;
   }
 
-  async getOrder(orderId: string): Promise<OrderView> {
-    const res = await this.request(`/v1/orders/${orderId}`);
+  /** One order, read with `key` (default: TENANT's customer). */
+  async getOrder(orderId: string, key: string = this.keys.customer): Promise<OrderView> {
+    const res = await this.call("orders", `/v1/orders/${orderId}`, {}, key);
     if (res.status !== 200) throw new Error(`GET order ${orderId}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body as OrderView;
   }
 
   /** Wait until the order reaches `status` (a wrong terminal status fails at once). */
-  async waitForStatus(orderId: string, status: OrderView["status"], timeoutMs = 20_000): Promise<OrderView> {
+  async waitForStatus(orderId: string, status: OrderView["status"], timeoutMs = 20_000, key: string = this.keys.customer): Promise<OrderView> {
     return eventually(async () => {
-      const order = await this.getOrder(orderId);
+      const order = await this.getOrder(orderId, key);
       if (order.status !== status) throw new Error(`order ${orderId} is ${order.status}, waiting for ${status}`);
       return order;
     }, timeoutMs, 100);
