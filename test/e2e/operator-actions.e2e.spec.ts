@@ -24,7 +24,13 @@ interface TimelineEntry {
 describe("operator actions on orders in review", () => {
   // An unreadable status reply twice in a row sends an order to review within seconds (the circuit
   // breaker would otherwise treat the unreadable replies of several orders as an outage and wait).
-  const system = new TestSystem({ env: { "status-poller": { MAX_UNCLEAR_IN_ROW: "2", BREAKER_THRESHOLD: "1000" } } });
+  const system = new TestSystem({
+    env: {
+      "status-poller": { MAX_UNCLEAR_IN_ROW: "2", BREAKER_THRESHOLD: "1000" },
+      // An unclear placement goes to review after two unclear reconciles.
+      dispatcher: { RECONCILE_MAX_TRIES: "2", RECONCILE_BASE_MS: "200", BREAKER_THRESHOLD: "1000" },
+    },
+  });
 
   before(async () => {
     await system.start();
@@ -139,6 +145,23 @@ describe("operator actions on orders in review", () => {
       assert.equal(ErrorBody.parse(res.body).error.code, "order_not_in_review");
     }
     assert.equal((await system.getOrder(orderId)).pin, view.pin, "the provider's PIN stays");
+  });
+
+  test("dispatch again is refused for an order whose placement is unknown (the dispatcher's record shows it may exist)", async () => {
+    const playerId = player("pu");
+    // A 5xx to the place request (ambiguous), then unreadable status answers: the placement stays unknown.
+    system.znet.addRule({ playerId, placeFault: "http500", checkFault: "garbage" });
+    const orderId = await system.createOrder({ packageId: "pubg-60", playerId });
+    const view = await system.waitForStatus(orderId, "review", 30_000);
+    assert.equal(view.reviewReason, "placement_unknown");
+    const res = await system.call("dispatcher", `/v1/orders/${orderId}/dispatch-again`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const verdict = res.body as { orderId: string; kind: string; reason: string };
+    assert.equal(verdict.kind, "refused");
+    assert.match(verdict.reason, /a placement at znet with reference \d+ may exist/);
+    const settled = await system.createOrder({ packageId: "pubg-60", playerId: player() });
+    await system.waitForStatus(settled, "completed");
+    assert.deepEqual((await system.call("dispatcher", `/v1/orders/${settled}/dispatch-again`)).body, { orderId: settled, kind: "refused", reason: "a provider accepted the order (OrderSent)" });
   });
 
   test("check again now: the poller re-opens the review, records who asked and why, and the order completes with the provider's PIN", async () => {

@@ -89,6 +89,7 @@ async function main(): Promise<void> {
       access: dispatcher.store,
       logger,
       deadLetters: dispatcher.deadLetters,
+      history: (orderId) => dispatcher.history(orderId),
     }),
     {
       host: config.httpHost,
