@@ -78,6 +78,8 @@ async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promi
     env: {
       PATH: process.env.PATH ?? "",
       DATABASE_URL: dbUrl,
+      // Required setting; no HTTP call is made here, so no key table is needed.
+      AUTH_DATABASE_URL: dbUrl,
       NATS_URL: natsUrl,
       PINFLOW_ENV: "bench",
       HTTP_PORT: String(port),

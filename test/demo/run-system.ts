@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PgKeyStore } from "@pinflow/auth";
 import pg from "pg";
 import type { OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
       CATALOG_FILE,
       PIN_KEYS: pinKeys,
       LOG_LEVEL: "info",
+      // The dispatcher and the poller check API keys in the orders database.
+      ...(name === "orders" ? {} : { AUTH_DATABASE_URL: services.orders.env["DATABASE_URL"]! }),
       ZNET_BASE_URL: `http://127.0.0.1:${ZNET_PORT}`,
       ZNET_CODE,
       ZNET_PASSWORD: znetPassword,
@@ -101,7 +104,12 @@ async function main(): Promise<void> {
   for (const service of Object.values(services)) service.start();
   await Promise.all(Object.values(services).map((s) => s.waitReady(30_000)));
   const api = services.orders.url;
-  console.log(`\npinflow is running: orders API ${api}  (logs in .run/logs)\n`);
+  const keys = await demoKeys(services.orders.env["DATABASE_URL"]!);
+  const auth = { authorization: `Bearer ${keys.customer}` };
+  console.log(`\npinflow is running: orders API ${api}  (logs in .run/logs)`);
+  console.log(`tenant "${DEMO_TENANT}": customer key ${keys.customer}`);
+  console.log(`operator key (every tenant, also for the dispatcher ${services.dispatcher.url} and the poller ${services["status-poller"].url}): ${keys.operator}`);
+  console.log("(keys are shown once: only their hashes are stored; more with: DATABASE_URL=… node services/orders/dist/admin.js key issue …)\n");
 
   const samples = [
     { packageId: "pubg-60", playerId: "5123456789" },
@@ -112,7 +120,7 @@ async function main(): Promise<void> {
   ];
   const ids: string[] = [];
   for (const body of samples) {
-    const res = await fetch(`${api}/v1/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await fetch(`${api}/v1/orders`, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify(body) });
     const created = (await res.json()) as { orderId: string };
     ids.push(created.orderId);
     console.log(`POST /v1/orders ${JSON.stringify(body)} -> ${res.status} ${created.orderId}`);
@@ -121,7 +129,7 @@ async function main(): Promise<void> {
   const last = new Map<string, string>();
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const views = await Promise.all(ids.map(async (id) => (await (await fetch(`${api}/v1/orders/${id}`)).json()) as OrderView));
+    const views = await Promise.all(ids.map(async (id) => (await (await fetch(`${api}/v1/orders/${id}`, { headers: auth })).json()) as OrderView));
     for (const v of views) {
       const via = v.provider ? ` via ${v.provider}` : "";
       const line = `${v.status}${via}${v.pin ? ` PIN ${v.pin}` : ""}${v.reasonCode ? ` (${v.reasonCode}: ${v.providerNote})` : ""}`;
@@ -144,10 +152,27 @@ async function main(): Promise<void> {
     await stopAll();
     return;
   }
-  console.log(`try: curl -s -XPOST ${api}/v1/orders -H 'content-type: application/json' -d '{"packageId":"pubg-60","playerId":"123"}'`);
+  console.log(`try: curl -s -XPOST ${api}/v1/orders -H 'authorization: Bearer ${keys.customer}' -H 'content-type: application/json' -d '{"packageId":"pubg-60","playerId":"123"}'`);
+  console.log(`     curl -s ${api}/v1/review -H 'authorization: Bearer ${keys.operator}'`);
   console.log("Ctrl-C stops everything.");
   await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
   await stopAll();
+}
+
+const DEMO_TENANT = "demo";
+
+/** The demo's tenant and a fresh customer and operator key, as an admin makes them (admin.js tenant create / key issue). */
+async function demoKeys(ordersDatabaseUrl: string): Promise<{ customer: string; operator: string }> {
+  const pool = new pg.Pool({ connectionString: ordersDatabaseUrl, max: 1 });
+  try {
+    const store = new PgKeyStore(pool);
+    if (!(await store.tenants()).some((t) => t.tenantId === DEMO_TENANT)) await store.createTenant(DEMO_TENANT, "the demo reseller");
+    const customer = await store.issue({ role: "customer", tenantId: DEMO_TENANT, label: "demo customer" });
+    const operator = await store.issue({ role: "operator", tenantId: null, label: "demo operator" });
+    return { customer: customer.token, operator: operator.token };
+  } finally {
+    await pool.end();
+  }
 }
 
 main().catch((error: unknown) => {

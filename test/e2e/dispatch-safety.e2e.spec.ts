@@ -224,7 +224,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
   test("balances of both providers; operators can pause and resume a provider", async () => {
     const base = system.services.dispatcher.url;
     for (const provider of ["znet", "xstor"]) {
-      const res = await fetch(`${base}/v1/providers/${provider}/balance`);
+      const res = await system.operatorFetch(`${base}/v1/providers/${provider}/balance`);
       assert.equal(res.status, 200);
       const body = (await res.json()) as { provider: string; balance: string };
       assert.equal(body.provider, provider);
@@ -232,7 +232,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
     }
     assert.match(await (await fetch(`${base}/metrics`)).text(), /pinflow_provider_balance\{provider="xstor",service="dispatcher"\} \d+/);
 
-    assert.equal((await fetch(`${base}/v1/providers/znet/pause`, { method: "POST" })).status, 200);
+    assert.equal((await system.operatorFetch(`${base}/v1/providers/znet/pause`, { method: "POST" })).status, 200);
     const playerId = player("paused");
     const orderId = await system.createOrder({ packageId: "pubg-60", playerId });
     try {
@@ -244,7 +244,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
       assert.equal(system.znet.requestLog().filter((l) => l.includes(playerId)).length, 0);
       assert.deepEqual(xstorCallsFor(playerId), [], "paused is not a refusal: no fallback");
     } finally {
-      assert.equal((await fetch(`${base}/v1/providers/znet/resume`, { method: "POST" })).status, 200);
+      assert.equal((await system.operatorFetch(`${base}/v1/providers/znet/resume`, { method: "POST" })).status, 200);
     }
     await system.waitForStatus(orderId, "completed", 30_000);
   });
@@ -263,7 +263,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
       }, 20_000);
       assert.equal(waiting.status, "pending", "waiting, not failed");
       assert.match(waiting.providerNote ?? "", /znet shuts us out: it answers with an empty body/);
-      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: { cause: string; message: string } | null };
+      const status = (await (await system.operatorFetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: { cause: string; message: string } | null };
       assert.match(status.shutOut?.cause ?? "", /empty body/);
       assert.match(status.shutOut?.message ?? "", /znet shuts us out/);
       assert.match(await (await fetch(`${base}/metrics`)).text(), /pinflow_provider_errors_total\{provider="znet",kind="access_denied",service="dispatcher"\} [1-9]/);
@@ -276,7 +276,7 @@ describe("money-safe dispatch across znet and x-stor", () => {
     const [ref] = system.znet.referencesFor(playerId);
     assert.equal(system.znet.placements(ref!), 1);
     await eventually(async () => {
-      const status = (await (await fetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: unknown };
+      const status = (await (await system.operatorFetch(`${base}/v1/providers/znet/status`)).json()) as { shutOut: unknown };
       assert.equal(status.shutOut, null);
     }, 10_000);
     const timeline = await system.request(`/v1/orders/${orderId}/events`);

@@ -120,7 +120,7 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
       assert.equal(errorOf(res.body).code, "unsupported_media_type");
       assert.ok(errorOf(res.body).message.includes(type.split(";")[0]!), errorOf(res.body).message);
     }
-    const untyped = await sendRaw(port("orders"), { method: "POST", target: "/v1/orders", headers: [], body: Buffer.from(body) });
+    const untyped = await sendRaw(port("orders"), { method: "POST", target: "/v1/orders", headers: [keyHeader(system.keys.customer)], body: Buffer.from(body) });
     assert.equal(untyped.status, 415);
     assert.match(errorOf(JSON.parse(untyped.body)).message, /Content-Type/);
     assert.deepEqual(system.znet.referencesFor("p-415"), [], "nothing was ordered");
@@ -148,12 +148,12 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
 
   test("an unknown route or an undecodable path answers 404/400 in the error shape, on every service", async () => {
     for (const service of ["orders", "dispatcher", "status-poller"] as const) {
-      const missing = await fetch(`${system.services[service].url}/v2/nothing`);
+      const missing = await system.operatorFetch(`${system.services[service].url}/v2/nothing`);
       assert.equal(missing.status, 404);
       assert.equal(((await missing.json()) as ErrorBody).error.code, "not_found", service);
     }
     for (const [service, path] of [["orders", "/v1/orders/%FF"], ["dispatcher", "/v1/providers/%C3/status"], ["status-poller", "/v1/watches/%ED%A0%80/check-now"]] as const) {
-      const res = await sendRaw(port(service), { method: service === "status-poller" ? "POST" : "GET", target: path, headers: [], body: Buffer.alloc(0) });
+      const res = await sendRaw(port(service), { method: service === "status-poller" ? "POST" : "GET", target: path, headers: [keyHeader(system.keys.operator)], body: Buffer.alloc(0) });
       assert.equal(res.status, 400, `${service} ${path}: ${res.body}`);
       const parsed = ErrorBody.parse(JSON.parse(res.body));
       assert.equal(parsed.error.code, "validation_failed");
@@ -164,9 +164,9 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
     const orderId = await system.createOrder({ packageId: "pubg-60", playerId: "p-check-settled" });
     created.add(orderId);
     await system.waitForStatus(orderId, "completed");
-    const res = await fetch(`${system.services["status-poller"].url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+    const res = await system.call("status-poller", `/v1/watches/${orderId}/check-now`, { method: "POST", body: JSON.stringify({ reason: "e2e: a settled order" }) });
     assert.equal(res.status, 409);
-    assert.equal(ErrorBody.parse(await res.json()).error.code, "watch_closed");
+    assert.equal(ErrorBody.parse(res.body).error.code, "watch_closed");
   });
 
 
@@ -188,7 +188,9 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
     await inPool(cases, IN_FLIGHT, async (c) => {
       let res: RawResponse;
       try {
-        res = await sendRaw(port(c.service), c.request);
+        // Every fuzz request carries a valid key (the access test covers requests without one): customer on orders, operator elsewhere.
+        const key = c.service === "orders" ? system.keys.customer : system.keys.operator;
+        res = await sendRaw(port(c.service), { ...c.request, headers: [keyHeader(key), ...c.request.headers] });
       } catch (error) {
         problems.push(`${(error as Error).message}: ${describeRequest(c)}`);
         return;
@@ -214,7 +216,7 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
     // The fuzz may have paused a provider; an operator resumes it.
     for (const service of ["dispatcher", "status-poller"] as const) {
       for (const provider of ["znet"]) {
-        const res = await fetch(`${system.services[service].url}/v1/providers/${provider}/resume`, { method: "POST" });
+        const res = await system.operatorFetch(`${system.services[service].url}/v1/providers/${provider}/resume`, { method: "POST" });
         assert.equal(res.status, 200, `${service} resumes ${provider}`);
       }
     }
@@ -286,6 +288,10 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
     assert.ok((list.body as { orders: OrderView[] }).orders.length > 0);
   });
 });
+
+function keyHeader(token: string): readonly [string, Buffer] {
+  return ["Authorization", Buffer.from(`Bearer ${token}`, "latin1")];
+}
 
 function rank(problem: string): number {
   return /^(5\d\d|no )/.test(problem) ? 0 : 1;

@@ -74,7 +74,7 @@ describe("an order znet refuses for balance is placed at x-stor and monitored th
     assert.ok(batches.length < asked, `${batches.length} calls for ${asked} order checks`);
 
     const poller = system.services["status-poller"].url;
-    const status = await fetch(`${poller}/v1/providers/xstor`);
+    const status = await system.operatorFetch(`${poller}/v1/providers/xstor`);
     assert.equal(status.status, 200);
     assert.equal(((await status.json()) as { paused: boolean }).paused, false);
     const metrics = await (await fetch(`${poller}/metrics`)).text();

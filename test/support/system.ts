@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PgKeyStore } from "@pinflow/auth";
 import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import pg from "pg";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
 import { importProviderCatalogs } from "./catalog-import.js";
@@ -13,6 +15,25 @@ import { ServiceProcess } from "./service-process.js";
 export const ZNET_CODE = "5301234567";
 export const ZNET_PASSWORD = "s3cret-Zn3t-pass";
 export const XSTOR_TOKEN = "s3cret-Xst0r-t0ken";
+
+/** The tenants of every test system: a customer of each, and the keys the tests act with. */
+export const TENANT = "acme";
+export const OTHER_TENANT = "globex";
+
+/** API keys issued when the system starts (the tokens: never logged by the services). */
+export interface SystemKeys {
+  /** A customer of TENANT: `request()` sends it unless told otherwise. */
+  customer: string;
+  /** A customer of OTHER_TENANT. */
+  otherCustomer: string;
+  /** An operator of every tenant: `call()` sends it unless told otherwise. */
+  operator: string;
+  /** An operator of OTHER_TENANT only. */
+  otherOperator: string;
+  admin: string;
+  /** The public key ids, by the same names. */
+  ids: Record<"customer" | "otherCustomer" | "operator" | "otherOperator" | "admin", string>;
+}
 
 export interface SystemOptions {
   /** Extra environment per service (e.g. short poll delays). */
@@ -83,6 +104,7 @@ export class TestSystem {
   readonly logDir = mkdtempSync(join(tmpdir(), "pinflow-e2e-"));
   readonly pinKeys = generatePinKeyring();
   services!: Record<ServiceName, ServiceProcess>;
+  keys!: SystemKeys;
   /** Extra service processes (same database and stream): `processesPerService`, addDispatcherReplica(). */
   readonly replicas: ServiceProcess[] = [];
 
@@ -109,6 +131,8 @@ export class TestSystem {
         const env: Record<string, string> = {
           ...shared,
           DATABASE_URL: this.databases[name].url,
+          // The dispatcher and the poller check API keys in the orders database (read only).
+          ...(name === "orders" ? {} : { AUTH_DATABASE_URL: this.databases.orders.url }),
           ...(name === "orders" ? {} : providerEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
@@ -127,7 +151,38 @@ export class TestSystem {
     const all = [...Object.values(this.services), ...this.replicas];
     for (const service of all) service.start();
     await Promise.all(all.map((s) => s.waitReady()));
+    this.keys = await this.issueKeys();
     return this;
+  }
+
+  /** Tenants and keys, as an admin creates them (`admin.js`), in the orders database the services just migrated. */
+  private async issueKeys(): Promise<SystemKeys> {
+    const pool = new pg.Pool({ connectionString: this.databases.orders.url, max: 1 });
+    try {
+      const store = new PgKeyStore(pool);
+      for (const tenant of [TENANT, OTHER_TENANT]) if (!(await store.tenants()).some((t) => t.tenantId === tenant)) await store.createTenant(tenant, tenant);
+      const customer = await store.issue({ role: "customer", tenantId: TENANT, label: "e2e customer" });
+      const otherCustomer = await store.issue({ role: "customer", tenantId: OTHER_TENANT, label: "e2e other customer" });
+      const operator = await store.issue({ role: "operator", tenantId: null, label: "e2e operator" });
+      const otherOperator = await store.issue({ role: "operator", tenantId: OTHER_TENANT, label: "e2e other operator" });
+      const admin = await store.issue({ role: "admin", tenantId: null, label: "e2e admin" });
+      return {
+        customer: customer.token,
+        otherCustomer: otherCustomer.token,
+        operator: operator.token,
+        otherOperator: otherOperator.token,
+        admin: admin.token,
+        ids: { customer: customer.keyId, otherCustomer: otherCustomer.keyId, operator: operator.keyId, otherOperator: otherOperator.keyId, admin: admin.keyId },
+      };
+    } finally {
+      await pool.end();
+    }
+  }
+
+  /** Every API token of the system (none may ever appear in a log). */
+  allTokens(): string[] {
+    const { ids: _ids, ...tokens } = this.keys;
+    return Object.values(tokens);
   }
 
   async restart(name: ServiceName): Promise<void> {
@@ -169,10 +224,21 @@ export class TestSystem {
 
   // --- the public HTTP API, as a customer uses it ---
 
+  /** A request to the orders API with TENANT's customer key (pass `authorization` in the headers to send another, `""` for none). */
   async request(path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
-    const res = await fetch(`${this.services.orders.url}${path}`, {
+    return this.call("orders", path, init, this.keys.customer);
+  }
+
+  /** `fetch` with a key (default: the operator of every tenant), for tests that read the raw Response. */
+  operatorFetch(url: string, init: RequestInit = {}, key: string = this.keys.operator): Promise<Response> {
+    return fetch(url, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } });
+  }
+
+  /** An HTTP request to any service, with `key` (default: the operator of every tenant; null: no key at all). */
+  async call(service: ServiceName, path: string, init: RequestInit = {}, key: string | null = this.keys.operator): Promise<{ status: number; body: unknown; headers: Headers }> {
+    const res = await fetch(`${this.services[service].url}${path}`, {
       ...init,
-      headers: { "content-type": "application/json", ...(init.headers ?? {}) },
+      headers: { "content-type": "application/json", ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(init.headers ?? {}) },
     });
     const text = await res.text();
     let body: unknown = text;
@@ -190,16 +256,17 @@ export class TestSystem {
     return (res.body as CreateOrderResponse).orderId;
   }
 
-  async getOrder(orderId: string): Promise<OrderView> {
-    const res = await this.request(`/v1/orders/${orderId}`);
+  /** One order, read with `key` (default: TENANT's customer). */
+  async getOrder(orderId: string, key: string = this.keys.customer): Promise<OrderView> {
+    const res = await this.call("orders", `/v1/orders/${orderId}`, {}, key);
     if (res.status !== 200) throw new Error(`GET order ${orderId}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body as OrderView;
   }
 
   /** Wait until the order reaches `status` (a wrong terminal status fails at once). */
-  async waitForStatus(orderId: string, status: OrderView["status"], timeoutMs = 20_000): Promise<OrderView> {
+  async waitForStatus(orderId: string, status: OrderView["status"], timeoutMs = 20_000, key: string = this.keys.customer): Promise<OrderView> {
     return eventually(async () => {
-      const order = await this.getOrder(orderId);
+      const order = await this.getOrder(orderId, key);
       if (order.status !== status) throw new Error(`order ${orderId} is ${order.status}, waiting for ${status}`);
       return order;
     }, timeoutMs, 100);

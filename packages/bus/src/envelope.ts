@@ -5,6 +5,8 @@ export interface EventOrigin {
   orderId: string;
   correlationId: string;
   causationId: string | null;
+  /** The order's tenant, kept on every event of the order (absent: an order from before tenants). */
+  tenantId?: string | undefined;
 }
 
 /** Build a complete envelope; id and time can be passed in so pure code stays pure. */
@@ -20,6 +22,7 @@ export function makeEvent<T extends EventType>(
     type,
     schemaVersion: SCHEMA_VERSION,
     orderId: origin.orderId,
+    ...(origin.tenantId !== undefined ? { tenantId: origin.tenantId } : {}),
     occurredAt: at.toISOString(),
     correlationId: origin.correlationId,
     causationId: origin.causationId,
@@ -28,6 +31,6 @@ export function makeEvent<T extends EventType>(
 }
 
 /** The origin of an event caused by `cause`. */
-export function causedBy(cause: { id: string; orderId: string; correlationId: string }): EventOrigin {
-  return { orderId: cause.orderId, correlationId: cause.correlationId, causationId: cause.id };
+export function causedBy(cause: { id: string; orderId: string; correlationId: string; tenantId?: string | undefined }): EventOrigin {
+  return { orderId: cause.orderId, correlationId: cause.correlationId, causationId: cause.id, ...(cause.tenantId !== undefined ? { tenantId: cause.tenantId } : {}) };
 }

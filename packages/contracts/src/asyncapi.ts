@@ -24,6 +24,12 @@ const DESCRIPTIONS: Record<EventType, string> = {
     "What the provider answered to one place request: accepted, refused (reason code) or ambiguous (cause), texts masked, never a PIN (dispatcher). msgID `PlacementAnswered:<orderId>:<reference>:<placeCall>`.",
   ReconcileAnswered:
     "What the provider answered when asked about an unclear reference: pending, done, cancelled, not_found or unknown, texts masked, never a PIN (dispatcher). msgID `ReconcileAnswered:<orderId>:<reference>:<step>`.",
+  CompletedByOperator:
+    "An operator completed an order in review by hand, with the PIN sealed like any PIN; names the operator (API key id) and the reason (orders service). Terminal, once per order.",
+  FailedByOperator:
+    "An operator failed an order in review with a reason code; names the operator (API key id) and the reason (orders service). Terminal, once per order: billing refunds on it.",
+  RecheckRequested:
+    "An operator asked for the order's provider to be checked again now; names the operator (API key id) and the reason (status-poller). msgID `RecheckRequested:<orderId>:<attempt>`.",
 };
 
 /**
@@ -77,6 +83,7 @@ export function buildAsyncApi(): Record<string, unknown> {
         `Every event of an order is published on its environment's JetStream stream ${STREAM} (subjects \`<env>.${ORDER_SUBJECT_TOKEN}.>\`, e.g. stream ${PRODUCTION.stream} with subjects \`${PRODUCTION.allEvents}\`; file storage, no age limit, delete and purge denied; the stream's description records its environment).`,
         `Durable consumers are named \`<env>-<consumer>\` (e.g. \`${PRODUCTION.durable("dispatcher")}\`).`,
         "Subscribe with a durable or ordered consumer; delivery is at-least-once, so deduplicate by the event `id` or the stream sequence.",
+        "Every event of an order carries `tenantId`, the tenant that owns the order (set on OrderCreated from the caller's API key, kept on every later event); events written before tenants existed have none and belong to the tenant `legacy`.",
         `Terminal events (${TERMINAL_EVENT_TYPES.join(", ")}) appear at most once per order. Schema version ${SCHEMA_VERSION}: new optional fields may be added; a breaking change gets a new schema version.`,
       ].join(" "),
     },

@@ -163,6 +163,38 @@ export const ReconcileAnsweredData = z.object({
   accessDenied: z.boolean().optional(),
 });
 
+/** Who acted, and why: the operator's API key id (never the key) and the reason they gave. */
+const operatorAct = {
+  operator: z.string().min(1).max(64),
+  reason: text(500).min(1),
+};
+
+/**
+ * An operator completed an order in review by hand with a PIN they got from the provider (orders
+ * service). The PIN is sealed like any PIN, bound to the order id and the order's reference (""
+ * when it never had one). Terminal, once per order.
+ */
+export const CompletedByOperatorData = z.object({
+  ...operatorAct,
+  reference: z.string().max(64).nullable(),
+  pin: EncryptedPin,
+});
+
+/** An operator failed an order in review (orders service). Terminal, once per order: billing refunds on it. */
+export const FailedByOperatorData = z.object({
+  ...operatorAct,
+  reasonCode: ReasonCode,
+});
+
+/**
+ * An operator asked for the provider to be checked again now (status-poller; a watch in review is
+ * re-opened for one more check). `attempt`: the check it asked for (the fact's msgID discriminator).
+ */
+export const RecheckRequestedData = z.object({
+  ...operatorAct,
+  attempt: z.number().int().min(1),
+});
+
 export const EVENT_DATA = {
   OrderCreated: OrderCreatedData,
   OrderSent: OrderSentData,
@@ -175,6 +207,9 @@ export const EVENT_DATA = {
   PlacementStarted: PlacementStartedData,
   PlacementAnswered: PlacementAnsweredData,
   ReconcileAnswered: ReconcileAnsweredData,
+  CompletedByOperator: CompletedByOperatorData,
+  FailedByOperator: FailedByOperatorData,
+  RecheckRequested: RecheckRequestedData,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA;
@@ -182,12 +217,23 @@ export const EVENT_TYPES = Object.keys(EVENT_DATA) as EventType[];
 export const EventTypeSchema = z.enum(EVENT_TYPES as [EventType, ...EventType[]]);
 
 /** Events that settle an order: each is appended at most once per order. */
-export const TERMINAL_EVENT_TYPES = ["PinReceived", "DispatchFailed", "OrderFailed"] as const satisfies readonly EventType[];
+export const TERMINAL_EVENT_TYPES = ["PinReceived", "DispatchFailed", "OrderFailed", "CompletedByOperator", "FailedByOperator"] as const satisfies readonly EventType[];
+
+/**
+ * The tenant that owns the order (an API key's tenant: lowercase letters, digits, `-`). Set on
+ * `OrderCreated` by the orders service and kept on every later event of the order by whoever
+ * appends it. Optional (added to schema version 1): an event without it — written before tenants
+ * existed — belongs to the tenant `legacy`.
+ */
+export const TenantId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
+/** The tenant of events written before tenants existed. */
+export const LEGACY_TENANT_ID = "legacy";
 
 const envelopeFields = {
   id: z.uuid(),
   schemaVersion: z.literal(SCHEMA_VERSION),
   orderId: OrderId,
+  tenantId: TenantId.optional(),
   occurredAt: z.iso.datetime(),
   correlationId: z.string().min(1).max(128),
   causationId: z.string().max(128).nullable(),
@@ -208,6 +254,9 @@ export const ReviewRequired = envelopeOf("ReviewRequired");
 export const PlacementStarted = envelopeOf("PlacementStarted");
 export const PlacementAnswered = envelopeOf("PlacementAnswered");
 export const ReconcileAnswered = envelopeOf("ReconcileAnswered");
+export const CompletedByOperator = envelopeOf("CompletedByOperator");
+export const FailedByOperator = envelopeOf("FailedByOperator");
+export const RecheckRequested = envelopeOf("RecheckRequested");
 
 export const OrderEvent = z.discriminatedUnion("type", [
   OrderCreated,
@@ -221,6 +270,9 @@ export const OrderEvent = z.discriminatedUnion("type", [
   PlacementStarted,
   PlacementAnswered,
   ReconcileAnswered,
+  CompletedByOperator,
+  FailedByOperator,
+  RecheckRequested,
 ]);
 export type OrderEvent = z.infer<typeof OrderEvent>;
 export type EventOf<T extends EventType> = Extract<OrderEvent, { type: T }>;

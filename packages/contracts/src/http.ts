@@ -56,6 +56,11 @@ export type CreateOrderResponse = z.infer<typeof CreateOrderResponse>;
 export const ErrorCode = z.enum([
   "validation_failed",
   "invalid_json",
+  "unauthenticated",
+  "forbidden",
+  "too_many_requests",
+  "order_not_in_review",
+  "redispatch_refused",
   "unknown_package",
   "not_found",
   "idempotency_conflict",

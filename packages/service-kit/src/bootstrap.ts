@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
 import type { NatsConnection } from "@pinflow/bus";
+import type { RequestHandler } from "express";
 import type { Logger } from "pino";
 import { PinoNestLogger } from "./nest-logger.js";
 import { jsonBody } from "./json-body.js";
@@ -18,7 +19,15 @@ export interface ServiceRuntime {
  */
 export async function startService(
   module: unknown,
-  opts: { host: string; port: number; logger: Logger; nc: NatsConnection; onShutdown?: () => Promise<void> },
+  opts: {
+    host: string;
+    port: number;
+    logger: Logger;
+    nc: NatsConnection;
+    onShutdown?: () => Promise<void>;
+    /** Runs before the body is read (authentication: an unauthenticated body is never parsed). */
+    beforeBody?: RequestHandler;
+  },
 ): Promise<ServiceRuntime> {
   const app = await NestFactory.create<NestExpressApplication>(module as never, {
     logger: new PinoNestLogger(opts.logger),
@@ -27,6 +36,7 @@ export async function startService(
   });
   const express = app.getHttpAdapter().getInstance() as unknown as { router: { stack: RouteLayer[] } };
   app.use(rejectWrongMethod(() => express.router.stack));
+  if (opts.beforeBody) app.use(opts.beforeBody);
   app.use(...jsonBody("16kb"));
   await app.listen(opts.port, opts.host);
   const url = await app.getUrl();

@@ -35,7 +35,16 @@ export const BaseConfig = z.object({
   PG_STATEMENT_TIMEOUT_MS: msSetting(30_000),
   PG_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
   PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: msSetting(60_000),
+  /** Failed authentications per client, and per key id, within the window before further ones answer 429. */
+  AUTH_MAX_FAILURES: z.coerce.number().int().min(1).default(20),
+  AUTH_FAILURE_WINDOW_MS: msSetting(60_000),
 });
+
+/**
+ * The dispatcher's and the status-poller's way to the API keys: the orders service's database
+ * (its tables `api_key`, `tenant`), ideally through a role that may only SELECT them.
+ */
+export const KeyStoreConfig = z.object({ AUTH_DATABASE_URL: z.string().min(1) });
 
 /** The PostgreSQL limits of a service's configuration, for `createPool(url, { timeouts })`. */
 export function pgTimeouts(c: Pick<z.infer<typeof BaseConfig>, "PG_CONNECT_TIMEOUT_MS" | "PG_STATEMENT_TIMEOUT_MS" | "PG_QUERY_TIMEOUT_MS" | "PG_IDLE_IN_TRANSACTION_TIMEOUT_MS">): {

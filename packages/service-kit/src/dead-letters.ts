@@ -1,4 +1,5 @@
 import { Controller, Get, HttpException, HttpStatus, Inject, Query } from "@nestjs/common";
+import { AllTenants, Roles } from "@pinflow/auth";
 import type { DeadLetter, DeadLetterPage } from "@pinflow/bus";
 import type { ErrorBody } from "@pinflow/contracts";
 import { Counter, type Registry } from "prom-client";
@@ -29,8 +30,10 @@ class InvalidDeadLetterQuery extends HttpException {
   }
 }
 
-/** Operator endpoint: what this service's consumers gave up on (internal port; authentication comes later). */
+/** Operator endpoint: what this service's consumers gave up on (operators of every tenant: it spans tenants). */
 @Controller("v1/dead-letters")
+@Roles("operator")
+@AllTenants()
 export class DeadLettersController {
   constructor(@Inject(DEAD_LETTERS) private readonly letters: DeadLetterList) {}
 

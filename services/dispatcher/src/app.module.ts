@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { APP_FILTER } from "@nestjs/core";
+import { APP_FILTER, APP_GUARD } from "@nestjs/core";
+import { RolesGuard } from "@pinflow/auth";
 import {
   DEAD_LETTERS,
   DeadLettersController,
@@ -24,6 +25,7 @@ import {
   type ProviderControl,
 } from "./providers.controller.js";
 import type { ProviderRegistry } from "./providers.js";
+import { ORDER_HISTORY, RedispatchController, type OrderHistory } from "./redispatch.controller.js";
 
 export interface AppDeps {
   readiness: ReadinessChecks;
@@ -36,6 +38,8 @@ export interface AppDeps {
   logger: Logger;
   /** The dead-letter record: GET /v1/dead-letters (omitted: no such endpoint). */
   deadLetters?: DeadLetterList;
+  /** The order's events (GET /v1/orders/:orderId/dispatch-again; omitted: no such endpoint). */
+  history?: OrderHistory;
 }
 
 /** The HTTP shell: health, readiness, metrics, the provider admin endpoints and the dead letters, built from made objects. */
@@ -44,8 +48,14 @@ export class AppModule {
   static register(deps: AppDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: deps.deadLetters ? [HealthController, ProvidersController, DeadLettersController] : [HealthController, ProvidersController],
+      controllers: [
+        HealthController,
+        ProvidersController,
+        ...(deps.deadLetters ? [DeadLettersController] : []),
+        ...(deps.history ? [RedispatchController] : []),
+      ],
       providers: [
+        ...(deps.history ? [{ provide: ORDER_HISTORY, useValue: deps.history }] : []),
         ...(deps.deadLetters ? [{ provide: DEAD_LETTERS, useValue: deps.deadLetters }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
@@ -55,6 +65,7 @@ export class AppModule {
         { provide: LOGGER, useValue: deps.logger },
         { provide: PROVIDER_ACCESS, useValue: deps.access },
         { provide: APP_FILTER, useValue: new HttpErrorFilter(deps.logger) },
+        { provide: APP_GUARD, useClass: RolesGuard },
       ],
     };
   }

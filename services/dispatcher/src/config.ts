@@ -10,7 +10,7 @@ import {
   providerLimitSettings,
   type ProviderAccounts,
 } from "@pinflow/provider-config";
-import { BaseConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
+import { BaseConfig, KeyStoreConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
 import { z } from "zod";
 import { DEFAULT_POLICY, type DispatchPolicy, type PriceGuard } from "./dispatch.js";
 
@@ -19,6 +19,7 @@ export const ProviderEnv = z.object(providerAccountSettings({ znetMs: 15_000, xs
 
 export const DispatcherEnv = BaseConfig.extend({
   ...ProviderEnv.shape,
+  ...KeyStoreConfig.shape,
   CATALOG_FILE: z.string().min(1),
   /** The PIN keyring (`keyId:base64(32 bytes)[,…]`, first one encrypts): a PIN in a place reply is sealed at once. */
   PIN_KEYS: z.string().min(1),
@@ -53,6 +54,10 @@ export interface DispatcherConfig extends ProviderConfigs {
   /** PINFLOW_ENV: the stream, subjects and durable names derive from it. */
   environment: string;
   databaseUrl: string;
+  /** The orders database, where the API keys are (read only). */
+  authDatabaseUrl: string;
+  authMaxFailures: number;
+  authFailureWindowMs: number;
   /** PostgreSQL connect / statement / query / idle-in-transaction limits (PG_*_TIMEOUT_MS). */
   pgTimeouts: ReturnType<typeof pgTimeouts>;
   httpPort: number;
@@ -87,6 +92,9 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     natsUrl: e.NATS_URL,
     environment: e.PINFLOW_ENV,
     databaseUrl: e.DATABASE_URL,
+    authDatabaseUrl: e.AUTH_DATABASE_URL,
+    authMaxFailures: e.AUTH_MAX_FAILURES,
+    authFailureWindowMs: e.AUTH_FAILURE_WINDOW_MS,
     pgTimeouts: pgTimeouts(e),
     httpPort: e.HTTP_PORT,
     httpHost: e.HTTP_HOST,

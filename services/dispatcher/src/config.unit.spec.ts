@@ -11,6 +11,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const base = {
   PINFLOW_ENV: "test",
   DATABASE_URL: "postgres://x@127.0.0.1/db",
+  AUTH_DATABASE_URL: "postgres://x@127.0.0.1/orders",
   HTTP_PORT: "8082",
   CATALOG_FILE: "/etc/pinflow/catalog.json",
   PIN_KEYS: "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -76,6 +77,7 @@ describe("dispatcher config: x-stor and provider limits", () => {
   const xstorOnly = {
     PINFLOW_ENV: "test",
     DATABASE_URL: "postgres://x@127.0.0.1/db",
+    AUTH_DATABASE_URL: "postgres://x@127.0.0.1/orders",
     HTTP_PORT: "8082",
     CATALOG_FILE: "/etc/pinflow/catalog.json",
     PIN_KEYS: "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",

@@ -329,6 +329,11 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
     case "OrderFailed":
       // The status-poller's facts about an accepted order: the dispatch row is settled already.
       return state;
+    case "CompletedByOperator":
+    case "FailedByOperator":
+    case "RecheckRequested":
+      // An operator's decision on an order in review: the dispatch row stays as the provider left it.
+      return state;
     default: {
       const never: never = event;
       throw new Error(`unhandled event ${JSON.stringify(never)}`);

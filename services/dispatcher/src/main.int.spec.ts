@@ -14,9 +14,11 @@ import { fileURLToPath } from "node:url";
 import { NestFactory } from "@nestjs/core";
 import type { NestExpressApplication } from "@nestjs/platform-express";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { createKeyTablesForTests, MemoryKeys, PgKeyStore } from "@pinflow/auth";
 import { connectNats, decodeEvent, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
 import { eventNames, type ProviderName } from "@pinflow/contracts";
 import { ZnetClient } from "@pinflow/providers";
+import { createPool } from "@pinflow/pg";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
@@ -47,10 +49,16 @@ describe("dispatcher process (node dist/main.js)", () => {
   let output = "";
   let base = "";
   let nc: NatsConnection;
+  /** An operator key in the key tables the process reads (AUTH_DATABASE_URL: here its own database). */
+  let operator = "";
 
   before(async () => {
     await nats.start();
     await db.create();
+    const keyPool = createPool(db.url, 1);
+    await createKeyTablesForTests(keyPool);
+    operator = (await new PgKeyStore(keyPool).issue({ role: "operator", tenantId: null })).token;
+    await keyPool.end();
     const znetUrl = await sim.start();
     const passwordFile = join(dir, "znet-password");
     writeFileSync(passwordFile, `${PASSWORD}\n`);
@@ -62,6 +70,7 @@ describe("dispatcher process (node dist/main.js)", () => {
         NATS_URL: nats.url,
         PINFLOW_ENV: names.environment,
         DATABASE_URL: db.url,
+        AUTH_DATABASE_URL: db.url,
         HTTP_PORT: String(port),
         HTTP_HOST: "127.0.0.1",
         CATALOG_FILE: CATALOG,
@@ -95,10 +104,11 @@ describe("dispatcher process (node dist/main.js)", () => {
     await eventually(async () => {
       const res = await fetch(`${base}/readyz`);
       assert.equal(res.status, 200, output.slice(-2000));
-      assert.deepEqual(await res.json(), { status: "ok", checks: { nats: "ok", postgres: "ok" } });
+      assert.deepEqual(await res.json(), { status: "ok", checks: { nats: "ok", postgres: "ok", apiKeys: "ok" } });
     }, 20_000);
 
-    const balance = await fetch(`${base}/v1/providers/znet/balance`);
+    assert.equal((await fetch(`${base}/v1/providers/znet/balance`)).status, 401, "no key, no balance");
+    const balance = await fetch(`${base}/v1/providers/znet/balance`, { headers: { authorization: `Bearer ${operator}` } });
     assert.equal(balance.status, 200);
     assert.deepEqual(await balance.json(), { provider: "znet", balance: "1000.00" });
 
@@ -127,6 +137,7 @@ describe("dispatcher process (node dist/main.js)", () => {
     if (process.env.DUMP_MAIN_OUTPUT) writeFileSync(process.env.DUMP_MAIN_OUTPUT, output);
     assert.match(output, /"orderId":"o-[^"]+","eventId":"[^"]+"/);
     assert.ok(!output.includes(PASSWORD) && !output.includes(encodeURIComponent(PASSWORD)), "the password never reaches the logs");
+    assert.ok(!output.includes(operator), "nor the API key");
   });
 });
 
@@ -170,6 +181,10 @@ function shell(providers: ProviderRegistry, registry: Registry, control: FakeCon
 }
 
 describe("HTTP shell (AppModule)", () => {
+  // Every call of this block carries an operator key, checked as startService checks it (in memory here).
+  const keys = new MemoryKeys();
+  const operatorKey = keys.issue("operator");
+  const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, headers: { authorization: `Bearer ${operatorKey}`, ...(init.headers ?? {}) } });
   const control = new FakeControl();
   const sim = new ZnetSimulator({ code: CODE, password: PASSWORD, balance: 12755.23 });
   let app: NestExpressApplication;
@@ -195,6 +210,7 @@ describe("HTTP shell (AppModule)", () => {
       }),
       { logger: false },
     );
+    app.use(keys.middleware());
     await app.listen(0, "127.0.0.1");
     base = (await app.getUrl()).replace("[::1]", "127.0.0.1");
   });
@@ -250,6 +266,7 @@ describe("HTTP shell (AppModule)", () => {
       }),
       { logger: false },
     );
+    other.use(keys.middleware());
     await other.listen(0, "127.0.0.1");
     try {
       const res = await fetch(`${(await other.getUrl()).replace("[::1]", "127.0.0.1")}/v1/providers/znet/balance`);

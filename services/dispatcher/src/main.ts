@@ -6,6 +6,7 @@
 import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
+import { keyAccess } from "@pinflow/auth";
 import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
@@ -64,6 +65,9 @@ async function main(): Promise<void> {
     "routes seeded from catalog",
   );
 
+  const authPool = createPool(config.authDatabaseUrl, { max: 4, timeouts: config.pgTimeouts });
+  const access = keyAccess({ pool: authPool, logger, registry, maxFailures: config.authMaxFailures, windowMs: config.authFailureWindowMs });
+
   dispatcher.start();
   dispatcher.balances.start(config.balanceRefreshMs);
   await startService(
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
         postgres: async () => {
           await withTimeout(pool.query("SELECT 1"), 2_000, "SELECT 1");
         },
+        apiKeys: () => withTimeout(access.ready(), 2_000, "api_key"),
       },
       registry,
       providers,
@@ -84,15 +89,18 @@ async function main(): Promise<void> {
       access: dispatcher.store,
       logger,
       deadLetters: dispatcher.deadLetters,
+      history: (orderId) => dispatcher.history(orderId),
     }),
     {
       host: config.httpHost,
       port: config.httpPort,
       logger,
       nc,
+      beforeBody: access.middleware,
       onShutdown: async () => {
         await dispatcher.stop();
         await pool.end();
+        await authPool.end();
         logger.info("consumer and outbox relay stopped");
         await tracing.shutdown().catch(() => undefined);
       },

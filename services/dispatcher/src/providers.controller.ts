@@ -1,3 +1,4 @@
+import { AllTenants, Roles } from "@pinflow/auth";
 import { Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
 import { ProviderName, type ErrorBody } from "@pinflow/contracts";
 import type { GateStatus } from "@pinflow/limits";
@@ -33,6 +34,8 @@ function error(status: HttpStatus, code: ErrorBody["error"]["code"], message: st
 }
 
 /** Operator endpoints about the configured providers (internal port only). */
+@Roles("operator")
+@AllTenants()
 @Controller("v1/providers")
 export class ProvidersController {
   constructor(

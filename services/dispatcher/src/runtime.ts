@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
-import type { EventNames } from "@pinflow/contracts";
+import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
 import type { DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
@@ -63,6 +63,8 @@ export interface Dispatcher {
   balances: Balances;
   /** The dead-letter record (GET /v1/dead-letters). */
   deadLetters: DeadLetterList;
+  /** The order's events on the stream (what the operators' "dispatch again" check decides from). */
+  history(orderId: string): Promise<OrderEvent[]>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -96,9 +98,10 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   const gate = opts.gate ?? OPEN_GATE;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
+  const facts = new StreamAttemptLog(opts.nc, opts.names, publisher, opts.logger);
   const handler = new DispatchHandler({
     store,
-    facts: new StreamAttemptLog(opts.nc, opts.names, publisher, opts.logger),
+    facts,
     providers: opts.providers,
     policy: opts.policy,
     kick: () => relay.kick(),
@@ -127,6 +130,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     metrics,
     balances,
     deadLetters: { list: (query) => listDeadLetters(opts.pool, query) },
+    history: (orderId: string) => facts.history(orderId),
     start() {
       relay.start();
       consumer.start();

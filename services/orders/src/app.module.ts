@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from "@nestjs/common";
-import { APP_FILTER } from "@nestjs/core";
+import { APP_FILTER, APP_GUARD } from "@nestjs/core";
+import { RolesGuard } from "@pinflow/auth";
 import { DEAD_LETTERS, DeadLettersController, HealthController, METRICS_REGISTRY, READINESS_CHECKS, type ReadinessChecks } from "@pinflow/service-kit";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
@@ -7,11 +8,13 @@ import type { Registry } from "prom-client";
 import { ApiErrorFilter } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
 import { OrderIntake } from "./order-intake.js";
+import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
 import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
 
 export interface OrdersDeps {
   intake: OrderIntake;
+  actions: OperatorActions;
   store: OrderStore;
   pins: PinCipher;
   catalog: PackageCatalog;
@@ -29,6 +32,8 @@ export class AppModule {
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
+        { provide: OperatorActions, useValue: deps.actions },
+        { provide: APP_GUARD, useClass: RolesGuard },
         { provide: ORDER_STORE, useValue: deps.store },
         { provide: PIN_CIPHER, useValue: deps.pins },
         { provide: CATALOG, useValue: deps.catalog },

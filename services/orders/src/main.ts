@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
+import { keyAccess } from "@pinflow/auth";
 import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
@@ -19,6 +20,8 @@ import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
 import { OrderIntake } from "./order-intake.js";
+import { OperatorActions } from "./operator-actions.js";
+import { PgDecisionClaims } from "./pg-decision-claims.js";
 import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
@@ -41,12 +44,16 @@ async function main(): Promise<void> {
   const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
   const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
-  const intake = new OrderIntake(catalog, store, new EventPublisher(nc, names), projection, logger, config.PROJECTION_WAIT_MS);
+  const publisher = new EventPublisher(nc, names);
+  const intake = new OrderIntake(catalog, store, publisher, projection, logger, config.PROJECTION_WAIT_MS);
+  const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
+  const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
   projection.start();
 
   await startService(
     AppModule.register({
       intake,
+      actions,
       store,
       pins,
       catalog,
@@ -65,6 +72,7 @@ async function main(): Promise<void> {
       port: config.HTTP_PORT,
       logger,
       nc,
+      beforeBody: access.middleware,
       onShutdown: async () => {
         await projection.stop();
         await pool.end();

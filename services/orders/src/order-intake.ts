@@ -28,7 +28,8 @@ export class OrderIntake {
     private readonly projectionWaitMs: number,
   ) {}
 
-  async create(body: unknown, idempotencyKey: string | undefined): Promise<CreatedOrder> {
+  /** Create an order of `tenantId` (the caller's key's tenant). */
+  async create(tenantId: string, body: unknown, idempotencyKey: string | undefined): Promise<CreatedOrder> {
     const parsed = CreateOrderRequest.safeParse(body);
     if (!parsed.success) throw ApiError.fromZod(parsed.error);
     const request = parsed.data;
@@ -41,7 +42,7 @@ export class OrderIntake {
       const key = IdempotencyKey.safeParse(idempotencyKey);
       if (!key.success) throw new ApiError(400, "validation_failed", key.error.issues[0]?.message ?? "invalid Idempotency-Key");
       const hash = createHash("sha256").update(JSON.stringify([request.packageId, request.playerId, request.extra ?? null])).digest("hex");
-      const claimed = await this.store.claimIdempotencyKey(idempotencyKey, hash, orderId);
+      const claimed = await this.store.claimIdempotencyKey(tenantId, idempotencyKey, hash, orderId);
       if (claimed.requestHash !== hash) {
         throw new ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request");
       }
@@ -50,7 +51,7 @@ export class OrderIntake {
 
     const event = makeEvent(
       "OrderCreated",
-      { orderId, correlationId: orderId, causationId: null },
+      { orderId, correlationId: orderId, causationId: null, tenantId },
       { packageId: request.packageId, playerId: request.playerId, extra: request.extra || null },
     );
     let published: Awaited<ReturnType<EventPublisher["publish"]>>;
@@ -61,7 +62,7 @@ export class OrderIntake {
       throw new ApiError(503, "unavailable", "the order could not be recorded right now; retry (with the same Idempotency-Key) shortly");
     }
     if (published.seq > 0) await this.projection.waitFor(published.seq, this.projectionWaitMs);
-    this.logger.info({ orderId, eventId: event.id, packageId: request.packageId, duplicate: published.duplicate }, "order accepted");
+    this.logger.info({ orderId, tenantId, eventId: event.id, packageId: request.packageId, duplicate: published.duplicate }, "order accepted");
     // Created now unless the stream already had this order (an earlier request with the same key).
     return { orderId, created: !published.duplicate };
   }

@@ -16,6 +16,15 @@ export interface OrderPage {
   nextCursor: string | null;
 }
 
+/** Which orders a list shows: `tenantId` absent only for an operator of every tenant. */
+export interface ListFilter {
+  tenantId?: string;
+  status?: OrderStatus;
+  reviewReason?: string;
+  limit: number;
+  cursor?: OrderCursor;
+}
+
 /**
  * What folding one message did: applied, or recorded as a dead letter (`fresh`: not recorded
  * before, e.g. by an earlier run of a replay), with the order put in review when it could tell which.
@@ -41,9 +50,9 @@ export interface OrderStore {
   deadLetters(query: { limit: number; before?: number }): Promise<DeadLetterPage>;
   get(orderId: string): Promise<OrderRecord | null>;
   timeline(orderId: string): Promise<TimelineEntry[]>;
-  list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage>;
-  /** Claim `key` for an order; returns the order id and request hash stored under the key (ours or an earlier one). */
-  claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }>;
+  list(filter: ListFilter): Promise<OrderPage>;
+  /** Claim the tenant's `key` for an order; returns the order id and request hash stored under it (ours or an earlier one). */
+  claimIdempotencyKey(tenantId: string, key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }>;
   ping(): Promise<void>;
   /** Forget the projection (rows, timeline, checkpoint): the next start replays the stream from the beginning. */
   resetProjection(): Promise<void>;

@@ -1,4 +1,4 @@
-import { HoldReason, type EncryptedPin, type EventOf, type OrderEvent, type OrderReasonCode, type OrderStatus, type ReviewReason } from "@pinflow/contracts";
+import { HoldReason, LEGACY_TENANT_ID, type EncryptedPin, type EventOf, type OrderEvent, type OrderReasonCode, type OrderStatus, type ReviewReason } from "@pinflow/contracts";
 
 /**
  * The customer's view of one order, folded from its events. Pure: no I/O,
@@ -6,6 +6,8 @@ import { HoldReason, type EncryptedPin, type EventOf, type OrderEvent, type Orde
  */
 export interface OrderRecord {
   orderId: string;
+  /** The tenant that owns the order (OrderCreated's; `legacy` for orders from before tenants). */
+  tenantId: string;
   packageId: string;
   playerId: string;
   extra: string | null;
@@ -34,6 +36,7 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
     if (state) return state;
     return {
       orderId: event.orderId,
+      tenantId: event.tenantId ?? LEGACY_TENANT_ID,
       packageId: event.data.packageId,
       playerId: event.data.playerId,
       extra: event.data.extra,
@@ -95,6 +98,15 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
     case "ReviewRequired":
       if (SETTLED.has(state.status)) return state;
       return { ...state, ...at, status: "review", reviewReason: event.data.reason, providerNote: event.data.message };
+    case "CompletedByOperator":
+      if (SETTLED.has(state.status)) return state;
+      return { ...state, ...at, status: "completed", pinSealed: event.data.pin, reviewReason: null, providerNote: `completed by an operator: ${event.data.reason}` };
+    case "FailedByOperator":
+      if (SETTLED.has(state.status)) return state;
+      return { ...state, ...at, status: "failed", reasonCode: event.data.reasonCode, providerNote: `failed by an operator: ${event.data.reason}` };
+    case "RecheckRequested":
+      // Shown on the timeline; the check it asks for reports through StatusChecked as usual.
+      return state;
     default:
       return assertNever(event);
   }
@@ -115,6 +127,13 @@ const APPLY: Admission = { kind: "apply" };
  * and never shown as the order's PIN. Events of orders we never saw are left to `evolve` (ignored).
  */
 export function admit(state: OrderRecord | null, event: OrderEvent, pinOpens: PinCheck): Admission {
+  if (state !== null && event.type === "CompletedByOperator") {
+    const reference = event.data.reference ?? "";
+    if (!pinOpens(event.data.pin, { orderId: state.orderId, reference })) {
+      return { kind: "refuse", reason: "pin_mismatch", error: `the operator's PIN does not open for order ${state.orderId}` };
+    }
+    return APPLY;
+  }
   if (state === null || event.type !== "PinReceived") return APPLY;
   const reference = event.data.reference;
   if (state.reference !== reference) {
@@ -169,7 +188,7 @@ function storable(text: string): string {
 
 /** What the timeline shows of an event: its data without the PIN ciphertext. */
 export function timelineSummary(event: OrderEvent): Record<string, unknown> {
-  if (event.type === "PinReceived") {
+  if (event.type === "PinReceived" || event.type === "CompletedByOperator") {
     const { pin: _sealed, ...rest } = event.data;
     return rest;
   }

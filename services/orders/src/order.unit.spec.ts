@@ -166,3 +166,38 @@ test("an OrderCreated that cannot be stored as it is becomes an order in review 
     { status: "review", reviewReason: "unprocessable_event", playerId: "a\uFFFDb", extra: "x\uFFFD", createdAt: at(0).toISOString() },
   );
 });
+
+test("the tenant comes from OrderCreated; an OrderCreated without one (written before tenants) belongs to legacy", () => {
+  assert.equal(fold([created])?.tenantId, "legacy");
+  const owned = makeEvent("OrderCreated", { ...origin, tenantId: "acme" }, { packageId: "pubg-60", playerId: "5551234", extra: null }, at(0));
+  assert.equal(owned.tenantId, "acme");
+  assert.equal(fold([owned, sent])?.tenantId, "acme");
+});
+
+test("an operator completes an order in review with a sealed PIN, or fails it with a reason code; a settled order stays settled", () => {
+  const review = makeEvent("ReviewRequired", origin, { stage: "monitoring", reason: "unknown_status", provider: "znet", reference: "123", message: "unreadable" }, at(5));
+  const byHand = makeEvent("CompletedByOperator", origin, { operator: "0123456789ab", reason: "by phone", reference: "123", pin: sealed }, at(7));
+  const failedByHand = makeEvent("FailedByOperator", origin, { operator: "0123456789ab", reason: "cancelled", reasonCode: "provider_cancelled" }, at(7));
+  const completed = fold([created, sent, review, byHand]);
+  assert.equal(completed?.status, "completed");
+  assert.deepEqual(completed?.pinSealed, sealed);
+  assert.equal(completed?.reviewReason, null);
+  const failed = fold([created, sent, review, failedByHand]);
+  assert.equal(failed?.status, "failed");
+  assert.equal(failed?.reasonCode, "provider_cancelled");
+  assert.equal(fold([created, sent, review, failedByHand, byHand])?.status, "failed", "one decision settles it");
+  const recheck = makeEvent("RecheckRequested", origin, { operator: "0123456789ab", reason: "again", attempt: 3 }, at(8));
+  assert.equal(fold([created, sent, review, recheck])?.status, "review", "a recheck request changes no status");
+  assert.deepEqual(timelineSummary(byHand), { operator: "0123456789ab", reason: "by phone", reference: "123" }, "the timeline never carries the PIN");
+});
+
+test("a hand-entered PIN is admitted only when it opens for the order and its reference", () => {
+  const review = makeEvent("ReviewRequired", origin, { stage: "dispatch", reason: "placement_unknown", provider: "znet", reference: null, message: "?" }, at(5));
+  const state = fold([created, review])!;
+  const byHand = makeEvent("CompletedByOperator", origin, { operator: "0123456789ab", reason: "by phone", reference: null, pin: sealed }, at(7));
+  const seen: { orderId: string; reference: string }[] = [];
+  const opens: PinCheck = (_pin, binding) => (seen.push(binding), true);
+  assert.deepEqual(admit(state, byHand, opens), { kind: "apply" });
+  assert.deepEqual(seen, [{ orderId: "o-1", reference: "" }]);
+  assert.equal(admit(state, byHand, () => false).kind, "refuse");
+});

@@ -1,9 +1,9 @@
 import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@pinflow/contracts";
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
-import { encodeCursor, type OrderCursor } from "./cursor.js";
+import { encodeCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
-import type { ApplyResult, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
+import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
 const CHECKPOINT = "order_view";
 /** The projection's name in the dead-letter record. */
@@ -11,6 +11,7 @@ export const PROJECTION_CONSUMER = CHECKPOINT;
 
 interface OrderRow {
   order_id: string;
+  tenant_id: string;
   package_id: string;
   player_id: string;
   extra: string | null;
@@ -29,6 +30,7 @@ interface OrderRow {
 function toRecord(row: OrderRow): OrderRecord {
   return {
     orderId: row.order_id,
+    tenantId: row.tenant_id,
     packageId: row.package_id,
     playerId: row.player_id,
     extra: row.extra,
@@ -147,9 +149,17 @@ export class PgOrderStore implements OrderStore {
     }));
   }
 
-  async list(filter: { status?: OrderStatus; limit: number; cursor?: OrderCursor }): Promise<OrderPage> {
+  async list(filter: ListFilter): Promise<OrderPage> {
     const params: unknown[] = [];
     const where: string[] = [];
+    if (filter.tenantId) {
+      params.push(filter.tenantId);
+      where.push(`tenant_id = $${params.length}`);
+    }
+    if (filter.reviewReason) {
+      params.push(filter.reviewReason);
+      where.push(`review_reason = $${params.length}`);
+    }
     if (filter.status) {
       params.push(filter.status);
       where.push(`status = $${params.length}`);
@@ -170,14 +180,14 @@ export class PgOrderStore implements OrderStore {
     return { orders: rows, nextCursor: r.rows.length > filter.limit && last ? encodeCursor(last) : null };
   }
 
-  async claimIdempotencyKey(key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }> {
+  async claimIdempotencyKey(tenantId: string, key: string, requestHash: string, orderId: string): Promise<{ orderId: string; requestHash: string }> {
     await this.pool.query(
-      "INSERT INTO idempotency_key (key, request_hash, order_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-      [key, requestHash, orderId],
+      "INSERT INTO idempotency_key (tenant_id, key, request_hash, order_id) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, key) DO NOTHING",
+      [tenantId, key, requestHash, orderId],
     );
     const r = await this.pool.query<{ order_id: string; request_hash: string }>(
-      "SELECT order_id, request_hash FROM idempotency_key WHERE key = $1",
-      [key],
+      "SELECT order_id, request_hash FROM idempotency_key WHERE tenant_id = $1 AND key = $2",
+      [tenantId, key],
     );
     const row = r.rows[0]!;
     return { orderId: row.order_id, requestHash: row.request_hash };
@@ -271,14 +281,14 @@ class OrderRows {
   async write(db: Queryable): Promise<void> {
     if (this.changed.size > 0) {
       const rows = [...this.changed.values()].map(({ record: o, seq }) => ({
-        order_id: o.orderId, package_id: o.packageId, player_id: o.playerId, extra: o.extra, status: o.status, provider: o.provider,
+        order_id: o.orderId, tenant_id: o.tenantId, package_id: o.packageId, player_id: o.playerId, extra: o.extra, status: o.status, provider: o.provider,
         reference: o.reference, provider_note: o.providerNote, reason_code: o.reasonCode, review_reason: o.reviewReason,
         pin_sealed: o.pinSealed, checks: o.checks, created_at: o.createdAt, updated_at: o.updatedAt, last_seq: seq,
       }));
       await db.query(
-        `INSERT INTO order_view (order_id, package_id, player_id, extra, status, provider, reference, provider_note,
+        `INSERT INTO order_view (order_id, tenant_id, package_id, player_id, extra, status, provider, reference, provider_note,
            reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id text, package_id text, player_id text, extra text, status text,
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id text, tenant_id text, package_id text, player_id text, extra text, status text,
            provider text, reference text, provider_note text, reason_code text, review_reason text, pin_sealed jsonb, checks int,
            created_at timestamptz, updated_at timestamptz, last_seq bigint)
          ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,

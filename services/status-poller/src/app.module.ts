@@ -1,5 +1,6 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from "@nestjs/common";
-import { APP_FILTER } from "@nestjs/core";
+import { APP_FILTER, APP_GUARD } from "@nestjs/core";
+import { RolesGuard } from "@pinflow/auth";
 import {
   DEAD_LETTERS,
   DeadLettersController,
@@ -60,6 +61,7 @@ export class AppModule {
         { provide: WATCH_ADMIN, useValue: deps.admin },
         { provide: STOP_WORK, useValue: deps.stopWork ?? (async () => undefined) },
         { provide: APP_FILTER, useValue: new HttpErrorFilter(deps.admin.logger) },
+        { provide: APP_GUARD, useClass: RolesGuard },
         StopWorkOnShutdown,
       ],
     };

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
 import { checkProviderAccounts, providerAccounts as sharedProviderAccounts, providerAccountSettings, providerLimits as sharedProviderLimits, providerLimitSettings, type ProviderAccounts } from "@pinflow/provider-config";
-import { BaseConfig, msSetting } from "@pinflow/service-kit";
+import { BaseConfig, KeyStoreConfig, msSetting } from "@pinflow/service-kit";
 import { z } from "zod";
 import { DEFAULT_ADAPTIVE, POLL_MODES, pollingPlan, providerPolling, SEED_POLICY, type PollingPlan, type PollMode, type PollPolicy } from "./policy.js";
 
@@ -32,6 +32,7 @@ function providerPresetSettings(): Record<`POLL_PRESET_${string}`, z.ZodOptional
 }
 
 export const PollerConfig = BaseConfig.extend({
+  ...KeyStoreConfig.shape,
   // Provider accounts (the dispatcher's names): a provider is checked when its account is configured.
   // A status check is a read: shorter timeouts than the dispatcher's placements.
   ...providerAccountSettings({ znetMs: 10_000, xstorMs: 10_000 }),

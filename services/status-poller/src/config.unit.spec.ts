@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "@pinflow/service-kit";
 import { checkTimeoutMs, PollerConfig, providerAccounts, providerLimits } from "./config.js";
 
-const BASE = { PINFLOW_ENV: "test", DATABASE_URL: "postgres://x/y", HTTP_PORT: "0", PIN_KEYS: "k1:AAAA" };
+const BASE = { PINFLOW_ENV: "test", DATABASE_URL: "postgres://x/y", AUTH_DATABASE_URL: "postgres://x/orders", HTTP_PORT: "0", PIN_KEYS: "k1:AAAA" };
 const ZNET = { ZNET_BASE_URL: "http://znet.test", ZNET_CODE: "5550001111", ZNET_PASSWORD: "pw" };
 const XSTOR = { XSTOR_BASE_URL: "http://xstor.test", XSTOR_TOKEN: "tok" };
 

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { NestFactory } from "@nestjs/core";
+import { MemoryKeys } from "@pinflow/auth";
 import { factMsgId, makeEvent } from "@pinflow/bus";
 import type { ProviderName } from "@pinflow/contracts";
 import { ProviderGate, type CircuitSettings, type ProviderLimits } from "@pinflow/limits";
@@ -542,16 +543,19 @@ test("operator pause through the admin API: zero calls from either replica while
     }),
     { logger: false },
   );
+  const keys = new MemoryKeys();
+  const auth = { authorization: `Bearer ${keys.issue("operator")}` };
+  app.use(keys.middleware());
   await app.listen(0, "127.0.0.1");
   t.after(() => app.close());
   const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
   const post = async (path: string) => {
-    const res = await fetch(`${url}${path}`, { method: "POST" });
+    const res = await fetch(`${url}${path}`, { method: "POST", headers: auth });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
   assert.equal((await post("/v1/providers/xstor/pause")).status, 404, "not a provider this poller checks");
-  assert.equal((await fetch(`${url}/v1/providers/nope`)).status, 404);
+  assert.equal((await fetch(`${url}/v1/providers/nope`, { headers: auth })).status, 404);
   assert.deepEqual(await post("/v1/providers/znet/pause"), { status: 200, body: { provider: "znet", paused: true } });
   const orders = await watchOrders(env, "znet", players("paused", 6));
 
@@ -562,7 +566,7 @@ test("operator pause through the admin API: zero calls from either replica while
     assert.equal(w.state, "watching");
     assert.equal(w.attempt, 0);
   }
-  const status = (await (await fetch(`${url}/v1/providers/znet`)).json()) as { paused: boolean; heldHere: { reason: string } | null };
+  const status = (await (await fetch(`${url}/v1/providers/znet`, { headers: auth })).json()) as { paused: boolean; heldHere: { reason: string } | null };
   assert.equal(status.paused, true);
   // The replica behind this admin API may not have tried a call at all (the other one may hold every claim).
   if (status.heldHere !== null) assert.equal(status.heldHere.reason, "paused");
@@ -577,7 +581,7 @@ test("operator pause through the admin API: zero calls from either replica while
   for (let i = 0; i < 20 && !(await watches(env, orders)).every((w) => w.state === "completed"); i++) await step(env, 250);
   for (const w of await watches(env, orders)) assert.equal(w.state, "completed");
   for (const o of orders) assert.equal(env.znet.checkCalls(o.reference), 1, "each order checked once, after the resume");
-  assert.equal(((await (await fetch(`${url}/v1/providers/znet`)).json()) as { paused: boolean }).paused, false);
+  assert.equal(((await (await fetch(`${url}/v1/providers/znet`, { headers: auth })).json()) as { paused: boolean }).paused, false);
 });
 
 test("rate cap across replicas: two pollers on one database never exceed the configured znet calls/s (counted over the injected time)", async (t) => {

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { ProviderGate } from "@pinflow/limits";
+import { keyAccess } from "@pinflow/auth";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
@@ -67,6 +68,9 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stopWork = (): Promise<void> => (stopping ??= runtime.stop().then(() => logger.info("status poller stopped")));
 
+  const authPool = createPool(config.AUTH_DATABASE_URL, { max: 4, timeouts: pgTimeouts(config) });
+  const access = keyAccess({ pool: authPool, logger, registry: runtime.registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
+
   const module = AppModule.register({
     registry: runtime.registry,
     readiness: {
@@ -77,8 +81,9 @@ async function main(): Promise<void> {
         if (nc.isClosed()) throw new Error("NATS connection closed");
         await nc.flush();
       },
+      apiKeys: () => access.ready(),
     },
-    admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), logger },
+    admin: { store: runtime.store, clock, kick: () => runtime.scheduler.kick(), committed: () => runtime.relay.kick(), logger },
     providers: { control: gate, scheduler: runtime.scheduler, clock, logger },
     deadLetters: runtime.deadLetters,
     stopWork,
@@ -94,9 +99,11 @@ async function main(): Promise<void> {
     port: config.HTTP_PORT,
     logger,
     nc,
+    beforeBody: access.middleware,
     onShutdown: async () => {
       await stopWork();
       await pool.end();
+      await authPool.end();
     },
   });
 }

@@ -23,6 +23,7 @@ interface Row {
   last_outcome: CheckKind | null;
   last_pending_at: Date | null;
   updated_at: Date;
+  tenant_id: string | null;
 }
 
 function toWatchRow(r: Row): WatchRow {
@@ -34,6 +35,7 @@ function toWatchRow(r: Row): WatchRow {
     packageId: r.package_id,
     correlationId: r.correlation_id,
     sentEventId: r.sent_event_id,
+    tenantId: r.tenant_id,
     state: r.state,
     attempt: r.attempt,
     nextCheckAt: r.next_check_at,
@@ -63,8 +65,8 @@ export class PgWatchStore implements WatchStore {
     const r = await this.pool.query(
       `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
                           next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                          provider_order_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+                          provider_order_id, tenant_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
        ON CONFLICT (order_id) DO NOTHING`,
       [
         w.orderId,
@@ -83,6 +85,7 @@ export class PgWatchStore implements WatchStore {
         w.lastPendingAt,
         now,
         w.providerOrderId,
+        w.tenantId,
       ],
     );
     return (r.rowCount ?? 0) > 0;
@@ -195,19 +198,23 @@ export class PgWatchStore implements WatchStore {
     );
   }
 
-  async checkNow(orderId: string, now: Date): Promise<CheckNowResult> {
-    const r = await this.pool.query<Row>(
-      `UPDATE watch
-          SET next_check_at = $2,
-              unclear_in_row = CASE WHEN state = 'review' THEN 0 ELSE unclear_in_row END,
-              state = 'watching',
-              updated_at = $2
-        WHERE order_id = $1 AND state IN ('watching', 'review')
-       RETURNING *`,
-      [orderId, now],
-    );
-    const row = r.rows[0];
-    if (row) return { kind: "scheduled", watch: toWatchRow(row) };
+  async checkNow(orderId: string, now: Date, record?: (watch: WatchRow) => OutboxEntry[]): Promise<CheckNowResult> {
+    const scheduled = await inTransaction(this.pool, async (client) => {
+      const r = await client.query<Row>(
+        `UPDATE watch
+            SET next_check_at = $2,
+                unclear_in_row = CASE WHEN state = 'review' THEN 0 ELSE unclear_in_row END,
+                state = 'watching',
+                updated_at = $2
+          WHERE order_id = $1 AND state IN ('watching', 'review')
+         RETURNING *`,
+        [orderId, now],
+      );
+      const row = r.rows[0] ? toWatchRow(r.rows[0]) : null;
+      if (row && record) await enqueueEvents(client, record(row));
+      return row;
+    });
+    if (scheduled) return { kind: "scheduled", watch: scheduled };
     const existing = await this.get(orderId);
     return existing ? { kind: "closed", watch: existing } : { kind: "not_found" };
   }

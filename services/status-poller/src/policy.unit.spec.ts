@@ -17,6 +17,7 @@ import {
 const REQUIRED = {
   PINFLOW_ENV: "test",
   DATABASE_URL: "postgres://x@127.0.0.1/x",
+  AUTH_DATABASE_URL: "postgres://x@127.0.0.1/orders",
   HTTP_PORT: "0",
   ZNET_BASE_URL: "http://127.0.0.1:1/",
   ZNET_CODE: "555",

@@ -110,6 +110,8 @@ export interface Watch {
   correlationId: string;
   /** The OrderSent event id: the cause of every event the watch produces. */
   sentEventId: string;
+  /** The order's tenant (OrderSent's), carried into every event the watch produces; null for orders from before tenants. */
+  tenantId: string | null;
   state: WatchState;
   /** Checks done so far. */
   attempt: number;
@@ -138,6 +140,7 @@ export function newWatch(sent: EventOf<"OrderSent">, policy: PollPolicy, random:
     packageId: sent.data.packageId,
     correlationId: sent.correlationId,
     sentEventId: sent.id,
+    tenantId: sent.tenantId ?? null,
     state: sent.data.pinInPlaceReply === true ? "completed" : "watching",
     attempt: 0,
     nextCheckAt: earliest(new Date(sentAt.getTime() + nextCheckDelayMs(policy, cadence, 0, 0, random)), deadlineAt),

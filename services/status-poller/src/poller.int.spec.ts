@@ -3,6 +3,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { NestFactory } from "@nestjs/core";
+import { MemoryKeys } from "@pinflow/auth";
 import {
   factMsgId,
   makeEvent,
@@ -389,7 +390,7 @@ test("unclear replies MAX_UNCLEAR_IN_ROW times in a row → ReviewRequired(unkno
   assert.equal(eventsOf(orderId, "OrderFailed").length, 0);
 });
 
-test("HTTP: check-now checks a watch at once (404 unknown, 409 settled), and /metrics shows the checks", async (t) => {
+test("HTTP: check-now checks a watch at once (404 unknown, 409 settled), records the operator's request, and /metrics shows the checks", async (t) => {
   const env = await setup(t);
   env.sim.addRule({ playerId: "fast", completeAfterMs: 0 });
   const poller = env.pollers[0]!;
@@ -402,22 +403,31 @@ test("HTTP: check-now checks a watch at once (404 unknown, 409 settled), and /me
     }),
     { logger: false },
   );
+  const keys = new MemoryKeys();
+  const operator = keys.issue("operator");
+  app.use(keys.middleware());
   await app.listen(0, "127.0.0.1");
   t.after(() => app.close());
   const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
+  const checkNow = (orderId: string, body: unknown = { reason: "customer says it arrived" }) =>
+    fetch(`${url}/v1/watches/${orderId}/check-now`, { method: "POST", headers: { authorization: `Bearer ${operator}`, "content-type": "application/json" }, body: JSON.stringify(body) });
 
-  const missing = await fetch(`${url}/v1/watches/ord-nope/check-now`, { method: "POST" });
+  const missing = await checkNow("ord-nope");
   assert.equal(missing.status, 404);
   assert.deepEqual(((await missing.json()) as { error: { code: string } }).error.code, "not_found");
 
   const { orderId } = await sendOrder(env, "fast");
   assert.ok((await watchOf(env, orderId)).nextCheckAt > env.clock.now(), "not due yet");
-  const res = await fetch(`${url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+  assert.equal((await checkNow(orderId, {})).status, 400, "a reason is required");
+  const res = await checkNow(orderId);
   assert.equal(res.status, 202);
   await eventually(async () => assert.equal((await watchOf(env, orderId)).state, "completed"));
   await eventually(() => assert.equal(eventsOf(orderId, "PinReceived").length, 1));
 
-  const closed = await fetch(`${url}/v1/watches/${orderId}/check-now`, { method: "POST" });
+  await eventually(() => assert.equal(eventsOf(orderId, "RecheckRequested").length, 1));
+  const recheck = eventsOf(orderId, "RecheckRequested")[0]!;
+  assert.deepEqual(recheck.data, { operator: operator.split("_")[1], reason: "customer says it arrived", attempt: 1 });
+  const closed = await checkNow(orderId);
   assert.equal(closed.status, 409);
 
   const metrics = await (await fetch(`${url}/metrics`)).text();

@@ -1,3 +1,4 @@
+import { AllTenants, Roles } from "@pinflow/auth";
 import { Controller, Get, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
 import { ProviderName, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { GateStatus } from "@pinflow/limits";
@@ -36,6 +37,8 @@ function error(status: HttpStatus, code: ErrorCode, message: string): HttpExcept
  * on the shared gate, so every replica obeys: while paused, due checks of the provider are not
  * made; its watches wait (they never fail) and past their deadline go to review as always.
  */
+@Roles("operator")
+@AllTenants()
 @Controller("v1/providers")
 export class ProvidersController {
   constructor(@Inject(PROVIDER_ADMIN) private readonly admin: ProviderAdmin) {}

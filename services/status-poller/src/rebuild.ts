@@ -16,7 +16,7 @@ import { EMPTY_WATCH_FOLD, evolveWatch, type PolicyOf, type WatchFold } from "./
 /** Rows per insert statement. */
 const WRITE_CHUNK = 2_000;
 const WATCH_COLUMNS = `order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt, next_check_at, deadline_at,
-  unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at, provider_order_id`;
+  unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at, provider_order_id, tenant_id`;
 
 export interface RebuildResult {
   /** Orders on the stream. */
@@ -52,7 +52,7 @@ export async function rebuildWatchRows(pool: Pool, nc: NatsConnection, names: Ev
           order_id: w.orderId, provider: w.provider, reference: w.reference, package_id: w.packageId, correlation_id: w.correlationId,
           sent_event_id: w.sentEventId, state: w.state, attempt: w.attempt, next_check_at: w.nextCheckAt, deadline_at: w.deadlineAt,
           unclear_in_row: w.unclearInRow, sent_at: w.sentAt, last_outcome: w.lastOutcome, last_pending_at: w.lastPendingAt,
-          created_at: w.sentAt, updated_at: fold.updatedAt ?? w.sentAt, provider_order_id: w.providerOrderId,
+          created_at: w.sentAt, updated_at: fold.updatedAt ?? w.sentAt, provider_order_id: w.providerOrderId, tenant_id: w.tenantId,
         };
       });
       await client.query(

@@ -452,7 +452,7 @@ function noAnswer(checker: StatusChecker): CheckResult {
 }
 
 export function originOf(watch: Watch): EventOrigin {
-  return { orderId: watch.orderId, correlationId: watch.correlationId, causationId: watch.sentEventId };
+  return { orderId: watch.orderId, correlationId: watch.correlationId, causationId: watch.sentEventId, ...(watch.tenantId !== null ? { tenantId: watch.tenantId } : {}) };
 }
 
 /** Give a draft its id and time, and its deterministic msgId (DESIGN.md §3). */

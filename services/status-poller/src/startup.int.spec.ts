@@ -31,6 +31,7 @@ test(`two status-pollers started at the same moment on a fresh database both sta
       const config = loadConfig(PollerConfig, {
         PINFLOW_ENV: TEST_NAMES.environment,
         DATABASE_URL: "postgres://unused",
+        AUTH_DATABASE_URL: "postgres://unused",
         HTTP_PORT: "0",
         PIN_KEYS: generatePinKeyring(),
         ZNET_BASE_URL: "http://127.0.0.1:9",

@@ -84,6 +84,17 @@ export function evolveWatch(state: WatchFold, event: OrderEvent, policyOf: Polic
       return settle(state, "failed", at);
     case "ReviewRequired":
       return event.data.stage === "monitoring" ? settle(state, "review", at) : state;
+    case "CompletedByOperator":
+      return settle(state, "completed", at);
+    case "FailedByOperator":
+      return settle(state, "failed", at);
+    case "RecheckRequested": {
+      // What check-now did: a watching or review watch is due at once (a review one re-opened, its unclear count reset).
+      const watch = state.watch;
+      if (watch === null || (watch.state !== "watching" && watch.state !== "review")) return state;
+      const unclearInRow = watch.state === "review" ? 0 : watch.unclearInRow;
+      return { ...state, watch: { ...watch, state: "watching", unclearInRow, nextCheckAt: at }, updatedAt: at };
+    }
     case "OrderCreated":
     case "DispatchFailed":
     case "DispatchHeld":

@@ -105,3 +105,25 @@ test("folding a pending check past the deadline gives the live deadline review",
   assert.deepEqual(f.watch, l.watch);
   assert.equal(f.watch?.state, "review");
 });
+
+test("an operator's RecheckRequested folds to what check-now did: a review watch due at once, unclear count reset; the tenant is kept", () => {
+  const withTenant: EventOf<"OrderSent"> = { ...sent, tenantId: "acme" };
+  const l = live([[30_000, unknown], [60_000, unknown], [90_000, unknown]], withTenant);
+  assert.equal(l.watch.state, "review");
+  assert.equal(l.watch.tenantId, "acme");
+  const at = new Date(T0.getTime() + 200_000);
+  const recheck: OrderEvent = { ...eventOf({ type: "RecheckRequested", data: { operator: "0123456789ab", reason: "asked by support", attempt: 4 } } as never, at) };
+  const f = fold([...l.events, recheck]);
+  assert.deepEqual(f.watch, { ...l.watch, state: "watching", unclearInRow: 0, nextCheckAt: at });
+});
+
+test("an operator's decision settles the watch: completed by hand, or failed", () => {
+  const l = live([[30_000, unknown], [60_000, unknown], [90_000, unknown]]);
+  const at = new Date(T0.getTime() + 200_000);
+  const completed = eventOf({ type: "CompletedByOperator", data: { operator: "0123456789ab", reason: "by phone", reference: "100200300", pin: SEALED } } as never, at);
+  const failed = eventOf({ type: "FailedByOperator", data: { operator: "0123456789ab", reason: "cancelled", reasonCode: "provider_cancelled" } } as never, at);
+  assert.equal(fold([...l.events, completed]).watch?.state, "completed");
+  assert.equal(fold([...l.events, failed]).watch?.state, "failed");
+  const recheckAfter = eventOf({ type: "RecheckRequested", data: { operator: "0123456789ab", reason: "again", attempt: 4 } } as never, at);
+  assert.equal(fold([...l.events, completed, recheckAfter]).watch?.state, "completed", "a settled watch is not re-opened");
+});

@@ -57,8 +57,11 @@ export interface WatchStore {
   complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean>;
   /** Give a claim back unused, so any replica can take it at once. */
   release(claim: Claim, now: Date): Promise<void>;
-  /** Make a watch due now; a watch in review is re-opened for another check. */
-  checkNow(orderId: string, now: Date): Promise<CheckNowResult>;
+  /**
+   * Make a watch due now; a watch in review is re-opened for another check. `record` gives the
+   * events that record the request (an operator's RecheckRequested), enqueued in the same transaction.
+   */
+  checkNow(orderId: string, now: Date, record?: (watch: WatchRow) => OutboxEntry[]): Promise<CheckNowResult>;
   get(orderId: string): Promise<WatchRow | null>;
   backlog(now: Date): Promise<Backlog>;
   /** The most recent `perKey` completion samples of every (provider, package), newest first. */
