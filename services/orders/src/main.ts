@@ -11,6 +11,7 @@ import {
   deadLettersCounter,
   initTracing,
   loadConfig,
+  natsAccess,
   pgTimeouts,
   rejectedEventsCounter,
   startService,
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const pins = new PinCipher(config.PIN_KEYS);
   const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
-  const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger });
+  const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger, ...natsAccess(config) });
   const names = eventNames(config.PINFLOW_ENV);
   await ensureOrderStream(nc, names);
 
