@@ -2,7 +2,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem, ZNET_PASSWORD } from "../support/system.js";
@@ -62,7 +61,7 @@ describe("an order flows from the HTTP API to a PIN through all three services",
   test("one trace runs from the API's OrderCreated through the dispatcher's OrderSent (traceparent in NATS headers)", async () => {
     const orderId = await system.createOrder({ packageId: "pubg-60", playerId: player() });
     await system.waitForStatus(orderId, "processing");
-    const nc = await connect({ servers: system.nats.url });
+    const nc = await system.connectNats("admin", "e2e-pipeline");
     try {
       const jsm = await jetstreamManager(nc);
       const traceOf = async (type: "OrderCreated" | "OrderSent") => {

@@ -3,10 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
+import { ensureOrderStream, type NatsConnection, type NatsRole } from "@pinflow/bus";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
 import { importProviderCatalogs } from "./catalog-import.js";
+import { NatsUsers } from "./nats-users.js";
 import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
 import { ServiceProcess } from "./service-process.js";
 
@@ -34,9 +36,11 @@ export interface SystemOptions {
   environment?: string;
   /**
    * Run on this nats-server (started and stopped by the caller) instead of a private one: two systems
-   * in two environments on one server.
+   * in two environments on one server. Give its users too when it runs with them (`natsUsers`).
    */
   nats?: TestNatsServer;
+  /** The users of the caller's server (`nats`); default: fresh ones for the system's own server. */
+  natsUsers?: NatsUsers;
 }
 
 /**
@@ -74,6 +78,7 @@ export const FAST_REDELIVERY: Record<string, string> = {
  */
 export class TestSystem {
   readonly nats: TestNatsServer;
+  readonly natsUsers: NatsUsers;
   /** The stream, subjects and durable names of the system's environment. */
   readonly names: EventNames;
   readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
@@ -87,8 +92,10 @@ export class TestSystem {
   readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
-    this.nats = opts.nats ?? new TestNatsServer();
     this.names = eventNames(opts.environment ?? "e2e");
+    // Every service connects as its own NATS user with least privilege (the bus's nats-access.ts).
+    this.natsUsers = opts.natsUsers ?? new NatsUsers([this.names.environment]);
+    this.nats = opts.nats ?? new TestNatsServer({ config: this.natsUsers.config() });
     this.znet = new ZnetSimulator({ code: ZNET_CODE, password: ZNET_PASSWORD, balance: 100_000, completeAfterMs: 500, ...opts.znet });
     const xstorOpts = typeof opts.xstor === "object" ? opts.xstor : {};
     this.xstor = new XstorSimulator({ token: XSTOR_TOKEN, balance: 100_000, completeAfterMs: 500, ...xstorOpts });
@@ -96,6 +103,13 @@ export class TestSystem {
 
   async start(): Promise<this> {
     if (!this.opts.nats) await this.nats.start();
+    // The set-up step: the environment's admin user creates the stream; the services' users may not.
+    const admin = await this.connectNats("admin", "e2e-setup");
+    try {
+      await ensureOrderStream(admin, this.names);
+    } finally {
+      await admin.close();
+    }
     await Promise.all(Object.values(this.databases).map((db) => db.create()));
     const znetUrl = await this.znet.start(0, "127.0.0.1");
     const shared = { NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
@@ -109,6 +123,7 @@ export class TestSystem {
         const env: Record<string, string> = {
           ...shared,
           DATABASE_URL: this.databases[name].url,
+          ...this.natsUsers.env(this.names.environment, name),
           ...(name === "orders" ? {} : providerEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
@@ -157,6 +172,11 @@ export class TestSystem {
     await this.xstor.stop();
     if (!this.opts.nats) await this.nats.destroy();
     await Promise.all(Object.values(this.databases).map((db) => db.drop()));
+  }
+
+  /** A NATS connection as one of the environment's users (tests inspect and inject as `admin`). */
+  connectNats(role: NatsRole, name: string): Promise<NatsConnection> {
+    return this.natsUsers.connect(this.nats.url, this.names.environment, role, name);
   }
 
   cleanLogs(): void {
