@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
@@ -203,5 +204,12 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     assert.ok(!logs.includes(encodeURIComponent(ZNET_PASSWORD)), "not even URL-encoded");
     for (const pin of deliveredPins) assert.ok(!logs.includes(pin), `PIN ${pin.slice(0, 4)}… is never logged`);
     assert.ok(!logs.includes(system.pinKeys.split(":")[1]!), "the PIN key is never logged");
+    for (const password of system.natsUsers.allPasswords()) assert.ok(!logs.includes(password), "no NATS user's password is logged");
+  });
+
+  test("the services' NATS users were refused nothing: each has exactly the permissions it uses", () => {
+    // The server logs every subject it refuses a client (publish or subscribe violation).
+    const violations = readFileSync(system.nats.logFile, "utf8").split("\n").filter((line) => /violation/i.test(line));
+    assert.deepEqual(violations, []);
   });
 });
