@@ -1,6 +1,10 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
 import { connectNats, natsUser, renderNatsServerConfig, type NatsConnection, type NatsCredentials, type NatsRole } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
+import { REPO_ROOT } from "./paths.js";
 
 /** Connection status is not the tests' business (a refused subject rejects the call that used it). */
 const QUIET = { warn: () => undefined } as unknown as Parameters<typeof connectNats>[0]["logger"];
@@ -49,4 +53,11 @@ export class NatsUsers {
   connect(url: string, environment: string, role: NatsRole, name: string): Promise<NatsConnection> {
     return connectNats({ servers: url, name, logger: QUIET, credentials: this.credentials(environment, role) });
   }
+}
+
+const NATS_SETUP = resolve(REPO_ROOT, "packages/service-kit/dist/nats-setup.js");
+
+/** Run the set-up step (creates the environment's stream as its admin user) as a process, as deploy/ does. */
+export async function runNatsSetup(env: Record<string, string>): Promise<void> {
+  await promisify(execFile)(process.execPath, [NATS_SETUP], { env: { PATH: process.env.PATH ?? "", ...env } });
 }

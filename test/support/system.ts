@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
-import { ensureOrderStream, type NatsConnection, type NatsRole } from "@pinflow/bus";
+import type { NatsConnection, NatsRole } from "@pinflow/bus";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
 import { importProviderCatalogs } from "./catalog-import.js";
-import { NatsUsers } from "./nats-users.js";
+import { NatsUsers, runNatsSetup } from "./nats-users.js";
 import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
 import { ServiceProcess } from "./service-process.js";
 
@@ -103,13 +103,8 @@ export class TestSystem {
 
   async start(): Promise<this> {
     if (!this.opts.nats) await this.nats.start();
-    // The set-up step: the environment's admin user creates the stream; the services' users may not.
-    const admin = await this.connectNats("admin", "e2e-setup");
-    try {
-      await ensureOrderStream(admin, this.names);
-    } finally {
-      await admin.close();
-    }
+    // The set-up step as deployed (nats-setup.js): the environment's admin user creates the stream; the services' users may not.
+    await runNatsSetup({ NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, ...this.natsUsers.env(this.names.environment, "admin") });
     await Promise.all(Object.values(this.databases).map((db) => db.create()));
     const znetUrl = await this.znet.start(0, "127.0.0.1");
     const shared = { NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };

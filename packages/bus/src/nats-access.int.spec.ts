@@ -24,6 +24,7 @@ import {
   makeEvent,
   natsClientOptions,
   natsUser,
+  passwordVariable,
   PUBLISHERS,
   readOrderHistory,
   readStream,
@@ -206,6 +207,26 @@ describe("connecting", () => {
       assert.ok(!String(error).includes(wrong));
       return true;
     });
+  });
+
+  test("as deployed: the server reads each user's password from its environment (NATS_PASSWORD_<ENV>_<ROLE>)", async () => {
+    const staging = eventNames("staging");
+    const secret = randomBytes(18).toString("base64url");
+    for (const role of [...SERVICE_ROLES, "admin"] as const) process.env[passwordVariable("staging", role)] = `${secret}-${role}`;
+    const deployed = new TestNatsServer({ config: renderNatsServerConfig({ environments: [staging] }) });
+    try {
+      assert.doesNotMatch(renderNatsServerConfig({ environments: [staging] }), new RegExp(secret), "no password in the file");
+      await deployed.start();
+      const nc = await connectNats({ servers: deployed.url, name: "acl-deployed", logger, credentials: { user: "staging-admin", password: `${secret}-admin` } });
+      try {
+        await ensureOrderStream(nc, staging);
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      for (const role of [...SERVICE_ROLES, "admin"] as const) delete process.env[passwordVariable("staging", role)];
+      await deployed.destroy();
+    }
   });
 
   test("TLS: with the server's CA the client connects over TLS; without it, it does not", async () => {
