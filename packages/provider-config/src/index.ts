@@ -1,7 +1,7 @@
 import type { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
 import type { XstorClientConfig, ZnetClientConfig } from "@pinflow/providers";
-import { ConfigError, msSetting, readSecret } from "@pinflow/service-kit";
+import { msSetting, readSecret } from "@pinflow/service-kit";
 
 export { readSecret };
 import { z } from "zod";
