@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
@@ -165,8 +165,20 @@ export class TestSystem {
     if (this.services) await Promise.all([...Object.values(this.services), ...this.replicas].map((s) => s.close()));
     await this.znet.stop();
     await this.xstor.stop();
+    const refused = this.refusedServiceSubjects();
     if (!this.opts.nats) await this.nats.destroy();
     await Promise.all(Object.values(this.databases).map((db) => db.drop()));
+    // Every end-to-end run also proves the permissions are enough: the server refused the services nothing.
+    if (refused.length > 0) throw new Error(`the NATS server refused the services' users:\n${refused.join("\n")}`);
+  }
+
+  /** The server's log lines of subjects it refused to this system's services (their users have too few permissions). */
+  refusedServiceSubjects(): string[] {
+    if (!existsSync(this.nats.logFile)) return [];
+    const users = SERVICE_NAMES.map((name) => `User "${this.natsUsers.credentials(this.names.environment, name).user}"`);
+    return readFileSync(this.nats.logFile, "utf8")
+      .split("\n")
+      .filter((line) => /violation/i.test(line) && users.some((user) => line.includes(user)));
   }
 
   /** A NATS connection as one of the environment's users (tests inspect and inject as `admin`). */
