@@ -33,11 +33,14 @@ export const PUBLISHERS: Record<EventType, readonly ServiceRole[]> = {
   ReviewRequired: ["dispatcher", "status-poller"],
 };
 
-/** The durable work consumer each service owns (its `names.durable(...)` argument), if any. */
-export const WORK_CONSUMERS: Record<ServiceRole, string | undefined> = {
-  orders: undefined,
-  dispatcher: "dispatcher",
-  "status-poller": "status-poller",
+/**
+ * The durable work consumers each service owns (their `names.durable(...)` arguments: the services'
+ * `CONSUMER` constants). A service that gets another durable (e.g. for operator actions) lists it here.
+ */
+export const WORK_CONSUMERS: Record<ServiceRole, readonly string[]> = {
+  orders: [],
+  dispatcher: ["dispatcher"],
+  "status-poller": ["status-poller"],
 };
 
 /** The event types a role may publish (admin: all). */
@@ -102,7 +105,6 @@ export function permissionsFor(names: EventNames, role: NatsRole): NatsPermissio
       subscribe,
     };
   }
-  const own = WORK_CONSUMERS[role];
   const allow = [
     ...publishedTypes(role).map((type) => names.eventType(type)),
     `${API}.INFO`,
@@ -114,15 +116,14 @@ export function permissionsFor(names: EventNames, role: NatsRole): NatsPermissio
     `${API}.CONSUMER.DELETE.${stream}.*`,
   ];
   if (role === "dispatcher") allow.push(`${API}.STREAM.MSG.GET.${stream}`); // the last attempt facts of an order
-  if (own) {
+  for (const own of WORK_CONSUMERS[role]) {
     const durable = names.durable(own);
     allow.push(`${API}.CONSUMER.CREATE.${stream}.${durable}`, `${API}.CONSUMER.DURABLE.CREATE.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`);
   }
   const deny: string[] = [];
-  for (const [other, consumer] of Object.entries(WORK_CONSUMERS)) {
-    if (!consumer) continue;
+  for (const [owner, consumer] of Object.entries(WORK_CONSUMERS).flatMap(([owner, consumers]) => consumers.map((c) => [owner, c] as const))) {
     const durable = names.durable(consumer);
-    if (other === role) {
+    if (owner === role) {
       deny.push(`${API}.CONSUMER.DELETE.${stream}.${durable}`);
       continue;
     }
