@@ -38,7 +38,7 @@ export async function ensureOrderStream(nc: NatsConnection, names: EventNames): 
     const raced = await streamConfig(nc, names.stream);
     if (raced) return checkOwnStream(raced, names);
     if (isPermissionViolation(error)) {
-      throw new BusError(`stream ${names.stream} does not exist and this NATS user may not create it: run the set-up step (ensure-stream, as the environment's admin user) first`, { cause: error });
+      throw new BusError(`stream ${names.stream} does not exist and this NATS user may not create it: run the set-up step first (packages/service-kit/dist/nats-setup.js as the environment's admin user)`, { cause: error });
     }
     if (/overlap/i.test(String((error as Error).message))) {
       throw new ForeignStreamError(`subjects ${names.allEvents} of environment ${names.environment} are already taken by another stream on this server: refusing to start`, { cause: error });
