@@ -12,7 +12,6 @@
  * stamped on this machine's clock).
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import type { OrderEvent } from "@pinflow/contracts";
 import { TestSystem } from "@pinflow/test/support/system";
 import { eventually } from "@pinflow/testkit";
@@ -43,7 +42,7 @@ async function run(s: Scenario): Promise<string> {
     znet: { completeAfterMs: 1000 },
   });
   await system.start();
-  const nc = await connect({ servers: system.nats.url });
+  const nc = await system.connectNats("admin", "dispatch-bench");
   try {
     const ids: string[] = [];
     const postMs: number[] = [];

@@ -4,7 +4,6 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import pg from "pg";
@@ -72,7 +71,7 @@ describe("access: every endpoint needs a valid key of the right role and tenant 
 
   /** What a refused request must not change: the stream, the orders, the providers' pause state. */
   async function snapshot(): Promise<string> {
-    const nc = await connect({ servers: system.nats.url, name: "e2e-access-snapshot" });
+    const nc = await system.connectNats("admin", "e2e-access-snapshot");
     try {
       const lastSeq = (await (await jetstreamManager(nc)).streams.info(system.names.stream)).state.last_seq;
       const orders = (await db.query("SELECT order_id, status, updated_at FROM order_view ORDER BY order_id")).rows;
@@ -213,7 +212,7 @@ describe("access: every endpoint needs a valid key of the right role and tenant 
   });
 
   test("the tenant is on every event of the order", async () => {
-    const nc = await connect({ servers: system.nats.url, name: "e2e-access-tenant" });
+    const nc = await system.connectNats("admin", "e2e-access-tenant");
     try {
       const jsm = await jetstreamManager(nc);
       for (const [order, tenant] of [[own, TENANT], [other, OTHER_TENANT]] as const) {

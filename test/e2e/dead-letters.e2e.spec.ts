@@ -2,7 +2,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { EventPublisher, makeEvent, type DeadLetterPage, type NatsConnection } from "@pinflow/bus";
 import type { ErrorBody } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
@@ -22,7 +21,7 @@ describe("hostile events straight on the stream never stop the pipeline (I7)", (
 
   before(async () => {
     await system.start();
-    nc = await connect({ servers: system.nats.url, name: "e2e-injector" });
+    nc = await system.connectNats("admin", "e2e-injector");
   });
   after(async () => {
     await nc?.close();

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, makeEvent } from "@pinflow/bus";
 import type { EventOf } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
@@ -40,7 +40,7 @@ describe(`two dispatcher replicas, ${ORDERS} orders, each delivered twice`, () =
   before(async () => {
     await system.start();
     await system.addDispatcherReplica();
-    nc = await connect({ servers: system.nats.url, name: "e2e-replicas" });
+    nc = await system.connectNats("admin", "e2e-replicas");
   });
   after(async () => {
     await nc?.close();

@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { eventNames, type OrderView } from "@pinflow/contracts";
 import { freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { NatsUsers } from "../support/nats-users.js";
 import { ServiceProcess } from "../support/service-process.js";
 import { TestSystem } from "../support/system.js";
 
@@ -46,9 +46,12 @@ async function listedIds(system: TestSystem): Promise<Set<string>> {
 }
 
 describe("two environments on one NATS server", () => {
-  const nats = new TestNatsServer();
-  const a = new TestSystem({ nats, environment: "env-a" });
-  const b = new TestSystem({ nats, environment: "env-b" });
+  // One server, one configuration with every environment's users: each system's services connect as
+  // their own environment's users, which cannot even name the other environment's stream.
+  const users = new NatsUsers(["env-a", "env-b", "env-c"]);
+  const nats = new TestNatsServer({ config: users.config() });
+  const a = new TestSystem({ nats, natsUsers: users, environment: "env-a" });
+  const b = new TestSystem({ nats, natsUsers: users, environment: "env-b" });
 
   before(async () => {
     await nats.start();
@@ -63,9 +66,12 @@ describe("two environments on one NATS server", () => {
     const [inA, inB] = await Promise.all([placeOrders(a, "ea"), placeOrders(b, "eb")]);
     await Promise.all([...inA.map((o) => a.waitForStatus(o.orderId, "completed")), ...inB.map((o) => b.waitForStatus(o.orderId, "completed"))]);
 
-    const nc = await connect({ servers: nats.url, name: "e2e-environments" });
+    const [ncA, ncB] = await Promise.all([a.connectNats("admin", "e2e-environments-a"), b.connectNats("admin", "e2e-environments-b")]);
     try {
-      const jsm = await jetstreamManager(nc);
+      const jsmOf = new Map([
+        [a, await jetstreamManager(ncA)],
+        [b, await jetstreamManager(ncB)],
+      ]);
       for (const [own, other, orders] of [
         [a, b, inA],
         [b, a, inB],
@@ -83,26 +89,26 @@ describe("two environments on one NATS server", () => {
           // Never seen: the other orders API does not know it, and the other stream holds none of its events.
           assert.equal((await other.request(`/v1/orders/${orderId}`)).status, 404, `${other.names.environment} shows ${orderId}`);
           assert.ok(!otherListed.has(orderId), `${other.names.environment} lists ${orderId}`);
-          const ownSubjects = (await jsm.streams.info(own.names.stream, { subjects_filter: own.names.orderEvents(orderId) })).state.subjects ?? {};
+          const ownSubjects = (await jsmOf.get(own)!.streams.info(own.names.stream, { subjects_filter: own.names.orderEvents(orderId) })).state.subjects ?? {};
           assert.ok(Object.keys(ownSubjects).length >= 3, `${own.names.stream} holds the order's events`);
-          const otherSubjects = (await jsm.streams.info(other.names.stream, { subjects_filter: other.names.orderEvents(orderId) })).state.subjects ?? {};
+          const otherSubjects = (await jsmOf.get(other)!.streams.info(other.names.stream, { subjects_filter: other.names.orderEvents(orderId) })).state.subjects ?? {};
           assert.deepEqual(otherSubjects, {}, `${other.names.stream} holds events of ${orderId}`);
         }
         assert.ok(orders.every((o) => own.znet.referencesFor(o.playerId).length === 1));
       }
       assert.notEqual(a.names.stream, b.names.stream);
     } finally {
-      await nc.close();
+      await Promise.all([ncA.close(), ncB.close()]);
     }
   });
 
   test("a service whose stream belongs to another environment refuses to start", async () => {
     // A stream under env-c's name that records env-a (a hand-made or restored stream): env-c must not use it.
     const intruder = eventNames("env-c");
-    const nc = await connect({ servers: nats.url, name: "e2e-environments-foreign" });
+    const nc = await users.connect(nats.url, intruder.environment, "admin", "e2e-environments-foreign");
     const db = new TestDatabase("env_c_orders");
     await db.create();
-    const orders = new ServiceProcess("orders", { ...a.services.orders.env, PINFLOW_ENV: intruder.environment, DATABASE_URL: db.url }, join(a.logDir, "orders-env-c.log"), await freePort());
+    const orders = new ServiceProcess("orders", { ...a.services.orders.env, ...users.env(intruder.environment, "orders"), PINFLOW_ENV: intruder.environment, DATABASE_URL: db.url }, join(a.logDir, "orders-env-c.log"), await freePort());
     try {
       await (await jetstreamManager(nc)).streams.add({ name: intruder.stream, description: a.names.streamDescription, subjects: ["env-c-elsewhere.>"] });
       orders.start();

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { decodeEvent } from "@pinflow/bus";
 import { ErrorBody, type CreateOrderResponse, type OrderView } from "@pinflow/contracts";
 import { eventually, seededRandom } from "@pinflow/testkit";
@@ -239,7 +238,7 @@ describe(`hostile input on every endpoint of the running system (FUZZ_SEED=${SEE
   });
 
   test("the stream holds exactly the accepted orders, every event is well-formed, and the projection has no gap", async () => {
-    const nc = await connect({ servers: system.nats.url, name: "e2e-fuzz-audit" });
+    const nc = await system.connectNats("admin", "e2e-fuzz-audit");
     const db = new pg.Client({ connectionString: system.databases.orders.url });
     await db.connect();
     try {

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { connect } from "@nats-io/transport-node";
 import { readOrderHistory } from "@pinflow/bus";
 import { ErrorBody, TERMINAL_EVENT_TYPES, type OrderEvent, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
@@ -49,7 +48,7 @@ describe("operator actions on orders in review", () => {
   }
 
   async function streamEvents(orderId: string): Promise<OrderEvent[]> {
-    const nc = await connect({ servers: system.nats.url, name: "e2e-operator-actions" });
+    const nc = await system.connectNats("admin", "e2e-operator-actions");
     try {
       const messages = await readOrderHistory(nc, system.names, orderId);
       return messages.flatMap((m) => (m.ok ? [m.event] : []));

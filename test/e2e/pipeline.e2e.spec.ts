@@ -1,8 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { type ErrorBody, type OrderView } from "@pinflow/contracts";
 import { eventually } from "@pinflow/testkit";
 import { TestSystem, ZNET_PASSWORD } from "../support/system.js";
@@ -62,7 +62,7 @@ describe("an order flows from the HTTP API to a PIN through all three services",
   test("one trace runs from the API's OrderCreated through the dispatcher's OrderSent (traceparent in NATS headers)", async () => {
     const orderId = await system.createOrder({ packageId: "pubg-60", playerId: player() });
     await system.waitForStatus(orderId, "processing");
-    const nc = await connect({ servers: system.nats.url });
+    const nc = await system.connectNats("admin", "e2e-pipeline");
     try {
       const jsm = await jetstreamManager(nc);
       const traceOf = async (type: "OrderCreated" | "OrderSent") => {
@@ -204,5 +204,12 @@ describe("an order flows from the HTTP API to a PIN through all three services",
     assert.ok(!logs.includes(encodeURIComponent(ZNET_PASSWORD)), "not even URL-encoded");
     for (const pin of deliveredPins) assert.ok(!logs.includes(pin), `PIN ${pin.slice(0, 4)}… is never logged`);
     assert.ok(!logs.includes(system.pinKeys.split(":")[1]!), "the PIN key is never logged");
+    for (const password of system.natsUsers.allPasswords()) assert.ok(!logs.includes(password), "no NATS user's password is logged");
+  });
+
+  test("the services' NATS users were refused nothing: each has exactly the permissions it uses", () => {
+    // The server logs every subject it refuses a client (publish or subscribe violation); it has a log.
+    assert.match(readFileSync(system.nats.logFile, "utf8"), /Server is ready/);
+    assert.deepEqual(system.refusedServiceSubjects(), []);
   });
 });

@@ -1,14 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PgKeyStore } from "@pinflow/auth";
 import { eventNames, type CreateOrderResponse, type EventNames, type OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
+import type { NatsConnection, NatsRole } from "@pinflow/bus";
 import { eventually, freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pg from "pg";
 import { XstorSimulator, type XstorSimOptions } from "../simulators/xstor.js";
 import { ZnetSimulator, type ZnetSimOptions } from "../simulators/znet.js";
 import { importProviderCatalogs } from "./catalog-import.js";
+import { NatsUsers, runNatsSetup } from "./nats-users.js";
 import { CATALOG_FILE, SERVICE_NAMES, type ServiceName } from "./paths.js";
 import { ServiceProcess } from "./service-process.js";
 
@@ -55,9 +57,11 @@ export interface SystemOptions {
   environment?: string;
   /**
    * Run on this nats-server (started and stopped by the caller) instead of a private one: two systems
-   * in two environments on one server.
+   * in two environments on one server. Give its users too when it runs with them (`natsUsers`).
    */
   nats?: TestNatsServer;
+  /** The users of the caller's server (`nats`); default: fresh ones for the system's own server. */
+  natsUsers?: NatsUsers;
 }
 
 /**
@@ -95,6 +99,7 @@ export const FAST_REDELIVERY: Record<string, string> = {
  */
 export class TestSystem {
   readonly nats: TestNatsServer;
+  readonly natsUsers: NatsUsers;
   /** The stream, subjects and durable names of the system's environment. */
   readonly names: EventNames;
   readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
@@ -109,8 +114,10 @@ export class TestSystem {
   readonly replicas: ServiceProcess[] = [];
 
   constructor(private readonly opts: SystemOptions = {}) {
-    this.nats = opts.nats ?? new TestNatsServer();
     this.names = eventNames(opts.environment ?? "e2e");
+    // Every service connects as its own NATS user with least privilege (the bus's nats-access.ts).
+    this.natsUsers = opts.natsUsers ?? new NatsUsers([this.names.environment]);
+    this.nats = opts.nats ?? new TestNatsServer({ config: this.natsUsers.config() });
     this.znet = new ZnetSimulator({ code: ZNET_CODE, password: ZNET_PASSWORD, balance: 100_000, completeAfterMs: 500, ...opts.znet });
     const xstorOpts = typeof opts.xstor === "object" ? opts.xstor : {};
     this.xstor = new XstorSimulator({ token: XSTOR_TOKEN, balance: 100_000, completeAfterMs: 500, ...xstorOpts });
@@ -118,6 +125,8 @@ export class TestSystem {
 
   async start(): Promise<this> {
     if (!this.opts.nats) await this.nats.start();
+    // The set-up step as deployed (nats-setup.js): the environment's admin user creates the stream; the services' users may not.
+    await runNatsSetup({ NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, ...this.natsUsers.env(this.names.environment, "admin") });
     await Promise.all(Object.values(this.databases).map((db) => db.create()));
     const znetUrl = await this.znet.start(0, "127.0.0.1");
     const shared = { NATS_URL: this.nats.url, PINFLOW_ENV: this.names.environment, LOG_LEVEL: "debug", CATALOG_FILE, PIN_KEYS: this.pinKeys };
@@ -133,6 +142,7 @@ export class TestSystem {
           DATABASE_URL: this.databases[name].url,
           // The dispatcher and the poller check API keys in the orders database (read only).
           ...(name === "orders" ? {} : { AUTH_DATABASE_URL: this.databases.orders.url }),
+          ...this.natsUsers.env(this.names.environment, name),
           ...(name === "orders" ? {} : providerEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
@@ -210,8 +220,25 @@ export class TestSystem {
     if (this.services) await Promise.all([...Object.values(this.services), ...this.replicas].map((s) => s.close()));
     await this.znet.stop();
     await this.xstor.stop();
+    const refused = this.refusedServiceSubjects();
     if (!this.opts.nats) await this.nats.destroy();
     await Promise.all(Object.values(this.databases).map((db) => db.drop()));
+    // Every end-to-end run also proves the permissions are enough: the server refused the services nothing.
+    if (refused.length > 0) throw new Error(`the NATS server refused the services' users:\n${refused.join("\n")}`);
+  }
+
+  /** The server's log lines of subjects it refused to this system's services (their users have too few permissions). */
+  refusedServiceSubjects(): string[] {
+    if (!existsSync(this.nats.logFile)) return [];
+    const users = SERVICE_NAMES.map((name) => `User "${this.natsUsers.credentials(this.names.environment, name).user}"`);
+    return readFileSync(this.nats.logFile, "utf8")
+      .split("\n")
+      .filter((line) => /violation/i.test(line) && users.some((user) => line.includes(user)));
+  }
+
+  /** A NATS connection as one of the environment's users (tests inspect and inject as `admin`). */
+  connectNats(role: NatsRole, name: string): Promise<NatsConnection> {
+    return this.natsUsers.connect(this.nats.url, this.names.environment, role, name);
   }
 
   cleanLogs(): void {

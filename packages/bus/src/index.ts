@@ -2,6 +2,7 @@ export * from "./errors.js";
 export * from "./codec.js";
 export * from "./envelope.js";
 export * from "./connection.js";
+export * from "./nats-access.js";
 export * from "./stream.js";
 export * from "./publisher.js";
 export * from "./work-consumer.js";

@@ -1,7 +1,7 @@
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { environmentOfStream, type EventNames } from "@pinflow/contracts";
-import { ForeignStreamError } from "./errors.js";
+import { BusError, ForeignStreamError } from "./errors.js";
 
 export const DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
 
@@ -9,7 +9,9 @@ export const DUPLICATE_WINDOW_MS = 15 * 60 * 1000;
  * Create the environment's order event stream if it does not exist (DESIGN.md §3). Safe to call from
  * every service at start. An existing stream of that name must belong to this environment (its
  * description records the environment) and carry exactly the environment's subjects; otherwise
- * this throws ForeignStreamError and the service does not start.
+ * this throws ForeignStreamError and the service does not start. With least privilege (nats-access.ts)
+ * only the environment's admin user may create it (the set-up step); a service's user that finds no
+ * stream gets a BusError saying so.
  */
 export async function ensureOrderStream(nc: NatsConnection, names: EventNames): Promise<void> {
   const jsm = await jetstreamManager(nc);
@@ -35,6 +37,9 @@ export async function ensureOrderStream(nc: NatsConnection, names: EventNames): 
     // or, as often, "subjects overlap"): it must be ours too.
     const raced = await streamConfig(nc, names.stream);
     if (raced) return checkOwnStream(raced, names);
+    if (isPermissionViolation(error)) {
+      throw new BusError(`stream ${names.stream} does not exist and this NATS user may not create it: run the set-up step first (packages/service-kit/dist/nats-setup.js as the environment's admin user)`, { cause: error });
+    }
     if (/overlap/i.test(String((error as Error).message))) {
       throw new ForeignStreamError(`subjects ${names.allEvents} of environment ${names.environment} are already taken by another stream on this server: refusing to start`, { cause: error });
     }
@@ -65,4 +70,9 @@ function checkOwnStream(config: Pick<StreamConfig, "description" | "subjects">, 
 
 export function isNotFound(error: unknown): boolean {
   return /not found/i.test(String((error as Error)?.message ?? error));
+}
+
+/** The server refused a subject to this user (its permissions, nats-access.ts). */
+export function isPermissionViolation(error: unknown): boolean {
+  return /permissions violation/i.test(String((error as Error)?.message ?? error));
 }

@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
 import type { ProviderName } from "@pinflow/contracts";
 import type { ProviderLimits } from "@pinflow/limits";
 import type { XstorClientConfig, ZnetClientConfig } from "@pinflow/providers";
-import { ConfigError, msSetting } from "@pinflow/service-kit";
+import { msSetting, readSecret } from "@pinflow/service-kit";
+
+export { readSecret };
 import { z } from "zod";
 
 /**
@@ -150,17 +151,3 @@ export function providerLimits(
   return limits;
 }
 
-/** A secret from `NAME` or the file named by `NAME_FILE` (trimmed); errors never contain the value. */
-export function readSecret(name: string, value: string | undefined, file: string | undefined): string {
-  if (value !== undefined) return value;
-  const path = file ?? "";
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new ConfigError(`invalid configuration: ${name}_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  const trimmed = text.trim();
-  if (trimmed === "") throw new ConfigError(`invalid configuration: ${name}_FILE: ${path} is empty`);
-  return trimmed;
-}

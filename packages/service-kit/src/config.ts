@@ -1,5 +1,6 @@
 import { Environment } from "@pinflow/contracts";
 import { z } from "zod";
+import { NatsSettings } from "./nats-settings.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -20,6 +21,8 @@ export const msSetting = (fallback: number) => z.coerce.number().int().min(0).de
 /** Settings every service has. */
 export const BaseConfig = z.object({
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  /** The process's own NATS user, its password (or a file holding it) and TLS: see natsAccess(). */
+  ...NatsSettings,
   /**
    * The environment (staging, production, …): the stream name, subject prefix and durable consumer names
    * derive from it (eventNames), so environments sharing a NATS server never cross. Required: no default

@@ -1,11 +1,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.js";
 
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
+
+export interface TestNatsServerOptions {
+  /**
+   * A nats-server configuration (e.g. the users and permissions rendered by the bus's
+   * renderNatsServerConfig): written to the store directory (mode 0600) and loaded with `-c`; the
+   * address, port and JetStream storage still come from the command line.
+   */
+  config?: string;
+}
 
 /**
  * A private JetStream server for one test file: its own port and store
@@ -16,6 +25,10 @@ export class TestNatsServer {
   private child: ChildProcess | undefined;
   readonly storeDir = mkdtempSync(join(tmpdir(), "pinflow-nats-"));
   port = 0;
+  /** The server's log (only kept for a server with a configuration: it shows permission violations). */
+  readonly logFile = join(this.storeDir, "nats-server.log");
+
+  constructor(private readonly opts: TestNatsServerOptions = {}) {}
 
   /** The server's process id while it runs (benchmarks read its memory from /proc). */
   get pid(): number | undefined {
@@ -28,7 +41,14 @@ export class TestNatsServer {
 
   async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
-    this.child = spawn(NATS_SERVER_BIN, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir], {
+    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir];
+    if (this.opts.config !== undefined) {
+      const configFile = join(this.storeDir, "nats-server.conf");
+      writeFileSync(configFile, this.opts.config, { mode: 0o600 });
+      args.unshift("-c", configFile);
+      args.push("-l", this.logFile);
+    }
+    this.child = spawn(NATS_SERVER_BIN, args, {
       stdio: "ignore",
     });
     await waitForPort(this.port, 10_000);

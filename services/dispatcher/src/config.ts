@@ -10,7 +10,7 @@ import {
   providerLimitSettings,
   type ProviderAccounts,
 } from "@pinflow/provider-config";
-import { BaseConfig, KeyStoreConfig, loadConfig, msSetting, pgTimeouts } from "@pinflow/service-kit";
+import { BaseConfig, KeyStoreConfig, loadConfig, msSetting, natsAccess, pgTimeouts, type NatsAccess } from "@pinflow/service-kit";
 import { z } from "zod";
 import { DEFAULT_POLICY, type DispatchPolicy, type PriceGuard } from "./dispatch.js";
 
@@ -62,6 +62,8 @@ export interface DispatcherConfig extends ProviderConfigs {
   pgTimeouts: ReturnType<typeof pgTimeouts>;
   httpPort: number;
   httpHost: string;
+  /** The dispatcher's NATS user and TLS (the password is never logged). */
+  nats: NatsAccess;
   catalogFile: string;
   /** PIN_KEYS: never logged. */
   pinKeys: string;
@@ -90,6 +92,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   const limits = providerLimits(e, providers, (timeoutMs) => timeoutMs + e.LEASE_MARGIN_MS);
   return {
     natsUrl: e.NATS_URL,
+    nats: natsAccess(e),
     environment: e.PINFLOW_ENV,
     databaseUrl: e.DATABASE_URL,
     authDatabaseUrl: e.AUTH_DATABASE_URL,

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const gate = new ProviderGate(pool, config.limits);
   await gate.ensure();
 
-  const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger });
+  const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger, ...config.nats });
   const names = eventNames(config.environment);
   await ensureOrderStream(nc, names);
 

@@ -17,7 +17,7 @@ import { prepareDatabase } from "./runtime.js";
 const logger = createLogger("dispatcher-rebuild");
 const config = loadDispatcherConfig();
 const pool = createPool(config.databaseUrl, { timeouts: config.pgTimeouts });
-const nc = await connectNats({ servers: config.natsUrl, name: "dispatcher-rebuild", logger });
+const nc = await connectNats({ servers: config.natsUrl, name: "dispatcher-rebuild", logger, ...config.nats });
 try {
   await prepareDatabase(pool);
   const names = eventNames(config.environment);

@@ -12,6 +12,7 @@ import {
   deadLettersCounter,
   initTracing,
   loadConfig,
+  natsAccess,
   pgTimeouts,
   rejectedEventsCounter,
   startService,
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   const pins = new PinCipher(config.PIN_KEYS);
   const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
-  const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger });
+  const nc = await connectNats({ servers: config.NATS_URL, name: "orders", logger, ...natsAccess(config) });
   const names = eventNames(config.PINFLOW_ENV);
   await ensureOrderStream(nc, names);
 

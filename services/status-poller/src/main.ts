@@ -7,7 +7,7 @@ import { keyAccess } from "@pinflow/auth";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, initTracing, loadConfig, pgTimeouts, startService } from "@pinflow/service-kit";
+import { createLogger, initTracing, loadConfig, natsAccess, pgTimeouts, startService } from "@pinflow/service-kit";
 import { AppModule } from "./app.module.js";
 import { checkTimeoutMs, PollerConfig, pollPlan, pollPolicy, providerAccounts, providerLimits } from "./config.js";
 import { systemClock, type PollingPlan } from "./poll.js";
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const gate = new ProviderGate(pool, providerLimits(config), () => clock.now());
   await gate.ensure();
 
-  const nc = await connectNats({ servers: config.NATS_URL, name: `status-poller:${config.POLLER_ID}`, logger });
+  const nc = await connectNats({ servers: config.NATS_URL, name: `status-poller:${config.POLLER_ID}`, logger, ...natsAccess(config) });
   const names = eventNames(config.PINFLOW_ENV);
   await ensureOrderStream(nc, names);
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { connectNats, ensureOrderStream } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
-import { createLogger, loadConfig, pgTimeouts } from "@pinflow/service-kit";
+import { createLogger, loadConfig, natsAccess, pgTimeouts } from "@pinflow/service-kit";
 import { PollerConfig, pollPlan } from "./config.js";
 import { rebuildWatchRows } from "./rebuild.js";
 
@@ -17,7 +17,7 @@ const logger = createLogger("status-poller-rebuild");
 const config = loadConfig(PollerConfig);
 const plan = pollPlan(config);
 const pool = createPool(config.DATABASE_URL, { timeouts: pgTimeouts(config) });
-const nc = await connectNats({ servers: config.NATS_URL, name: "status-poller-rebuild", logger });
+const nc = await connectNats({ servers: config.NATS_URL, name: "status-poller-rebuild", logger, ...natsAccess(config) });
 try {
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   await ensureOutbox(pool);
