@@ -69,6 +69,8 @@ async function startReplica(i: number, dbUrl: string, natsUrl: string, znetUrl: 
     env: {
       PATH: process.env.PATH ?? "",
       DATABASE_URL: dbUrl,
+      // No HTTP calls but /metrics (open): the key table is not needed.
+      AUTH_DATABASE_URL: dbUrl,
       NATS_URL: natsUrl,
       PINFLOW_ENV: "bench",
       HTTP_PORT: String(port),
