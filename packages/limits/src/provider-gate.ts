@@ -139,6 +139,7 @@ export class ProviderGate {
 
   /** Free the slot and feed the call's outcome to the breaker. */
   async release(permit: Permit, outcome: CallOutcome): Promise<void> {
+    if (outcome.kind === "ok") return this.releaseHealthy(permit);
     const l = this.limitsOf(permit.provider);
     const now = this.now();
     await inTransaction(this.pool, async (db) => {
@@ -162,6 +163,22 @@ export class ProviderGate {
         after.openUntil,
       ]);
     });
+  }
+
+  /**
+   * A healthy call closes the breaker whatever its state was (`afterCall` of "ok"), so the slot is
+   * freed and the breaker closed in one statement, and the provider's row is written (locked) only
+   * when it is not closed already: the common case takes no lock every other acquisition waits on.
+   */
+  private async releaseHealthy(permit: Permit): Promise<void> {
+    this.limitsOf(permit.provider);
+    await this.pool.query(
+      `WITH freed AS (
+         UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3)
+       UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
+       WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)`,
+      [permit.provider, permit.slot, permit.holder],
+    );
   }
 
   /** Run `call` under a permit; `classify` turns its result into the breaker's outcome. */

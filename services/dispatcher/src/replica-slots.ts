@@ -155,9 +155,14 @@ export class ReplicaSlots implements CallGate {
     });
   }
 
-  /** When a slot may be free for a handler that comes back: the work ahead of it at the provider's recent pace, jittered. */
+  /**
+   * When to come back: about when half of the calls and queued handlers ahead are through, at the
+   * provider's recent pace, jittered. Sooner than all of them, so the queue does not run dry while
+   * handed-back orders are away (the provider's slots stay busy); a stalled provider's orders still
+   * come back rarely (its calls take the whole client timeout).
+   */
   private comeBackIn(slots: ProviderSlots): number {
-    const ahead = (slots.inUse + slots.queue.length) / slots.size;
+    const ahead = (slots.inUse + slots.queue.length) / (2 * slots.size);
     const estimate = Math.min(this.maxRetryMs, Math.max(this.minRetryMs, slots.holdMs * ahead));
     return Math.round(estimate * (0.5 + 0.5 * this.random()));
   }

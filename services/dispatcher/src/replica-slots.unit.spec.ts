@@ -92,7 +92,7 @@ test("the busy answer grows with how long the provider's calls take", async () =
     granted(await slots.acquire("znet", 0));
     const busy = await slots.acquire("znet", 0);
     assert.equal(busy.kind, "blocked");
-    assert.ok(busy.kind === "blocked" && busy.retryAfterMs > 10_000, `a stalled provider's orders come back rarely (${JSON.stringify(busy)})`);
+    assert.ok(busy.kind === "blocked" && busy.retryAfterMs >= 5_000, `a stalled provider's orders come back rarely (${JSON.stringify(busy)})`);
   } finally {
     Date.now = realNow;
   }
