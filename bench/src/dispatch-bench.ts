@@ -259,6 +259,7 @@ async function headOfLine(): Promise<void> {
           "status-poller": quiet,
           dispatcher: {
             ...quiet,
+            ...profiled,
             CATALOG_FILE: catalogFile,
             ZNET_TIMEOUT_MS: "15000",
             ZNET_RATE_PER_SEC: "100",
