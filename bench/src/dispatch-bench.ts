@@ -52,9 +52,6 @@ const q = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Ma
 
 async function run(s: Scenario): Promise<string> {
   const quiet = { LOG_LEVEL: "warn" };
-/** `--cpu-prof DIR`: the dispatcher writes a CPU profile there when it stops. */
-const PROFILE_DIR = arg("--cpu-prof");
-const profiled: Record<string, string> = PROFILE_DIR ? { SERVICE_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } : {};
   const system = new TestSystem({
     env: { orders: quiet, dispatcher: { ...quiet, ZNET_RATE_PER_SEC: s.znetRatePerSec }, "status-poller": quiet },
     znet: { completeAfterMs: 1000 },
