@@ -296,14 +296,14 @@ async function headOfLine(): Promise<void> {
   console.log(`\nx-stor p99 with znet faults / baseline p99: ${(pct(faulted!.xstor, 0.99) / pct(base!.xstor, 0.99)).toFixed(2)} (goal ≤ 2)`);
 }
 
-/** When the orders service stamped each order's OrderCreated (the stream), by order id. */
-async function createdAt(system: TestSystem, ids: string[]): Promise<Map<string, number>> {
+/** When the stream's event of `type` for each order was stamped (`occurredAt`), by order id. */
+async function stampedAt(system: TestSystem, ids: string[], type: "OrderCreated" | "PlacementStarted"): Promise<Map<string, number>> {
   const nc = await connect({ servers: system.nats.url });
   try {
     const jsm = await jetstreamManager(nc);
     const out = new Map<string, number>();
     for (const id of ids) {
-      const m = await jsm.streams.getMessage(system.names.stream, { last_by_subj: system.names.orderEvent(id, "OrderCreated") });
+      const m = await jsm.streams.getMessage(system.names.stream, { last_by_subj: system.names.orderEvent(id, type) });
       if (m) out.set(id, Date.parse((JSON.parse(new TextDecoder().decode(m.data)) as OrderEvent).occurredAt));
     }
     return out;
@@ -330,11 +330,14 @@ async function p1(): Promise<void> {
     async (system) => {
       const posted = await postAtRate(system, RATE, COUNT, (i) => ({ packageId: "pubg-60", playerId: `${prefix}n${i}` }));
       await waitUntil("every order placed", () => posted.every((p) => places.at.has(p.playerId)), 120_000);
-      const created = await createdAt(system, posted.map((p) => p.orderId!));
+      const created = await stampedAt(system, posted.map((p) => p.orderId!), "OrderCreated");
+      const started = await stampedAt(system, posted.map((p) => p.orderId!), "PlacementStarted");
       return {
         total: posted.map((p) => places.at.get(p.playerId)! - p.startedAt),
         intake: posted.map((p) => created.get(p.orderId!)! - p.startedAt),
         dispatch: posted.map((p) => places.at.get(p.playerId)! - created.get(p.orderId!)!),
+        beforeRequest: posted.map((p) => started.get(p.orderId!)! - created.get(p.orderId!)!),
+        request: posted.map((p) => places.at.get(p.playerId)! - started.get(p.orderId!)!),
         post: posted.map((p) => p.answeredAt! - p.startedAt),
       };
     },
@@ -346,6 +349,8 @@ async function p1(): Promise<void> {
   console.log(`| POST sent → znet receives pin_ekle | ${row(r.total)} |`);
   console.log(`| of which POST sent → OrderCreated stamped (orders service) | ${row(r.intake)} |`);
   console.log(`| of which OrderCreated stamped → pin_ekle received (dispatcher) | ${row(r.dispatch)} |`);
+  console.log(`| of which OrderCreated → PlacementStarted stamped (dispatcher: pull, row, permit, claim) | ${row(r.beforeRequest)} |`);
+  console.log(`| of which PlacementStarted stamped → pin_ekle received (its append to the stream, the HTTP request) | ${row(r.request)} |`);
   console.log(`| POST round trip (waits for the projection) | ${row(r.post)} |`);
 }
 
