@@ -25,7 +25,9 @@ export class ServiceProcess {
 
   start(): void {
     this.log = createWriteStream(this.logFile, { flags: "a" });
-    const child = spawn(process.execPath, [serviceMain(this.name)], {
+    // SERVICE_NODE_ARGS (test support only): extra node flags, e.g. `--cpu-prof --cpu-prof-dir=…` for a benchmark.
+    const nodeArgs = (this.env.SERVICE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+    const child = spawn(process.execPath, [...nodeArgs, serviceMain(this.name)], {
       env: { PATH: process.env.PATH ?? "", ...this.env, HTTP_PORT: String(this.port) },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -21,8 +21,19 @@ export interface WorkConsumerOptions {
   filterSubject: string;
   /** How long the server waits for an ack before redelivering; `working()` is sent while a handler runs. */
   ackWaitMs: number;
-  /** Messages pulled per request: small, never the default 100 (DESIGN.md §3). */
+  /** Messages pulled per request: small, never the default 100 (DESIGN.md §3); never more than there are free handler slots. */
   batch: number;
+  /**
+   * Messages this process handles at once (default 1). The consumer pulls only as many messages as
+   * it has free slots, so every message it holds is being handled (and kept alive with `working()`):
+   * none waits in a client-side buffer while its ack deadline runs out.
+   */
+  concurrency?: number;
+  /**
+   * The server's bound on delivered, unacknowledged messages across every replica. Messages handed
+   * back to wait (`retryAfterMs`, a nak with delay) count towards it, so it must be far above what
+   * may legitimately wait (e.g. a paused provider's orders), or waiting work stops new work.
+   */
   maxAckPending: number;
   /**
    * Handler failures (thrown errors that are not transient) of one message before it is
@@ -40,6 +51,8 @@ export interface WorkConsumerOptions {
 }
 
 export const DEFAULT_MAX_FAILURES = 5;
+/** How long one pull request waits at the server for messages before the next one is made. */
+const PULL_EXPIRES_MS = 5_000;
 export const DEFAULT_MAX_DELIVER = 20_000;
 
 export interface ConsumerHooks {
@@ -85,9 +98,15 @@ export async function ensureWorkConsumer(nc: NatsConnection, names: EventNames, 
 export type WorkHandler = (event: OrderEvent, ctx: DeliveryContext) => Promise<HandlerOutcome>;
 
 /**
- * Pull messages from a durable consumer and hand each to `handler`, one at a time.
+ * Pull messages from a durable consumer and hand each to `handler`, up to `concurrency` at once.
  * The handler's outcome becomes ack / nak(delay) / term; a thrown error (an
  * infrastructure fault) becomes a nak with backoff, so the message comes back.
+ *
+ * Pull only what can start: each pull asks for at most the number of free handler slots, and a
+ * pull is made only when a slot is free, so a message is either being handled (its handler's
+ * `working()` keeps it alive past the ack wait) or still on the server; nothing sits in a buffer
+ * while its ack deadline passes. A slow handler holds one slot, never the others: what one
+ * message waits for (a slow provider) does not delay the messages beside it.
  *
  * No single message stops the consumer (DESIGN I7). A message is dead-lettered — recorded in the
  * service's dead-letter table through `deadLetters`, logged (ids and error, never the payload),
@@ -107,6 +126,11 @@ export class WorkConsumer {
   private loop: Promise<void> | undefined;
   /** Failures per stream sequence of messages still in play (bounded: the oldest entries go first). */
   private readonly failures = new Map<number, number>();
+  /** Handlers running now. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Resolves the pull loop's wait for a free slot. */
+  private slotFreed: (() => void) | undefined;
+  private readonly concurrency: number;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -115,16 +139,25 @@ export class WorkConsumer {
     private readonly handler: WorkHandler,
     private readonly logger: Logger,
     private readonly hooks: ConsumerHooks,
-  ) {}
+  ) {
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
+  }
 
   start(): void {
     this.loop = this.run();
   }
 
+  /** Stop pulling, then wait for the handlers in flight to settle their messages. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.slotFreed?.();
     await this.messages?.close();
     await this.loop;
+  }
+
+  /** Messages being handled now. */
+  get handling(): number {
+    return this.inFlight.size;
   }
 
   private async run(): Promise<void> {
@@ -132,18 +165,20 @@ export class WorkConsumer {
     while (!this.stopped && !this.nc.isClosed()) {
       try {
         const consumer = await js.consumers.get(this.names.stream, this.opts.durable);
-        const messages = await consumer.consume({ max_messages: this.opts.batch });
-        this.messages = messages;
-        // stop() may have run while the consumer was being (re)created: it closed the previous iterator
-        // only. Close this one too, without waiting: the library finishes a close when the iterator is
-        // read, and this one never will be (it has unsubscribed already).
-        if (this.stopped) {
-          void messages.close();
-          break;
-        }
-        for await (const msg of messages) {
-          await this.handle(msg);
+        while (!this.stopped && !this.nc.isClosed()) {
+          await this.freeSlot();
           if (this.stopped) break;
+          const want = Math.min(Math.max(1, this.opts.batch), this.concurrency - this.inFlight.size);
+          const messages = await consumer.fetch({ max_messages: want, expires: PULL_EXPIRES_MS });
+          this.messages = messages;
+          // stop() may have run while the pull was being made: it closed the previous one only.
+          // Close this one too, without waiting: the library finishes a close when the iterator is read.
+          if (this.stopped) {
+            void messages.close();
+            break;
+          }
+          // Every message of this pull has a free slot (the pull asked for no more): start it at once.
+          for await (const msg of messages) this.begin(msg);
         }
       } catch (error) {
         if (this.stopped || this.nc.isClosed()) break;
@@ -151,6 +186,29 @@ export class WorkConsumer {
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Wait until fewer than `concurrency` messages are being handled (or the consumer stops). */
+  private async freeSlot(): Promise<void> {
+    while (!this.stopped && this.inFlight.size >= this.concurrency) {
+      await new Promise<void>((resolve) => (this.slotFreed = resolve));
+    }
+  }
+
+  private begin(msg: JsMsg): void {
+    const handling: Promise<void> = this.handle(msg)
+      .catch((error: unknown) => {
+        // handle() settles every message itself; this is a bug guard, and the message comes back after the ack wait.
+        this.logger.error({ err: error, seq: msg.seq, subject: msg.subject }, "work consumer could not settle a message");
+      })
+      .finally(() => {
+        this.inFlight.delete(handling);
+        const wake = this.slotFreed;
+        this.slotFreed = undefined;
+        wake?.();
+      });
+    this.inFlight.add(handling);
   }
 
   private async handle(msg: JsMsg): Promise<void> {

@@ -117,3 +117,23 @@ test("a paused provider gets no calls until resumed; 429 retry-after is honoured
   assert.equal(after.kind === "blocked" && after.retryAfterMs, 3000);
   assert.equal(await gate.setPaused("nope", true), false);
 });
+
+test("a replica starting (ensure) while another acquires and releases with every outcome: no deadlock", async () => {
+  const busy: Record<string, ProviderLimits> = {
+    xstor: { ratePerSec: 100_000, burst: 100_000, concurrency: 12, slotLeaseMs: 30_000, circuit: { threshold: 1_000_000, cooldownMs: 1, maxCooldownMs: 1 } },
+  };
+  const running = new ProviderGate(pool, busy);
+  await running.ensure();
+  const outcomes = [{ kind: "no_call" }, { kind: "ok" }, { kind: "failure" }, { kind: "ok" }] as const;
+  const workers = Array.from({ length: 12 }, async (_, w) => {
+    for (let i = 0; i < 40; i++) {
+      const d = await running.tryAcquire("xstor");
+      if (d.kind === "granted") await running.release(d.permit, outcomes[(w + i) % outcomes.length]!);
+    }
+  });
+  const starting = (async () => {
+    for (let i = 0; i < 40; i++) await new ProviderGate(pool, busy).ensure();
+  })();
+  await Promise.all([...workers, starting]);
+  assert.equal((await running.status("xstor"))?.slotsInUse, 0);
+});

@@ -182,33 +182,22 @@ export class ProviderGate {
     }
   }
 
-  /**
-   * Free the slot and feed the call's outcome to the breaker. A success sets the breaker to closed
-   * (`afterCall`): one statement that writes the provider's row only when it was not closed already.
-   */
+  /** Free the slot and feed the call's outcome to the breaker. */
   async release(permit: Permit, outcome: CallOutcome): Promise<void> {
-    if (outcome.kind === "ok") {
-      const closed = afterCall({ failures: 0, openings: 0, openUntil: null }, outcome, this.now(), this.limitsOf(permit.provider).circuit);
-      await this.pool.query(
-        `WITH freed AS (UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3)
-         UPDATE provider_gate SET failures = $4, openings = $5, open_until = $6
-         WHERE provider = $1 AND (failures <> $4 OR openings <> $5 OR open_until IS DISTINCT FROM $6)`,
-        [permit.provider, permit.slot, permit.holder, closed.failures, closed.openings, closed.openUntil],
-      );
-      return;
-    }
+    if (outcome.kind === "ok") return this.releaseHealthy(permit);
     const l = this.limitsOf(permit.provider);
     const now = this.now();
+    // Locks in the order every other writer takes them (ensure, tryAcquire): the provider's row, then its slot.
     await inTransaction(this.pool, async (db) => {
+      const r = await db.query<{ failures: number; openings: number; open_until: Date | null }>(
+        "SELECT failures, openings, open_until FROM provider_gate WHERE provider = $1 FOR UPDATE",
+        [permit.provider],
+      );
       await db.query("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [
         permit.provider,
         permit.slot,
         permit.holder,
       ]);
-      const r = await db.query<{ failures: number; openings: number; open_until: Date | null }>(
-        "SELECT failures, openings, open_until FROM provider_gate WHERE provider = $1 FOR UPDATE",
-        [permit.provider],
-      );
       const row = r.rows[0];
       if (!row) return;
       const before: CircuitState = { failures: row.failures, openings: row.openings, openUntil: row.open_until };
@@ -220,6 +209,27 @@ export class ProviderGate {
         after.openUntil,
       ]);
     });
+  }
+
+  /**
+   * A healthy call closes the breaker whatever its state was (`afterCall` of "ok"): the slot is freed,
+   * then the breaker closed, each its own statement holding one row lock (so no lock-order cycle with
+   * ensure or tryAcquire), and the provider's row is written (locked) only when it is not closed
+   * already: the common case takes no lock every other acquisition waits on. Between the two, an
+   * acquisition may see the slot free and the breaker as it was: it waits as it would have anyway.
+   */
+  private async releaseHealthy(permit: Permit): Promise<void> {
+    this.limitsOf(permit.provider);
+    await this.pool.query("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [
+      permit.provider,
+      permit.slot,
+      permit.holder,
+    ]);
+    await this.pool.query(
+      `UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
+       WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)`,
+      [permit.provider],
+    );
   }
 
   /** Run `call` under a permit; `classify` turns its result into the breaker's outcome. */

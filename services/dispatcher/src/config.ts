@@ -31,6 +31,14 @@ export const DispatcherEnv = BaseConfig.extend({
   LEASE_MARGIN_MS: msSetting(15_000),
   CONSUMER_ACK_WAIT_MS: msSetting(30_000).pipe(z.number().min(1_000)),
   CONSUMER_BATCH: z.coerce.number().int().min(1).max(10).default(5),
+  /**
+   * OrderCreated messages one replica handles at once. Each provider takes at most its concurrency
+   * in calls plus twice that in queued handlers (replica-slots.ts): keep this above the sum over
+   * providers of 3 × <PROVIDER>_CONCURRENCY, so a stalled provider never takes another's handlers.
+   */
+  DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(48),
+  /** The consumer's max_ack_pending (all replicas): orders waiting for a provider count; far above any backlog. */
+  CONSUMER_MAX_ACK_PENDING: z.coerce.number().int().min(100).default(10_000),
   /** Handler failures of one OrderCreated (not database outages; waiting never counts) before it is dead-lettered. */
   CONSUMER_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** The consumer's max_deliver: every delivery counts, waits too; a backstop far above any legitimate wait. */
@@ -73,6 +81,8 @@ export interface DispatcherConfig extends ProviderConfigs {
   leaseMarginMs: number;
   ackWaitMs: number;
   batch: number;
+  concurrency: number;
+  maxAckPending: number;
   maxFailures: number;
   maxDeliver: number;
   /** For every configured provider. */
@@ -110,6 +120,8 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     leaseMarginMs: e.LEASE_MARGIN_MS,
     ackWaitMs: e.CONSUMER_ACK_WAIT_MS,
     batch: e.CONSUMER_BATCH,
+    concurrency: e.DISPATCH_CONCURRENCY,
+    maxAckPending: e.CONSUMER_MAX_ACK_PENDING,
     maxFailures: e.CONSUMER_MAX_FAILURES,
     maxDeliver: e.CONSUMER_MAX_DELIVER,
     limits,

@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
-import { eventNames } from "@pinflow/contracts";
+import { eventNames, type ProviderName } from "@pinflow/contracts";
 import { keyAccess } from "@pinflow/auth";
 import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
@@ -56,6 +56,9 @@ async function main(): Promise<void> {
     defaultRetryAfterMs: config.defaultRetryAfterMs,
     ackWaitMs: config.ackWaitMs,
     batch: config.batch,
+    concurrency: config.concurrency,
+    maxAckPending: config.maxAckPending,
+    providerSlots: (provider) => config.limits[provider as ProviderName]?.concurrency,
     maxFailures: config.maxFailures,
     maxDeliver: config.maxDeliver,
     policy: dispatchPolicy(config),

@@ -18,11 +18,16 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
+import { ReplicaSlots } from "./replica-slots.js";
 import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
 
 /** The OrderCreated consumer; its durable name is `names.durable(CONSUMER)`. */
 export const CONSUMER = "dispatcher";
+/** OrderCreated messages a replica handles at once: above every provider's footprint in it (replica-slots.ts). */
+export const DEFAULT_CONCURRENCY = 48;
+/** Orders waiting for a provider are handed back (nak with delay) and stay pending: far above any backlog. */
+export const DEFAULT_MAX_ACK_PENDING = 10_000;
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface DispatcherOptions {
@@ -43,6 +48,15 @@ export interface DispatcherOptions {
   defaultRetryAfterMs?: number;
   ackWaitMs?: number;
   batch?: number;
+  /** OrderCreated messages this replica handles at once (DISPATCH_CONCURRENCY, default 48). */
+  concurrency?: number;
+  /**
+   * This replica's slots per provider (its configured concurrency): bounds how many of the
+   * concurrent handlers one provider may take (replica-slots.ts). Default: not bounded.
+   */
+  providerSlots?: (provider: string) => number | undefined;
+  /** The consumer's max_ack_pending across replicas; orders waiting (handed back) count (default 10 000). */
+  maxAckPending?: number;
   /** Handler failures of one OrderCreated before it is dead-lettered (default 5), see WorkConsumer. */
   maxFailures?: number;
   /** The consumer's max_deliver (default 20 000): a backstop far above legitimate waiting. */
@@ -86,7 +100,8 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     filterSubject: opts.names.eventType("OrderCreated"),
     ackWaitMs: opts.ackWaitMs ?? 30_000,
     batch: opts.batch ?? 5,
-    maxAckPending: 100,
+    concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+    maxAckPending: opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
     ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}),
     ...(opts.maxDeliver !== undefined ? { maxDeliver: opts.maxDeliver } : {}),
     ...(opts.failureBackoffMs !== undefined ? { failureBackoffMs: opts.failureBackoffMs } : {}),
@@ -95,7 +110,9 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   const metrics = new DispatchMetrics(opts.registry);
   const publisher = new EventPublisher(opts.nc, opts.names);
   const relay = new OutboxRelay(opts.pool, publisher, opts.logger, opts.relayIntervalMs ?? 250);
-  const gate = opts.gate ?? OPEN_GATE;
+  const shared = opts.gate ?? OPEN_GATE;
+  // A provider takes at most its own slots of the concurrent handlers (replica-slots.ts).
+  const gate = opts.providerSlots ? new ReplicaSlots(shared, opts.providerSlots) : shared;
   const gateWaitMs = opts.gateWaitMs ?? 2_000;
   const defaultRetryAfterMs = opts.defaultRetryAfterMs ?? 10_000;
   const facts = new StreamAttemptLog(opts.nc, opts.names, publisher, opts.logger);

@@ -44,6 +44,8 @@ export const PollerConfig = BaseConfig.extend({
   ...providerLimitSettings({ znet: 2, xstor: 5 }),
   /** The OrderSent consumer's ack wait (redelivery after a crash waits this long). */
   CONSUMER_ACK_WAIT_MS: msSetting(30_000).pipe(z.number().min(1_000)),
+  /** OrderSent messages one replica handles at once (each records a watch row; no provider call). */
+  CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(8),
   /** Failures of one OrderSent (not database outages) before it is dead-lettered and its order reviewed. */
   CONSUMER_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** The OrderSent consumer's max_deliver (a backstop: the handler never waits, so only failures and crashes count). */

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       gateWaitMs: config.GATE_MAX_WAIT_MS,
       defaultRetryAfterMs: config.PROVIDER_RETRY_AFTER_MS,
       ackWaitMs: config.CONSUMER_ACK_WAIT_MS,
+      consumerConcurrency: config.CONSUMER_CONCURRENCY,
       maxFailures: config.CONSUMER_MAX_FAILURES,
       maxDeliver: config.CONSUMER_MAX_DELIVER,
     },

@@ -44,6 +44,8 @@ export interface PollerSettings {
   defaultRetryAfterMs?: number;
   /** The OrderSent consumer's ack wait (default 30 s). */
   ackWaitMs?: number;
+  /** OrderSent messages this replica handles at once (CONSUMER_CONCURRENCY, default 8): each only records a watch row. */
+  consumerConcurrency?: number;
   /** Failures of one OrderSent before it is dead-lettered (default 5), see WorkConsumer. */
   maxFailures?: number;
   /** The OrderSent consumer's max_deliver (default 20 000). */
@@ -70,13 +72,14 @@ export interface PollerRuntime {
 export function consumerOptions(
   names: EventNames,
   ackWaitMs = 30_000,
-  bounds: Pick<PollerSettings, "maxFailures" | "maxDeliver" | "failureBackoffMs"> = {},
+  bounds: Pick<PollerSettings, "maxFailures" | "maxDeliver" | "failureBackoffMs" | "consumerConcurrency"> = {},
 ): WorkConsumerOptions {
   return {
     durable: names.durable(CONSUMER),
     filterSubject: names.eventType("OrderSent"),
     ackWaitMs,
     batch: 5,
+    concurrency: bounds.consumerConcurrency ?? 8,
     maxAckPending: 50,
     ...(bounds.maxFailures !== undefined ? { maxFailures: bounds.maxFailures } : {}),
     ...(bounds.maxDeliver !== undefined ? { maxDeliver: bounds.maxDeliver } : {}),
