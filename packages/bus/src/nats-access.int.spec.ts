@@ -211,7 +211,9 @@ describe("connecting", () => {
 
   test("as deployed: the server reads each user's password from its environment (NATS_PASSWORD_<ENV>_<ROLE>)", async () => {
     const staging = eventNames("staging");
-    const secret = randomBytes(18).toString("base64url");
+    // nats-server parses an environment variable's value as a config token: one that starts with "-" or
+    // begins like a number (base64url now and then) stops the server. Deployed ones: letters, then hex.
+    const secret = `pf${randomBytes(18).toString("hex")}`;
     for (const role of [...SERVICE_ROLES, "admin"] as const) process.env[passwordVariable("staging", role)] = `${secret}-${role}`;
     const deployed = new TestNatsServer({ config: renderNatsServerConfig({ environments: [staging] }) });
     try {

@@ -8,9 +8,9 @@ const staging = eventNames("staging");
 
 test("every event type has a publisher, and a service may publish only its own types on its environment's subjects", () => {
   for (const type of EVENT_TYPES) assert.ok(PUBLISHERS[type].length > 0, type);
-  assert.deepEqual(publishedTypes("orders"), ["OrderCreated"]);
+  assert.deepEqual(publishedTypes("orders"), ["OrderCreated", "CompletedByOperator", "FailedByOperator"]);
   const orders = permissionsFor(staging, "orders").publish.allow.filter((s) => s.startsWith("staging.orders."));
-  assert.deepEqual(orders, ["staging.orders.*.OrderCreated"]);
+  assert.deepEqual(orders, ["staging.orders.*.OrderCreated", "staging.orders.*.CompletedByOperator", "staging.orders.*.FailedByOperator"]);
   for (const role of SERVICE_ROLES) {
     const p = permissionsFor(staging, role);
     assert.ok(!p.publish.allow.some((s) => s.includes("STREAM.CREATE") || s === "staging.orders.>" || s.startsWith("$JS.API.>")), `${role} may not create the stream nor publish everything`);
