@@ -68,7 +68,8 @@
  * gap).
  */
 import type { ProviderName } from "@pinflow/contracts";
-import { baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
+import { checksBefore, earliestNextCheckMs, type CheckBudget } from "./check-budget.js";
+import { adaptiveCheckBudget, baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
 
 export const HOUR_MS = 3_600_000;
 
@@ -86,6 +87,32 @@ const GAP_STEP = 1.04;
  * finishes (a provider's minimum processing time, the valley between two modes).
  */
 const SPARSE_SHARE = 0.005;
+/**
+ * The objective's groups: orders by time to done on a log scale, each band 4× the one before
+ * (< 15 s, 15 s–1 min, 1–4 min, 4–16 min, 16 min–1 h 4 min, –4 h 16 min, longer), so the modes of
+ * a mixture (seconds, minutes, an hour) fall into different groups. A candidate whose mean delay in
+ * any group holding ≥ 5 % of the sample is longer than the fallback preset's in that group (on the
+ * same sample) is not chosen: no completion-time group is served worse than by the preset.
+ */
+const GROUP_EDGES_MS: readonly number[] = [15_000, 60_000, 240_000, 960_000, 3_840_000, 15_360_000];
+const GROUP_MIN_SHARE = 0.05;
+/**
+ * Slack of that comparison: 10 % + 1 s. The preset's fixed check times sit at the same place for
+ * every order, so a group that happens to end just before one of them has a lucky mean delay that
+ * a schedule placed by the sample's quantiles cannot match to the second.
+ */
+const GROUP_SLACK = 0.1;
+const GROUP_SLACK_MS = 1000;
+/**
+ * Drift: the newest part of a sample is compared with the rest at these sizes (a share of the
+ * window, at least minSamples); see recentSinceChange.
+ */
+const DRIFT_SPLIT_GROWTH = Math.SQRT2;
+/**
+ * A split counts as a change when the two parts' Kolmogorov–Smirnov distance exceeds
+ * c·√((n₁ + n₂)/(n₁·n₂)); c = 2.0 is a false alarm rate of about 0.07 % per split tested.
+ */
+const DRIFT_KS_C = 2.0;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -174,6 +201,8 @@ export interface ScheduleBasis {
   expectedDelayMs: number;
   /** Checks in the first hour of an order that never finishes, with every gap as short as the jitter allows. */
   firstHourChecks: number;
+  /** Learnt from only the newest samples: the provider's completion times changed (recentSinceChange). */
+  drift: boolean;
 }
 
 export interface LearntSchedule {
@@ -187,15 +216,24 @@ export interface LearntSchedule {
   /** t* = Q(q*): from here on, geometric back-off. */
   tailFromMs: number;
   tailGrowth: number;
-  /** The policy's cap: no gap is longer. */
+  /** The policy's cap: no gap is longer before `lateFromMs`. */
   capMs: number;
+  /** The largest completion time observed: past it, the tail's gaps may grow up to `lateCapMs`. */
+  lateFromMs: number;
+  lateCapMs: number;
+  /**
+   * The fallback preset's check times (ms after sent): up to `lateFromMs`, wherever orders finish,
+   * no gap is longer than the preset's gap at the same time, so no group of orders waits longer
+   * than under the preset (the objective, see learnSchedule).
+   */
+  presetTimesMs: readonly number[];
   basis: ScheduleBasis;
   /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
   fingerprint: string;
 }
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
-export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs">;
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs">;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -205,15 +243,37 @@ function clamp(x: number, lo: number, hi: number): number {
 export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
   const t = Math.max(0, elapsedMs);
   const cap = Math.max(s.minGapMs, s.capMs);
+  if (t >= s.lateFromMs) {
+    // Past everything observed, an order is most likely never to finish: the gap keeps growing past the cap.
+    return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), Math.max(cap, s.lateCapMs)));
+  }
+  const done = 1 - survivalAt(s.quantilesMs, t);
+  // Where another SPARSE_SHARE of the orders will have finished: the bounds below only bind where orders finish.
+  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
+  const presetGap = presetGapAt(s.presetTimesMs, t);
   if (t < s.tailFromMs) {
-    const done = 1 - survivalAt(s.quantilesMs, t);
     // Where the survival has dropped by the factor (1 − h): the same chance h for every check.
     const byHazard = quantileAt(s.quantilesMs, 1 - (1 - h(s)) * (1 - done)) - t;
-    // Where another SPARSE_SHARE of the orders will have finished: D only binds where orders finish.
-    const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
-    return Math.round(clamp(Math.min(byHazard, Math.max(s.maxGapMs, byMass)), s.minGapMs, cap));
+    return Math.round(clamp(Math.min(byHazard, Math.max(Math.min(s.maxGapMs, presetGap), byMass)), s.minGapMs, cap));
   }
-  return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap));
+  const backOff = clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap);
+  return Math.round(clamp(Math.min(backOff, Math.max(presetGap, byMass)), s.minGapMs, cap));
+}
+
+/** The length of the preset's gap around `t` (ms after sent): its next check time minus the one before. */
+export function presetGapAt(presetTimesMs: readonly number[], t: number): number {
+  const n = presetTimesMs.length;
+  if (n === 0) return Infinity;
+  // The first check time after t.
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (presetTimesMs[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo >= n) return n >= 2 ? presetTimesMs[n - 1]! - presetTimesMs[n - 2]! : presetTimesMs[0]!;
+  return presetTimesMs[lo]! - (lo > 0 ? presetTimesMs[lo - 1]! : 0);
 }
 
 function h(s: ScheduleShape): number {
@@ -228,24 +288,26 @@ export function learntDelayMs(s: LearntSchedule, elapsedMs: number, jitter: numb
 /**
  * Check times (ms after sent) of an order that never finishes, up to the
  * first at or past `untilMs`; every gap times `gapScale` (1: before jitter;
- * 1 − jitter: every check as early as the jitter allows).
+ * 1 − jitter: every check as early as the jitter allows); never earlier than
+ * the per-watch `budget` allows (as the poller places them: check-budget.ts).
  */
-export function learntCheckTimes(s: ScheduleShape, untilMs: number, gapScale = 1): number[] {
+export function learntCheckTimes(s: ScheduleShape, untilMs: number, gapScale = 1, budget?: CheckBudget): number[] {
   const times: number[] = [];
   let t = 0;
   while (t < untilMs && times.length < MAX_REPLAY_CHECKS) {
-    t += Math.max(1, Math.round(learntGapMs(s, t) * gapScale));
+    const next = t + Math.max(1, Math.round(learntGapMs(s, t) * gapScale));
+    t = Math.max(next, earliestNextCheckMs(budget, times.length, t));
     times.push(t);
   }
   return times;
 }
 
-/** A preset's check times (ms after sent, before jitter), up to the first at or past `untilMs`. */
+/** A preset's check times (ms after sent, before jitter; within the policy's check budget, if any), up to the first at or past `untilMs`. */
 export function presetCheckTimes(policy: PollPolicy, untilMs: number): number[] {
   const times: number[] = [];
   let t = 0;
   for (let attempt = 0; t < untilMs && times.length < MAX_REPLAY_CHECKS; attempt++) {
-    t += Math.max(1, baseDelayMs(policy, attempt));
+    t = Math.max(t + Math.max(1, baseDelayMs(policy, attempt)), earliestNextCheckMs(policy.checkBudget, attempt, t));
     times.push(t);
   }
   return times;
@@ -257,6 +319,10 @@ export interface Replay {
   meanDelayMs: number;
   /** The detection delay at the asked quantile (NaN when not asked). */
   delayQuantileMs: number;
+  /** Mean delay per group of orders by time to done, cut at the asked edges (empty when not asked). */
+  groupMeanDelayMs: number[];
+  /** Orders per group. */
+  groupCounts: number[];
 }
 
 /**
@@ -264,9 +330,13 @@ export interface Replay {
  * against ascending times to done: which check finds each order, how late.
  * Without `quantile` only the means are computed (no sort).
  */
-export function replay(times: readonly number[], sorted: ArrayLike<number>, quantile?: number): Replay {
+export function replay(times: readonly number[], sorted: ArrayLike<number>, quantile?: number, groupEdgesMs?: readonly number[]): Replay {
   const n = sorted.length;
   const delays = quantile === undefined ? undefined : new Float64Array(n);
+  const groups = groupEdgesMs ? groupEdgesMs.length + 1 : 0;
+  const groupSums = new Array<number>(groups).fill(0);
+  const groupCounts = new Array<number>(groups).fill(0);
+  let g = 0;
   let k = 0;
   let checks = 0;
   let delaySum = 0;
@@ -277,20 +347,21 @@ export function replay(times: readonly number[], sorted: ArrayLike<number>, quan
     checks += k + 1;
     delaySum += delay;
     if (delays) delays[i] = delay;
+    if (groupEdgesMs) {
+      while (g < groupEdgesMs.length && done >= groupEdgesMs[g]!) g++;
+      groupSums[g]! += delay;
+      groupCounts[g]!++;
+    }
   }
   let delayQuantileMs = NaN;
   if (delays && quantile !== undefined) {
     delays.sort();
     delayQuantileMs = orderStatistic(delays, clamp(quantile, 0, 1) * (n - 1));
   }
-  return { meanChecks: checks / n, meanDelayMs: delaySum / n, delayQuantileMs };
+  const groupMeanDelayMs = groupSums.map((sum, g) => (groupCounts[g]! > 0 ? sum / groupCounts[g]! : 0));
+  return { meanChecks: checks / n, meanDelayMs: delaySum / n, delayQuantileMs, groupMeanDelayMs, groupCounts };
 }
 
-export function checksWithin(times: readonly number[], ms: number): number {
-  let count = 0;
-  for (const t of times) if (t <= ms) count++;
-  return count;
-}
 
 /**
  * Learn a schedule from times to done (ms; midpoints). Null when there are
@@ -302,6 +373,7 @@ export function learnSchedule(
   settings: AdaptiveSettings,
   policy: PollPolicy,
   scope: ScheduleBasis["scope"] = "package",
+  drift = false,
 ): LearntSchedule | null {
   const n = valuesMs.length;
   if (n === 0 || n < settings.minSamples) return null;
@@ -311,6 +383,14 @@ export function learnSchedule(
   const capMs = Math.max(minGapMs, policy.maxDelayMs);
   const horizon = Math.max(sorted[n - 1]!, HOUR_MS);
   const budgetChecks = settings.budget * replay(presetCheckTimes(settings.reference, horizon), sorted).meanChecks;
+  const checkBudget = adaptiveCheckBudget(settings);
+  // What the fallback preset does for each group of this sample: no candidate may do worse for any.
+  const presetTimesMs = presetCheckTimes({ ...policy, checkBudget }, horizon);
+  const presetReplay = replay(presetTimesMs, sorted, undefined, GROUP_EDGES_MS);
+  const floor = presetReplay.groupMeanDelayMs;
+  const counted = presetReplay.groupCounts.map((c) => c >= GROUP_MIN_SHARE * n);
+  const lateFromMs = sorted[n - 1]!;
+  const lateCapMs = Math.max(capMs, settings.lateCapMs);
 
   const gaps: number[] = [];
   for (let d = minGapMs; d < capMs; d *= GAP_STEP) gaps.push(Math.round(d));
@@ -325,14 +405,27 @@ export function learnSchedule(
   const shortest = 1 - clamp(policy.jitter, 0, 1);
   /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
   const evaluate = (hazard: number, tailQuantile: number, maxGapMs: number, full: boolean): Candidate | null => {
-    const shape: ScheduleShape = { quantilesMs, hazard, maxGapMs, minGapMs, tailFromMs: quantileAt(quantilesMs, tailQuantile), tailGrowth: Math.max(1.05, settings.tailGrowth), capMs };
-    // The first-hour limit holds even when the jitter makes every gap as short as it can.
-    const firstHourChecks = checksWithin(learntCheckTimes(shape, HOUR_MS + 1, shortest), HOUR_MS);
+    const shape: ScheduleShape = {
+      quantilesMs,
+      hazard,
+      maxGapMs,
+      minGapMs,
+      tailFromMs: quantileAt(quantilesMs, tailQuantile),
+      tailGrowth: Math.max(1.05, settings.tailGrowth),
+      capMs,
+      lateFromMs,
+      lateCapMs,
+      presetTimesMs,
+    };
+    // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
+    // (the per-watch budget enforces the hard bound; this keeps it from having to).
+    const firstHourChecks = checksBefore(learntCheckTimes(shape, HOUR_MS, shortest), HOUR_MS);
     if (firstHourChecks > settings.maxChecksFirstHour) return null;
-    const result = replay(learntCheckTimes(shape, horizon), sorted, full ? settings.delayQuantile : undefined);
+    const result = replay(learntCheckTimes(shape, horizon, 1, checkBudget), sorted, full ? settings.delayQuantile : undefined, full ? GROUP_EDGES_MS : undefined);
     if (result.meanChecks > budgetChecks) return null;
     return { shape, tailQuantile, result, firstHourChecks };
   };
+  const noGroupWorse = (c: Candidate): boolean => c.result.groupMeanDelayMs.every((d, g) => !counted[g] || d <= floor[g]! * (1 + GROUP_SLACK) + GROUP_SLACK_MS);
   const better = (a: Candidate, b: Candidate): boolean =>
     a.result.delayQuantileMs !== b.result.delayQuantileMs
       ? a.result.delayQuantileMs < b.result.delayQuantileMs
@@ -352,8 +445,9 @@ export function learnSchedule(
         if (evaluate(hazard, tailQuantile, gaps[mid]!, false)) hi = mid;
         else lo = mid + 1;
       }
+      // Group delays only grow with D: if the smallest D serves a group worse than the preset, a larger one does too.
       const found = evaluate(hazard, tailQuantile, gaps[lo]!, true);
-      if (found && (!best || better(found, best))) best = found;
+      if (found && noGroupWorse(found) && (!best || better(found, best))) best = found;
     }
   }
   if (!best) return null;
@@ -367,9 +461,52 @@ export function learnSchedule(
       budgetChecks,
       expectedDelayMs: best.result.delayQuantileMs,
       firstHourChecks: best.firstHourChecks,
+      drift,
     },
     fingerprint: fingerprintOf(valuesMs),
   };
+}
+
+/**
+ * Drift: the newest part of a sample (NEWEST FIRST) when the provider's completion times changed,
+ * else the whole sample. The newest s values are compared with the older rest for s = minSamples,
+ * ×√2, … up to half the sample, by the two-sample Kolmogorov–Smirnov distance; a split whose
+ * distance exceeds DRIFT_KS_C·√((s + r)/(s·r)) is a change, and the split that exceeds it most
+ * (the likeliest change point) keeps only the values after it. So a schedule is learnt from the
+ * new regime once about minSamples of its orders have finished, not after the window has turned
+ * over; and recorded midpoints of the old regime no longer hold the first check where they were.
+ */
+export function recentSinceChange(newestFirst: readonly number[], minSamples: number): readonly number[] {
+  const n = newestFirst.length;
+  const smallest = Math.max(20, minSamples);
+  if (n < 2 * smallest) return newestFirst;
+  let bestSplit = n;
+  let bestScore = 1;
+  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+    const recent = Float64Array.from(newestFirst.slice(0, split)).sort();
+    const older = Float64Array.from(newestFirst.slice(split)).sort();
+    const critical = DRIFT_KS_C * Math.sqrt((recent.length + older.length) / (recent.length * older.length));
+    const score = ksDistance(recent, older) / critical;
+    if (score > bestScore) {
+      bestScore = score;
+      bestSplit = split;
+    }
+  }
+  return bestSplit === n ? newestFirst : newestFirst.slice(0, bestSplit);
+}
+
+/** The largest distance between the empirical distribution functions of two ascending samples. */
+export function ksDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < a.length && j < b.length) {
+    const x = Math.min(a[i]!, b[j]!);
+    while (i < a.length && a[i]! <= x) i++;
+    while (j < b.length && b[j]! <= x) j++;
+    d = Math.max(d, Math.abs(i / a.length - j / b.length));
+  }
+  return d;
 }
 
 /** A cheap identity of a sample: its size and a rolling hash of its values in order. */
@@ -430,7 +567,10 @@ export function learnSchedules(
     const config = settingsFor(provider);
     if (!config || values.length < config.settings.minSamples) return null;
     if (before && before.fingerprint === fingerprintOf(values)) return before;
-    return learnSchedule(values, config.settings, config.policy, scope);
+    const recent = recentSinceChange(values, config.settings.minSamples);
+    const learnt = learnSchedule(recent, config.settings, config.policy, scope, recent.length < values.length);
+    // The fingerprint is the whole sample's: an unchanged sample is not looked at again.
+    return learnt && { ...learnt, fingerprint: fingerprintOf(values) };
   };
   const byPackage = new Map<string, LearntSchedule>();
   for (const [key, pkg] of packages) {
