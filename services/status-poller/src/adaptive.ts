@@ -77,8 +77,10 @@ export const HOUR_MS = 3_600_000;
 const LEVELS = 200;
 /** Candidate conditional chances per check. */
 const HAZARDS: readonly number[] = [0.3, 0.5, 0.7];
+/** Candidate bounds of a tail gap, as a multiple of the preset's gap at the same time. */
+const TAIL_PRESET_FACTORS: readonly number[] = [1, 2];
 /** Candidate tail quantiles: the body ends at Q(q*). */
-const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99];
+const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.97, 0.99];
 /** D grows in steps of 4 % from minGap to the cap. */
 const GAP_STEP = 1.04;
 /**
@@ -104,15 +106,32 @@ const GROUP_MIN_SHARE = 0.05;
 const GROUP_SLACK = 0.1;
 const GROUP_SLACK_MS = 1000;
 /**
- * Drift: the newest part of a sample is compared with the rest at these sizes (a share of the
- * window, at least minSamples); see recentSinceChange.
+ * Drift: the newest part of a sample is compared with the rest at these sizes (from minSamples,
+ * ×√2 each); see samplesSinceChange.
  */
 const DRIFT_SPLIT_GROWTH = Math.SQRT2;
+/** The times the two parts are compared at: the share of orders done by 5 s, 10 s, 20 s, … 47 h. */
+const DRIFT_EDGES_MS: readonly number[] = Array.from({ length: 16 }, (_, k) => 5000 * 2 ** k);
 /**
- * A split counts as a change when the two parts' Kolmogorov–Smirnov distance exceeds
- * c·√((n₁ + n₂)/(n₁·n₂)); c = 2.0 is a false alarm rate of about 0.07 % per split tested.
+ * A split counts as a change when, at some edge, the two parts' shares done differ by more than
+ * this many standard errors (two-proportion z; 4.5 is a false alarm chance of about 7·10⁻⁶ per
+ * comparison, so the ~150 comparisons of a refresh stay below 0.1 %).
  */
-const DRIFT_KS_C = 2.0;
+const DRIFT_Z = 4.5;
+/**
+ * …and by at least this much: where the checks were placed changes which intervals straddle an
+ * edge (and so are left out), which can shift a share done by a few points without any change at
+ * the provider; a change worth learning again for moves it by more.
+ */
+const DRIFT_MIN_SHIFT = 0.1;
+/**
+ * An edge is compared only where, in each part, at least this share of the orders is known to be
+ * done or not by then: where many intervals straddle it (e.g. an edge before a schedule's first
+ * check), which ones are known depends on the schedule, not the provider.
+ */
+const DRIFT_MIN_KNOWN_SHARE = 0.8;
+/** An edge is compared only where each part has at least this many orders known to be done or not by then. */
+const DRIFT_MIN_KNOWN = 30;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -130,10 +149,29 @@ export interface CompletionRecord extends CompletionSample {
   packageId: string;
 }
 
-/** The estimate of a sample's time to done: the midpoint of its interval. */
+/**
+ * The estimate of a sample's time to done: a point of its interval [L, U], at a fraction of its
+ * width fixed by the interval itself (a hash of L and U, uniform in [0, 1)): across many orders
+ * the estimates spread over their intervals as the completions did (for a density about flat
+ * within one check gap), instead of piling up at the midpoints. Midpoints sit halfway between
+ * the checks of the schedule that recorded them, so a sample of midpoints is a set of spikes on
+ * that schedule's grid: a schedule learnt from it keeps its checks near the old ones (after a
+ * provider got faster, the first check never moves below the old first midpoint), and replaying a
+ * candidate on the spikes misjudges its delays. Deterministic: the same interval, the same value.
+ */
 export function sampleValueMs(sample: CompletionSample): number {
   const lower = Math.max(0, Math.min(sample.lowerMs, sample.upperMs));
-  return (lower + Math.max(lower, sample.upperMs)) / 2;
+  const upper = Math.max(lower, sample.upperMs);
+  return lower + unitHash(Math.round(lower), Math.round(upper)) * (upper - lower);
+}
+
+/** A fraction in [0, 1) fixed by two integers (a 32-bit integer mix). */
+function unitHash(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b ^ 0xc2b2ae35, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4_294_967_296;
 }
 
 // ---------------------------------------------------------------------------
@@ -201,7 +239,7 @@ export interface ScheduleBasis {
   expectedDelayMs: number;
   /** Checks in the first hour of an order that never finishes, with every gap as short as the jitter allows. */
   firstHourChecks: number;
-  /** Learnt from only the newest samples: the provider's completion times changed (recentSinceChange). */
+  /** Learnt from only the newest samples: the provider's completion times changed (samplesSinceChange). */
   drift: boolean;
 }
 
@@ -227,13 +265,15 @@ export interface LearntSchedule {
    * than under the preset (the objective, see learnSchedule).
    */
   presetTimesMs: readonly number[];
+  /** In the tail, no gap is longer than this × the preset's gap at the same time (where orders still finish). */
+  tailPresetFactor: number;
   basis: ScheduleBasis;
   /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
   fingerprint: string;
 }
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
-export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs">;
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor">;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -257,7 +297,7 @@ export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
     return Math.round(clamp(Math.min(byHazard, Math.max(Math.min(s.maxGapMs, presetGap), byMass)), s.minGapMs, cap));
   }
   const backOff = clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap);
-  return Math.round(clamp(Math.min(backOff, Math.max(presetGap, byMass)), s.minGapMs, cap));
+  return Math.round(clamp(Math.min(backOff, Math.max(presetGap * s.tailPresetFactor, byMass)), s.minGapMs, cap));
 }
 
 /** The length of the preset's gap around `t` (ms after sent): its next check time minus the one before. */
@@ -404,7 +444,7 @@ export function learnSchedule(
   }
   const shortest = 1 - clamp(policy.jitter, 0, 1);
   /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
-  const evaluate = (hazard: number, tailQuantile: number, maxGapMs: number, full: boolean): Candidate | null => {
+  const evaluate = (hazard: number, tailQuantile: number, tailPresetFactor: number, maxGapMs: number, full: boolean): Candidate | null => {
     const shape: ScheduleShape = {
       quantilesMs,
       hazard,
@@ -416,6 +456,7 @@ export function learnSchedule(
       lateFromMs,
       lateCapMs,
       presetTimesMs,
+      tailPresetFactor,
     };
     // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
     // (the per-watch budget enforces the hard bound; this keeps it from having to).
@@ -436,18 +477,20 @@ export function learnSchedule(
   let best: Candidate | undefined;
   for (const hazard of HAZARDS) {
     for (const tailQuantile of TAIL_QUANTILES) {
-      // Checks and first-hour checks only shrink as D grows: find the smallest D that fits.
-      if (!evaluate(hazard, tailQuantile, gaps[gaps.length - 1]!, false)) continue;
-      let lo = 0;
-      let hi = gaps.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (evaluate(hazard, tailQuantile, gaps[mid]!, false)) hi = mid;
-        else lo = mid + 1;
+      for (const factor of TAIL_PRESET_FACTORS) {
+        // Checks and first-hour checks only shrink as D grows: find the smallest D that fits.
+        if (!evaluate(hazard, tailQuantile, factor, gaps[gaps.length - 1]!, false)) continue;
+        let lo = 0;
+        let hi = gaps.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (evaluate(hazard, tailQuantile, factor, gaps[mid]!, false)) hi = mid;
+          else lo = mid + 1;
+        }
+        // Group delays only grow with D: if the smallest D serves a group worse than the preset, a larger one does too.
+        const found = evaluate(hazard, tailQuantile, factor, gaps[lo]!, true);
+        if (found && noGroupWorse(found) && (!best || better(found, best))) best = found;
       }
-      // Group delays only grow with D: if the smallest D serves a group worse than the preset, a larger one does too.
-      const found = evaluate(hazard, tailQuantile, gaps[lo]!, true);
-      if (found && noGroupWorse(found) && (!best || better(found, best))) best = found;
     }
   }
   if (!best) return null;
@@ -468,45 +511,58 @@ export function learnSchedule(
 }
 
 /**
- * Drift: the newest part of a sample (NEWEST FIRST) when the provider's completion times changed,
- * else the whole sample. The newest s values are compared with the older rest for s = minSamples,
- * ×√2, … up to half the sample, by the two-sample Kolmogorov–Smirnov distance; a split whose
- * distance exceeds DRIFT_KS_C·√((s + r)/(s·r)) is a change, and the split that exceeds it most
- * (the likeliest change point) keeps only the values after it. So a schedule is learnt from the
- * new regime once about minSamples of its orders have finished, not after the window has turned
- * over; and recorded midpoints of the old regime no longer hold the first check where they were.
+ * Drift: how many of the newest samples (NEWEST FIRST) to learn from: all of them, unless the
+ * provider's completion times changed, then only those after the change.
+ *
+ * The newest s samples are compared with the older rest for s = minSamples, ×√2, … while the rest
+ * has minSamples too. The comparison uses what each sample's interval says for sure, not its
+ * midpoint: at each edge x (5 s, 10 s, 20 s, …), an order is done by x if its done check was at
+ * or before x, not done if its last pending check was at or after x, and unknown (left out) if
+ * its interval straddles x. Midpoints depend on where the schedule of the moment placed the checks,
+ * so comparing them would see a change at every new schedule; the intervals do not. A split is a
+ * change where the shares done differ by more than DRIFT_Z standard errors at some edge; the split
+ * that differs most (the likeliest change point) wins. So a schedule is learnt from the new regime
+ * once about minSamples of its orders have finished, not after the window has turned over, and
+ * the recorded midpoints of the old regime no longer hold the first check where it was.
  */
-export function recentSinceChange(newestFirst: readonly number[], minSamples: number): readonly number[] {
+export function samplesSinceChange(newestFirst: readonly CompletionSample[], minSamples: number): number {
   const n = newestFirst.length;
-  const smallest = Math.max(20, minSamples);
-  if (n < 2 * smallest) return newestFirst;
-  let bestSplit = n;
-  let bestScore = 1;
-  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
-    const recent = Float64Array.from(newestFirst.slice(0, split)).sort();
-    const older = Float64Array.from(newestFirst.slice(split)).sort();
-    const critical = DRIFT_KS_C * Math.sqrt((recent.length + older.length) / (recent.length * older.length));
-    const score = ksDistance(recent, older) / critical;
-    if (score > bestScore) {
-      bestScore = score;
-      bestSplit = split;
+  const smallest = Math.max(DRIFT_MIN_KNOWN, minSamples);
+  if (n < 2 * smallest) return n;
+  const edges = DRIFT_EDGES_MS.length;
+  // Prefix counts, newest first: done[e][i] / notDone[e][i] among the first i samples.
+  const done = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  const notDone = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  for (let i = 0; i < n; i++) {
+    const { lowerMs, upperMs } = newestFirst[i]!;
+    for (let e = 0; e < edges; e++) {
+      const x = DRIFT_EDGES_MS[e]!;
+      done[e]![i + 1] = done[e]![i]! + (upperMs <= x ? 1 : 0);
+      notDone[e]![i + 1] = notDone[e]![i]! + (lowerMs >= x && upperMs > x ? 1 : 0);
     }
   }
-  return bestSplit === n ? newestFirst : newestFirst.slice(0, bestSplit);
-}
-
-/** The largest distance between the empirical distribution functions of two ascending samples. */
-export function ksDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let i = 0;
-  let j = 0;
-  let d = 0;
-  while (i < a.length && j < b.length) {
-    const x = Math.min(a[i]!, b[j]!);
-    while (i < a.length && a[i]! <= x) i++;
-    while (j < b.length && b[j]! <= x) j++;
-    d = Math.max(d, Math.abs(i / a.length - j / b.length));
+  let best = n;
+  let bestZ = DRIFT_Z;
+  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+    for (let e = 0; e < edges; e++) {
+      const d1 = done[e]![split]!;
+      const m1 = d1 + notDone[e]![split]!;
+      const d2 = done[e]![n]! - d1;
+      const m2 = d2 + notDone[e]![n]! - notDone[e]![split]!;
+      if (m1 < DRIFT_MIN_KNOWN || m2 < DRIFT_MIN_KNOWN) continue;
+      if (m1 < DRIFT_MIN_KNOWN_SHARE * split || m2 < DRIFT_MIN_KNOWN_SHARE * (n - split)) continue;
+      const pooled = (d1 + d2) / (m1 + m2);
+      const se = Math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2));
+      const shift = Math.abs(d1 / m1 - d2 / m2);
+      if (se === 0 || shift < DRIFT_MIN_SHIFT) continue;
+      const z = shift / se;
+      if (z > bestZ) {
+        bestZ = z;
+        best = split;
+      }
+    }
   }
-  return d;
+  return best;
 }
 
 /** A cheap identity of a sample: its size and a rolling hash of its values in order. */
@@ -548,38 +604,48 @@ export function learnSchedules(
   settingsFor: (provider: ProviderName) => { settings: AdaptiveSettings; policy: PollPolicy } | null,
   previous: LearntSchedules = NO_SCHEDULES,
 ): LearntSchedules {
-  const packages = new Map<string, { provider: ProviderName; values: number[] }>();
-  const providers = new Map<ProviderName, number[]>();
+  interface Sample {
+    values: number[];
+    intervals: CompletionSample[];
+  }
+  const add = (sample: Sample, r: CompletionRecord, window: number): void => {
+    if (sample.values.length >= window) return;
+    sample.values.push(sampleValueMs(r));
+    sample.intervals.push(r);
+  };
+  const packages = new Map<string, Sample & { provider: ProviderName }>();
+  const providers = new Map<ProviderName, Sample>();
   for (const r of records) {
     const config = settingsFor(r.provider);
     if (!config) continue;
     const window = Math.max(1, config.settings.window);
-    const value = sampleValueMs(r);
     const key = packageKey(r.provider, r.packageId);
-    const pkg = packages.get(key) ?? { provider: r.provider, values: [] };
-    if (pkg.values.length < window) pkg.values.push(value);
+    const pkg = packages.get(key) ?? { provider: r.provider, values: [], intervals: [] };
+    add(pkg, r, window);
     packages.set(key, pkg);
-    const all = providers.get(r.provider) ?? [];
-    if (all.length < window) all.push(value);
+    const all = providers.get(r.provider) ?? { values: [], intervals: [] };
+    add(all, r, window);
     providers.set(r.provider, all);
   }
-  const learn = (values: number[], provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
+  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
     const config = settingsFor(provider);
+    const { values } = sample;
     if (!config || values.length < config.settings.minSamples) return null;
-    if (before && before.fingerprint === fingerprintOf(values)) return before;
-    const recent = recentSinceChange(values, config.settings.minSamples);
-    const learnt = learnSchedule(recent, config.settings, config.policy, scope, recent.length < values.length);
+    const fingerprint = fingerprintOf(values);
+    if (before && before.fingerprint === fingerprint) return before;
+    const since = samplesSinceChange(sample.intervals, config.settings.minSamples);
+    const learnt = learnSchedule(since < values.length ? values.slice(0, since) : values, config.settings, config.policy, scope, since < values.length);
     // The fingerprint is the whole sample's: an unchanged sample is not looked at again.
-    return learnt && { ...learnt, fingerprint: fingerprintOf(values) };
+    return learnt && { ...learnt, fingerprint };
   };
   const byPackage = new Map<string, LearntSchedule>();
   for (const [key, pkg] of packages) {
-    const s = learn(pkg.values, pkg.provider, "package", previous.byPackage.get(key));
+    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key));
     if (s) byPackage.set(key, s);
   }
   const byProvider = new Map<ProviderName, LearntSchedule>();
-  for (const [provider, values] of providers) {
-    const s = learn(values, provider, "provider", previous.byProvider.get(provider));
+  for (const [provider, sample] of providers) {
+    const s = learn(sample, provider, "provider", previous.byProvider.get(provider));
     if (s) byProvider.set(provider, s);
   }
   return { byPackage, byProvider };

@@ -14,9 +14,11 @@ import {
   quantileTable,
   replay,
   sampleValueMs,
+  samplesSinceChange,
   scheduleFor,
   survivalAt,
   type CompletionRecord,
+  type CompletionSample,
   type LearntSchedule,
 } from "./adaptive.js";
 import { cadenceFor, decideCheck, newWatch, type Cadence, type CheckResult } from "./poll.js";
@@ -68,10 +70,17 @@ test("the quantile table and the survival function are inverses, and bounded in 
   assert.equal(learnt(FAST).quantilesMs.length, 201, "a schedule keeps the table, not the sample");
 });
 
-test("a sample's value is the midpoint of its interval", () => {
-  assert.equal(sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 }), 30_000);
-  assert.equal(sampleValueMs({ lowerMs: 0, upperMs: 15_000 }), 7500);
+test("a sample's value is a point of its interval fixed by the interval, spread across intervals (not their midpoints)", () => {
+  const v = sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 });
+  assert.ok(v >= 20_000 && v <= 40_000);
+  assert.equal(sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 }), v, "deterministic");
+  assert.equal(sampleValueMs({ lowerMs: 15_000, upperMs: 15_000 }), 15_000);
   assert.equal(sampleValueMs({ lowerMs: 9000, upperMs: 5000 }), 5000, "a malformed interval collapses to its upper end");
+  // Orders checked on the same grid (pending at 10 s, done at 20 s, a few ms apart): spread over the gap, not piled at 15 s.
+  const values = Array.from({ length: 1000 }, (_, i) => sampleValueMs({ lowerMs: 10_000 + i, upperMs: 20_000 + i }) - i);
+  const tenths = new Array<number>(10).fill(0);
+  for (const x of values) tenths[Math.min(9, Math.floor((x - 10_000) / 1000))]!++;
+  for (const count of tenths) assert.ok(count > 60 && count < 140, `${tenths.join(",")}: about uniform`);
 });
 
 test("fewer than minSamples → no schedule (the preset applies)", () => {
@@ -276,6 +285,32 @@ test("a done check records the interval: pending at the last pending check, done
   const last = decideCheck(x, done, at(270_000), SEED_POLICY, 0.5);
   assert.equal(last.completion?.lowerMs, 90_000);
   assert.equal(last.completion?.upperMs, 270_000);
-  assert.equal(sampleValueMs(last.completion!), 180_000);
+  const value = sampleValueMs(last.completion!);
+  assert.ok(value >= 90_000 && value <= 270_000);
   assert.equal(decideCheck(x, { kind: "cancelled", note: null }, at(270_000), SEED_POLICY, 0.5).completion, undefined);
+});
+
+test("drift: the samples since a change in the provider's completion times, not a change of the schedule that recorded them", () => {
+  /** Intervals as a schedule with checks every `gapMs` records them. */
+  const recorded = (values: number[], gapMs: number, offsetMs = 0): CompletionSample[] =>
+    values.map((v) => {
+      const upper = Math.max(gapMs, Math.ceil((v - offsetMs) / gapMs) * gapMs + offsetMs);
+      return { lowerMs: Math.max(0, upper - gapMs), upperMs: upper };
+    });
+  // Newest first: 200 of a provider that became fast, after 1,500 slow ones.
+  const changed = [...recorded(FAST.slice(0, 200), 5000), ...recorded(SLOW.slice(0, 1500), 60_000)];
+  const since = samplesSinceChange(changed, DEFAULT_ADAPTIVE.minSamples);
+  assert.ok(since >= 141 && since <= 283, `learns from the newest ${since}`);
+  // The other way round.
+  const slower = [...recorded(SLOW.slice(0, 300), 60_000), ...recorded(FAST.slice(0, 1500), 5000)];
+  const since2 = samplesSinceChange(slower, DEFAULT_ADAPTIVE.minSamples);
+  assert.ok(since2 >= 200 && since2 <= 400, `learns from the newest ${since2}`);
+  // The same provider, recorded under two schedules (5 s and 20 s grids): no change.
+  const regridded = [...recorded(FAST.slice(0, 700), 5000, 2000), ...recorded(FAST.slice(700, 2000), 20_000)];
+  assert.equal(samplesSinceChange(regridded, DEFAULT_ADAPTIVE.minSamples), 2000);
+  // And through learnSchedules: the schedule comes from the newest samples only.
+  const records: CompletionRecord[] = changed.map((c) => ({ ...c, provider: "znet", packageId: "p" }));
+  const s = scheduleFor(learnSchedules(records, () => ({ settings: DEFAULT_ADAPTIVE, policy: DEFAULT_POLICY })), "znet", "p");
+  assert.ok(s?.basis.drift);
+  assert.equal(s.basis.samples, since);
 });
