@@ -512,18 +512,19 @@ function runCase(c: Case, index: number): boolean {
       `| ${from}–${to - 1} | ${s1(se.p95)} | ${s1(de.p95)} | ${s1(ad.p50)} / ${s1(ad.p95)} / ${s1(ad.p99)} | ${s2(se.checks)} / ${s2(de.checks)} / ${s2(ad.checks)} | ${ad.neverFirstHourMax} / ${ad.neverDayMax} | ${goal} |`,
     );
   }
-  // The drift's recovery, order by order: the first 100-order block after the drift whose adaptive p95 is ≤ 1/3 of the seed's from then on.
+  // The drift's recovery: the first 250-order block after the drift from which adaptive meets the seed goals in every block.
   if (c.drift) {
+    const block = 250;
     let recovered = -1;
-    for (let from = driftAt; from < orders.length; from += 100) {
-      const rest = (i: number): boolean => i >= from && i < from + 100;
+    for (let from = driftAt; from < orders.length; from += block) {
+      const rest = (i: number): boolean => i >= from && i < from + block;
       const [se, ad] = [seedRun, adaptiveRun].map((r) => statsOf(orders, r, rest)) as [Stats, Stats];
       if (seedGoals(se, ad).length === 0) {
         if (recovered < 0) recovered = from;
       } else recovered = -1;
     }
     console.log("");
-    console.log(`drift recovery: adaptive meets the seed goals in every 100-order block from order ${recovered < 0 ? "(never)" : `${recovered} (${recovered - driftAt} orders after the drift)`}`);
+    console.log(`drift recovery: adaptive meets the seed goals in every ${block}-order block from order ${recovered < 0 ? "(never)" : `${recovered} (${recovered - driftAt} orders after the drift)`}`);
   }
 
   const total = seedGoals(totals[0]!, totals[2]!);

@@ -151,10 +151,14 @@ export interface AdaptiveSettings {
 /**
  * Defaults for the adaptive mode. Budget 1.9: the issue's bound is 2× the
  * seed's checks per completed order; the 5 % margin absorbs the error of
- * estimating from midpoints. First hour: the issue's bound is 30 checks for
- * an order that never finishes; 27 even if every gap is jittered short
- * leaves 3 for a schedule that is learnt again while the order waits (a
- * watch follows the schedule of the moment, so it can mix two).
+ * estimating from intervals. First hour: the promise is at most 30 checks
+ * for an order that never finishes, enforced per watch (`firstHourLimit`,
+ * check-budget.ts) whatever schedules it follows; a learnt schedule keeps 27
+ * even if every gap is jittered short so the hard bound rarely has to act.
+ * Per day: at most 100 per watch (`dayLimit`; the seed spends ~150, the
+ * default ~300 on an order that never finishes); past the largest completion
+ * seen, gaps grow to `lateCapMs` (30 min). minSamples 100: the default
+ * preset until then (cold start).
  */
 export const DEFAULT_ADAPTIVE: AdaptiveSettings = {
   minSamples: 100,
