@@ -6,8 +6,10 @@
  * ## Data
  * A completed order tells us an interval: it was still pending at the last
  * check that said so (L ms after it was sent; 0 if none did) and done at the
- * check that found it done (U ms). Its time to done is estimated by the
- * midpoint (L + U) / 2. The poller keeps the most recent `window` (2,000)
+ * check that found it done (U ms). Its time to done is estimated by a point
+ * of [L, U] fixed by the interval (sampleValueMs: a hash, so the estimates of
+ * many orders spread over their intervals instead of piling up at midpoints
+ * on the recording schedule's grid). The poller keeps the most recent `window` (2,000)
  * per (provider, package). The learnt distribution is kept as a table of 201
  * quantiles (levels 0, 0.5 %, …, 100 %), so a schedule's memory and its
  * per-check cost (two binary searches in 201 numbers) do not grow with the
@@ -18,8 +20,12 @@
  * After a check at `t` ms after sent found the order pending, the next one
  * goes at t + gap, clamped to [minGap, cap], where
  *
- *     body (t < t* = Q(q*)):  gap = min( Q(1 − (1 − h)·S(t)) − t,  max(D, Q(F(t) + ε) − t) )
- *     tail (t ≥ t*):          gap = max(D, (g − 1)·t)
+ *     body (t < t* = Q(q*)):  gap = min( Q(1 − (1 − h)·S(t)) − t,  max(min(D, P(t)), Q(F(t) + ε) − t) )
+ *     tail (t* ≤ t < Q(1)):   gap = min( max(D, (g − 1)·t),  max(f·P(t), Q(F(t) + ε) − t) )
+ *     late (t ≥ Q(1)):        gap = max(D, (g − 1)·t), up to the late cap (30 min) instead of the cap
+ *
+ * where P(t) is the fallback preset's gap around t (its next check time
+ * minus the one before) and f ∈ {1, 2} a candidate.
  *
  * - The quantile step puts the next check where the survival has dropped by
  *   the factor (1 − h): S(t_next) = (1 − h)·S(t), i.e. each check has about
@@ -32,27 +38,51 @@
  *   only where almost nothing finishes: a gap may run on until another
  *   ε = 0.5 % of the orders can have finished, so no checks are spent on a
  *   provider's minimum processing time or the valley between two modes.
+ * - P(t): wherever orders finish, no gap in the body is longer than the
+ *   preset's at the same time (in the tail, f times it), so no group of
+ *   orders waits much longer than under the preset (the objective, below).
  * - Past the sample's tail quantile t*, the observed distribution has little
  *   left to say (and orders that never finish are not in it at all): gaps grow
  *   geometrically with the time already waited (g = 1.5, i.e. gap = t/2),
- *   from D up to the preset's cap, so an order that never finishes costs few
- *   checks.
+ *   from D up to the preset's cap; past the largest completion observed,
+ *   up to the late cap, so an order that never finishes costs few checks
+ *   per day (issue 13: ~65 a day on the fast benchmark provider, seed 150).
+ * - Per watch, whatever places the checks (this schedule, the next one
+ *   learnt, the fallback preset): never more than 30 checks in the first
+ *   hour or 100 in the first day (check-budget.ts, applied in poll.ts).
  *
  * ## Choosing h, D and q*
  * At each refresh (not per check) candidate schedules are replayed against
  * the sample itself: for each recorded time to done, which check would have
  * found it and how long after. Among the candidates whose mean checks per
  * completed order stay within `budget` × what the reference preset (the seed)
- * would have spent on the same orders, and whose first hour has at most
+ * would have spent on the same orders, whose first hour has at most
  * `maxChecksFirstHour` checks even if the jitter makes every gap as short as
- * it can, the one with the smallest p95 detection delay
- * wins (ties: smaller mean delay, then fewer checks). The grid is h ∈
- * {0.3, 0.5, 0.7}, q* ∈ {0.90 … 0.99}, and for each pair a binary search over
- * D from minGap to the cap in 4 % steps (checks and first-hour checks only
- * shrink as D grows, so the smallest feasible D is the best for that pair).
- * About 170 replays of ≤ 2,000 samples (only the 21 finalists sort their
- * delays): ~6 ms per (provider, package) on the benchmark machine, redone
- * only when its sample changed.
+ * it can, and which serve no group of orders worse than the fallback preset
+ * does on the same sample (groups: times to done on a log scale, < 15 s,
+ * 15 s–1 min, 1–4 min, … each 4× the last; a group counts from 5 % of the
+ * sample; mean delay within 10 % + 1 s of the preset's), the one with the
+ * smallest p95 detection delay wins (ties: smaller mean delay, then fewer
+ * checks). None fits → the preset. The grid is h ∈ {0.3, 0.5, 0.7},
+ * q* ∈ {0.90 … 0.99}, f ∈ {1, 2}, and for each a binary search over D from
+ * minGap to the cap in 4 % steps (checks and first-hour checks only shrink
+ * as D grows, group delays only grow, so the smallest feasible D is the best).
+ * ~30–90 ms per (provider, package) on the benchmark machine, redone only
+ * when its sample changed.
+ *
+ * ## Objective: why p95 under a per-group floor
+ * The p95 detection delay is what the goals are stated in, but alone it lets
+ * a schedule give up on a minority or, in a mixture, make the fast majority
+ * wait for the sake of the slow mode (issue 13). The floor says: whatever the
+ * schedule gains on p95, every completion-time group is served about as well
+ * as by the default preset, and a provider where that costs more than the
+ * budget stays on the preset. Cold start: the preset until `minSamples`.
+ *
+ * ## Drift
+ * Each refresh compares the newest samples with the older ones
+ * (samplesSinceChange: shares done by 5 s, 10 s, 20 s, … from what the
+ * intervals say for sure, a two-proportion z-test) and, on a change, learns
+ * from the samples after it only.
  *
  * ## Why not equal-hazard alone
  * With h alone (no D), the gaps grow with the spread of the distribution,
@@ -68,7 +98,8 @@
  * gap).
  */
 import type { ProviderName } from "@pinflow/contracts";
-import { baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
+import { checksBefore, earliestNextCheckMs, type CheckBudget } from "./check-budget.js";
+import { adaptiveCheckBudget, baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
 
 export const HOUR_MS = 3_600_000;
 
@@ -76,8 +107,10 @@ export const HOUR_MS = 3_600_000;
 const LEVELS = 200;
 /** Candidate conditional chances per check. */
 const HAZARDS: readonly number[] = [0.3, 0.5, 0.7];
+/** Candidate bounds of a tail gap, as a multiple of the preset's gap at the same time. */
+const TAIL_PRESET_FACTORS: readonly number[] = [1, 2];
 /** Candidate tail quantiles: the body ends at Q(q*). */
-const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99];
+const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.97, 0.99];
 /** D grows in steps of 4 % from minGap to the cap. */
 const GAP_STEP = 1.04;
 /**
@@ -86,6 +119,49 @@ const GAP_STEP = 1.04;
  * finishes (a provider's minimum processing time, the valley between two modes).
  */
 const SPARSE_SHARE = 0.005;
+/**
+ * The objective's groups: orders by time to done on a log scale, each band 4× the one before
+ * (< 15 s, 15 s–1 min, 1–4 min, 4–16 min, 16 min–1 h 4 min, –4 h 16 min, longer), so the modes of
+ * a mixture (seconds, minutes, an hour) fall into different groups. A candidate whose mean delay in
+ * any group holding ≥ 5 % of the sample is longer than the fallback preset's in that group (on the
+ * same sample) is not chosen: no completion-time group is served worse than by the preset.
+ */
+const GROUP_EDGES_MS: readonly number[] = [15_000, 60_000, 240_000, 960_000, 3_840_000, 15_360_000];
+const GROUP_MIN_SHARE = 0.05;
+/**
+ * Slack of that comparison: 10 % + 1 s. The preset's fixed check times sit at the same place for
+ * every order, so a group that happens to end just before one of them has a lucky mean delay that
+ * a schedule placed by the sample's quantiles cannot match to the second.
+ */
+const GROUP_SLACK = 0.1;
+const GROUP_SLACK_MS = 1000;
+/**
+ * Drift: the newest part of a sample is compared with the rest at these sizes (from minSamples,
+ * ×√2 each); see samplesSinceChange.
+ */
+const DRIFT_SPLIT_GROWTH = Math.SQRT2;
+/** The times the two parts are compared at: the share of orders done by 5 s, 10 s, 20 s, … 47 h. */
+const DRIFT_EDGES_MS: readonly number[] = Array.from({ length: 16 }, (_, k) => 5000 * 2 ** k);
+/**
+ * A split counts as a change when, at some edge, the two parts' shares done differ by more than
+ * this many standard errors (two-proportion z; 4.5 is a false alarm chance of about 7·10⁻⁶ per
+ * comparison, so the ~150 comparisons of a refresh stay below 0.1 %).
+ */
+const DRIFT_Z = 4.5;
+/**
+ * …and by at least this much: where the checks were placed changes which intervals straddle an
+ * edge (and so are left out), which can shift a share done by a few points without any change at
+ * the provider; a change worth learning again for moves it by more.
+ */
+const DRIFT_MIN_SHIFT = 0.1;
+/**
+ * An edge is compared only where, in each part, at least this share of the orders is known to be
+ * done or not by then: where many intervals straddle it (e.g. an edge before a schedule's first
+ * check), which ones are known depends on the schedule, not the provider.
+ */
+const DRIFT_MIN_KNOWN_SHARE = 0.8;
+/** An edge is compared only where each part has at least this many orders known to be done or not by then. */
+const DRIFT_MIN_KNOWN = 30;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -103,10 +179,29 @@ export interface CompletionRecord extends CompletionSample {
   packageId: string;
 }
 
-/** The estimate of a sample's time to done: the midpoint of its interval. */
+/**
+ * The estimate of a sample's time to done: a point of its interval [L, U], at a fraction of its
+ * width fixed by the interval itself (a hash of L and U, uniform in [0, 1)): across many orders
+ * the estimates spread over their intervals as the completions did (for a density about flat
+ * within one check gap), instead of piling up at the midpoints. Midpoints sit halfway between
+ * the checks of the schedule that recorded them, so a sample of midpoints is a set of spikes on
+ * that schedule's grid: a schedule learnt from it keeps its checks near the old ones (after a
+ * provider got faster, the first check never moves below the old first midpoint), and replaying a
+ * candidate on the spikes misjudges its delays. Deterministic: the same interval, the same value.
+ */
 export function sampleValueMs(sample: CompletionSample): number {
   const lower = Math.max(0, Math.min(sample.lowerMs, sample.upperMs));
-  return (lower + Math.max(lower, sample.upperMs)) / 2;
+  const upper = Math.max(lower, sample.upperMs);
+  return lower + unitHash(Math.round(lower), Math.round(upper)) * (upper - lower);
+}
+
+/** A fraction in [0, 1) fixed by two integers (a 32-bit integer mix). */
+function unitHash(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b ^ 0xc2b2ae35, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4_294_967_296;
 }
 
 // ---------------------------------------------------------------------------
@@ -174,6 +269,8 @@ export interface ScheduleBasis {
   expectedDelayMs: number;
   /** Checks in the first hour of an order that never finishes, with every gap as short as the jitter allows. */
   firstHourChecks: number;
+  /** Learnt from only the newest samples: the provider's completion times changed (samplesSinceChange). */
+  drift: boolean;
 }
 
 export interface LearntSchedule {
@@ -187,15 +284,26 @@ export interface LearntSchedule {
   /** t* = Q(q*): from here on, geometric back-off. */
   tailFromMs: number;
   tailGrowth: number;
-  /** The policy's cap: no gap is longer. */
+  /** The policy's cap: no gap is longer before `lateFromMs`. */
   capMs: number;
+  /** The largest completion time observed: past it, the tail's gaps may grow up to `lateCapMs`. */
+  lateFromMs: number;
+  lateCapMs: number;
+  /**
+   * The fallback preset's check times (ms after sent): up to `lateFromMs`, wherever orders finish,
+   * no gap is longer than the preset's gap at the same time, so no group of orders waits longer
+   * than under the preset (the objective, see learnSchedule).
+   */
+  presetTimesMs: readonly number[];
+  /** In the tail, no gap is longer than this × the preset's gap at the same time (where orders still finish). */
+  tailPresetFactor: number;
   basis: ScheduleBasis;
   /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
   fingerprint: string;
 }
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
-export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs">;
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor">;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -205,15 +313,37 @@ function clamp(x: number, lo: number, hi: number): number {
 export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
   const t = Math.max(0, elapsedMs);
   const cap = Math.max(s.minGapMs, s.capMs);
+  if (t >= s.lateFromMs) {
+    // Past everything observed, an order is most likely never to finish: the gap keeps growing past the cap.
+    return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), Math.max(cap, s.lateCapMs)));
+  }
+  const done = 1 - survivalAt(s.quantilesMs, t);
+  // Where another SPARSE_SHARE of the orders will have finished: the bounds below only bind where orders finish.
+  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
+  const presetGap = presetGapAt(s.presetTimesMs, t);
   if (t < s.tailFromMs) {
-    const done = 1 - survivalAt(s.quantilesMs, t);
     // Where the survival has dropped by the factor (1 − h): the same chance h for every check.
     const byHazard = quantileAt(s.quantilesMs, 1 - (1 - h(s)) * (1 - done)) - t;
-    // Where another SPARSE_SHARE of the orders will have finished: D only binds where orders finish.
-    const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
-    return Math.round(clamp(Math.min(byHazard, Math.max(s.maxGapMs, byMass)), s.minGapMs, cap));
+    return Math.round(clamp(Math.min(byHazard, Math.max(Math.min(s.maxGapMs, presetGap), byMass)), s.minGapMs, cap));
   }
-  return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap));
+  const backOff = clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), cap);
+  return Math.round(clamp(Math.min(backOff, Math.max(presetGap * s.tailPresetFactor, byMass)), s.minGapMs, cap));
+}
+
+/** The length of the preset's gap around `t` (ms after sent): its next check time minus the one before. */
+export function presetGapAt(presetTimesMs: readonly number[], t: number): number {
+  const n = presetTimesMs.length;
+  if (n === 0) return Infinity;
+  // The first check time after t.
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (presetTimesMs[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo >= n) return n >= 2 ? presetTimesMs[n - 1]! - presetTimesMs[n - 2]! : presetTimesMs[0]!;
+  return presetTimesMs[lo]! - (lo > 0 ? presetTimesMs[lo - 1]! : 0);
 }
 
 function h(s: ScheduleShape): number {
@@ -228,24 +358,26 @@ export function learntDelayMs(s: LearntSchedule, elapsedMs: number, jitter: numb
 /**
  * Check times (ms after sent) of an order that never finishes, up to the
  * first at or past `untilMs`; every gap times `gapScale` (1: before jitter;
- * 1 − jitter: every check as early as the jitter allows).
+ * 1 − jitter: every check as early as the jitter allows); never earlier than
+ * the per-watch `budget` allows (as the poller places them: check-budget.ts).
  */
-export function learntCheckTimes(s: ScheduleShape, untilMs: number, gapScale = 1): number[] {
+export function learntCheckTimes(s: ScheduleShape, untilMs: number, gapScale = 1, budget?: CheckBudget): number[] {
   const times: number[] = [];
   let t = 0;
   while (t < untilMs && times.length < MAX_REPLAY_CHECKS) {
-    t += Math.max(1, Math.round(learntGapMs(s, t) * gapScale));
+    const next = t + Math.max(1, Math.round(learntGapMs(s, t) * gapScale));
+    t = Math.max(next, earliestNextCheckMs(budget, times.length, t));
     times.push(t);
   }
   return times;
 }
 
-/** A preset's check times (ms after sent, before jitter), up to the first at or past `untilMs`. */
+/** A preset's check times (ms after sent, before jitter; within the policy's check budget, if any), up to the first at or past `untilMs`. */
 export function presetCheckTimes(policy: PollPolicy, untilMs: number): number[] {
   const times: number[] = [];
   let t = 0;
   for (let attempt = 0; t < untilMs && times.length < MAX_REPLAY_CHECKS; attempt++) {
-    t += Math.max(1, baseDelayMs(policy, attempt));
+    t = Math.max(t + Math.max(1, baseDelayMs(policy, attempt)), earliestNextCheckMs(policy.checkBudget, attempt, t));
     times.push(t);
   }
   return times;
@@ -257,6 +389,10 @@ export interface Replay {
   meanDelayMs: number;
   /** The detection delay at the asked quantile (NaN when not asked). */
   delayQuantileMs: number;
+  /** Mean delay per group of orders by time to done, cut at the asked edges (empty when not asked). */
+  groupMeanDelayMs: number[];
+  /** Orders per group. */
+  groupCounts: number[];
 }
 
 /**
@@ -264,9 +400,13 @@ export interface Replay {
  * against ascending times to done: which check finds each order, how late.
  * Without `quantile` only the means are computed (no sort).
  */
-export function replay(times: readonly number[], sorted: ArrayLike<number>, quantile?: number): Replay {
+export function replay(times: readonly number[], sorted: ArrayLike<number>, quantile?: number, groupEdgesMs?: readonly number[]): Replay {
   const n = sorted.length;
   const delays = quantile === undefined ? undefined : new Float64Array(n);
+  const groups = groupEdgesMs ? groupEdgesMs.length + 1 : 0;
+  const groupSums = new Array<number>(groups).fill(0);
+  const groupCounts = new Array<number>(groups).fill(0);
+  let g = 0;
   let k = 0;
   let checks = 0;
   let delaySum = 0;
@@ -277,20 +417,21 @@ export function replay(times: readonly number[], sorted: ArrayLike<number>, quan
     checks += k + 1;
     delaySum += delay;
     if (delays) delays[i] = delay;
+    if (groupEdgesMs) {
+      while (g < groupEdgesMs.length && done >= groupEdgesMs[g]!) g++;
+      groupSums[g]! += delay;
+      groupCounts[g]!++;
+    }
   }
   let delayQuantileMs = NaN;
   if (delays && quantile !== undefined) {
     delays.sort();
     delayQuantileMs = orderStatistic(delays, clamp(quantile, 0, 1) * (n - 1));
   }
-  return { meanChecks: checks / n, meanDelayMs: delaySum / n, delayQuantileMs };
+  const groupMeanDelayMs = groupSums.map((sum, g) => (groupCounts[g]! > 0 ? sum / groupCounts[g]! : 0));
+  return { meanChecks: checks / n, meanDelayMs: delaySum / n, delayQuantileMs, groupMeanDelayMs, groupCounts };
 }
 
-export function checksWithin(times: readonly number[], ms: number): number {
-  let count = 0;
-  for (const t of times) if (t <= ms) count++;
-  return count;
-}
 
 /**
  * Learn a schedule from times to done (ms; midpoints). Null when there are
@@ -302,6 +443,7 @@ export function learnSchedule(
   settings: AdaptiveSettings,
   policy: PollPolicy,
   scope: ScheduleBasis["scope"] = "package",
+  drift = false,
 ): LearntSchedule | null {
   const n = valuesMs.length;
   if (n === 0 || n < settings.minSamples) return null;
@@ -311,6 +453,14 @@ export function learnSchedule(
   const capMs = Math.max(minGapMs, policy.maxDelayMs);
   const horizon = Math.max(sorted[n - 1]!, HOUR_MS);
   const budgetChecks = settings.budget * replay(presetCheckTimes(settings.reference, horizon), sorted).meanChecks;
+  const checkBudget = adaptiveCheckBudget(settings);
+  // What the fallback preset does for each group of this sample: no candidate may do worse for any.
+  const presetTimesMs = presetCheckTimes({ ...policy, checkBudget }, horizon);
+  const presetReplay = replay(presetTimesMs, sorted, undefined, GROUP_EDGES_MS);
+  const floor = presetReplay.groupMeanDelayMs;
+  const counted = presetReplay.groupCounts.map((c) => c >= GROUP_MIN_SHARE * n);
+  const lateFromMs = sorted[n - 1]!;
+  const lateCapMs = Math.max(capMs, settings.lateCapMs);
 
   const gaps: number[] = [];
   for (let d = minGapMs; d < capMs; d *= GAP_STEP) gaps.push(Math.round(d));
@@ -324,15 +474,29 @@ export function learnSchedule(
   }
   const shortest = 1 - clamp(policy.jitter, 0, 1);
   /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
-  const evaluate = (hazard: number, tailQuantile: number, maxGapMs: number, full: boolean): Candidate | null => {
-    const shape: ScheduleShape = { quantilesMs, hazard, maxGapMs, minGapMs, tailFromMs: quantileAt(quantilesMs, tailQuantile), tailGrowth: Math.max(1.05, settings.tailGrowth), capMs };
-    // The first-hour limit holds even when the jitter makes every gap as short as it can.
-    const firstHourChecks = checksWithin(learntCheckTimes(shape, HOUR_MS + 1, shortest), HOUR_MS);
+  const evaluate = (hazard: number, tailQuantile: number, tailPresetFactor: number, maxGapMs: number, full: boolean): Candidate | null => {
+    const shape: ScheduleShape = {
+      quantilesMs,
+      hazard,
+      maxGapMs,
+      minGapMs,
+      tailFromMs: quantileAt(quantilesMs, tailQuantile),
+      tailGrowth: Math.max(1.05, settings.tailGrowth),
+      capMs,
+      lateFromMs,
+      lateCapMs,
+      presetTimesMs,
+      tailPresetFactor,
+    };
+    // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
+    // (the per-watch budget enforces the hard bound; this keeps it from having to).
+    const firstHourChecks = checksBefore(learntCheckTimes(shape, HOUR_MS, shortest), HOUR_MS);
     if (firstHourChecks > settings.maxChecksFirstHour) return null;
-    const result = replay(learntCheckTimes(shape, horizon), sorted, full ? settings.delayQuantile : undefined);
+    const result = replay(learntCheckTimes(shape, horizon, 1, checkBudget), sorted, full ? settings.delayQuantile : undefined, full ? GROUP_EDGES_MS : undefined);
     if (result.meanChecks > budgetChecks) return null;
     return { shape, tailQuantile, result, firstHourChecks };
   };
+  const noGroupWorse = (c: Candidate): boolean => c.result.groupMeanDelayMs.every((d, g) => !counted[g] || d <= floor[g]! * (1 + GROUP_SLACK) + GROUP_SLACK_MS);
   const better = (a: Candidate, b: Candidate): boolean =>
     a.result.delayQuantileMs !== b.result.delayQuantileMs
       ? a.result.delayQuantileMs < b.result.delayQuantileMs
@@ -343,17 +507,20 @@ export function learnSchedule(
   let best: Candidate | undefined;
   for (const hazard of HAZARDS) {
     for (const tailQuantile of TAIL_QUANTILES) {
-      // Checks and first-hour checks only shrink as D grows: find the smallest D that fits.
-      if (!evaluate(hazard, tailQuantile, gaps[gaps.length - 1]!, false)) continue;
-      let lo = 0;
-      let hi = gaps.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (evaluate(hazard, tailQuantile, gaps[mid]!, false)) hi = mid;
-        else lo = mid + 1;
+      for (const factor of TAIL_PRESET_FACTORS) {
+        // Checks and first-hour checks only shrink as D grows: find the smallest D that fits.
+        if (!evaluate(hazard, tailQuantile, factor, gaps[gaps.length - 1]!, false)) continue;
+        let lo = 0;
+        let hi = gaps.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (evaluate(hazard, tailQuantile, factor, gaps[mid]!, false)) hi = mid;
+          else lo = mid + 1;
+        }
+        // Group delays only grow with D: if the smallest D serves a group worse than the preset, a larger one does too.
+        const found = evaluate(hazard, tailQuantile, factor, gaps[lo]!, true);
+        if (found && noGroupWorse(found) && (!best || better(found, best))) best = found;
       }
-      const found = evaluate(hazard, tailQuantile, gaps[lo]!, true);
-      if (found && (!best || better(found, best))) best = found;
     }
   }
   if (!best) return null;
@@ -367,9 +534,65 @@ export function learnSchedule(
       budgetChecks,
       expectedDelayMs: best.result.delayQuantileMs,
       firstHourChecks: best.firstHourChecks,
+      drift,
     },
     fingerprint: fingerprintOf(valuesMs),
   };
+}
+
+/**
+ * Drift: how many of the newest samples (NEWEST FIRST) to learn from: all of them, unless the
+ * provider's completion times changed, then only those after the change.
+ *
+ * The newest s samples are compared with the older rest for s = minSamples, ×√2, … while the rest
+ * has minSamples too. The comparison uses what each sample's interval says for sure, not its
+ * midpoint: at each edge x (5 s, 10 s, 20 s, …), an order is done by x if its done check was at
+ * or before x, not done if its last pending check was at or after x, and unknown (left out) if
+ * its interval straddles x. Midpoints depend on where the schedule of the moment placed the checks,
+ * so comparing them would see a change at every new schedule; the intervals do not. A split is a
+ * change where the shares done differ by more than DRIFT_Z standard errors at some edge; the split
+ * that differs most (the likeliest change point) wins. So a schedule is learnt from the new regime
+ * once about minSamples of its orders have finished, not after the window has turned over, and
+ * the recorded midpoints of the old regime no longer hold the first check where it was.
+ */
+export function samplesSinceChange(newestFirst: readonly CompletionSample[], minSamples: number): number {
+  const n = newestFirst.length;
+  const smallest = Math.max(DRIFT_MIN_KNOWN, minSamples);
+  if (n < 2 * smallest) return n;
+  const edges = DRIFT_EDGES_MS.length;
+  // Prefix counts, newest first: done[e][i] / notDone[e][i] among the first i samples.
+  const done = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  const notDone = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  for (let i = 0; i < n; i++) {
+    const { lowerMs, upperMs } = newestFirst[i]!;
+    for (let e = 0; e < edges; e++) {
+      const x = DRIFT_EDGES_MS[e]!;
+      done[e]![i + 1] = done[e]![i]! + (upperMs <= x ? 1 : 0);
+      notDone[e]![i + 1] = notDone[e]![i]! + (lowerMs >= x && upperMs > x ? 1 : 0);
+    }
+  }
+  let best = n;
+  let bestZ = DRIFT_Z;
+  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+    for (let e = 0; e < edges; e++) {
+      const d1 = done[e]![split]!;
+      const m1 = d1 + notDone[e]![split]!;
+      const d2 = done[e]![n]! - d1;
+      const m2 = d2 + notDone[e]![n]! - notDone[e]![split]!;
+      if (m1 < DRIFT_MIN_KNOWN || m2 < DRIFT_MIN_KNOWN) continue;
+      if (m1 < DRIFT_MIN_KNOWN_SHARE * split || m2 < DRIFT_MIN_KNOWN_SHARE * (n - split)) continue;
+      const pooled = (d1 + d2) / (m1 + m2);
+      const se = Math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2));
+      const shift = Math.abs(d1 / m1 - d2 / m2);
+      if (se === 0 || shift < DRIFT_MIN_SHIFT) continue;
+      const z = shift / se;
+      if (z > bestZ) {
+        bestZ = z;
+        best = split;
+      }
+    }
+  }
+  return best;
 }
 
 /** A cheap identity of a sample: its size and a rolling hash of its values in order. */
@@ -411,35 +634,48 @@ export function learnSchedules(
   settingsFor: (provider: ProviderName) => { settings: AdaptiveSettings; policy: PollPolicy } | null,
   previous: LearntSchedules = NO_SCHEDULES,
 ): LearntSchedules {
-  const packages = new Map<string, { provider: ProviderName; values: number[] }>();
-  const providers = new Map<ProviderName, number[]>();
+  interface Sample {
+    values: number[];
+    intervals: CompletionSample[];
+  }
+  const add = (sample: Sample, r: CompletionRecord, window: number): void => {
+    if (sample.values.length >= window) return;
+    sample.values.push(sampleValueMs(r));
+    sample.intervals.push(r);
+  };
+  const packages = new Map<string, Sample & { provider: ProviderName }>();
+  const providers = new Map<ProviderName, Sample>();
   for (const r of records) {
     const config = settingsFor(r.provider);
     if (!config) continue;
     const window = Math.max(1, config.settings.window);
-    const value = sampleValueMs(r);
     const key = packageKey(r.provider, r.packageId);
-    const pkg = packages.get(key) ?? { provider: r.provider, values: [] };
-    if (pkg.values.length < window) pkg.values.push(value);
+    const pkg = packages.get(key) ?? { provider: r.provider, values: [], intervals: [] };
+    add(pkg, r, window);
     packages.set(key, pkg);
-    const all = providers.get(r.provider) ?? [];
-    if (all.length < window) all.push(value);
+    const all = providers.get(r.provider) ?? { values: [], intervals: [] };
+    add(all, r, window);
     providers.set(r.provider, all);
   }
-  const learn = (values: number[], provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
+  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
     const config = settingsFor(provider);
+    const { values } = sample;
     if (!config || values.length < config.settings.minSamples) return null;
-    if (before && before.fingerprint === fingerprintOf(values)) return before;
-    return learnSchedule(values, config.settings, config.policy, scope);
+    const fingerprint = fingerprintOf(values);
+    if (before && before.fingerprint === fingerprint) return before;
+    const since = samplesSinceChange(sample.intervals, config.settings.minSamples);
+    const learnt = learnSchedule(since < values.length ? values.slice(0, since) : values, config.settings, config.policy, scope, since < values.length);
+    // The fingerprint is the whole sample's: an unchanged sample is not looked at again.
+    return learnt && { ...learnt, fingerprint };
   };
   const byPackage = new Map<string, LearntSchedule>();
   for (const [key, pkg] of packages) {
-    const s = learn(pkg.values, pkg.provider, "package", previous.byPackage.get(key));
+    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key));
     if (s) byPackage.set(key, s);
   }
   const byProvider = new Map<ProviderName, LearntSchedule>();
-  for (const [provider, values] of providers) {
-    const s = learn(values, provider, "provider", previous.byProvider.get(provider));
+  for (const [provider, sample] of providers) {
+    const s = learn(sample, provider, "provider", previous.byProvider.get(provider));
     if (s) byProvider.set(provider, s);
   }
   return { byPackage, byProvider };

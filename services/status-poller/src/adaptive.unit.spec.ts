@@ -14,9 +14,11 @@ import {
   quantileTable,
   replay,
   sampleValueMs,
+  samplesSinceChange,
   scheduleFor,
   survivalAt,
   type CompletionRecord,
+  type CompletionSample,
   type LearntSchedule,
 } from "./adaptive.js";
 import { cadenceFor, decideCheck, newWatch, type Cadence, type CheckResult } from "./poll.js";
@@ -68,15 +70,22 @@ test("the quantile table and the survival function are inverses, and bounded in 
   assert.equal(learnt(FAST).quantilesMs.length, 201, "a schedule keeps the table, not the sample");
 });
 
-test("a sample's value is the midpoint of its interval", () => {
-  assert.equal(sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 }), 30_000);
-  assert.equal(sampleValueMs({ lowerMs: 0, upperMs: 15_000 }), 7500);
+test("a sample's value is a point of its interval fixed by the interval, spread across intervals (not their midpoints)", () => {
+  const v = sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 });
+  assert.ok(v >= 20_000 && v <= 40_000);
+  assert.equal(sampleValueMs({ lowerMs: 20_000, upperMs: 40_000 }), v, "deterministic");
+  assert.equal(sampleValueMs({ lowerMs: 15_000, upperMs: 15_000 }), 15_000);
   assert.equal(sampleValueMs({ lowerMs: 9000, upperMs: 5000 }), 5000, "a malformed interval collapses to its upper end");
+  // Orders checked on the same grid (pending at 10 s, done at 20 s, a few ms apart): spread over the gap, not piled at 15 s.
+  const values = Array.from({ length: 1000 }, (_, i) => sampleValueMs({ lowerMs: 10_000 + i, upperMs: 20_000 + i }) - i);
+  const tenths = new Array<number>(10).fill(0);
+  for (const x of values) tenths[Math.min(9, Math.floor((x - 10_000) / 1000))]!++;
+  for (const count of tenths) assert.ok(count > 60 && count < 140, `${tenths.join(",")}: about uniform`);
 });
 
 test("fewer than minSamples → no schedule (the preset applies)", () => {
-  assert.equal(learnSchedule(FAST.slice(0, 49), DEFAULT_ADAPTIVE, DEFAULT_POLICY), null);
-  assert.ok(learnSchedule(FAST.slice(0, 50), DEFAULT_ADAPTIVE, DEFAULT_POLICY));
+  assert.equal(learnSchedule(FAST.slice(0, 99), DEFAULT_ADAPTIVE, DEFAULT_POLICY), null);
+  assert.ok(learnSchedule(FAST.slice(0, 100), DEFAULT_ADAPTIVE, DEFAULT_POLICY));
   assert.equal(learnSchedule([], { ...DEFAULT_ADAPTIVE, minSamples: 0 }, DEFAULT_POLICY), null);
 });
 
@@ -86,12 +95,12 @@ test("fallback: package → provider → preset", () => {
   const polling: ProviderPolling = { mode: "adaptive", policy: DEFAULT_POLICY, adaptive: DEFAULT_ADAPTIVE };
   const settingsFor = () => ({ settings: DEFAULT_ADAPTIVE, policy: DEFAULT_POLICY });
 
-  // 60 of "big" (enough alone), 30 of "small" (not enough): small uses the provider's 90.
-  const l = learnSchedules([...records("big", SLOW.slice(0, 60)), ...records("small", FAST.slice(0, 30))], settingsFor);
+  // 150 of "big" (enough alone), 30 of "small" (not enough): small uses the provider's 180.
+  const l = learnSchedules([...records("big", SLOW.slice(0, 150)), ...records("small", FAST.slice(0, 30))], settingsFor);
   assert.equal(scheduleFor(l, "znet", "big")?.basis.scope, "package");
-  assert.equal(scheduleFor(l, "znet", "big")?.basis.samples, 60);
+  assert.equal(scheduleFor(l, "znet", "big")?.basis.samples, 150);
   assert.equal(scheduleFor(l, "znet", "small")?.basis.scope, "provider");
-  assert.equal(scheduleFor(l, "znet", "small")?.basis.samples, 90);
+  assert.equal(scheduleFor(l, "znet", "small")?.basis.samples, 180);
   assert.equal(scheduleFor(l, "xstor", "big"), null);
   assert.deepEqual(cadenceFor(polling, l, "xstor", "big"), { kind: "preset" });
   assert.equal(cadenceFor(polling, l, "znet", "small").kind, "learnt");
@@ -102,7 +111,7 @@ test("fallback: package → provider → preset", () => {
   assert.deepEqual(cadenceFor(polling, few, "znet", "small"), { kind: "preset" });
 
   // A provider on a preset learns nothing.
-  const none = learnSchedules(records("big", SLOW.slice(0, 60)), () => null);
+  const none = learnSchedules(records("big", SLOW.slice(0, 150)), () => null);
   assert.equal(none.byPackage.size + none.byProvider.size, 0);
   assert.deepEqual(cadenceFor({ mode: "preset", preset: "seed", policy: SEED_POLICY }, l, "znet", "big"), { kind: "preset" });
 });
@@ -120,7 +129,7 @@ test("the window: only the newest samples count; an unchanged sample keeps its s
   assert.equal(scheduleFor(again, "znet", "p"), s, "not learnt again");
 });
 
-test("schedules are monotone: check times strictly increase, no gap below minGap, none above the cap", () => {
+test("schedules are monotone: check times strictly increase, no gap below minGap, none above the cap (the late cap past the largest completion seen)", () => {
   for (const [name, values] of Object.entries(SAMPLES)) {
     const s = learnt(values);
     const times = learntCheckTimes(s, 24 * HOUR_MS);
@@ -129,7 +138,8 @@ test("schedules are monotone: check times strictly increase, no gap below minGap
       const t = times[i]!;
       const gap = t - (times[i - 1] ?? 0);
       assert.ok(gap >= s.minGapMs, `${name}: gap ${gap} below minGap`);
-      assert.ok(gap <= Math.max(s.capMs, s.minGapMs), `${name}: gap ${gap} above the cap`);
+      const cap = (times[i - 1] ?? 0) >= s.lateFromMs ? s.lateCapMs : Math.max(s.capMs, s.minGapMs);
+      assert.ok(gap <= cap, `${name}: gap ${gap} above the cap`);
       if ((times[i - 1] ?? 0) >= s.tailFromMs) assert.ok(gap >= prevGap, `${name}: tail gaps never shrink`);
       prevGap = gap;
     }
@@ -141,7 +151,7 @@ test("schedules are monotone: check times strictly increase, no gap below minGap
 test("in the body each check has about the same conditional chance h of finding the order done", () => {
   // With a wide D the quantile step is what places the checks: S(t_k+1) = (1 − h)·S(t_k).
   const base = learnt(SLOW);
-  const s: LearntSchedule = { ...base, hazard: 0.3, maxGapMs: 20 * 60_000, capMs: 20 * 60_000, tailFromMs: quantileAt(base.quantilesMs, 0.97) };
+  const s: LearntSchedule = { ...base, hazard: 0.3, maxGapMs: 20 * 60_000, capMs: 20 * 60_000, tailFromMs: quantileAt(base.quantilesMs, 0.97), presetTimesMs: [] };
   const times = [0, ...learntCheckTimes(s, s.tailFromMs)];
   let counted = 0;
   for (let i = 1; i < times.length; i++) {
@@ -167,8 +177,8 @@ test("the learnt schedule keeps within its budget and first-hour limit on its ow
     assert.ok(Math.abs(s.basis.budgetChecks - DEFAULT_ADAPTIVE.budget * seedChecks) < 1e-9, "the budget is stated against the seed");
     assert.ok(s.basis.firstHourChecks <= DEFAULT_ADAPTIVE.maxChecksFirstHour);
   }
-  // A tighter budget: fewer checks, longer delay.
-  const tight = learnt(FAST, { ...DEFAULT_ADAPTIVE, budget: 1.2 });
+  // A tighter budget: fewer checks, longer delay (still at least what the default preset costs: no group served worse).
+  const tight = learnt(FAST, { ...DEFAULT_ADAPTIVE, budget: 1.5 });
   const loose = learnt(FAST);
   assert.ok(tight.basis.expectedChecks < loose.basis.expectedChecks);
   assert.ok(tight.basis.expectedDelayMs > loose.basis.expectedDelayMs);
@@ -176,14 +186,19 @@ test("the learnt schedule keeps within its budget and first-hour limit on its ow
   assert.equal(learnSchedule(FAST, { ...DEFAULT_ADAPTIVE, budget: 0.5 }, DEFAULT_POLICY), null);
 });
 
-test("tail back-off: past the observed distribution gaps grow geometrically up to the cap; ≤ 30 checks in a never-finishing order's first hour, whatever the jitter", () => {
+test("tail back-off: past the observed distribution gaps grow geometrically up to the cap, past the largest completion seen up to the late cap; ≤ 30 checks in a never-finishing order's first hour, whatever the jitter", () => {
   for (const [name, values] of Object.entries(SAMPLES)) {
     const s = learnt(values);
-    for (const t of [s.tailFromMs, s.tailFromMs * 2, 2 * HOUR_MS]) {
+    for (const t of [s.tailFromMs, (s.tailFromMs + s.lateFromMs) / 2]) {
+      if (t >= s.lateFromMs) continue;
       const gap = learntGapMs(s, t);
-      assert.equal(gap, Math.round(Math.min(Math.max((s.tailGrowth - 1) * t, s.maxGapMs, s.minGapMs), s.capMs)), `${name}: tail gap at ${t}`);
+      // Never longer than the back-off, nor than the preset's gap where orders still finish.
+      assert.ok(gap <= Math.round(Math.min(Math.max((s.tailGrowth - 1) * t, s.maxGapMs, s.minGapMs), s.capMs)), `${name}: tail gap at ${t}`);
     }
-    assert.equal(learntGapMs(s, 20 * HOUR_MS), s.capMs);
+    for (const t of [s.lateFromMs, s.lateFromMs * 2, 20 * HOUR_MS]) {
+      assert.equal(learntGapMs(s, t), Math.round(Math.min(Math.max((s.tailGrowth - 1) * t, s.maxGapMs, s.minGapMs), s.lateCapMs)), `${name}: late gap at ${t}`);
+    }
+    assert.equal(learntGapMs(s, 20 * HOUR_MS), s.lateCapMs);
     // An order that never finishes, with every jitter draw low, high, or random.
     for (const draw of [() => 0, () => 0.999_999, rng(7)]) {
       let t = 0;
@@ -270,6 +285,32 @@ test("a done check records the interval: pending at the last pending check, done
   const last = decideCheck(x, done, at(270_000), SEED_POLICY, 0.5);
   assert.equal(last.completion?.lowerMs, 90_000);
   assert.equal(last.completion?.upperMs, 270_000);
-  assert.equal(sampleValueMs(last.completion!), 180_000);
+  const value = sampleValueMs(last.completion!);
+  assert.ok(value >= 90_000 && value <= 270_000);
   assert.equal(decideCheck(x, { kind: "cancelled", note: null }, at(270_000), SEED_POLICY, 0.5).completion, undefined);
+});
+
+test("drift: the samples since a change in the provider's completion times, not a change of the schedule that recorded them", () => {
+  /** Intervals as a schedule with checks every `gapMs` records them. */
+  const recorded = (values: number[], gapMs: number, offsetMs = 0): CompletionSample[] =>
+    values.map((v) => {
+      const upper = Math.max(gapMs, Math.ceil((v - offsetMs) / gapMs) * gapMs + offsetMs);
+      return { lowerMs: Math.max(0, upper - gapMs), upperMs: upper };
+    });
+  // Newest first: 200 of a provider that became fast, after 1,500 slow ones.
+  const changed = [...recorded(FAST.slice(0, 200), 5000), ...recorded(SLOW.slice(0, 1500), 60_000)];
+  const since = samplesSinceChange(changed, DEFAULT_ADAPTIVE.minSamples);
+  assert.ok(since >= 141 && since <= 283, `learns from the newest ${since}`);
+  // The other way round.
+  const slower = [...recorded(SLOW.slice(0, 300), 60_000), ...recorded(FAST.slice(0, 1500), 5000)];
+  const since2 = samplesSinceChange(slower, DEFAULT_ADAPTIVE.minSamples);
+  assert.ok(since2 >= 200 && since2 <= 400, `learns from the newest ${since2}`);
+  // The same provider, recorded under two schedules (5 s and 20 s grids): no change.
+  const regridded = [...recorded(FAST.slice(0, 700), 5000, 2000), ...recorded(FAST.slice(700, 2000), 20_000)];
+  assert.equal(samplesSinceChange(regridded, DEFAULT_ADAPTIVE.minSamples), 2000);
+  // And through learnSchedules: the schedule comes from the newest samples only.
+  const records: CompletionRecord[] = changed.map((c) => ({ ...c, provider: "znet", packageId: "p" }));
+  const s = scheduleFor(learnSchedules(records, () => ({ settings: DEFAULT_ADAPTIVE, policy: DEFAULT_POLICY })), "znet", "p");
+  assert.ok(s?.basis.drift);
+  assert.equal(s.basis.samples, since);
 });

@@ -68,6 +68,10 @@ export const PollerConfig = BaseConfig.extend({
   POLL_ADAPTIVE_WINDOW: z.coerce.number().int().min(10).max(100_000).default(DEFAULT_ADAPTIVE.window),
   POLL_ADAPTIVE_BUDGET: z.coerce.number().min(0.5).max(20).default(DEFAULT_ADAPTIVE.budget),
   POLL_ADAPTIVE_MAX_FIRST_HOUR: z.coerce.number().int().min(1).max(1000).default(DEFAULT_ADAPTIVE.maxChecksFirstHour),
+  /** Hard, per watch (check-budget.ts): at most this many checks in an order's first hour (≤ 30, the promise) … */
+  POLL_ADAPTIVE_FIRST_HOUR_LIMIT: z.coerce.number().int().min(1).max(30).default(DEFAULT_ADAPTIVE.firstHourLimit),
+  /** … and in its first day. */
+  POLL_ADAPTIVE_DAY_LIMIT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_ADAPTIVE.dayLimit),
   POLL_ADAPTIVE_MIN_GAP_MS: msSetting(DEFAULT_ADAPTIVE.minGapMs).pipe(z.number().min(100)),
   POLL_ADAPTIVE_REFRESH_MS: msSetting(60_000).pipe(z.number().min(1000)),
 
@@ -139,7 +143,9 @@ function pollingChoice(c: PollerConfig): Parameters<typeof pollingPlan>[0] {
       minSamples: c.POLL_ADAPTIVE_MIN_SAMPLES,
       window: c.POLL_ADAPTIVE_WINDOW,
       budget: c.POLL_ADAPTIVE_BUDGET,
-      maxChecksFirstHour: c.POLL_ADAPTIVE_MAX_FIRST_HOUR,
+      maxChecksFirstHour: Math.min(c.POLL_ADAPTIVE_MAX_FIRST_HOUR, c.POLL_ADAPTIVE_FIRST_HOUR_LIMIT),
+      firstHourLimit: c.POLL_ADAPTIVE_FIRST_HOUR_LIMIT,
+      dayLimit: c.POLL_ADAPTIVE_DAY_LIMIT,
       minGapMs: c.POLL_ADAPTIVE_MIN_GAP_MS,
       reference: SEED_POLICY,
     },

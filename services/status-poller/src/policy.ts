@@ -11,6 +11,7 @@
  *   fallback until there are enough samples and for jitter, cap and deadline.
  */
 import type { ProviderName } from "@pinflow/contracts";
+import type { CheckBudget } from "./check-budget.js";
 
 export interface PollPolicy {
   /** Delay from OrderSent to the first check. */
@@ -27,6 +28,12 @@ export interface PollPolicy {
   deadlineMs: number;
   /** This many unclear replies (unknown / not found) in a row → review. */
   maxUnclearInRow: number;
+  /**
+   * Per-watch bounds on checks from sent (check-budget.ts): whatever places the checks, the next
+   * one goes no earlier than they allow. Unset for the presets (their back-off is fixed); the
+   * adaptive mode sets it from its settings.
+   */
+  checkBudget?: CheckBudget;
 }
 
 /** The seed schedule: 60 s, then 30 s, 1 m, 2 m, 4 m, 8 m, capped at 10 m; review after 24 h. */
@@ -133,18 +140,28 @@ export interface AdaptiveSettings {
   minGapMs: number;
   /** Beyond the observed distribution, each gap is (growth − 1) × the time already waited. */
   tailGrowth: number;
+  /** Hard, per watch (check-budget.ts): never more checks than this in the first hour after sent. */
+  firstHourLimit: number;
+  /** Hard, per watch: never more checks than this in the first day after sent. */
+  dayLimit: number;
+  /** Past the largest completion time observed, gaps may grow beyond the preset's cap up to this. */
+  lateCapMs: number;
 }
 
 /**
  * Defaults for the adaptive mode. Budget 1.9: the issue's bound is 2× the
  * seed's checks per completed order; the 5 % margin absorbs the error of
- * estimating from midpoints. First hour: the issue's bound is 30 checks for
- * an order that never finishes; 27 even if every gap is jittered short
- * leaves 3 for a schedule that is learnt again while the order waits (a
- * watch follows the schedule of the moment, so it can mix two).
+ * estimating from intervals. First hour: the promise is at most 30 checks
+ * for an order that never finishes, enforced per watch (`firstHourLimit`,
+ * check-budget.ts) whatever schedules it follows; a learnt schedule keeps 27
+ * even if every gap is jittered short so the hard bound rarely has to act.
+ * Per day: at most 100 per watch (`dayLimit`; the seed spends ~150, the
+ * default ~300 on an order that never finishes); past the largest completion
+ * seen, gaps grow to `lateCapMs` (30 min). minSamples 100: the default
+ * preset until then (cold start).
  */
 export const DEFAULT_ADAPTIVE: AdaptiveSettings = {
-  minSamples: 50,
+  minSamples: 100,
   window: 2000,
   budget: 1.9,
   reference: SEED_POLICY,
@@ -152,7 +169,18 @@ export const DEFAULT_ADAPTIVE: AdaptiveSettings = {
   maxChecksFirstHour: 27,
   minGapMs: 5000,
   tailGrowth: 1.5,
+  firstHourLimit: 30,
+  dayLimit: 100,
+  lateCapMs: 30 * 60_000,
 };
+
+/** The adaptive mode's per-watch bounds: first hour and first day. */
+export function adaptiveCheckBudget(settings: Pick<AdaptiveSettings, "firstHourLimit" | "dayLimit">): CheckBudget {
+  return [
+    { withinMs: 3_600_000, maxChecks: settings.firstHourLimit },
+    { withinMs: 24 * 3_600_000, maxChecks: settings.dayLimit },
+  ];
+}
 
 // ---------------------------------------------------------------------------
 // Per-provider selection
@@ -194,7 +222,12 @@ export function providerPolling(mode: PollMode, choice: Pick<PollingChoice, "ove
     case "default":
       return { mode: "preset", preset: mode, policy: withOverrides(PRESETS[mode], choice.overrides) };
     case "adaptive":
-      return { mode: "adaptive", policy: withOverrides(PRESETS[choice.adaptiveFallback], choice.overrides), adaptive: choice.adaptive };
+      return {
+        mode: "adaptive",
+        // The budget holds per watch whichever schedule is current: learnt, or the fallback preset.
+        policy: { ...withOverrides(PRESETS[choice.adaptiveFallback], choice.overrides), checkBudget: adaptiveCheckBudget(choice.adaptive) },
+        adaptive: choice.adaptive,
+      };
     default:
       return assertNeverMode(mode);
   }

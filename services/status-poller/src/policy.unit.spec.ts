@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "@pinflow/service-kit";
 import { PollerConfig, pollPlan, pollPolicy } from "./config.js";
 import {
+  adaptiveCheckBudget,
   DEFAULT_ADAPTIVE,
   DEFAULT_POLICY,
   PRESETS,
@@ -63,7 +64,16 @@ test("per-provider selection: the global mode, a provider's own mode, overrides 
     ["znet", "xstor"],
   );
   assert.deepEqual(plan.znet, { mode: "preset", preset: "seed", policy: { ...SEED_POLICY, jitter: 0.2 } });
-  assert.deepEqual(plan.xstor, { mode: "adaptive", policy: { ...DEFAULT_POLICY, jitter: 0.2 }, adaptive: DEFAULT_ADAPTIVE });
+  assert.deepEqual(plan.xstor, {
+    mode: "adaptive",
+    policy: { ...DEFAULT_POLICY, jitter: 0.2, checkBudget: adaptiveCheckBudget(DEFAULT_ADAPTIVE) },
+    adaptive: DEFAULT_ADAPTIVE,
+  });
+  // The per-watch bounds the adaptive mode states: 30 checks in the first hour, 100 in the first day.
+  assert.deepEqual(adaptiveCheckBudget(DEFAULT_ADAPTIVE), [
+    { withinMs: 3_600_000, maxChecks: 30 },
+    { withinMs: 86_400_000, maxChecks: 100 },
+  ]);
 });
 
 test("config: POLL_PRESET defaults to the default preset; the old POLL_* variables still override it", () => {
@@ -93,7 +103,7 @@ test("config: POLL_PRESET_<PROVIDER> and the adaptive settings", () => {
   assert.deepEqual(plan.xstor.policy, { ...SEED_POLICY, deadlineMs: 7_200_000 });
   assert.equal(plan.znet.mode, "adaptive");
   if (plan.znet.mode !== "adaptive") return;
-  assert.deepEqual(plan.znet.policy, { ...DEFAULT_POLICY, deadlineMs: 7_200_000 });
+  assert.deepEqual(plan.znet.policy, { ...DEFAULT_POLICY, deadlineMs: 7_200_000, checkBudget: adaptiveCheckBudget(plan.znet.adaptive) });
   assert.equal(plan.znet.adaptive.minSamples, 80);
   assert.equal(plan.znet.adaptive.budget, 1.5);
   assert.equal(plan.znet.adaptive.window, DEFAULT_ADAPTIVE.window);

@@ -6,6 +6,7 @@
  */
 import type { CheckOutcome, EncryptedPin, EventData, EventOf, ProviderName } from "@pinflow/contracts";
 import { learntDelayMs, scheduleFor, type CompletionSample, type LearntSchedule, type LearntSchedules } from "./adaptive.js";
+import { withinBudgetDelayMs } from "./check-budget.js";
 import { nextDelayMs, type PollPolicy, type ProviderPolling } from "./policy.js";
 
 // ---------------------------------------------------------------------------
@@ -49,8 +50,15 @@ export type Cadence = { kind: "preset" } | { kind: "learnt"; schedule: LearntSch
 
 export const PRESET_CADENCE: Cadence = { kind: "preset" };
 
-/** The delay (with jitter) from a check `elapsedMs` after sent, after `attempt` checks, to the next one. */
+/**
+ * The delay (with jitter) from a check `elapsedMs` after sent, after `attempt` checks, to the next
+ * one; never earlier than the policy's per-watch check budget allows (check-budget.ts).
+ */
 export function nextCheckDelayMs(policy: PollPolicy, cadence: Cadence, elapsedMs: number, attempt: number, random: number): number {
+  return withinBudgetDelayMs(policy.checkBudget, attempt, elapsedMs, cadenceDelayMs(policy, cadence, elapsedMs, attempt, random));
+}
+
+function cadenceDelayMs(policy: PollPolicy, cadence: Cadence, elapsedMs: number, attempt: number, random: number): number {
   switch (cadence.kind) {
     case "preset":
       return nextDelayMs(policy, attempt, random);

@@ -17,7 +17,7 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
 import { AppModule } from "./app.module.js";
 import { PgWatchStore } from "./pg-watch-store.js";
-import { learnSchedule, learntGapMs, type LearntSchedule } from "./adaptive.js";
+import { learnSchedule, learntGapMs, sampleValueMs, type LearntSchedule } from "./adaptive.js";
 import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, type PollingPlan, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
@@ -456,7 +456,8 @@ test("adaptive mode: with recorded completions, checks are scheduled from the sa
       }
       for (let i = 0; i < 30; i++) {
         await pool.query(
-          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'other-pkg', 0, 500, now())`,
+          // About the same times as pubg-60's: the provider's sample shows no change (drift).
+          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'other-pkg', 5800, 9200, now())`,
           [`ord-other-${i}`],
         );
       }
@@ -472,7 +473,11 @@ test("adaptive mode: with recorded completions, checks are scheduled from the sa
     assert.equal(cadence.kind, "learnt");
     return (cadence as { kind: "learnt"; schedule: LearntSchedule }).schedule;
   });
-  const expected = learnSchedule(history, adaptive, policy);
+  const expected = learnSchedule(
+    history.map((v) => sampleValueMs({ lowerMs: v - 200, upperMs: v + 200 })),
+    adaptive,
+    policy,
+  );
   assert.ok(expected);
   assert.equal(learnt.basis.scope, "package");
   assert.equal(learnt.basis.samples, 200);

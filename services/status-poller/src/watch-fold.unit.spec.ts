@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { EncryptedPin, EventOf, OrderEvent } from "@pinflow/contracts";
-import { decideCheck, newWatch, SEED_POLICY, type CheckResult, type Completion, type EventDraft, type PollPolicy, type Watch } from "./poll.js";
+import { decideCheck, DEFAULT_POLICY, newWatch, SEED_POLICY, type CheckResult, type Completion, type EventDraft, type PollPolicy, type Watch } from "./poll.js";
 import { EMPTY_WATCH_FOLD, evolveWatch, type WatchFold } from "./watch-fold.js";
 
 const T0 = new Date("2026-01-01T10:00:00.000Z");
@@ -126,4 +126,21 @@ test("an operator's decision settles the watch: completed by hand, or failed", (
   assert.equal(fold([...l.events, failed]).watch?.state, "failed");
   const recheckAfter = eventOf({ type: "RecheckRequested", data: { operator: "0123456789ab", reason: "again", attempt: 4 } } as never, at);
   assert.equal(fold([...l.events, completed, recheckAfter]).watch?.state, "completed", "a settled watch is not re-opened");
+});
+
+test("the rebuilt next-check time keeps the per-watch check budget (adaptive mode), as the live rules do", () => {
+  const budgeted: PollPolicy = { ...DEFAULT_POLICY, checkBudget: [{ withinMs: 3_600_000, maxChecks: 30 }] };
+  // 30 checks in the first 10 minutes (an operator's, or a mix of schedules): the next may only go at the hour.
+  let watch = newWatch(sent, budgeted, MID);
+  const events: OrderEvent[] = [sent];
+  for (let k = 1; k <= 30; k++) {
+    const now = new Date(T0.getTime() + k * 20_000);
+    const d = decideCheck(watch, pending, now, budgeted, MID);
+    watch = d.watch;
+    events.push(...d.events.map((e) => eventOf(e, now)));
+  }
+  assert.deepEqual(watch.nextCheckAt, new Date(T0.getTime() + 3_600_000));
+  const f = events.reduce((s, e) => evolveWatch(s, e, () => budgeted), EMPTY_WATCH_FOLD);
+  assert.deepEqual(f.watch?.nextCheckAt, watch.nextCheckAt);
+  assert.deepEqual(f.watch, watch);
 });
