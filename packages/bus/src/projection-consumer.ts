@@ -156,6 +156,8 @@ export class ProjectionConsumer {
           queue.push(toProjectionMessage(msg));
           wakeWriter?.();
           if (queue.length >= 4 * maxBatch) await new Promise<void>((resolve) => (wakeReader = resolve));
+          // Decoding a long buffered run would hold the event loop: let the database's replies in.
+          else if (queue.length % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
         }
       } catch (error) {
         readerError = error;
