@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ensureSchema, inTransaction, type Pool } from "@pinflow/pg";
+import { ensureSchema, inTransaction, prepared, type Pool } from "@pinflow/pg";
 import { afterCall, isHalfOpen, waitMs, type CallOutcome, type CircuitSettings, type CircuitState } from "./circuit.js";
 import { msUntilToken, refill } from "./token-bucket.js";
 
@@ -106,8 +106,7 @@ export class ProviderGate {
     const l = this.limitsOf(provider);
     const now = this.now();
     const holder = randomUUID();
-    const r = await this.pool.query<{ slot: number | null; took: boolean }>(
-      `WITH took AS (
+    const r = await this.pool.query<{ slot: number | null; took: boolean }>(prepared(`WITH took AS (
          UPDATE provider_gate
          SET tokens = least($6::float8, tokens + greatest(0, extract(epoch FROM ($4::timestamptz - refilled_at))) * $5::float8) - 1, refilled_at = $4
          WHERE provider = $1 AND NOT paused AND failures = 0 AND (open_until IS NULL OR open_until <= $4)
@@ -122,9 +121,7 @@ export class ProviderGate {
            WHERE s.provider = $1 AND (s.holder IS NULL OR s.lease_until < $4)
            ORDER BY s.slot LIMIT 1 FOR UPDATE OF s SKIP LOCKED)
          RETURNING slot)
-       SELECT (SELECT slot FROM slot) AS slot, EXISTS (SELECT 1 FROM took) AS took`,
-      [provider, holder, new Date(now.getTime() + l.slotLeaseMs), now, l.ratePerSec, l.burst],
-    );
+       SELECT (SELECT slot FROM slot) AS slot, EXISTS (SELECT 1 FROM took) AS took`, [provider, holder, new Date(now.getTime() + l.slotLeaseMs), now, l.ratePerSec, l.burst]));
     const row = r.rows[0]!;
     if (row.slot !== null) return { kind: "granted", permit: { provider, slot: row.slot, holder } };
     if (row.took) await this.pool.query("UPDATE provider_gate SET tokens = least($2::float8, tokens + 1) WHERE provider = $1", [provider, l.burst]);
@@ -220,15 +217,15 @@ export class ProviderGate {
    */
   private async releaseHealthy(permit: Permit): Promise<void> {
     this.limitsOf(permit.provider);
-    await this.pool.query("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [
-      permit.provider,
-      permit.slot,
-      permit.holder,
-    ]);
     await this.pool.query(
-      `UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
-       WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)`,
-      [permit.provider],
+      prepared("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [permit.provider, permit.slot, permit.holder]),
+    );
+    await this.pool.query(
+      prepared(
+        `UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
+         WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)`,
+        [permit.provider],
+      ),
     );
   }
 

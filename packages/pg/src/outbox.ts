@@ -3,7 +3,7 @@ import type { OrderEvent } from "@pinflow/contracts";
 import type { EventPublisher } from "@pinflow/bus";
 import type { Logger } from "pino";
 import type pg from "pg";
-import { inTransaction, type Queryable } from "./pool.js";
+import { inTransaction, prepared, type Queryable } from "./pool.js";
 import { ensureSchema } from "./schema.js";
 
 /** The outbox table: events committed with the state change that caused them, published after. */
@@ -28,23 +28,35 @@ export interface OutboxEntry {
 }
 
 /**
- * Add events to the outbox inside the caller's transaction. The active trace
- * context (e.g. the span of the consumed event that caused them) is stored
- * with them, so the relay publishes them in the same trace.
+ * Add events to the outbox inside the caller's transaction, in one statement. The active trace
+ * context (e.g. the span of the consumed event that caused them) is stored with them, so the relay
+ * publishes them in the same trace.
  */
 export async function enqueueEvents(db: Queryable, entries: readonly OutboxEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await db.query(prepared(`INSERT INTO outbox (order_id, event, msg_id, once, trace_context) ${selectOutboxRows("$1")}`, [outboxDocument(entries)]));
+}
+
+/**
+ * The outbox rows of `entries` as one JSON document, for `selectOutboxRows` (a statement can then
+ * insert them together with other changes). Carries the active trace context.
+ */
+export function outboxDocument(entries: readonly OutboxEntry[]): string {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
-  const traceContext = Object.keys(carrier).length > 0 ? JSON.stringify(carrier) : null;
-  for (const entry of entries) {
-    await db.query("INSERT INTO outbox (order_id, event, msg_id, once, trace_context) VALUES ($1, $2, $3, $4, $5)", [
-      entry.event.orderId,
-      JSON.stringify(entry.event),
-      entry.msgId,
-      entry.once,
-      traceContext,
-    ]);
-  }
+  const traceContext = Object.keys(carrier).length > 0 ? carrier : null;
+  return JSON.stringify(entries.map((e) => ({ order_id: e.event.orderId, event: e.event, msg_id: e.msgId, once: e.once, trace_context: traceContext })));
+}
+
+/**
+ * `SELECT` of the outbox columns (order_id, event, msg_id, once, trace_context) from a document of
+ * `outboxDocument` in parameter `param`, in the document's order (the relay publishes by id).
+ */
+export function selectOutboxRows(param: string): string {
+  return `SELECT order_id, event, msg_id, once, trace_context
+    FROM ROWS FROM (jsonb_to_recordset(${param}::jsonb) AS (order_id text, event jsonb, msg_id text, once boolean, trace_context jsonb))
+      WITH ORDINALITY AS o(order_id, event, msg_id, once, trace_context, n)
+    ORDER BY n`;
 }
 
 /** Create the outbox table (safe while other replicas do the same). */
@@ -112,8 +124,7 @@ export class OutboxRelay {
     for (;;) {
       const { published, rows, failure } = await inTransaction(this.pool, async (client) => {
         const r = await client.query<OutboxRow>(
-          `SELECT id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [this.batch],
+          prepared(`SELECT id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [this.batch]),
         );
         const done: string[] = [];
         let failure: unknown;
@@ -130,7 +141,7 @@ export class OutboxRelay {
             }
           }),
         );
-        if (done.length > 0) await client.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [done]);
+        if (done.length > 0) await client.query(prepared("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [done]));
         return { published: done.length, rows: r.rowCount ?? 0, failure };
       });
       total += published;

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { createHash } from "node:crypto";
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -104,4 +105,20 @@ export function isTransientDbError(error: unknown): boolean {
     if (e instanceof AggregateError && e.errors.some((inner) => isTransientDbError(inner))) return true;
   }
   return false;
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A query that each connection parses and plans once (a named prepared statement, named after its
+ * text): for the statements a service runs for every order or check, where planning would cost
+ * PostgreSQL more than running them.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `pf_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
 }

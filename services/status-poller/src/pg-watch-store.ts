@@ -1,5 +1,5 @@
 import type { ProviderName } from "@pinflow/contracts";
-import { enqueueEvents, inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
+import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { CompletionRecord } from "./adaptive.js";
 import type { CheckKind, Completion, Watch, WatchState } from "./poll.js";
 import type { Backlog, CheckNowResult, Claim, WatchRow, WatchStore } from "./watch-store.js";
@@ -123,7 +123,7 @@ export class PgWatchStore implements WatchStore {
     providers: readonly ProviderName[] | null,
   ): Promise<Claim[]> {
     const r = await this.pool.query<Row>(
-      `WITH due AS (
+      prepared(`WITH due AS (
          SELECT order_id FROM watch
           WHERE ${where} AND ($5::text[] IS NULL OR provider = ANY($5::text[]))
           ORDER BY ${orderBy}
@@ -137,7 +137,7 @@ export class PgWatchStore implements WatchStore {
          FROM due
         WHERE w.order_id = due.order_id
        RETURNING w.*`,
-      [now, owner, leaseMs, limit, providers ? [...providers] : null],
+      [now, owner, leaseMs, limit, providers ? [...providers] : null]),
     );
     const key = orderBy === "next_check_at" ? "nextCheckAt" : "deadlineAt";
     return r.rows
@@ -155,39 +155,49 @@ export class PgWatchStore implements WatchStore {
     return (r.rowCount ?? 0) === 1;
   }
 
-  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
-    return inTransaction(this.pool, async (client) => {
-      const r = await client.query(
-        `UPDATE watch
+  /**
+   * The check's result, its events and its completion sample in one statement (one round trip, and
+   * atomic like a transaction): nothing is written unless the claim still holds.
+   */
+  async complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
+    const r = await this.pool.query<{ moved: number }>(
+      prepared(`WITH moved AS (
+         UPDATE watch
             SET state = $5, attempt = $6, next_check_at = $7, unclear_in_row = $8, last_outcome = $9,
                 last_pending_at = $11, lease_owner = NULL, lease_until = NULL, updated_at = $10
-          WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4`,
-        [
-          claim.watch.orderId,
-          claim.owner,
-          claim.leaseUntil,
-          claim.watch.attempt,
-          next.state,
-          next.attempt,
-          next.nextCheckAt,
-          next.unclearInRow,
-          next.lastOutcome,
-          now,
-          next.lastPendingAt,
-        ],
-      );
-      if ((r.rowCount ?? 0) !== 1) return false;
-      await enqueueEvents(client, events);
-      if (completion) {
-        await client.query(
-          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (order_id) DO NOTHING`,
-          [completion.orderId, completion.provider, completion.packageId, Math.round(completion.lowerMs), Math.round(completion.upperMs), now],
-        );
-      }
-      return true;
-    });
+          WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4
+         RETURNING order_id),
+       queued AS (
+         INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
+         SELECT q.* FROM (${selectOutboxRows("$12")}) q WHERE EXISTS (SELECT 1 FROM moved)),
+       sampled AS (
+         INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
+         SELECT s.order_id, s.provider, s.package_id, s.lower_ms, s.upper_ms, $10
+           FROM jsonb_to_recordset($13::jsonb) AS s(order_id text, provider text, package_id text, lower_ms bigint, upper_ms bigint)
+          WHERE EXISTS (SELECT 1 FROM moved)
+         ON CONFLICT (order_id) DO NOTHING)
+       SELECT count(*)::int AS moved FROM moved`,
+      [
+        claim.watch.orderId,
+        claim.owner,
+        claim.leaseUntil,
+        claim.watch.attempt,
+        next.state,
+        next.attempt,
+        next.nextCheckAt,
+        next.unclearInRow,
+        next.lastOutcome,
+        now,
+        next.lastPendingAt,
+        outboxDocument(events),
+        JSON.stringify(
+          completion
+            ? [{ order_id: completion.orderId, provider: completion.provider, package_id: completion.packageId, lower_ms: Math.round(completion.lowerMs), upper_ms: Math.round(completion.upperMs) }]
+            : [],
+        ),
+      ]),
+    );
+    return r.rows[0]!.moved === 1;
   }
 
   async release(claim: Claim, now: Date): Promise<void> {
