@@ -1,5 +1,5 @@
 import { HoldReason, Money, ProviderName, ReasonCode } from "@pinflow/contracts";
-import { enqueueEvents, inTransaction, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
+import { enqueueEvents, inTransaction, prepared, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
 import { z } from "zod";
 import type { Catalog } from "./catalog.js";
 import type { DispatchRow, Hold, Offer, PastAttempt, Placement } from "./dispatch.js";
@@ -254,10 +254,12 @@ function isUniqueViolation(error: unknown, ...constraints: string[]): boolean {
 async function claimReference(db: Queryable, row: DispatchRow): Promise<void> {
   if (row.state === "unrouted") return;
   const r = await db.query<{ order_id: string }>(
-    `INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (reference) DO UPDATE SET order_id = dispatch_reference.order_id
-     RETURNING order_id`,
-    [row.reference, row.orderId, row.provider, row.offerIndex],
+    prepared(
+      `INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (reference) DO UPDATE SET order_id = dispatch_reference.order_id
+       RETURNING order_id`,
+      [row.reference, row.orderId, row.provider, row.offerIndex],
+    ),
   );
   if (r.rows[0]?.order_id !== row.orderId) throw new ReferenceTaken(`reference ${row.reference} belongs to another order`);
 }
@@ -291,7 +293,7 @@ export class PgDispatchStore implements DispatchStore {
   constructor(private readonly pool: Pool) {}
 
   async get(orderId: string): Promise<DispatchRow | null> {
-    const r = await this.pool.query<DbRow>(`SELECT ${COLUMNS.join(", ")} FROM dispatch WHERE order_id = $1`, [orderId]);
+    const r = await this.pool.query<DbRow>(prepared(`SELECT ${COLUMNS.join(", ")} FROM dispatch WHERE order_id = $1`, [orderId]));
     const row = r.rows[0];
     return row === undefined ? null : fromDb(row);
   }
@@ -301,9 +303,11 @@ export class PgDispatchStore implements DispatchStore {
     try {
       return await inTransaction(this.pool, async (client) => {
         const r = await client.query(
-          `INSERT INTO dispatch (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})
-           ON CONFLICT (order_id) DO NOTHING`,
-          COLUMNS.map((c) => values[c]),
+          prepared(
+            `INSERT INTO dispatch (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})
+             ON CONFLICT (order_id) DO NOTHING`,
+            COLUMNS.map((c) => values[c]),
+          ),
         );
         if (r.rowCount !== 1) return "exists";
         await claimReference(client, row);
@@ -322,9 +326,8 @@ export class PgDispatchStore implements DispatchStore {
     try {
       return await inTransaction(this.pool, async (client) => {
         const r = await client.query(
-          `UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
-           WHERE order_id = $1 AND version = $${set.length + 2}`,
-          [row.orderId, ...set.map((c) => values[c]), row.version - 1],
+          prepared(`UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
+           WHERE order_id = $1 AND version = $${set.length + 2}`, [row.orderId, ...set.map((c) => values[c]), row.version - 1]),
         );
         if (r.rowCount !== 1) return false;
         await claimReference(client, row);
@@ -346,7 +349,7 @@ export class PgDispatchStore implements DispatchStore {
   async recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void> {
     if (denied === null) {
       // A readable reply: the provider lets us in (a no-op unless it had shut us out).
-      await this.pool.query("UPDATE provider_access SET shut_out_since = NULL WHERE provider = $1 AND shut_out_since IS NOT NULL", [provider]);
+      await this.pool.query(prepared("UPDATE provider_access SET shut_out_since = NULL WHERE provider = $1 AND shut_out_since IS NOT NULL", [provider]));
       return;
     }
     await this.pool.query(
@@ -359,8 +362,7 @@ export class PgDispatchStore implements DispatchStore {
 
   async providerAccess(provider: ProviderName): Promise<ProviderAccess | null> {
     const r = await this.pool.query<{ shut_out_since: Date; last_denied_at: Date; last_cause: string; denied_replies: string }>(
-      "SELECT shut_out_since, last_denied_at, last_cause, denied_replies FROM provider_access WHERE provider = $1 AND shut_out_since IS NOT NULL",
-      [provider],
+      prepared("SELECT shut_out_since, last_denied_at, last_cause, denied_replies FROM provider_access WHERE provider = $1 AND shut_out_since IS NOT NULL", [provider]),
     );
     const row = r.rows[0];
     if (row === undefined) return null;
@@ -403,11 +405,13 @@ async function readOffers(db: Queryable, packageId: string): Promise<Offer[]> {
     price: string | null;
     imported_at: Date | null;
   }>(
-    `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price, p.imported_at
-     FROM route r
-     LEFT JOIN provider_product p ON p.provider = r.provider AND p.product_id = r.provider_product_id
-     WHERE r.package_id = $1 ORDER BY r.rank`,
-    [packageId],
+    prepared(
+      `SELECT r.provider, r.product_code, r.max_cost::text AS max_cost, p.product_code AS imported_code, p.price, p.imported_at
+       FROM route r
+       LEFT JOIN provider_product p ON p.provider = r.provider AND p.product_id = r.provider_product_id
+       WHERE r.package_id = $1 ORDER BY r.rank`,
+      [packageId],
+    ),
   );
   const offers: Offer[] = [];
   for (const row of r.rows) {
