@@ -36,7 +36,8 @@ function newSystem(): TestSystem {
   return new TestSystem({
     env: {
       orders: quiet,
-      dispatcher: { ...quiet, ...LIFTED },
+      // FLOW_PROFILE_DIR: CPU profiles of the dispatcher (node --cpu-prof), to see where its time goes.
+      dispatcher: { ...quiet, ...LIFTED, ...(process.env.FLOW_PROFILE_DIR ? { SERVICE_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${process.env.FLOW_PROFILE_DIR}` } : {}) },
       "status-poller": { ...quiet, ...LIFTED, CHECK_CONCURRENCY: "32", CLAIM_BATCH: "64" },
     },
     znet: { completeAfterMs: 0 },
