@@ -112,7 +112,9 @@ const statementNames = new Map<string, string>();
 /**
  * A query that each connection parses and plans once (a named prepared statement, named after its
  * text): for the statements a service runs for every order or check, where planning would cost
- * PostgreSQL more than running them.
+ * PostgreSQL more than running them. Only for statements with an explicit result column list: a
+ * prepared `SELECT *` fails ("cached plan must not change result type") once a newer replica's
+ * migration adds a column while this one runs.
  */
 export function prepared(text: string, values: unknown[]): pg.QueryConfig {
   let name = statementNames.get(text);

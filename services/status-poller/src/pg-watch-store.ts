@@ -122,8 +122,10 @@ export class PgWatchStore implements WatchStore {
     limit: number,
     providers: readonly ProviderName[] | null,
   ): Promise<Claim[]> {
+    // Not a prepared statement: its result is `watch.*`, and a prepared one would fail ("cached plan
+    // must not change result type") in a replica still running while a newer one adds a column.
     const r = await this.pool.query<Row>(
-      prepared(`WITH due AS (
+      `WITH due AS (
          SELECT order_id FROM watch
           WHERE ${where} AND ($5::text[] IS NULL OR provider = ANY($5::text[]))
           ORDER BY ${orderBy}
@@ -137,7 +139,7 @@ export class PgWatchStore implements WatchStore {
          FROM due
         WHERE w.order_id = due.order_id
        RETURNING w.*`,
-      [now, owner, leaseMs, limit, providers ? [...providers] : null]),
+      [now, owner, leaseMs, limit, providers ? [...providers] : null],
     );
     const key = orderBy === "next_check_at" ? "nextCheckAt" : "deadlineAt";
     return r.rows
