@@ -1,5 +1,5 @@
 import { HoldReason, Money, ProviderName, ReasonCode } from "@pinflow/contracts";
-import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
+import { enqueueEvents, inTransaction, prepared, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
 import { z } from "zod";
 import type { Catalog } from "./catalog.js";
 import type { DispatchRow, Hold, Offer, PastAttempt, Placement } from "./dispatch.js";
@@ -173,29 +173,6 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
   }
 }
 
-/** A row as `jsonb_populate_record(NULL::dispatch, …)` reads it: the jsonb columns as JSON values, not text. */
-function toDbJson(row: DispatchRow): Record<Column, unknown> {
-  return { ...toDb(row), route: row.route, history: row.history, product_code: row.state === "unrouted" ? null : row.productCode };
-}
-
-/** The reference a row's current attempt claims (null for a row without a placement). */
-function referenceOf(row: DispatchRow): [reference: string | null, provider: string | null, offerIndex: number | null] {
-  return row.state === "unrouted" ? [null, null, null] : [row.reference, row.provider, row.offerIndex];
-}
-
-/**
- * Claim the row's reference for its order: `ref` returns the reference's owner (the order that holds
- * it, ours or another's), nothing when the row has no reference. Parameters: $1 order id, $2
- * reference, $3 provider, $4 offer index. A write that must not happen under another order's
- * reference adds `OWN_REFERENCE`.
- */
-const CLAIM_REFERENCE = `ref AS (
-  INSERT INTO dispatch_reference (reference, order_id, provider, offer_index)
-  SELECT $2::text, $1::text, $3::text, $4::int WHERE $2::text IS NOT NULL
-  ON CONFLICT (reference) DO UPDATE SET order_id = dispatch_reference.order_id
-  RETURNING order_id)`;
-const OWN_REFERENCE = "($2::text IS NULL OR EXISTS (SELECT 1 FROM ref WHERE ref.order_id = $1::text))";
-
 function parseJson<T>(orderId: string, what: string, schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new CorruptRow(`dispatch row of order ${orderId} has an unreadable ${what}`);
@@ -268,7 +245,24 @@ function readHold(r: DbRow): Hold | null {
   return { reason: reason.data, message: r.hold_message ?? "", since: r.held_since };
 }
 
+function isUniqueViolation(error: unknown, ...constraints: string[]): boolean {
+  const e = error as { code?: string; constraint?: string };
+  return e?.code === "23505" && constraints.includes(e.constraint ?? "");
+}
 
+/** The reference of a row's current attempt, kept forever so no other order or attempt ever reuses it. */
+async function claimReference(db: Queryable, row: DispatchRow): Promise<void> {
+  if (row.state === "unrouted") return;
+  const r = await db.query<{ order_id: string }>(
+    prepared(
+      `INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (reference) DO UPDATE SET order_id = dispatch_reference.order_id
+       RETURNING order_id`,
+      [row.reference, row.orderId, row.provider, row.offerIndex],
+    ),
+  );
+  if (r.rows[0]?.order_id !== row.orderId) throw new ReferenceTaken(`reference ${row.reference} belongs to another order`);
+}
 
 /**
  * Write many new rows (a rebuild) in the caller's transaction: one statement for the rows, one for
@@ -277,7 +271,7 @@ function readHold(r: DbRow): Hold | null {
  */
 export async function insertRows(db: Queryable, rows: readonly DispatchRow[], events: readonly OutboxEntry[]): Promise<void> {
   if (rows.length === 0) return;
-  const json = rows.map(toDbJson);
+  const json = rows.map((row) => ({ ...toDb(row), route: row.route, history: row.history, product_code: row.state === "unrouted" ? null : row.productCode }));
   const r = await db.query(
     `INSERT INTO dispatch (${COLUMNS.join(", ")}) SELECT ${COLUMNS.join(", ")} FROM jsonb_populate_recordset(NULL::dispatch, $1::jsonb)
      ON CONFLICT (order_id) DO NOTHING`,
@@ -304,55 +298,48 @@ export class PgDispatchStore implements DispatchStore {
     return row === undefined ? null : fromDb(row);
   }
 
-  /**
-   * One statement (atomic): the reference is claimed for the order, the row inserted only under a
-   * reference that is the order's own, and its events only with the row. A reference claimed for a
-   * row that turned out to exist stays reserved for this order (references are never reused).
-   */
   async insert(row: DispatchRow, events: readonly OutboxEntry[]): Promise<InsertResult> {
-    const r = await this.pool.query<{ written: number; owner: string | null }>(
-      prepared(
-        `WITH ${CLAIM_REFERENCE},
-         ins AS (
-           INSERT INTO dispatch (${COLUMNS.join(", ")})
-           SELECT ${COLUMNS.join(", ")} FROM jsonb_populate_record(NULL::dispatch, $5::jsonb) WHERE ${OWN_REFERENCE}
-           ON CONFLICT (order_id) DO NOTHING
-           RETURNING order_id),
-         queued AS (
-           INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
-           SELECT q.* FROM (${selectOutboxRows("$6")}) q WHERE EXISTS (SELECT 1 FROM ins))
-         SELECT (SELECT count(*)::int FROM ins) AS written, (SELECT order_id FROM ref) AS owner`,
-        [row.orderId, ...referenceOf(row), JSON.stringify(toDbJson(row)), outboxDocument(events)],
-      ),
-    );
-    const { written, owner } = r.rows[0]!;
-    if (owner !== null && owner !== row.orderId) return "reference_taken";
-    return written === 1 ? "inserted" : "exists";
+    const values = toDb(row);
+    try {
+      return await inTransaction(this.pool, async (client) => {
+        const r = await client.query(
+          prepared(
+            `INSERT INTO dispatch (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})
+             ON CONFLICT (order_id) DO NOTHING`,
+            COLUMNS.map((c) => values[c]),
+          ),
+        );
+        if (r.rowCount !== 1) return "exists";
+        await claimReference(client, row);
+        await enqueueEvents(client, events);
+        return "inserted";
+      });
+    } catch (error) {
+      if (error instanceof ReferenceTaken || isUniqueViolation(error, "dispatch_reference_key", "dispatch_reference_pkey")) return "reference_taken";
+      throw error;
+    }
   }
 
-  /**
-   * One statement (atomic): the compare-and-set on the version, under a reference that is the
-   * order's own (ReferenceTaken otherwise, nothing written), with the events only when the row moved.
-   */
   async update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean> {
+    const values = toDb(row);
     const set = COLUMNS.filter((c) => c !== "order_id" && c !== "created_at");
-    const r = await this.pool.query<{ written: number; owner: string | null }>(
-      prepared(
-        `WITH ${CLAIM_REFERENCE},
-         upd AS (
-           UPDATE dispatch SET (${set.join(", ")}) = (SELECT ${set.join(", ")} FROM jsonb_populate_record(NULL::dispatch, $5::jsonb))
-           WHERE order_id = $1::text AND version = $7::int AND ${OWN_REFERENCE}
-           RETURNING order_id),
-         queued AS (
-           INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
-           SELECT q.* FROM (${selectOutboxRows("$6")}) q WHERE EXISTS (SELECT 1 FROM upd))
-         SELECT (SELECT count(*)::int FROM upd) AS written, (SELECT order_id FROM ref) AS owner`,
-        [row.orderId, ...referenceOf(row), JSON.stringify(toDbJson(row)), outboxDocument(events), row.version - 1],
-      ),
-    );
-    const { written, owner } = r.rows[0]!;
-    if (owner !== null && owner !== row.orderId) throw new ReferenceTaken(`reference of order ${row.orderId} is taken`);
-    return written === 1;
+    try {
+      return await inTransaction(this.pool, async (client) => {
+        const r = await client.query(
+          prepared(`UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
+           WHERE order_id = $1 AND version = $${set.length + 2}`, [row.orderId, ...set.map((c) => values[c]), row.version - 1]),
+        );
+        if (r.rowCount !== 1) return false;
+        await claimReference(client, row);
+        await enqueueEvents(client, events);
+        return true;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "dispatch_reference_key", "dispatch_reference_pkey")) {
+        throw new ReferenceTaken(`reference of order ${row.orderId} is taken`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async offers(packageId: string): Promise<Offer[]> {
