@@ -69,3 +69,19 @@ test("the relay publishes several orders side by side; an order whose publish fa
   assert.deepEqual(await attemptsOn(a), [1, 2, 3], "A's events are on the stream in their order");
   assert.equal((await pool.query("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL")).rows[0].n, 0);
 });
+
+test("ensureOutbox where the outbox is already current takes no table lock: a relay mid-batch is not deadlocked by a replica starting", async () => {
+  const relay = await pool.connect();
+  try {
+    // A relay between claiming its batch (row locks) and marking it published.
+    await relay.query("BEGIN");
+    await relay.query("SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED");
+    const starting = ensureOutbox(pool); // another replica starting
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await relay.query("UPDATE outbox SET published_at = now() WHERE false");
+    await relay.query("COMMIT");
+    await starting;
+  } finally {
+    relay.release();
+  }
+});

@@ -61,6 +61,13 @@ export function selectOutboxRows(param: string): string {
 
 /** Create the outbox table (safe while other replicas do the same). */
 export async function ensureOutbox(pool: pg.Pool): Promise<void> {
+  // Already current (its newest column is there): no DDL at all. Even `ADD COLUMN IF NOT EXISTS` takes
+  // the table's exclusive lock, and a replica starting beside a running relay (row locks taken,
+  // its update to come) would deadlock with it.
+  const current = await pool.query(
+    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'outbox' AND column_name = 'trace_context'",
+  );
+  if ((current.rowCount ?? 0) > 0) return;
   await ensureSchema(pool, OUTBOX_DDL);
 }
 
