@@ -12,16 +12,14 @@
  * (CHECK_CONCURRENCY 32, CLAIM_BATCH 64, ZNET_CONCURRENCY 64). Every configuration runs with 1
  * and with 2 replicas; the orders' next-check times are reset between runs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { createPool, migrate, type Pool } from "@pinflow/pg";
-import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { checksIn, pollerMetrics, startPoller, stopPoller, type PollerProcess } from "./poller-process.js";
 
 const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
-const POLLER_MAIN = fileURLToPath(new URL("../../services/status-poller/dist/main.js", import.meta.url));
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -56,54 +54,14 @@ async function resetDue(pool: Pool): Promise<void> {
   await pool.query("VACUUM ANALYZE watch");
 }
 
-interface Replica {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startReplica(i: number, dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>): Promise<Replica> {
-  const port = await freePort();
-  // e.g. POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the replicas.
-  const nodeArgs = process.env.POLLER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, POLLER_MAIN], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      DATABASE_URL: dbUrl,
-      // No HTTP calls but /metrics (open): the key table is not needed.
-      AUTH_DATABASE_URL: dbUrl,
-      NATS_URL: natsUrl,
-      PINFLOW_ENV: "bench",
-      HTTP_PORT: String(port),
-      POLLER_ID: `bench-${i}`,
-      LOG_LEVEL: "warn",
-      PIN_KEYS: generatePinKeyring(),
-      ZNET_BASE_URL: znetUrl,
-      ZNET_CODE: "bench",
-      ZNET_PASSWORD: "bench-pass",
-      SCHEDULER_TICK_MS: "50",
-      ZNET_RATE_PER_SEC: "10000",
-      ZNET_BURST: "10000",
-      ...env,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return { child, port };
-}
-
-async function checksOf(r: Replica): Promise<number> {
-  for (let tries = 0; ; tries++) {
-    try {
-      const metrics = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
-      return [...metrics.matchAll(/^pinflow_status_checks_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    } catch (error) {
-      if (tries > 100) throw error;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-  }
+async function checksOf(poller: PollerProcess): Promise<number> {
+  return checksIn(await pollerMetrics(poller));
 }
 
 async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>, replicas: number): Promise<number> {
-  const started = await Promise.all(Array.from({ length: replicas }, (_, i) => startReplica(i, dbUrl, natsUrl, znetUrl, env)));
+  const started = await Promise.all(
+    Array.from({ length: replicas }, (_, i) => startPoller({ dbUrl, natsUrl, znetUrl, env: { POLLER_ID: `bench-${i}`, ZNET_BURST: "10000", ...env } })),
+  );
   try {
     await Promise.all(started.map(checksOf)); // up and serving
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
@@ -114,8 +72,7 @@ async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<
     const seconds = (performance.now() - t0) / 1000;
     return after.reduce((n, a, i) => n + a - before[i]!, 0) / seconds;
   } finally {
-    for (const r of started) r.child.kill("SIGTERM");
-    await Promise.all(started.map((r) => new Promise((res) => (r.child.exitCode !== null ? res(null) : r.child.once("exit", res)))));
+    await Promise.all(started.map(stopPoller));
   }
 }
 

@@ -8,17 +8,15 @@
  *
  *   node bench/dist/scale-bench.js [--sizes 10000,1000000]
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createPool, migrate, type Pool } from "@pinflow/pg";
-import { generatePinKeyring } from "@pinflow/secrets";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
-import { freePort, TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
+import { checksIn, pollerMetrics, startPoller, stopPoller } from "./poller-process.js";
 import { PgWatchStore } from "../../services/status-poller/dist/pg-watch-store.js";
 
 const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
-const POLLER_MAIN = fileURLToPath(new URL("../../services/status-poller/dist/main.js", import.meta.url));
 const DUE_FRACTION = 0.01; // 1 % of the watched orders are due at any moment (at least MIN_DUE)
 const MIN_DUE = 2_000;
 const PROCESS_DUE = 10_000;
@@ -73,45 +71,20 @@ function rssMiB(pid: number): number {
 }
 
 async function pollerRss(dbUrl: string, natsUrl: string, znetUrl: string): Promise<{ rss: number[]; heapMiB: number; checks: number }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [POLLER_MAIN], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      DATABASE_URL: dbUrl,
-      // Required setting; no HTTP call is made here, so no key table is needed.
-      AUTH_DATABASE_URL: dbUrl,
-      NATS_URL: natsUrl,
-      PINFLOW_ENV: "bench",
-      HTTP_PORT: String(port),
-      LOG_LEVEL: "warn",
-      PIN_KEYS: generatePinKeyring(),
-      ZNET_BASE_URL: znetUrl,
-      ZNET_CODE: "bench",
-      ZNET_PASSWORD: "bench-pass",
-      SCHEDULER_TICK_MS: "50",
-      // Measure the scheduler, not the provider's politeness cap (2 calls/s by default).
-      ZNET_RATE_PER_SEC: "10000",
-      ZNET_CONCURRENCY: "8",
-      CHECK_CONCURRENCY: "8",
-      CLAIM_BATCH: "20",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const poller = await startPoller({ dbUrl, natsUrl, znetUrl, env: { ZNET_CONCURRENCY: "8", CHECK_CONCURRENCY: "8", CLAIM_BATCH: "20" } });
   const rss: number[] = [];
   try {
     const samples = 5;
     const ticks = RUN_SECONDS * 2;
     for (let s = 1; s <= ticks; s++) {
       await new Promise((r) => setTimeout(r, 500));
-      if (s % Math.floor(ticks / samples) === 0) rss.push(rssMiB(child.pid!));
+      if (s % Math.floor(ticks / samples) === 0) rss.push(rssMiB(poller.child.pid!));
     }
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const checks = [...metrics.matchAll(/^pinflow_status_checks_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const metrics = await pollerMetrics(poller);
     const heap = Number(/^nodejs_heap_size_used_bytes\{[^}]*\} ([\d.e+]+)/m.exec(metrics)?.[1] ?? NaN);
-    return { rss, heapMiB: heap / 1024 / 1024, checks };
+    return { rss, heapMiB: heap / 1024 / 1024, checks: checksIn(metrics) };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopPoller(poller);
   }
 }
 
