@@ -26,6 +26,8 @@ export interface DeadLetter {
   orderId: string | null;
   /** The decoded event's correlation id (null for a malformed message). */
   correlationId: string | null;
+  /** The decoded event's tenant (null for a malformed message, or an event from before tenants). */
+  tenantId?: string | null;
   /** What went wrong: no NUL, at most ERROR_TEXT_MAX characters, never a secret (events carry sealed PINs only). */
   error: string;
   /** Deliveries (work consumers) or tries (projections) before giving up. */
@@ -110,6 +112,7 @@ export function deadLetterOf(input: {
     eventType: readable.eventType === null ? null : cleanText(readable.eventType, 64),
     orderId: readable.orderId,
     correlationId: input.event?.correlationId ?? null,
+    tenantId: input.event?.tenantId ?? null,
     error: cleanText(input.error, ERROR_TEXT_MAX),
     attempts: input.attempts,
   };

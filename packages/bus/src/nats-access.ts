@@ -34,6 +34,8 @@ export const PUBLISHERS: Record<EventType, readonly ServiceRole[]> = {
   CompletedByOperator: ["orders"],
   FailedByOperator: ["orders"],
   RecheckRequested: ["status-poller"],
+  // Dispatch again: decided by the dispatcher from its own record of the order's attempts.
+  RedispatchRequested: ["dispatcher"],
 };
 
 /**
@@ -42,7 +44,7 @@ export const PUBLISHERS: Record<EventType, readonly ServiceRole[]> = {
  */
 export const WORK_CONSUMERS: Record<ServiceRole, readonly string[]> = {
   orders: [],
-  dispatcher: ["dispatcher"],
+  dispatcher: ["dispatcher", "dispatcher-redispatch"],
   "status-poller": ["status-poller"],
 };
 

@@ -30,6 +30,8 @@ const DESCRIPTIONS: Record<EventType, string> = {
     "An operator failed an order in review with a reason code; names the operator (API key id) and the reason (orders service). Terminal, once per order: billing refunds on it.",
   RecheckRequested:
     "An operator asked for the order's provider to be checked again now; names the operator (API key id) and the reason (status-poller). msgID `RecheckRequested:<orderId>:<attempt>`.",
+  RedispatchRequested:
+    "An operator dispatched an order in review again, allowed only when its record proves that no placement can exist at any provider; names the operator (API key id) and the reason, and starts dispatch generation `generation` with a new reference (dispatcher). A ReviewRequired of a later generation has msgID `ReviewRequired:<orderId>:g<generation>`. msgID `RedispatchRequested:<orderId>:<generation>`.",
 };
 
 /**

@@ -195,6 +195,23 @@ export const RecheckRequestedData = z.object({
   attempt: z.number().int().min(1),
 });
 
+/**
+ * An operator dispatched an order in review again (dispatcher): allowed only when the order's record
+ * proves that no placement can exist at any provider (every reference refused, or the provider said
+ * it does not know it). Starts dispatch generation `generation` (the first dispatch is 1) with a new
+ * reference on the route as it is now; `offerIndex` and `reference` are null when no offer can be
+ * placed (a DispatchFailed follows). Once per generation; msgID `RedispatchRequested:<orderId>:<generation>`.
+ */
+export const RedispatchRequestedData = z.object({
+  ...operatorAct,
+  generation: z.number().int().min(2),
+  offerIndex: z.number().int().min(0).nullable(),
+  reference: z.string().min(1).max(64).nullable(),
+  route: z.array(RouteOfferData).max(16),
+  /** When the generation was opened (its dispatch deadline runs from here). */
+  openedAt: z.iso.datetime(),
+});
+
 export const EVENT_DATA = {
   OrderCreated: OrderCreatedData,
   OrderSent: OrderSentData,
@@ -210,6 +227,7 @@ export const EVENT_DATA = {
   CompletedByOperator: CompletedByOperatorData,
   FailedByOperator: FailedByOperatorData,
   RecheckRequested: RecheckRequestedData,
+  RedispatchRequested: RedispatchRequestedData,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA;
@@ -257,6 +275,7 @@ export const ReconcileAnswered = envelopeOf("ReconcileAnswered");
 export const CompletedByOperator = envelopeOf("CompletedByOperator");
 export const FailedByOperator = envelopeOf("FailedByOperator");
 export const RecheckRequested = envelopeOf("RecheckRequested");
+export const RedispatchRequested = envelopeOf("RedispatchRequested");
 
 export const OrderEvent = z.discriminatedUnion("type", [
   OrderCreated,
@@ -273,6 +292,7 @@ export const OrderEvent = z.discriminatedUnion("type", [
   CompletedByOperator,
   FailedByOperator,
   RecheckRequested,
+  RedispatchRequested,
 ]);
 export type OrderEvent = z.infer<typeof OrderEvent>;
 export type EventOf<T extends EventType> = Extract<OrderEvent, { type: T }>;

@@ -102,8 +102,8 @@ export class OutboxDeadLetters implements DeadLetterSink {
   private reviewOf(letter: DeadLetter, orderId: string): OutboxEntry {
     const origin =
       letter.eventId !== null && letter.correlationId !== null
-        ? causedBy({ id: letter.eventId, orderId, correlationId: letter.correlationId })
-        : { orderId, correlationId: orderId, causationId: null };
+        ? causedBy({ id: letter.eventId, orderId, correlationId: letter.correlationId, tenantId: letter.tenantId ?? undefined })
+        : { orderId, correlationId: orderId, causationId: null, ...(letter.tenantId ? { tenantId: letter.tenantId } : {}) };
     const message = `${letter.eventType ?? "a message"} #${letter.seq} could not be processed by ${letter.consumer} (${letter.kind}, ${letter.attempts} deliveries): ${letter.error}`;
     const event = makeEvent(
       "ReviewRequired",

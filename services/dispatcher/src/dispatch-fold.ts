@@ -35,6 +35,8 @@ import {
 export interface DispatchFold {
   /** From the order's OrderCreated; null until it is seen. */
   order: OrderInput | null;
+  /** The order's tenant, from its OrderCreated (null before it is seen, or for an order from before tenants). */
+  tenantId: string | null;
   row: DispatchRow | null;
   /**
    * Outputs the replayed rules produced that the stream does not show (yet): a dispatcher that lost
@@ -48,7 +50,7 @@ export interface DispatchFold {
   heldBeforeOpen: number;
 }
 
-export const EMPTY_FOLD: DispatchFold = { order: null, row: null, pending: [], attempted: false, heldBeforeOpen: 0 };
+export const EMPTY_FOLD: DispatchFold = { order: null, tenantId: null, row: null, pending: [], attempted: false, heldBeforeOpen: 0 };
 
 /** The PlacementStarted of a claimed `placing` row (written to the stream before its request goes out). */
 export function placementStarted(row: PlacingRow): EventData<"PlacementStarted"> {
@@ -174,7 +176,7 @@ function providerReason(code: string | undefined): (typeof PROVIDER_REASONS)[num
   return PROVIDER_REASONS.find((r) => r === code) ?? "provider_error";
 }
 
-function baseOf(order: OrderInput, at: Date, route: Offer[]): RowBase {
+function baseOf(order: OrderInput, at: Date, route: Offer[], generation = 1): RowBase {
   return {
     orderId: order.orderId,
     packageId: order.packageId,
@@ -182,6 +184,7 @@ function baseOf(order: OrderInput, at: Date, route: Offer[]): RowBase {
     extra: order.extra,
     attempt: 0,
     version: 1,
+    generation,
     createdAt: at,
     updatedAt: at,
     route,
@@ -194,7 +197,7 @@ function baseOf(order: OrderInput, at: Date, route: Offer[]): RowBase {
 function commonOf(state: DispatchFold, at: Date): RowBase | null {
   if (state.row !== null) {
     const r = state.row;
-    return { orderId: r.orderId, packageId: r.packageId, playerId: r.playerId, extra: r.extra, attempt: r.attempt, version: r.version + 1, createdAt: r.createdAt, updatedAt: at, route: r.route, history: r.history, holds: r.holds };
+    return { orderId: r.orderId, packageId: r.packageId, playerId: r.playerId, extra: r.extra, attempt: r.attempt, version: r.version + 1, generation: r.generation, createdAt: r.createdAt, updatedAt: at, route: r.route, history: r.history, holds: r.holds };
   }
   return state.order === null ? null : baseOf(state.order, at, []);
 }
@@ -232,7 +235,7 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
   switch (event.type) {
     case "OrderCreated":
       if (state.order !== null) return state;
-      return { ...state, order: { orderId: event.orderId, ...event.data } };
+      return { ...state, order: { orderId: event.orderId, ...event.data }, tenantId: event.tenantId ?? null };
     case "PlacementStarted": {
       const d = event.data;
       const order = state.order;
@@ -290,7 +293,11 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
     }
     case "DispatchFailed": {
       const settled = settle(state, "DispatchFailed");
-      if (settled.found || state.row?.state === "refused" || state.row?.state === "unrouted") return { ...state, pending: settled.pending };
+      if (state.row?.state === "unrouted") {
+        // A generation that could place no offer (an operator's dispatch again): the failure's own words.
+        return { ...state, pending: settled.pending, row: { ...state.row, reasonCode: event.data.reasonCode, message: event.data.message } };
+      }
+      if (settled.found || state.row?.state === "refused") return { ...state, pending: settled.pending };
       const base = commonOf(state, at);
       if (base === null) return state;
       const d = event.data;
@@ -329,6 +336,8 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
     case "OrderFailed":
       // The status-poller's facts about an accepted order: the dispatch row is settled already.
       return state;
+    case "RedispatchRequested":
+      return redispatched(state, event.data, policy);
     case "CompletedByOperator":
     case "FailedByOperator":
     case "RecheckRequested":
@@ -339,6 +348,31 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
       throw new Error(`unhandled event ${JSON.stringify(never)}`);
     }
   }
+}
+
+/**
+ * An operator's "dispatch again": the next generation's row, as `reopen` (dispatch.ts) wrote it: ready
+ * at the recorded offer and reference of the recorded route, or, when no offer could be placed, left
+ * for the DispatchFailed that follows. What the earlier generation left pending is on the stream
+ * (the dispatcher decided from it), so nothing stays pending. A generation seen before is a duplicate.
+ */
+function redispatched(state: DispatchFold, d: EventData<"RedispatchRequested">, policy: DispatchPolicy): DispatchFold {
+  const at = new Date(d.openedAt);
+  const order = state.order;
+  const row = state.row;
+  if (order === null || row === null || d.generation <= row.generation) return state;
+  const route: Offer[] = d.route.map((o) => ({ ...o, productCode: { ...o.productCode } }));
+  const carried = { attempt: row.attempt, version: row.version + 1, holds: row.holds };
+  const base: RowBase = { ...baseOf(order, at, route, d.generation), ...carried };
+  if (d.offerIndex === null || d.reference === null || route[d.offerIndex] === undefined) {
+    // The DispatchFailed that follows settles the row; until then it is an empty-handed generation.
+    const opened = openOrder(order, route, new Set(route.map((o) => o.provider)), "-", at, policy).row;
+    const failed = opened.state === "unrouted" ? opened : { ...opened, state: "unrouted" as const, reasonCode: "no_route" as const, message: "no offer could be placed" };
+    return { ...state, pending: [], row: { ...failed, ...carried, generation: d.generation, createdAt: at, updatedAt: at } };
+  }
+  const opened = openOrder(order, route, new Set(route.map((o) => o.provider)), d.reference, at, policy).row;
+  const history = opened.state === "ready" ? opened.history.filter((h) => route.findIndex((o) => o.provider === h.provider) < d.offerIndex!) : [];
+  return { ...state, pending: [], row: attemptAt({ ...base, history }, route, d.offerIndex, d.reference) };
 }
 
 /** The fold of an order's events, in stream order. */

@@ -18,6 +18,7 @@ import {
   holdMessage,
   nextStep,
   openOrder,
+  reopen,
   type Decision,
   type DispatchPolicy,
   type DispatchRow,
@@ -26,7 +27,9 @@ import {
   type OpenRow,
   type OrderInput,
   type ReadyRow,
+  type ReviewRow,
 } from "./dispatch.js";
+import { outboxEntries } from "./dispatch-events.js";
 import { foldDispatch, placementAnswered, placementStarted, reconcileAnswered } from "./dispatch-fold.js";
 
 const policy: DispatchPolicy = {
@@ -90,6 +93,15 @@ class Drive {
     const claimed = claimForReconcile(this.row as OpenRow, this.now(), policy);
     const d = afterReconcile(claimed, result, this.now(), policy);
     this.stream.push(makeEvent("ReconcileAnswered", origin, reconcileAnswered(claimed, result), this.now(), this.id()));
+    this.outputs(d.events);
+    this.row = d.row;
+    return d;
+  }
+
+  /** An operator's dispatch again of the order in review, on the route `offers` as it is now. */
+  redispatch(offers: Offer[]): Decision {
+    assert.equal(this.row.state, "review");
+    const d = reopen(this.row as ReviewRow, { operator: "k-op-1", reason: "znet fixed their API" }, offers, new Set(offers.map((o) => o.provider)), this.ref(), this.now(), policy);
     this.outputs(d.events);
     this.row = d.row;
     return d;
@@ -219,5 +231,67 @@ describe("dispatch row as a fold of the stream", () => {
     const fold = foldDispatch([created, sent], policy);
     assert.ok(fold.row?.state === "sent" && fold.row.reference === "1");
     assert.equal(foldDispatch([created], policy).row, null, "no dispatcher fact: no row (today's first placement)");
+  });
+
+  describe("an operator's dispatch again (the next generation)", () => {
+    /** A znet placement that timed out and that znet then said it does not know, up to the place bound: review. */
+    function reviewedWithNothingPlaced(): Drive {
+      const drive = new Drive([znetOffer]);
+      drive.place({ kind: "ambiguous", cause: "timeout after 15000 ms" });
+      drive.reconcile({ kind: "not_found", message: "kayit yok" });
+      drive.reconcile({ kind: "not_found", message: "kayit yok" });
+      drive.place({ kind: "ambiguous", cause: "timeout after 15000 ms" });
+      drive.reconcile({ kind: "not_found", message: "kayit yok" });
+      drive.reconcile({ kind: "not_found", message: "kayit yok" });
+      assert.equal(drive.row.state, "review");
+      return drive;
+    }
+
+    it("opens generation 2 on the route as it is now, with a new reference; the fold gives the same row, and its acceptance too", () => {
+      const drive = reviewedWithNothingPlaced();
+      const before = drive.row as ReviewRow;
+      const d = drive.redispatch([znetOffer, xstorOffer]);
+      assert.ok(d.row.state === "ready" && d.then === "place");
+      assert.equal(d.row.generation, 2);
+      assert.notEqual(d.row.reference, before.reference, "a new reference");
+      assert.equal(d.row.placeCalls, 0);
+      assert.equal(d.row.holds, before.holds, "DispatchHeld numbers go on");
+      assert.deepEqual(d.row.route.map((o) => o.provider), ["znet", "xstor"]);
+      const [requested] = d.events;
+      assert.ok(requested?.type === "RedispatchRequested");
+      assert.deepEqual([requested.data.generation, requested.data.reference, requested.data.offerIndex, requested.data.operator], [2, d.row.reference, 0, "k-op-1"]);
+      assertSameRow(drive);
+      drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: "z-9", pin: null });
+      assert.equal(drive.row.state, "sent");
+      assertSameRow(drive);
+    });
+
+    it("a review of generation 2 is its own fact (msgID with the generation); the first generation's keeps the order's", () => {
+      const drive = reviewedWithNothingPlaced();
+      drive.redispatch([znetOffer]);
+      const d = drive.place({ kind: "ambiguous", cause: "HTTP 502" });
+      assert.equal(d.row.generation, 2);
+      let last: Decision = d;
+      for (let i = 0; i < policy.maxReconcileTries; i++) last = drive.reconcile({ kind: "unknown", cause: "HTTP 503" });
+      assert.equal(last.row.state, "review");
+      assertSameRow(drive);
+      const origin2 = { orderId: order.orderId, correlationId: "c-1", causationId: null };
+      let n = 0;
+      const id = () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`;
+      const [second] = outboxEntries(origin2, last.events, last.row.generation, t0, id);
+      assert.deepEqual([second?.msgId, second?.once], [`ReviewRequired:${order.orderId}:g2`, false]);
+      const [first] = outboxEntries(origin2, last.events, 1, t0, id);
+      assert.deepEqual([first?.msgId, first?.once], [`ReviewRequired:${order.orderId}`, true]);
+      const [requested] = outboxEntries(origin2, [{ type: "RedispatchRequested", data: { operator: "k", reason: "r", generation: 3, offerIndex: null, reference: null, route: [], openedAt: t0.toISOString() } }], 3, t0, id);
+      assert.deepEqual([requested?.msgId, requested?.once], [`RedispatchRequested:${order.orderId}:3`, false]);
+    });
+
+    it("no offer can be placed now: the generation fails at once (DispatchFailed), and the fold agrees", () => {
+      const drive = reviewedWithNothingPlaced();
+      const d = drive.redispatch([]);
+      assert.ok(d.row.state === "unrouted" && d.row.reasonCode === "no_route" && d.row.generation === 2);
+      assert.deepEqual(d.events.map((e) => e.type), ["RedispatchRequested", "DispatchFailed"]);
+      assertSameRow(drive);
+    });
   });
 });

@@ -14,7 +14,7 @@
  * restored from it (dispatch-fold.ts) and the attempt is reconciled by its recorded reference.
  */
 import { randomUUID } from "node:crypto";
-import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type EventOrigin, type HandlerOutcome } from "@pinflow/bus";
+import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type HandlerOutcome } from "@pinflow/bus";
 import type { EventOf, HoldReason, OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { Permit, CallOutcome } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
@@ -48,6 +48,7 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { ConcurrentUpdate } from "./dispatch-store.js";
 import { checkAccess, classifyCheck, classifyPlace, NO_CALL, OPEN_GATE, placeAccess, type Access, type Blocked, type CallGate } from "./gate.js";
 import type { DispatchMetrics } from "./metrics.js";
+import { outboxEntries } from "./dispatch-events.js";
 import { sealPlaceReplyPin, type PinSealer } from "./pin-sealer.js";
 import { newReference, type DispatchProvider, type ProviderRegistry } from "./providers.js";
 
@@ -184,7 +185,7 @@ export class DispatchHandler {
     if (found === null) return false;
     if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return false;
     const at = this.clock();
-    const outbox = this.outbox(event, fold.pending);
+    const outbox = this.outbox(event, fold.pending, found.generation);
     const fields = { state: found.state, reference: found.state === "unrouted" ? null : found.reference, pendingEvents: fold.pending.map((e) => e.type) };
     if (current === null) {
       const restored: DispatchRow = { ...found, version: 1, updatedAt: at };
@@ -206,7 +207,7 @@ export class DispatchHandler {
     const offers = await this.deps.store.offers(order.packageId);
     for (let draw = 0; draw < REFERENCE_DRAWS; draw++) {
       const d = openOrder(order, offers, configured, this.newReference(), this.clock(), this.deps.policy);
-      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events));
+      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events, d.row.generation));
       if (result === "exists") return RACED;
       if (result === "reference_taken") {
         log.warn("reference already taken; drawing another");
@@ -407,7 +408,7 @@ export class DispatchHandler {
 
   /** A decision made without a provider call (e.g. the bound of place requests is reached): commit it, or re-read on a lost race. */
   private async reviewWithoutCall(event: EventOf<"OrderCreated">, d: Decision<ReviewRow>, log: Logger): Promise<HandlerOutcome | Raced> {
-    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events)))) return RACED;
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation)))) return RACED;
     this.deps.kick();
     this.deps.metrics.outcome(d.row.provider, "review");
     log.error({ provider: d.row.provider, reference: d.row.reference, message: d.row.message }, "order needs a person; ReviewRequired");
@@ -452,7 +453,7 @@ export class DispatchHandler {
     const held = holdBack(row, { reason, message: holdMessage(row.provider, reason) }, retryAfterMs, this.clock(), this.deps.policy);
     if (held.kind === "wait") return { retryAfterMs: held.retryAfterMs };
     const d = held.decision;
-    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events)))) return RACED;
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation)))) return RACED;
     if (d.events.length > 0) this.deps.kick();
     this.observeHolds(d, log);
     if (d.row.state === "review") {
@@ -512,7 +513,7 @@ export class DispatchHandler {
   private async commit(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, log: Logger, facts: OutboxEntry[] = []): Promise<void> {
     let written: boolean;
     try {
-      written = await this.deps.store.update(d.row, [...facts, ...this.outbox(event, d.events)]);
+      written = await this.deps.store.update(d.row, [...facts, ...this.outbox(event, d.events, d.row.generation)]);
     } catch (error) {
       await this.deps.store.update(releaseLease(held, this.clock()), []).catch(() => false);
       throw error;
@@ -531,38 +532,11 @@ export class DispatchHandler {
     return { retryAfterMs: then.retryAfterMs };
   }
 
-  private outbox(cause: EventOf<"OrderCreated">, drafts: readonly EventDraft[]): OutboxEntry[] {
-    const origin = causedBy(cause);
-    const at = this.clock();
-    return drafts.map((draft) => {
-      const event = envelope(draft, origin, at, this.newId());
-      // A hold may happen several times: each DispatchHeld is numbered (its own fact, deduplicated by number).
-      if (draft.type === "DispatchHeld") return { event, msgId: factMsgId(event, draft.seq), once: false };
-      // Every other dispatcher fact is once-only per order (terminal, or the single acceptance).
-      return { event, msgId: factMsgId(event), once: true };
-    });
+  private outbox(cause: EventOf<"OrderCreated">, drafts: readonly EventDraft[], generation: number): OutboxEntry[] {
+    return outboxEntries(causedBy(cause), drafts, generation, this.clock(), this.newId);
   }
 
   private observeAccepted(event: EventOf<"OrderCreated">, provider: string): void {
     this.deps.metrics.acceptedAfter(provider, (this.clock().getTime() - Date.parse(event.occurredAt)) / 1000);
-  }
-}
-
-function envelope(draft: EventDraft, origin: EventOrigin, at: Date, id: string): OrderEvent {
-  switch (draft.type) {
-    case "OrderSent":
-      return makeEvent("OrderSent", origin, draft.data, at, id);
-    case "PinReceived":
-      return makeEvent("PinReceived", origin, draft.data, at, id);
-    case "DispatchFailed":
-      return makeEvent("DispatchFailed", origin, draft.data, at, id);
-    case "ReviewRequired":
-      return makeEvent("ReviewRequired", origin, draft.data, at, id);
-    case "DispatchHeld":
-      return makeEvent("DispatchHeld", origin, draft.data, at, id);
-    default: {
-      const never: never = draft;
-      throw new Error(`unhandled event draft ${JSON.stringify(never)}`);
-    }
   }
 }

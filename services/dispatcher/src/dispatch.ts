@@ -112,6 +112,12 @@ export interface RowBase {
   attempt: number;
   /** Optimistic-concurrency version: every write is a compare-and-set on the previous one. */
   version: number;
+  /**
+   * The dispatch generation: 1 for the first dispatch, one more for each operator's "dispatch again"
+   * (RedispatchRequested). A later generation's once-only facts carry it in their msgIDs.
+   */
+  generation: number;
+  /** When the current generation was opened (the dispatch deadline runs from here). */
   createdAt: Date;
   updatedAt: Date;
   /** The package's offers to configured providers when the order was first handled, best first. */
@@ -180,7 +186,8 @@ export type EventDraft =
   | { type: "DispatchFailed"; data: EventData<"DispatchFailed"> }
   | { type: "ReviewRequired"; data: EventData<"ReviewRequired"> }
   /** `seq`: the order's count of DispatchHeld events, this one included (its msgID discriminator). */
-  | { type: "DispatchHeld"; seq: number; data: EventData<"DispatchHeld"> };
+  | { type: "DispatchHeld"; seq: number; data: EventData<"DispatchHeld"> }
+  | { type: "RedispatchRequested"; data: EventData<"RedispatchRequested"> };
 
 /** ack; "place": the decision's row is `ready`, place it now; or come back later. */
 export type Then = "ack" | "place" | { retryAfterMs: number };
@@ -371,6 +378,7 @@ export function openOrder(
     extra: order.extra,
     attempt: 0,
     version: 1,
+    generation: 1,
     createdAt: now,
     updatedAt: now,
     route,
@@ -396,6 +404,46 @@ export function openOrder(
     };
   }
   return { row: attemptAt({ ...base, history: plan.skipped }, route, plan.index, reference), events: [], then: "place" };
+}
+
+/** Who asked for the order to be dispatched again, and why. */
+export interface RedispatchRequest {
+  operator: string;
+  reason: string;
+}
+
+/**
+ * An operator's "dispatch again" of an order in review (the caller has checked, from the order's
+ * events, that no placement can exist: redispatch.ts): the next dispatch generation, opened like a
+ * new order on the route as it is now, with a new reference. Its RedispatchRequested carries what a
+ * replay needs to rebuild the row (generation, offer, reference, route). When no offer can be placed
+ * the order fails at once (DispatchFailed), as a new order would.
+ */
+export function reopen(
+  row: ReviewRow,
+  request: RedispatchRequest,
+  offers: readonly Offer[],
+  configured: ReadonlySet<ProviderName>,
+  reference: string,
+  now: Date,
+  policy: DispatchPolicy,
+): Decision<ReadyRow | UnroutedRow> {
+  const order: OrderInput = { orderId: row.orderId, packageId: row.packageId, playerId: row.playerId, extra: row.extra };
+  const opened = openOrder(order, offers, configured, reference, now, policy);
+  const generation = row.generation + 1;
+  const carried = { attempt: row.attempt, version: row.version + 1, generation, holds: row.holds };
+  const next: ReadyRow | UnroutedRow = { ...opened.row, ...carried };
+  const placed = next.state === "ready" ? { offerIndex: next.offerIndex, reference: next.reference } : { offerIndex: null, reference: null };
+  const requested: EventDraft = {
+    type: "RedispatchRequested",
+    data: { operator: request.operator, reason: clip(request.reason), generation, ...placed, route: next.route.map(routeOfferData), openedAt: now.toISOString() },
+  };
+  return { row: next, events: [requested, ...opened.events], then: opened.then };
+}
+
+/** One offer as the events carry it. */
+export function routeOfferData(o: Offer): Offer {
+  return { provider: o.provider, productCode: { ...o.productCode }, maxCost: o.maxCost, price: o.price, priceImportedAt: o.priceImportedAt };
 }
 
 /** No configured provider offers the package: a definite failure, decided before anything was sent. */

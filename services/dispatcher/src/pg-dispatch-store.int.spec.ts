@@ -38,6 +38,7 @@ function readyRow(orderId: string, reference: string): ReadyRow {
     playerId: "5123456789",
     extra: null,
     attempt: 0,
+    generation: 1,
     version: 1,
     createdAt: at,
     updatedAt: at,

@@ -36,6 +36,7 @@ interface DbRow {
   hold_message: string | null;
   held_since: Date | null;
   holds: number;
+  generation: number;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -76,6 +77,7 @@ const COLUMNS = [
   "hold_message",
   "held_since",
   "holds",
+  "generation",
   "version",
   "created_at",
   "updated_at",
@@ -108,6 +110,7 @@ function toDb(row: DispatchRow): Record<Column, unknown> {
     route: JSON.stringify(row.route),
     history: JSON.stringify(row.history),
     holds: row.holds,
+    generation: row.generation,
     attempt: row.attempt,
     version: row.version,
     created_at: row.createdAt,
@@ -192,6 +195,7 @@ function fromDb(r: DbRow): DispatchRow {
     route: parseJson(r.order_id, "route", z.array(StoredOffer), r.route) as Offer[],
     history: parseJson(r.order_id, "history", z.array(StoredAttempt), r.history) as PastAttempt[],
     holds: r.holds,
+    generation: r.generation,
   };
   if (r.state === "unrouted") {
     const reason = ReasonCode.safeParse(r.reason_code ?? "no_route");
@@ -322,7 +326,8 @@ export class PgDispatchStore implements DispatchStore {
 
   async update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean> {
     const values = toDb(row);
-    const set = COLUMNS.filter((c) => c !== "order_id" && c !== "created_at");
+    // created_at too: a new dispatch generation (an operator's "dispatch again") opens the row anew.
+    const set = COLUMNS.filter((c) => c !== "order_id");
     try {
       return await inTransaction(this.pool, async (client) => {
         const r = await client.query(

@@ -4,13 +4,14 @@
  * the outbox (their msgIDs make a copy already on the stream a no-op). Leases and next-check times
  * are not facts: a rebuilt open placement is reconciled at once.
  */
-import { causedBy, factMsgId, makeEvent, foldStreamByOrder, type NatsConnection } from "@pinflow/bus";
-import type { EventNames, OrderEvent } from "@pinflow/contracts";
+import { causedBy, foldStreamByOrder, type NatsConnection } from "@pinflow/bus";
+import type { EventNames } from "@pinflow/contracts";
 import { inTransaction, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
-import type { DispatchPolicy, DispatchRow, EventDraft } from "./dispatch.js";
+import type { DispatchPolicy, DispatchRow } from "./dispatch.js";
 import { EMPTY_FOLD, evolveDispatch, type DispatchFold } from "./dispatch-fold.js";
+import { outboxEntries } from "./dispatch-events.js";
 import { insertRows } from "./pg-dispatch-store.js";
 
 /** Rows written per transaction. */
@@ -48,20 +49,12 @@ export async function rebuildDispatchRows(pool: Pool, nc: NatsConnection, names:
   };
   for (const [orderId, fold] of folds) {
     if (fold.row === null || fold.order === null) continue;
-    const origin = causedBy({ id: randomUUID(), orderId, correlationId: `rebuild-${orderId}` });
-    chunk.outbox.push(...fold.pending.map((d) => entry(d, makeEventFromDraft(d, origin, now))));
+    // The order's tenant stays on what the rebuild appends again.
+    const origin = causedBy({ id: randomUUID(), orderId, correlationId: `rebuild-${orderId}`, tenantId: fold.tenantId ?? undefined });
+    chunk.outbox.push(...outboxEntries(origin, fold.pending, fold.row.generation, now, randomUUID));
     chunk.rows.push({ ...fold.row, version: 1, updatedAt: now });
     if (chunk.rows.length >= WRITE_CHUNK) await write();
   }
   await write();
   return { orders: folds.size, rows, pendingEvents, malformed };
-}
-
-function makeEventFromDraft(draft: EventDraft, origin: ReturnType<typeof causedBy>, at: Date): OrderEvent {
-  return makeEvent(draft.type, origin, draft.data as never, at, randomUUID());
-}
-
-function entry(draft: EventDraft, event: OrderEvent): OutboxEntry {
-  if (draft.type === "DispatchHeld") return { event, msgId: factMsgId(event, draft.seq), once: false };
-  return { event, msgId: factMsgId(event), once: true };
 }

@@ -22,8 +22,10 @@ export function redispatchVerdict(events: readonly OrderEvent[]): RedispatchVerd
   if (!events.some((e) => e.type === "OrderCreated")) return refused("no such order on the stream");
   const settled = events.find((e) => SETTLING.has(e.type));
   if (settled) return refused(settled.type === "OrderSent" ? "a provider accepted the order (OrderSent)" : `the order is settled (${settled.type})`);
-  const review = events.filter((e) => e.type === "ReviewRequired").at(-1);
+  const lastReview = events.findLastIndex((e) => e.type === "ReviewRequired");
+  const review = events[lastReview];
   if (!review || review.type !== "ReviewRequired" || review.data.stage !== "dispatch") return refused("the order is not in review after dispatch");
+  if (events.findLastIndex((e) => e.type === "RedispatchRequested") > lastReview) return refused("the order is being dispatched again already");
 
   const references = new Map<string, ReferenceState>();
   const ambiguous = new Set<string>();

@@ -64,3 +64,14 @@ test("not for settled orders, orders not in dispatch review, or old records with
   assert.deepEqual(verdict([created, review("deadline_exceeded")]), { kind: "allowed" }, "held until the deadline before any request: nothing was sent");
   assert.match(JSON.stringify(verdict([])), /no such order/);
 });
+
+test("once dispatched again, not again until that dispatch ends in review; then decided on every generation's references", () => {
+  const again = (generation: number, reference: string | null) =>
+    ev("RedispatchRequested", { operator: "k-op", reason: "znet fixed it", generation, offerIndex: reference === null ? null : 0, reference, route, openedAt: "2026-01-01T11:00:00.000Z" });
+  const first = [created, started("r1"), answered("r1", "ambiguous"), reconciled("r1", "not_found", 2), review("placement_unknown")];
+  assert.deepEqual(verdict(first), { kind: "allowed" });
+  assert.deepEqual(verdict([...first, again(2, "r2")]), { kind: "refused", reason: "the order is being dispatched again already" });
+  assert.deepEqual(verdict([...first, again(2, "r2"), started("r2"), answered("r2", "refused"), review("deadline_exceeded")]), { kind: "allowed" });
+  const unclear = verdict([...first, again(2, "r2"), started("r2"), answered("r2", "ambiguous"), review("placement_unknown")]);
+  assert.match(unclear.kind === "refused" ? unclear.reason : "", /reference r2 may exist/);
+});

@@ -107,6 +107,10 @@ export function evolve(state: OrderRecord | null, event: OrderEvent): OrderRecor
     case "RecheckRequested":
       // Shown on the timeline; the check it asks for reports through StatusChecked as usual.
       return state;
+    case "RedispatchRequested":
+      // An operator dispatched the order again: it waits for dispatch as a new order does.
+      if (state.status !== "review") return state;
+      return { ...state, ...at, status: "pending", reviewReason: null, reasonCode: null, provider: null, reference: null, providerNote: `dispatched again by an operator: ${event.data.reason}` };
     default:
       return assertNever(event);
   }

@@ -101,6 +101,8 @@ export function evolveWatch(state: WatchFold, event: OrderEvent, policyOf: Polic
     case "PlacementStarted":
     case "PlacementAnswered":
     case "ReconcileAnswered":
+    case "RedispatchRequested":
+      // Before acceptance: the dispatcher's business (a watch starts with OrderSent).
       return state;
     default:
       return assertNever(event);
