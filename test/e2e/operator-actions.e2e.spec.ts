@@ -163,6 +163,56 @@ describe("operator actions on orders in review", () => {
     assert.deepEqual((await system.call("dispatcher", `/v1/orders/${settled}/dispatch-again`)).body, { orderId: settled, kind: "refused", reason: "a provider accepted the order (OrderSent)" });
   });
 
+  test("dispatch again: a placement znet never recorded (5xx, then 'not found') is dispatched again with a new reference, twice (a second review is not lost), and completes with its PIN, placed once", async () => {
+    const playerId = player("ra");
+    // znet answers every place request with a 5xx and records nothing; its status answer is "not found".
+    system.znet.addRule({ playerId, placeFault: "http500" });
+    const orderId = await system.createOrder({ packageId: "pubg-60", playerId });
+    assert.equal((await system.waitForStatus(orderId, "review", 30_000)).reviewReason, "placement_unknown");
+    const path = `/v1/orders/${orderId}/dispatch-again`;
+    const post = (body: unknown, key?: string) => system.call("dispatcher", path, { method: "POST", body: JSON.stringify(body) }, key);
+    assert.deepEqual((await system.call("dispatcher", path)).body, { orderId, kind: "allowed" });
+
+    assert.equal((await post({ reason: "x" }, system.keys.customer)).status, 403, "customers may not");
+    assert.equal((await post({ reason: "x" }, system.keys.otherOperator)).status, 404, "another tenant's operator sees no such order");
+    const noReason = await post({});
+    assert.equal(noReason.status, 400);
+    assert.equal(ErrorBody.parse(noReason.body).error.code, "validation_failed");
+
+    // Generation 2 meets the same 5xx: back in review, with a review of its own.
+    const second = await post({ reason: "znet says they never got it" });
+    assert.equal(second.status, 202, JSON.stringify(second.body));
+    const gen2 = second.body as { generation: number; provider: string; reference: string; state: string };
+    assert.deepEqual([gen2.generation, gen2.provider, gen2.state], [2, "znet", "ready"]);
+    await eventually(async () => assert.equal((await streamEvents(orderId)).filter((e) => e.type === "ReviewRequired").length, 2), 30_000);
+    assert.equal((await system.waitForStatus(orderId, "review", 30_000)).reviewReason, "placement_unknown");
+
+    // znet works again: generation 3 completes.
+    system.znet.addRule({ playerId });
+    const third = await post({ reason: "znet fixed their API" });
+    assert.equal(third.status, 202, JSON.stringify(third.body));
+    const gen3 = third.body as { generation: number; reference: string };
+    assert.equal(gen3.generation, 3);
+    const done = await system.waitForStatus(orderId, "completed", 30_000);
+    assert.deepEqual(system.znet.referencesFor(playerId), [gen3.reference], "one order at znet, under the last generation's reference");
+    assert.equal(system.znet.placements(gen3.reference), 1);
+    assert.equal(done.pin, system.znet.order(gen3.reference)!.pin);
+    const tried = system.znet.placedReferences().filter((r) => r === gen2.reference || r === gen3.reference);
+    assert.equal(new Set(tried).size, 2, "each generation placed its own reference");
+
+    const events = await streamEvents(orderId);
+    const again = events.filter((e) => e.type === "RedispatchRequested");
+    assert.deepEqual(again.map((e) => [e.data.generation, e.data.operator, e.data.reason, e.tenantId]), [
+      [2, system.keys.ids.operator, "znet says they never got it", TENANT],
+      [3, system.keys.ids.operator, "znet fixed their API", TENANT],
+    ]);
+    assert.equal(events.filter((e) => (TERMINAL_EVENT_TYPES as readonly string[]).includes(e.type)).length, 1, "one terminal event");
+    assert.ok((await timeline(orderId)).some((e) => e.type === "RedispatchRequested" && e.data["reason"] === "znet fixed their API"), "on the timeline");
+    const refused = await post({ reason: "once more" });
+    assert.equal(refused.status, 409);
+    assert.equal(ErrorBody.parse(refused.body).error.code, "redispatch_refused");
+  });
+
   test("check again now: the poller re-opens the review, records who asked and why, and the order completes with the provider's PIN", async () => {
     const { orderId, playerId } = await reviewOrder();
     const refused = await system.call("status-poller", `/v1/watches/${orderId}/check-now`, { method: "POST", body: JSON.stringify({}) });

@@ -53,6 +53,20 @@ export type OrderView = z.infer<typeof OrderView>;
 export const CreateOrderResponse = z.object({ orderId: z.string(), status: OrderStatus });
 export type CreateOrderResponse = z.infer<typeof CreateOrderResponse>;
 
+/** An operator's "dispatch again" of an order in review (dispatcher: `POST /v1/orders/:id/dispatch-again`). */
+export const RedispatchRequestBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+export type RedispatchRequestBody = z.infer<typeof RedispatchRequestBody>;
+
+/** The new dispatch generation: its first offer's provider and reference (null when no offer could be placed: it failed at once). */
+export const RedispatchResponse = z.object({
+  orderId: z.string(),
+  generation: z.number().int(),
+  state: z.string(),
+  provider: z.string().nullable(),
+  reference: z.string().nullable(),
+});
+export type RedispatchResponse = z.infer<typeof RedispatchResponse>;
+
 export const ErrorCode = z.enum([
   "validation_failed",
   "invalid_json",

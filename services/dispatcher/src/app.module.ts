@@ -25,7 +25,7 @@ import {
   type ProviderControl,
 } from "./providers.controller.js";
 import type { ProviderRegistry } from "./providers.js";
-import { ORDER_HISTORY, RedispatchController, type OrderHistory } from "./redispatch.controller.js";
+import { REDISPATCH, RedispatchController, type RedispatchDeps } from "./redispatch.controller.js";
 
 export interface AppDeps {
   readiness: ReadinessChecks;
@@ -38,8 +38,8 @@ export interface AppDeps {
   logger: Logger;
   /** The dead-letter record: GET /v1/dead-letters (omitted: no such endpoint). */
   deadLetters?: DeadLetterList;
-  /** The order's events (GET /v1/orders/:orderId/dispatch-again; omitted: no such endpoint). */
-  history?: OrderHistory;
+  /** The operators' dispatch again (GET/POST /v1/orders/:orderId/dispatch-again; omitted: no such endpoint). */
+  redispatch?: RedispatchDeps;
 }
 
 /** The HTTP shell: health, readiness, metrics, the provider admin endpoints and the dead letters, built from made objects. */
@@ -52,10 +52,10 @@ export class AppModule {
         HealthController,
         ProvidersController,
         ...(deps.deadLetters ? [DeadLettersController] : []),
-        ...(deps.history ? [RedispatchController] : []),
+        ...(deps.redispatch ? [RedispatchController] : []),
       ],
       providers: [
-        ...(deps.history ? [{ provide: ORDER_HISTORY, useValue: deps.history }] : []),
+        ...(deps.redispatch ? [{ provide: REDISPATCH, useValue: deps.redispatch }] : []),
         ...(deps.deadLetters ? [{ provide: DEAD_LETTERS, useValue: deps.deadLetters }] : []),
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: METRICS_REGISTRY, useValue: deps.registry },

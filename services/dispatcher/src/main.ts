@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       access: dispatcher.store,
       logger,
       deadLetters: dispatcher.deadLetters,
-      history: (orderId) => dispatcher.history(orderId),
+      redispatch: { history: (orderId) => dispatcher.history(orderId), redispatcher: dispatcher.redispatcher },
     }),
     {
       host: config.httpHost,

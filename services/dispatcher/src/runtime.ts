@@ -18,6 +18,8 @@ import type { DispatchStore } from "./dispatch-store.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
 import { DispatchMetrics } from "./metrics.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
+import { Redispatcher } from "./redispatch-action.js";
+import { REDISPATCH_CONSUMER, redispatchHandler } from "./redispatch-consumer.js";
 import { ReplicaSlots } from "./replica-slots.js";
 import type { PinSealer } from "./pin-sealer.js";
 import type { ProviderRegistry } from "./providers.js";
@@ -28,6 +30,8 @@ export const CONSUMER = "dispatcher";
 export const DEFAULT_CONCURRENCY = 48;
 /** Orders waiting for a provider are handed back (nak with delay) and stay pending: far above any backlog. */
 export const DEFAULT_MAX_ACK_PENDING = 10_000;
+/** RedispatchRequested messages a replica handles at once (operators' actions: few). */
+export const REDISPATCH_CONCURRENCY = 8;
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface DispatcherOptions {
@@ -73,6 +77,10 @@ export interface Dispatcher {
   store: DispatchStore;
   relay: OutboxRelay;
   consumer: WorkConsumer;
+  /** Places the generations that operators' dispatch again opened (RedispatchRequested). */
+  redispatchConsumer: WorkConsumer;
+  /** Operators' dispatch again (POST /v1/orders/:orderId/dispatch-again). */
+  redispatcher: Redispatcher;
   metrics: DispatchMetrics;
   balances: Balances;
   /** The dead-letter record (GET /v1/dead-letters). */
@@ -107,6 +115,13 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     ...(opts.failureBackoffMs !== undefined ? { failureBackoffMs: opts.failureBackoffMs } : {}),
   };
   await ensureWorkConsumer(opts.nc, opts.names, consumerOptions);
+  const redispatchOptions: WorkConsumerOptions = {
+    ...consumerOptions,
+    durable: opts.names.durable(REDISPATCH_CONSUMER),
+    filterSubject: opts.names.eventType("RedispatchRequested"),
+    concurrency: Math.min(REDISPATCH_CONCURRENCY, consumerOptions.concurrency ?? REDISPATCH_CONCURRENCY),
+  };
+  await ensureWorkConsumer(opts.nc, opts.names, redispatchOptions);
   const metrics = new DispatchMetrics(opts.registry);
   const publisher = new EventPublisher(opts.nc, opts.names);
   const relay = new OutboxRelay(opts.pool, publisher, opts.logger, opts.relayIntervalMs ?? 250);
@@ -138,12 +153,29 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     onRejected: (reason) => metrics.rejectedEvent(reason),
     onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
+  const redispatchConsumer = new WorkConsumer(opts.nc, opts.names, redispatchOptions, redispatchHandler(handler, facts), opts.logger, {
+    deadLetters,
+    isTransient: isTransientDbError,
+    onRejected: (reason) => metrics.rejectedEvent(reason),
+    onDeadLettered: (letter) => metrics.deadLettered(letter),
+  });
+  const redispatcher = new Redispatcher({
+    store,
+    history: (orderId) => facts.history(orderId),
+    configured: () => new Set(opts.providers.keys()),
+    policy: opts.policy,
+    committed: () => relay.kick(),
+    logger: opts.logger,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   const balances = new Balances(opts.providers, gate, metrics, opts.logger, { gateWaitMs, defaultRetryAfterMs, access: store });
   return {
     handler,
     store,
     relay,
     consumer,
+    redispatchConsumer,
+    redispatcher,
     metrics,
     balances,
     deadLetters: { list: (query) => listDeadLetters(opts.pool, query) },
@@ -151,9 +183,10 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     start() {
       relay.start();
       consumer.start();
+      redispatchConsumer.start();
     },
     async stop() {
-      await consumer.stop();
+      await Promise.all([consumer.stop(), redispatchConsumer.stop()]);
       await relay.stop();
       await balances.stop();
     },
