@@ -1,6 +1,8 @@
 /**
  * Runs the whole system on this machine: the znet simulator, the three
- * services (real NATS on 127.0.0.1:4222, one PostgreSQL database each), then
+ * services (the demo's own nats-server with JetStream on 127.0.0.1:4230, each
+ * service as its own NATS user with least privilege, as deployed; one
+ * PostgreSQL database each), then
  * sends a few orders through it and shows them going from pending to a PIN.
  * Keeps running until Ctrl-C (or exits after the demo with --once).
  *
@@ -14,15 +16,18 @@ import { PgKeyStore } from "@pinflow/auth";
 import pg from "pg";
 import type { OrderView } from "@pinflow/contracts";
 import { generatePinKeyring } from "@pinflow/secrets";
-import { waitForPort } from "@pinflow/testkit";
+import { TestNatsServer, waitForPort } from "@pinflow/testkit";
 import { CATALOG_FILE, REPO_ROOT, SERVICE_NAMES, type ServiceName } from "../support/paths.js";
 import { importProviderCatalogs } from "../support/catalog-import.js";
+import { NatsUsers, runNatsSetup } from "../support/nats-users.js";
 import { ServiceProcess } from "../support/service-process.js";
 
 const RUN_DIR = join(REPO_ROOT, ".run");
 const LOG_DIR = join(RUN_DIR, "logs");
 const PG_URL = process.env.PINFLOW_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+/** The demo's own nats-server (JetStream files in .run/nats, kept across runs). */
+const NATS_PORT = Number(process.env.DEMO_NATS_PORT ?? 4230);
+const NATS_DIR = join(RUN_DIR, "nats");
 /** The demo's own environment: its stream, subjects and durables never mix with another environment on the same server. */
 const PINFLOW_ENV = process.env.PINFLOW_ENV ?? "demo";
 const PORTS: Record<ServiceName, number> = { orders: 3000, dispatcher: 3001, "status-poller": 3002 };
@@ -30,12 +35,23 @@ const ZNET_PORT = 8081;
 const ZNET_CODE = "5550000000";
 const XSTOR_PORT = 8082;
 const once = process.argv.includes("--once");
+let nats: TestNatsServer | undefined;
 
 /** Secrets the demo makes once and keeps in .run/ (git-ignored), so stored PINs stay readable across runs. */
 function persistentSecret(name: string, make: () => string): string {
   const file = join(RUN_DIR, name);
   if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
   return readFileSync(file, "utf8").trim();
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: `${PG_URL}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+  } finally {
+    await admin.end();
+  }
 }
 
 async function ensureDatabase(name: string): Promise<string> {
@@ -74,10 +90,20 @@ async function main(): Promise<void> {
   await waitForPort(ZNET_PORT, 10_000);
   await waitForPort(XSTOR_PORT, 10_000);
 
+  // NATS as deployed: users and permissions rendered from the bus (nats-access.ts), passwords kept in .run/.
+  const freshStream = !existsSync(NATS_DIR);
+  const natsUsers = new NatsUsers([PINFLOW_ENV], (user) => persistentSecret(`nats-${user}`, () => `pf${randomBytes(24).toString("hex")}`));
+  nats = new TestNatsServer({ config: natsUsers.config(), storeDir: NATS_DIR, port: NATS_PORT });
+  await nats.start();
+  await runNatsSetup({ NATS_URL: nats.url, PINFLOW_ENV, ...natsUsers.env(PINFLOW_ENV, "admin") });
+  // The projections follow the stream: a new stream (first run on this server) starts them afresh.
+  if (freshStream) await Promise.all(SERVICE_NAMES.map((name) => dropDatabase(`pinflow_${name.replace("-", "_")}`)));
+
   const services = {} as Record<ServiceName, ServiceProcess>;
   for (const name of SERVICE_NAMES) {
     const env: Record<string, string> = {
-      NATS_URL,
+      NATS_URL: nats.url,
+      ...natsUsers.env(PINFLOW_ENV, name),
       PINFLOW_ENV,
       DATABASE_URL: await ensureDatabase(`pinflow_${name.replace("-", "_")}`),
       CATALOG_FILE,
@@ -147,6 +173,7 @@ async function main(): Promise<void> {
   const stopAll = async () => {
     await Promise.all(Object.values(services).map((s) => s.close()));
     for (const sim of simulators) sim.kill("SIGTERM");
+    await nats?.stop();
   };
   if (once) {
     await stopAll();
@@ -175,7 +202,8 @@ async function demoKeys(ordersDatabaseUrl: string): Promise<{ customer: string; 
   }
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error(error);
+  await nats?.stop();
   process.exit(1);
 });

@@ -43,6 +43,7 @@ const ENDPOINTS: Endpoint[] = [
   { service: "dispatcher", method: "POST", path: () => "/v1/providers/znet/resume", who: "all-tenant operator" },
   { service: "dispatcher", method: "GET", path: () => "/v1/dead-letters", who: "all-tenant operator" },
   { service: "dispatcher", method: "GET", path: (i) => `/v1/orders/${i.own}/dispatch-again`, who: "operator", order: true },
+  { service: "dispatcher", method: "POST", path: (i) => `/v1/orders/${i.own}/dispatch-again`, body: { reason: "refused" }, who: "operator", order: true },
   { service: "status-poller", method: "POST", path: (i) => `/v1/watches/${i.own}/check-now`, body: { reason: "refused" }, who: "operator", order: true },
   { service: "status-poller", method: "GET", path: () => "/v1/providers/znet", who: "all-tenant operator" },
   { service: "status-poller", method: "POST", path: () => "/v1/providers/znet/pause", who: "all-tenant operator" },

@@ -17,9 +17,13 @@ const QUIET = { warn: () => undefined } as unknown as Parameters<typeof connectN
 export class NatsUsers {
   private readonly passwords = new Map<string, string>();
 
-  constructor(readonly environments: readonly string[]) {
+  /** `password`: each user's password (default: fresh random ones; the demo keeps its own across runs). */
+  constructor(
+    readonly environments: readonly string[],
+    password: (user: string) => string = () => randomBytes(24).toString("base64url"),
+  ) {
     for (const environment of environments) {
-      for (const role of ["orders", "dispatcher", "status-poller", "admin"] as const) this.passwords.set(natsUser(environment, role), randomBytes(24).toString("base64url"));
+      for (const role of ["orders", "dispatcher", "status-poller", "admin"] as const) this.passwords.set(natsUser(environment, role), password(natsUser(environment, role)));
     }
   }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,10 @@ export interface TestNatsServerOptions {
    * address, port and JetStream storage still come from the command line.
    */
   config?: string;
+  /** Where JetStream keeps its files (default: a fresh temporary directory); kept across runs when given. */
+  storeDir?: string;
+  /** The port (default: a free one). */
+  port?: number;
 }
 
 /**
@@ -23,12 +27,17 @@ export interface TestNatsServerOptions {
  */
 export class TestNatsServer {
   private child: ChildProcess | undefined;
-  readonly storeDir = mkdtempSync(join(tmpdir(), "pinflow-nats-"));
-  port = 0;
+  readonly storeDir: string;
+  port: number;
   /** The server's log (only kept for a server with a configuration: it shows permission violations). */
-  readonly logFile = join(this.storeDir, "nats-server.log");
+  readonly logFile: string;
 
-  constructor(private readonly opts: TestNatsServerOptions = {}) {}
+  constructor(private readonly opts: TestNatsServerOptions = {}) {
+    this.storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), "pinflow-nats-"));
+    mkdirSync(this.storeDir, { recursive: true });
+    this.port = opts.port ?? 0;
+    this.logFile = join(this.storeDir, "nats-server.log");
+  }
 
   /** The server's process id while it runs (benchmarks read its memory from /proc). */
   get pid(): number | undefined {
