@@ -305,8 +305,8 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     assert.deepEqual(await eventCounts(bed.jsm, order.orderId), { OrderCreated: 1, OrderSent: 1 });
   });
 
-  it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review, later orders flow", async () => {
-    const poison = created("a\u0000b");
+  it("an OrderCreated whose playerId holds NUL (the database refuses it) is dead-lettered after bounded failures, its order goes to review (its tenant kept), later orders flow", async () => {
+    const poison = { ...created("a\u0000b"), tenantId: "shop-nul" };
     await bed.publisher.publish(poison);
     const order = created(player("after-nul"));
     await bed.publisher.publish(order);
@@ -314,6 +314,7 @@ describe("dispatcher (PostgreSQL + NATS + znet simulator)", () => {
     const review = await waitForEvent(bed.jsm, poison.orderId, "ReviewRequired", 30_000);
     assert.equal(review.data.stage, "dispatch");
     assert.equal(review.data.reason as string, "unprocessable_event");
+    assert.equal(review.tenantId, "shop-nul", "the order's tenant is on its review");
     await consumerIdle();
     const letters = await bed.pool.query<{ order_id: string; event_type: string; error: string }>(
       "SELECT order_id, event_type, error FROM dead_letter WHERE order_id = $1",
