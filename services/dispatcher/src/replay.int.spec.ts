@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connectNats, ensureOrderStream, EventPublisher, type NatsConnection } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, makeEvent, type NatsConnection } from "@pinflow/bus";
 import type { EventOf } from "@pinflow/contracts";
 import { createPool, type Pool } from "@pinflow/pg";
 import { ZnetClient } from "@pinflow/providers";
@@ -275,6 +275,25 @@ describe("dispatch rows are a projection of the stream: rebuilt the same, and a 
       assert.equal(attempts["PlacementStarted"], 1);
     } finally {
       await stopDispatcher(third);
+    }
+  });
+
+  it("a rebuild appends what the stream lacks with the order's tenant (an answer on the stream, its OrderSent not)", async () => {
+    const order = { ...created(player("tenant")), tenantId: "shop-rebuild" };
+    const reference = `9${Date.now()}`;
+    const origin = { orderId: order.orderId, correlationId: order.correlationId, causationId: order.id, tenantId: order.tenantId };
+    const route = [{ provider: "znet" as const, productCode: { oyun: "101", kupur: "60" }, maxCost: "12.00", price: null, priceImportedAt: null }];
+    await publisher.publish(order);
+    await publisher.publish(makeEvent("PlacementStarted", origin, { provider: "znet", offerIndex: 0, reference, placeCall: 1, route, openedAt: order.occurredAt }));
+    await publisher.publish(makeEvent("PlacementAnswered", origin, { provider: "znet", reference, placeCall: 1, outcome: "accepted", cost: "10.12", balance: null, providerOrderId: null }));
+    const { pool } = await freshDatabase("dispatcher_replay_tenant");
+    try {
+      const result = await rebuildDispatchRows(pool, nc, TEST_NAMES, policy, logger, clock());
+      assert.ok(result.pendingEvents >= 1);
+      const pending = await pool.query<{ event: { type: string; tenantId?: string } }>("SELECT event FROM outbox WHERE order_id = $1", [order.orderId]);
+      assert.deepEqual(pending.rows.map((r) => [r.event.type, r.event.tenantId]), [["OrderSent", "shop-rebuild"]]);
+    } finally {
+      await pool.end();
     }
   });
 });
