@@ -10,13 +10,13 @@ import {
   createLogger,
   createMetricsRegistry,
   deadLettersCounter,
-  initTracing,
   loadConfig,
   natsAccess,
   pgTimeouts,
   rejectedEventsCounter,
   startService,
 } from "@pinflow/service-kit";
+import { stopTelemetry } from "@pinflow/telemetry";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -27,7 +27,6 @@ import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
 
-const tracing = initTracing("orders");
 const logger = createLogger("orders");
 
 async function main(): Promise<void> {
@@ -77,7 +76,7 @@ async function main(): Promise<void> {
       onShutdown: async () => {
         await projection.stop();
         await pool.end();
-        await tracing.shutdown();
+        await stopTelemetry();
       },
     },
   );
