@@ -58,6 +58,9 @@ describe("tracing: one order is one trace across the three services (OpenTelemet
         ["status-poller", "consume OrderSent"],
         ["status-poller", "status check znet"],
         ["status-poller", "publish PinReceived"],
+        // The orders projection consumes the order's events in the same trace, to the PIN.
+        ["orders", "consume OrderSent"],
+        ["orders", "consume PinReceived"],
       ].filter(([service, name]) => !has(service!, name!));
       if (missing.length > 0) throw new Error(`not yet in the trace: ${JSON.stringify(missing)}`);
       return inTrace;
