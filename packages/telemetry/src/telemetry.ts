@@ -31,7 +31,8 @@ export function exportConfigured(env: NodeJS.ProcessEnv = process.env): boolean 
  * otherwise they are still created, and their ids appear in log lines.
  */
 export function startTelemetry(service: string): void {
-  if (sdk) return;
+  // OTEL_SDK_DISABLED=true: no SDK and no loader hook at all (a benchmark's baseline, a suspected instrumentation bug).
+  if (sdk || process.env.OTEL_SDK_DISABLED === "true") return;
   // The services are ES modules: `pg` and `node:http` imported by them are patched through this hook.
   register("@opentelemetry/instrumentation/hook.mjs", import.meta.url, { data: { include: HOOKED_MODULES } });
   const spanProcessors: SpanProcessor[] = [new UrlRedactionProcessor()];
