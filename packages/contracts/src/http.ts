@@ -81,6 +81,8 @@ export const ErrorCode = z.enum([
   "payload_too_large",
   "unsupported_media_type",
   "method_not_allowed",
+  "target_not_allowed",
+  "too_many_webhooks",
   "watch_closed",
   "unavailable",
   "internal",

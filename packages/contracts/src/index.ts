@@ -5,3 +5,4 @@ export * from "./events.js";
 export * from "./subjects.js";
 export * from "./http.js";
 export * from "./asyncapi.js";
+export * from "./webhooks.js";

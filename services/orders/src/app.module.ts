@@ -11,6 +11,8 @@ import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
 import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
+import type { PgWebhookStore } from "./webhooks/pg-webhook-store.js";
+import { WEBHOOK_SETTINGS, WEBHOOK_STORE, WebhooksController, type WebhookSettings } from "./webhooks/webhooks.controller.js";
 
 export interface OrdersDeps {
   intake: OrderIntake;
@@ -21,6 +23,7 @@ export interface OrdersDeps {
   registry: Registry;
   readiness: ReadinessChecks;
   logger: Logger;
+  webhooks: { store: PgWebhookStore; settings: WebhookSettings };
 }
 
 @Module({})
@@ -28,7 +31,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, DeadLettersController, HealthController],
+      controllers: [OrdersController, WebhooksController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
@@ -37,6 +40,8 @@ export class AppModule {
         { provide: ORDER_STORE, useValue: deps.store },
         { provide: PIN_CIPHER, useValue: deps.pins },
         { provide: CATALOG, useValue: deps.catalog },
+        { provide: WEBHOOK_STORE, useValue: deps.webhooks.store },
+        { provide: WEBHOOK_SETTINGS, useValue: deps.webhooks.settings },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },

@@ -26,6 +26,7 @@ import { PgDecisionClaims } from "./pg-decision-claims.js";
 import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
+import { startWebhooks } from "./webhooks/start-webhooks.js";
 
 const tracing = initTracing("orders");
 const logger = createLogger("orders");
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
   projection.start();
+  const webhooks = startWebhooks(config, pool, pins, logger, registry);
 
   await startService(
     AppModule.register({
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
       catalog,
       registry,
       logger,
+      webhooks,
       readiness: {
         nats: async () => {
           if (nc.isClosed()) throw new Error("closed");
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
       nc,
       beforeBody: access.middleware,
       onShutdown: async () => {
+        await webhooks.deliverer.stop();
         await projection.stop();
         await pool.end();
         await tracing.shutdown();
