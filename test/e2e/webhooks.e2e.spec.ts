@@ -6,6 +6,9 @@ import type { AddressInfo } from "node:net";
 import type { WebhookDeliveryList, WebhookList, WebhookPayload, WebhookRegistered } from "@pinflow/contracts";
 import { verifyWebhookSignature } from "@pinflow/secrets";
 import { eventually } from "@pinflow/testkit";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../support/paths.js";
 import { TENANT, TestSystem } from "../support/system.js";
 
 const player = (prefix = "p") => `${prefix}${randomUUID().replace(/-/g, "").slice(0, 12)}`;
@@ -203,6 +206,14 @@ describe("webhooks: signed, retried with backoff, durable, visible", () => {
     assert.equal(byAdmin.status, 201);
     const removed = await system.call("orders", `/v1/webhooks/${(byAdmin.body as WebhookRegistered).webhookId}`, { method: "DELETE" }, system.keys.admin);
     assert.equal(removed.status, 204);
+  });
+
+  test("the API documents are served without a key and are the committed docs/ files", async () => {
+    for (const name of ["openapi.json", "openapi.dispatcher.json", "openapi.status-poller.json", "asyncapi.json"]) {
+      const res = await system.call("orders", `/docs/${name}`, {}, null);
+      assert.equal(res.status, 200, name);
+      assert.deepEqual(res.body, JSON.parse(readFileSync(join(REPO_ROOT, "docs", name), "utf8")), `${name} served = docs/${name}`);
+    }
   });
 
   test("the signing secret never reaches a log", () => {

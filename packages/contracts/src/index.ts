@@ -6,3 +6,5 @@ export * from "./subjects.js";
 export * from "./http.js";
 export * from "./asyncapi.js";
 export * from "./webhooks.js";
+export * from "./api-responses.js";
+export * from "./api-routes.js";

@@ -20,7 +20,7 @@ export const WebhookView = z.object({
   createdAt: z.string(),
   /** Deliveries waiting (including retries), delivered, and given up on (`failed`). */
   deliveries: z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() }),
-});
+}).meta({ id: "WebhookView" });
 export type WebhookView = z.infer<typeof WebhookView>;
 
 /** The answer to a registration: the signing secret is in it once and can never be read again. */
@@ -56,7 +56,7 @@ export const WebhookDeliveryView = z.object({
   deliveredAt: z.string().nullable(),
   createdAt: z.string(),
   attemptLog: z.array(WebhookAttemptView),
-});
+}).meta({ id: "WebhookDeliveryView" });
 export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;
 
 export const WebhookDeliveryList = z.object({ deliveries: z.array(WebhookDeliveryView), nextCursor: z.string().nullable() });
@@ -89,5 +89,7 @@ export const WebhookPayload = z.object({
   packageId: z.string(),
   reasonCode: OrderReasonCode.nullable(),
   reviewReason: z.string().nullable(),
-});
+}).meta({ id: "WebhookPayload" });
 export type WebhookPayload = z.infer<typeof WebhookPayload>;
+
+export const WebhookRetryResponse = z.object({ deliveryId: z.string(), state: z.literal("pending") });

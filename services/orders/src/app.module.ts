@@ -6,6 +6,8 @@ import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ApiErrorFilter } from "./api-error.js";
+import { apiDocuments } from "./api-documents.js";
+import { API_DOCUMENTS, DocsController } from "./docs.controller.js";
 import type { PackageCatalog } from "./catalog.js";
 import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
@@ -31,7 +33,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, WebhooksController, DeadLettersController, HealthController],
+      controllers: [OrdersController, WebhooksController, DocsController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
@@ -42,6 +44,7 @@ export class AppModule {
         { provide: CATALOG, useValue: deps.catalog },
         { provide: WEBHOOK_STORE, useValue: deps.webhooks.store },
         { provide: WEBHOOK_SETTINGS, useValue: deps.webhooks.settings },
+        { provide: API_DOCUMENTS, useValue: apiDocuments() },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },
