@@ -33,6 +33,7 @@ CREATE TABLE webhook_delivery (
 );
 CREATE INDEX webhook_delivery_due ON webhook_delivery (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (webhook_id, delivery_id DESC);
+CREATE INDEX webhook_delivery_failed ON webhook_delivery (delivery_id) WHERE state = 'failed';
 
 -- Every try of a delivery: what the receiver answered (status) or why no answer came.
 CREATE TABLE webhook_attempt (

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { retryDelayMs, type RetryPolicy } from "./retry-policy.js";
 import type { DueDelivery, NextStep, PgWebhookStore } from "./pg-webhook-store.js";
-import type { WebhookSender } from "./webhook-sender.js";
+import type { SendResult, WebhookSender } from "./webhook-sender.js";
 import { openWebhookSecret } from "./webhook-secrets.js";
 
 export interface DelivererOptions {
@@ -64,14 +64,7 @@ export class WebhookDeliverer {
   }
 
   private async deliver(delivery: DueDelivery): Promise<void> {
-    const body = JSON.stringify(delivery.payload);
-    const secret = openWebhookSecret(this.secrets, delivery.secretSealed, delivery);
-    const result = await this.sender.send(delivery.url, body, {
-      [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, body),
-      "pinflow-event-id": delivery.eventId,
-      "pinflow-order-version": String(delivery.version),
-      "pinflow-delivery-attempt": String(delivery.attempt),
-    });
+    const result = await this.send(delivery);
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const delay = ok ? null : retryDelayMs(this.opts.retry, delivery.attempt);
     const next: NextStep = ok ? { kind: "delivered" } : delay === null ? { kind: "failed" } : { kind: "retry", at: new Date(Date.now() + delay) };
@@ -81,5 +74,22 @@ export class WebhookDeliverer {
     if (next.kind === "failed") this.logger.error(fields, "webhook delivery given up after its last try");
     else if (next.kind === "retry") this.logger.info({ ...fields, retryInMs: delay }, "webhook delivery failed; will retry");
     else this.logger.debug(fields, "webhook delivered");
+  }
+
+  /** Sign and POST; a secret that cannot be opened (its key left PIN_KEYS) is a failed try like any other, recorded. */
+  private async send(delivery: DueDelivery): Promise<SendResult> {
+    const body = JSON.stringify(delivery.payload);
+    let secret: string;
+    try {
+      secret = openWebhookSecret(this.secrets, delivery.secretSealed, delivery);
+    } catch {
+      return { statusCode: null, error: "the signing secret cannot be opened (its key is not in PIN_KEYS)", durationMs: 0 };
+    }
+    return this.sender.send(delivery.url, body, {
+      [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, body),
+      "pinflow-event-id": delivery.eventId,
+      "pinflow-order-version": String(delivery.version),
+      "pinflow-delivery-attempt": String(delivery.attempt),
+    });
   }
 }

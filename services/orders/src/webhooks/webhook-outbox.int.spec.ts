@@ -2,13 +2,20 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { makeEvent, type ProjectionMessage } from "@pinflow/bus";
 import type { OrderEvent } from "@pinflow/contracts";
 import { createPool, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, generateWebhookSecret, PinCipher } from "@pinflow/secrets";
 import { TestDatabase } from "@pinflow/testkit";
 import { PgOrderStore } from "../pg-order-store.js";
+import pino from "pino";
+import { Counter, Registry } from "prom-client";
 import { PgWebhookStore } from "./pg-webhook-store.js";
+import { WebhookDeliverer } from "./webhook-deliverer.js";
+import { WebhookSender } from "./webhook-sender.js";
+import { TargetPolicy } from "./webhook-target.js";
 import { sealWebhookSecret } from "./webhook-secrets.js";
 
 const db = new TestDatabase("orders_webhook_outbox");
@@ -34,9 +41,9 @@ let seq = 0;
 const message = (event: OrderEvent): ProjectionMessage => ({ seq: ++seq, subject: `orders.${event.orderId}.${event.type}`, data: new Uint8Array(), ok: true, event });
 const origin = (orderId: string, tenantId: string) => ({ orderId, correlationId: orderId, causationId: null, tenantId });
 
-async function register(tenantId: string) {
+async function register(tenantId: string, url = "https://hooks.example.com/x") {
   const webhookId = `wh_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
-  const endpoint = await webhooks.register({ webhookId, tenantId, url: "https://hooks.example.com/x", description: "", secretSealed: sealWebhookSecret(cipher, generateWebhookSecret(), { webhookId, tenantId }) }, 10);
+  const endpoint = await webhooks.register({ webhookId, tenantId, url, description: "", secretSealed: sealWebhookSecret(cipher, generateWebhookSecret(), { webhookId, tenantId }) }, 10);
   return endpoint!;
 }
 
@@ -90,4 +97,38 @@ test("claims hide a delivery for its lease and count the try; a removed endpoint
   assert.deepEqual((await queued(hook.webhookId)).map((r) => r[2]), ["cancelled"]);
   await orders.apply(message(makeEvent("OrderCreated", origin(randomUUID(), "globex"), { packageId: "pubg-60", playerId: "p4", extra: null })));
   assert.equal((await queued(hook.webhookId)).length, 1, "nothing queued for a removed endpoint");
+});
+
+test("a delivery that keeps failing is given up after its last try (failed, listed with every try), and sent again on request", async () => {
+  await pool.query("INSERT INTO tenant (tenant_id, name) VALUES ('initech', 'initech')");
+  // A port nothing listens on any more: every try is refused.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const hook = await register("initech", `http://127.0.0.1:${port}/hook`);
+  await orders.apply(message(makeEvent("OrderCreated", origin(randomUUID(), "initech"), { packageId: "pubg-60", playerId: "p5", extra: null })));
+  const outcomes = new Counter({ name: "webhook_attempts_test_total", help: "test", labelNames: ["outcome"], registers: [new Registry()] });
+  const deliverer = new WebhookDeliverer(webhooks, new WebhookSender(new TargetPolicy(["127.0.0.1"]), 2000), cipher, pino({ level: "silent" }), outcomes, {
+    tickMs: 10,
+    batch: 10,
+    leaseMs: 60_000,
+    retry: { baseMs: 0, maxDelayMs: 0, maxAttempts: 3 },
+  });
+  const state = async () => (await webhooks.deliveries(hook.webhookId, { limit: 10 })).deliveries[0]!;
+  for (let i = 0; i < 3; i++) await deliverer.tick();
+  const given = await state();
+  assert.equal(given.state, "failed");
+  assert.equal(given.attempts, 3);
+  assert.deepEqual(given.attemptLog.map((a) => [a.attempt, a.statusCode, a.error]), [[1, null, "ECONNREFUSED"], [2, null, "ECONNREFUSED"], [3, null, "ECONNREFUSED"]]);
+  assert.equal(await deliverer.tick(), 0, "a failed delivery is not tried again by itself");
+  assert.deepEqual((await outcomes.get()).values.map((v) => [v.labels.outcome, v.value]).sort(), [["failed", 1], ["retry", 2]]);
+  assert.equal((await webhooks.list({ tenantId: "initech" }))[0]!.deliveries.failed, 1);
+  assert.deepEqual(await webhooks.backlog().then((b) => b.failed >= 1), true);
+
+  assert.equal(await webhooks.retry(hook.webhookId, given.deliveryId), true);
+  assert.equal((await state()).state, "pending");
+  assert.equal(await deliverer.tick(), 1, "sent again");
+  assert.equal((await state()).attempts, 4);
+  assert.equal(await webhooks.retry(hook.webhookId, "999999999"), false);
 });
