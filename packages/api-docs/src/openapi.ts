@@ -49,6 +49,13 @@ const STATUS_TEXT: Record<number, string> = {
   503: "Unavailable",
 };
 
+/** Operations are grouped by their resource: `/v1/<resource>/…`, the documents, or the probes. */
+function tagOf(path: string): string {
+  const [, first, second] = path.split("/");
+  if (first === "v1" && second) return second;
+  return first === "docs" ? "docs" : "probes";
+}
+
 function roleText(route: ApiRoute): string {
   if (route.access === "public") return "Public: no key.";
   return `Roles: ${route.access.join(", ")}${route.allTenants ? " (keys of every tenant only)" : ""}.`;
@@ -70,7 +77,7 @@ function register(registry: OpenAPIRegistry, route: ApiRoute, errorRef: z.ZodTyp
     path,
     summary: route.summary,
     description: roleText(route),
-    tags: [route.path.split("/")[2] ?? route.path.split("/")[1] ?? "misc"],
+    tags: [tagOf(route.path)],
     ...(route.access === "public" ? { security: [] } : {}),
     request: {
       ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, z.string()]))) } : {}),

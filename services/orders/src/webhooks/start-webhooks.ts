@@ -1,4 +1,5 @@
 import type { Pool } from "@pinflow/pg";
+import { ConfigError } from "@pinflow/service-kit";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -17,6 +18,8 @@ export function startWebhooks(
   logger: Logger,
   registry: Registry,
 ): { store: PgWebhookStore; settings: WebhookSettings; deliverer: WebhookDeliverer } {
+  // A claim must outlive a try, or a slow receiver would get the same delivery from a second sender.
+  if (config.WEBHOOK_LEASE_MS <= config.WEBHOOK_TIMEOUT_MS + 1000) throw new ConfigError("WEBHOOK_LEASE_MS must exceed WEBHOOK_TIMEOUT_MS by more than a second");
   const store = new PgWebhookStore(pool);
   const targets = new TargetPolicy(config.WEBHOOK_ALLOWED_PRIVATE_HOSTS);
   const outcomes = new Counter({
