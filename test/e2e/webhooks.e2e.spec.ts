@@ -164,6 +164,11 @@ describe("webhooks: signed, retried with backoff, durable, visible", () => {
     const operator = await system.call("orders", `/v1/webhooks/${hook.webhookId}/deliveries`);
     assert.equal(operator.status, 200);
     assert.ok((operator.body as WebhookDeliveryList).deliveries.length >= 3);
+    const across = await system.call("orders", `/v1/webhook-deliveries?state=delivered&tenant=${TENANT}`);
+    assert.equal(across.status, 200, JSON.stringify(across.body));
+    assert.ok((across.body as WebhookDeliveryList).deliveries.length >= 3, "operators see deliveries across the tenant's webhooks");
+    const foreign = await system.call("orders", "/v1/webhook-deliveries", {}, system.keys.otherCustomer);
+    assert.deepEqual((foreign.body as WebhookDeliveryList).deliveries, [], "another tenant sees none");
     const all = await system.call("orders", "/v1/webhooks");
     assert.equal((all.body as WebhookList).webhooks.find((w) => w.webhookId === hook.webhookId)!.deliveries.failed, 0);
   });

@@ -22,6 +22,7 @@ import {
   ReviewList,
   ReviewQuery,
 } from "./api-responses.js";
+import { TenantId } from "./events.js";
 import { CreateOrderRequest, CreateOrderResponse, OrderView, RedispatchRequestBody, RedispatchResponse } from "./http.js";
 import { RegisterWebhookRequest, WebhookDeliveriesQuery, WebhookDeliveryList, WebhookList, WebhookRegistered, WebhookRetryResponse } from "./webhooks.js";
 
@@ -76,6 +77,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { service: "orders", method: "get", path: "/v1/webhooks", summary: "The tenant's webhooks (operators and admins of every tenant: all, or ?tenant=)", access: ["customer", "operator", "admin"], status: 200, response: WebhookList, errors: [400] },
   { service: "orders", method: "delete", path: "/v1/webhooks/:id", summary: "Remove a webhook: no new deliveries, waiting ones cancelled", access: ["customer", "admin"], status: 204, response: null, errors: [404] },
   { service: "orders", method: "get", path: "/v1/webhooks/:id/deliveries", summary: "A webhook's deliveries, newest first, each with its tries", access: ["customer", "operator", "admin"], query: WebhookDeliveriesQuery, status: 200, response: WebhookDeliveryList, errors: [400, 404] },
+  { service: "orders", method: "get", path: "/v1/webhook-deliveries", summary: "Deliveries across the tenant's webhooks (keys of every tenant: all, or ?tenant=), e.g. ?state=failed", access: ["customer", "operator", "admin"], query: WebhookDeliveriesQuery.extend({ tenant: TenantId.optional() }), status: 200, response: WebhookDeliveryList, errors: [400] },
   { service: "orders", method: "post", path: "/v1/webhooks/:id/deliveries/:deliveryId/retry", summary: "Send a delivery that was given up on again", access: ["customer", "operator", "admin"], status: 202, response: WebhookRetryResponse, errors: [404] },
   { service: "orders", method: "get", path: "/docs/openapi.json", summary: "This document: OpenAPI 3.1 of the orders API, generated from the zod schemas", access: "public", status: 200, response: "json" },
   { service: "orders", method: "get", path: "/docs/openapi.dispatcher.json", summary: "OpenAPI 3.1 of the dispatcher's operator API", access: "public", status: 200, response: "json" },

@@ -14,7 +14,7 @@ import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
 import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
 import type { PgWebhookStore } from "./webhooks/pg-webhook-store.js";
-import { WEBHOOK_SETTINGS, WEBHOOK_STORE, WebhooksController, type WebhookSettings } from "./webhooks/webhooks.controller.js";
+import { WEBHOOK_SETTINGS, WEBHOOK_STORE, WebhookDeliveriesController, WebhooksController, type WebhookSettings } from "./webhooks/webhooks.controller.js";
 
 export interface OrdersDeps {
   intake: OrderIntake;
@@ -33,7 +33,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, WebhooksController, DocsController, DeadLettersController, HealthController],
+      controllers: [OrdersController, WebhooksController, WebhookDeliveriesController, DocsController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },

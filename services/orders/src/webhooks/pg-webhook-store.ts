@@ -108,17 +108,21 @@ export class PgWebhookStore {
     });
   }
 
-  /** An endpoint's deliveries, newest first, each with its tries. */
-  async deliveries(webhookId: string, query: { state?: WebhookDeliveryState; limit: number; before?: string }): Promise<{ deliveries: WebhookDeliveryView[]; nextCursor: string | null }> {
+  /** Deliveries of one endpoint, or of every endpoint (of one tenant), newest first, each with its tries. */
+  async deliveries(
+    scope: { webhookId?: string; tenantId?: string },
+    query: { state?: WebhookDeliveryState; limit: number; before?: string },
+  ): Promise<{ deliveries: WebhookDeliveryView[]; nextCursor: string | null }> {
     const r = await this.pool.query<{
       delivery_id: string; webhook_id: string; event_id: string; order_id: string; seq: string; payload: WebhookPayload; state: WebhookDeliveryState;
       attempts: number; next_attempt_at: Date; delivered_at: Date | null; created_at: Date; attempt_log: { attempt: number; at: string; status_code: number | null; error: string | null; duration_ms: number }[];
     }>(
       `SELECT d.*, COALESCE((SELECT jsonb_agg(a ORDER BY a.attempt) FROM webhook_attempt a WHERE a.delivery_id = d.delivery_id), '[]') AS attempt_log
-         FROM webhook_delivery d
-        WHERE d.webhook_id = $1 AND ($2::text IS NULL OR d.state = $2) AND ($3::bigint IS NULL OR d.delivery_id < $3)
+         FROM webhook_delivery d JOIN webhook_endpoint e USING (webhook_id)
+        WHERE ($1::text IS NULL OR d.webhook_id = $1) AND ($5::text IS NULL OR e.tenant_id = $5)
+          AND ($2::text IS NULL OR d.state = $2) AND ($3::bigint IS NULL OR d.delivery_id < $3)
         ORDER BY d.delivery_id DESC LIMIT $4`,
-      [webhookId, query.state ?? null, query.before ?? null, query.limit + 1],
+      [scope.webhookId ?? null, query.state ?? null, query.before ?? null, query.limit + 1, scope.tenantId ?? null],
     );
     const rows = r.rows.slice(0, query.limit);
     return {

@@ -90,7 +90,7 @@ test("claims hide a delivery for its lease and count the try; a removed endpoint
   const again = (await webhooks.claimDue(100, 60_000)).filter((d) => d.webhookId === hook.webhookId);
   assert.equal(again[0]?.attempt, 2, "due again after the retry time, as try 2");
   await webhooks.recordAttempt(again[0]!, { statusCode: null, error: "ECONNREFUSED", durationMs: 1 }, { kind: "retry", at: new Date(Date.now() + 60_000) });
-  const page = await webhooks.deliveries(hook.webhookId, { limit: 10 });
+  const page = await webhooks.deliveries({ webhookId: hook.webhookId }, { limit: 10 });
   assert.deepEqual(page.deliveries[0]!.attemptLog.map((x) => [x.attempt, x.statusCode, x.error]), [[1, 500, null], [2, null, "ECONNREFUSED"]]);
 
   assert.equal(await webhooks.remove(hook.webhookId), true);
@@ -115,7 +115,7 @@ test("a delivery that keeps failing is given up after its last try (failed, list
     leaseMs: 60_000,
     retry: { baseMs: 0, maxDelayMs: 0, maxAttempts: 3 },
   });
-  const state = async () => (await webhooks.deliveries(hook.webhookId, { limit: 10 })).deliveries[0]!;
+  const state = async () => (await webhooks.deliveries({ webhookId: hook.webhookId }, { limit: 10 })).deliveries[0]!;
   for (let i = 0; i < 3; i++) await deliverer.tick();
   const given = await state();
   assert.equal(given.state, "failed");
@@ -131,4 +131,8 @@ test("a delivery that keeps failing is given up after its last try (failed, list
   assert.equal(await deliverer.tick(), 1, "sent again");
   assert.equal((await state()).attempts, 4);
   assert.equal(await webhooks.retry(hook.webhookId, "999999999"), false);
+  await deliverer.tick();
+  const failedOfTenant = await webhooks.deliveries({ tenantId: "initech" }, { state: "failed", limit: 10 });
+  assert.deepEqual(failedOfTenant.deliveries.map((d) => d.deliveryId), [given.deliveryId], "the tenant's failures across its webhooks");
+  assert.deepEqual((await webhooks.deliveries({ tenantId: "globex" }, { state: "failed", limit: 10 })).deliveries, [], "not another tenant's");
 });

@@ -27,6 +27,7 @@ export interface WebhookSettings {
 
 const WEBHOOK_ID = /^wh_[0-9a-f]{24}$/;
 const ListQuery = z.strictObject({ tenant: TenantId.optional() });
+const AllDeliveriesQuery = WebhookDeliveriesQuery.extend({ tenant: TenantId.optional() });
 
 /**
  * Tenants' webhook endpoints (README "Webhooks"). A customer key manages its own tenant's; an admin
@@ -91,7 +92,7 @@ export class WebhooksController {
     const endpoint = await this.find(caller, id);
     const parsed = WebhookDeliveriesQuery.safeParse(query);
     if (!parsed.success) throw ApiError.fromZod(parsed.error, "query");
-    return this.store.deliveries(endpoint.webhookId, {
+    return this.store.deliveries({ webhookId: endpoint.webhookId }, {
       limit: parsed.data.limit,
       ...(parsed.data.state ? { state: parsed.data.state } : {}),
       ...(parsed.data.cursor ? { before: parsed.data.cursor } : {}),
@@ -127,5 +128,28 @@ export class WebhooksController {
     const endpoint = WEBHOOK_ID.test(id) ? await this.store.get(id) : null;
     if (!endpoint || (caller.tenantId !== null && caller.tenantId !== endpoint.tenantId)) throw new ApiError(404, "not_found", "no such webhook");
     return endpoint;
+  }
+}
+
+/**
+ * Deliveries across all of a tenant's webhooks (keys of every tenant: all tenants, or `?tenant=`),
+ * e.g. `?state=failed`: what an operator watches.
+ */
+@Controller("v1/webhook-deliveries")
+export class WebhookDeliveriesController {
+  constructor(@Inject(WEBHOOK_STORE) private readonly store: PgWebhookStore) {}
+
+  @Get()
+  @Roles("customer", "operator", "admin")
+  async list(@Caller() caller: Principal, @Query() query: Record<string, unknown>): Promise<WebhookDeliveryList> {
+    const parsed = AllDeliveriesQuery.safeParse(query);
+    if (!parsed.success) throw ApiError.fromZod(parsed.error, "query");
+    if (caller.tenantId !== null && parsed.data.tenant !== undefined && parsed.data.tenant !== caller.tenantId) throw new ApiError(403, "forbidden", "this key sees only its own tenant");
+    const tenantId = caller.tenantId ?? parsed.data.tenant;
+    return this.store.deliveries(tenantId ? { tenantId } : {}, {
+      limit: parsed.data.limit,
+      ...(parsed.data.state ? { state: parsed.data.state } : {}),
+      ...(parsed.data.cursor ? { before: parsed.data.cursor } : {}),
+    });
   }
 }
