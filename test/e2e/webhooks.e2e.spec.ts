@@ -77,7 +77,17 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 describe("webhooks: signed, retried with backoff, durable, visible", () => {
   const system = new TestSystem({
-    env: { orders: { WEBHOOK_ALLOWED_PRIVATE_HOSTS: "127.0.0.1", WEBHOOK_RETRY_BASE_MS: "100", WEBHOOK_RETRY_MAX_MS: "400", WEBHOOK_TICK_MS: "50" } },
+    // Short back-off, and a short lease so a delivery the killed process had claimed comes back in seconds.
+    env: {
+      orders: {
+        WEBHOOK_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+        WEBHOOK_RETRY_BASE_MS: "100",
+        WEBHOOK_RETRY_MAX_MS: "400",
+        WEBHOOK_TICK_MS: "50",
+        WEBHOOK_TIMEOUT_MS: "1000",
+        WEBHOOK_LEASE_MS: "2500",
+      },
+    },
   });
   const receiver = new Receiver();
   let hook: WebhookRegistered;

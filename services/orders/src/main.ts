@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { keyAccess } from "@pinflow/auth";
-import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer, streamLastSeq } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
   projection.start();
-  const webhooks = startWebhooks(config, pool, pins, logger, registry);
+  const webhooks = startWebhooks(config, pool, pins, logger, registry, () => streamLastSeq(nc, names));
 
   await startService(
     AppModule.register({

@@ -63,8 +63,12 @@ const toEndpoint = (r: EndpointRow): WebhookEndpoint => ({ webhookId: r.webhook_
 export class PgWebhookStore {
   constructor(private readonly pool: Pool) {}
 
-  /** Register an endpoint, unless its tenant has `maxPerTenant` live ones already (then null). */
-  async register(endpoint: Omit<WebhookEndpoint, "createdAt"> & { secretSealed: SealedPin }, maxPerTenant: number): Promise<WebhookEndpoint | null> {
+  /**
+   * Register an endpoint, unless its tenant has `maxPerTenant` live ones already (then null). It gets
+   * the changes of events after `fromSeq` (the stream's head now) or the projection's checkpoint,
+   * whichever is later — so a registration during a rebuild does not get the replayed history.
+   */
+  async register(endpoint: Omit<WebhookEndpoint, "createdAt"> & { secretSealed: SealedPin }, maxPerTenant: number, fromSeq = 0): Promise<WebhookEndpoint | null> {
     return inTransaction(this.pool, async (db) => {
       // One registration per tenant at a time, so the limit holds under concurrent requests.
       await db.query("SELECT pg_advisory_xact_lock(hashtext('webhook:' || $1))", [endpoint.tenantId]);
@@ -72,9 +76,9 @@ export class PgWebhookStore {
       if (count.rows[0]!.n >= maxPerTenant) return null;
       const r = await db.query<EndpointRow>(
         `INSERT INTO webhook_endpoint (webhook_id, tenant_id, url, description, secret_sealed, from_seq)
-         VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT last_seq FROM projection_checkpoint WHERE name = 'order_view'), 0))
+         VALUES ($1, $2, $3, $4, $5, GREATEST($6::bigint, COALESCE((SELECT last_seq FROM projection_checkpoint WHERE name = 'order_view'), 0)))
          RETURNING webhook_id, tenant_id, url, description, created_at`,
-        [endpoint.webhookId, endpoint.tenantId, endpoint.url, endpoint.description, JSON.stringify(endpoint.secretSealed)],
+        [endpoint.webhookId, endpoint.tenantId, endpoint.url, endpoint.description, JSON.stringify(endpoint.secretSealed), fromSeq],
       );
       return toEndpoint(r.rows[0]!);
     });

@@ -17,6 +17,7 @@ export function startWebhooks(
   cipher: PinCipher,
   logger: Logger,
   registry: Registry,
+  streamHead: () => Promise<number>,
 ): { store: PgWebhookStore; settings: WebhookSettings; deliverer: WebhookDeliverer } {
   // A claim must outlive a try, or a slow receiver would get the same delivery from a second sender.
   if (config.WEBHOOK_LEASE_MS <= config.WEBHOOK_TIMEOUT_MS + 1000) throw new ConfigError("WEBHOOK_LEASE_MS must exceed WEBHOOK_TIMEOUT_MS by more than a second");
@@ -46,5 +47,5 @@ export function startWebhooks(
     retry: { baseMs: config.WEBHOOK_RETRY_BASE_MS, maxDelayMs: config.WEBHOOK_RETRY_MAX_MS, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS },
   });
   deliverer.start();
-  return { store, settings: { targets, maxPerTenant: config.WEBHOOK_MAX_PER_TENANT }, deliverer };
+  return { store, settings: { targets, maxPerTenant: config.WEBHOOK_MAX_PER_TENANT, streamHead }, deliverer };
 }

@@ -41,9 +41,9 @@ let seq = 0;
 const message = (event: OrderEvent): ProjectionMessage => ({ seq: ++seq, subject: `orders.${event.orderId}.${event.type}`, data: new Uint8Array(), ok: true, event });
 const origin = (orderId: string, tenantId: string) => ({ orderId, correlationId: orderId, causationId: null, tenantId });
 
-async function register(tenantId: string, url = "https://hooks.example.com/x") {
+async function register(tenantId: string, url = "https://hooks.example.com/x", fromSeq = 0) {
   const webhookId = `wh_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
-  const endpoint = await webhooks.register({ webhookId, tenantId, url, description: "", secretSealed: sealWebhookSecret(cipher, generateWebhookSecret(), { webhookId, tenantId }) }, 10);
+  const endpoint = await webhooks.register({ webhookId, tenantId, url, description: "", secretSealed: sealWebhookSecret(cipher, generateWebhookSecret(), { webhookId, tenantId }) }, 10, fromSeq);
   return endpoint!;
 }
 
@@ -75,6 +75,12 @@ test("status changes are queued for the tenant's endpoints in the projection's t
   await orders.resetProjection();
   for (const m of messages) await orders.apply(m);
   assert.deepEqual(await queued(hook.webhookId), expected, "the replay queued nothing new");
+
+  // Registered while a rebuild is under way (checkpoint behind the stream's head): none of the replayed history.
+  await orders.resetProjection();
+  const late = await register("acme", "https://hooks.example.com/late", seq);
+  for (const m of messages) await orders.apply(m);
+  assert.deepEqual(await queued(late.webhookId), [], "a webhook registered during a rebuild gets only what comes after the stream's head");
 });
 
 test("claims hide a delivery for its lease and count the try; a removed endpoint's waiting deliveries are cancelled and it gets no new ones", async () => {

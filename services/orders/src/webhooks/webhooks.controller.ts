@@ -23,6 +23,8 @@ export const WEBHOOK_SETTINGS = Symbol("WEBHOOK_SETTINGS");
 export interface WebhookSettings {
   targets: TargetPolicy;
   maxPerTenant: number;
+  /** The event stream's last sequence now: a new webhook gets the changes after it. */
+  streamHead: () => Promise<number>;
 }
 
 const WEBHOOK_ID = /^wh_[0-9a-f]{24}$/;
@@ -52,12 +54,16 @@ export class WebhooksController {
     const tenantId = this.tenantToManage(caller, parsed.data.tenant);
     const refusal = this.settings.targets.refusal(parsed.data.url);
     if (refusal) throw new ApiError(refusal.code === "validation_failed" ? 400 : 422, refusal.code, refusal.message, [{ path: "url", message: refusal.message }]);
+    const fromSeq = await this.settings.streamHead().catch(() => {
+      throw new ApiError(503, "unavailable", "cannot read the event stream right now; retry");
+    });
     const webhookId = `wh_${randomBytes(12).toString("hex")}`;
     const secret = generateWebhookSecret();
     const endpoint = await this.store
       .register(
         { webhookId, tenantId, url: parsed.data.url, description: parsed.data.description ?? "", secretSealed: sealWebhookSecret(this.cipher, secret, { webhookId, tenantId }) },
         this.settings.maxPerTenant,
+        fromSeq,
       )
       .catch((error: unknown) => {
         if ((error as { code?: string }).code === "23503") throw new ApiError(404, "not_found", "no such tenant");
