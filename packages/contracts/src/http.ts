@@ -73,6 +73,7 @@ export const ErrorCode = z.enum([
   "unauthenticated",
   "forbidden",
   "too_many_requests",
+  "too_many_streams",
   "order_not_in_review",
   "redispatch_refused",
   "unknown_package",

@@ -10,6 +10,9 @@ import type { PackageCatalog } from "./catalog.js";
 import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
+import { LiveStreams } from "./live-streams.js";
+import { PagesController } from "./pages.controller.js";
+import { STREAM_TOKENS, StreamController, type StreamTokenSettings } from "./stream.controller.js";
 import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
 
 export interface OrdersDeps {
@@ -21,6 +24,8 @@ export interface OrdersDeps {
   registry: Registry;
   readiness: ReadinessChecks;
   logger: Logger;
+  /** The live stream and the pages (issue 11). */
+  live: { streams: LiveStreams; tokens: StreamTokenSettings };
 }
 
 @Module({})
@@ -28,7 +33,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, DeadLettersController, HealthController],
+      controllers: [OrdersController, StreamController, PagesController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
@@ -39,6 +44,8 @@ export class AppModule {
         { provide: CATALOG, useValue: deps.catalog },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: READINESS_CHECKS, useValue: deps.readiness },
+        { provide: LiveStreams, useValue: deps.live.streams },
+        { provide: STREAM_TOKENS, useValue: deps.live.tokens },
         { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },
       ],
     };

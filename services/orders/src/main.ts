@@ -26,6 +26,10 @@ import { PgDecisionClaims } from "./pg-decision-claims.js";
 import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
+import { ordersDoor } from "./door.js";
+import { liveStreams } from "./live-setup.js";
+import { OrderChanges } from "./order-changes.js";
+import { verifyStreamToken } from "./stream-token.js";
 
 const tracing = initTracing("orders");
 const logger = createLogger("orders");
@@ -42,13 +46,15 @@ async function main(): Promise<void> {
 
   const registry = createMetricsRegistry("orders");
   const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding));
-  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
+  const changes = new OrderChanges();
+  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)), (ids) => changes.announce(ids));
   const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
   const publisher = new EventPublisher(nc, names);
   const intake = new OrderIntake(catalog, store, publisher, projection, logger, config.PROJECTION_WAIT_MS);
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
+  const live = liveStreams(config, store, pins, changes, registry, logger);
   projection.start();
 
   await startService(
@@ -60,6 +66,7 @@ async function main(): Promise<void> {
       catalog,
       registry,
       logger,
+      live,
       readiness: {
         nats: async () => {
           if (nc.isClosed()) throw new Error("closed");
@@ -73,7 +80,7 @@ async function main(): Promise<void> {
       port: config.HTTP_PORT,
       logger,
       nc,
-      beforeBody: access.middleware,
+      beforeBody: ordersDoor(access.middleware, (token) => verifyStreamToken(token, live.tokens.secret, Date.now() / 1000), logger),
       onShutdown: async () => {
         await projection.stop();
         await pool.end();

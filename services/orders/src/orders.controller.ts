@@ -8,6 +8,7 @@ import { ApiError } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
 import { decodeCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
+import { toOrderView } from "./order-view.js";
 import { OrderIntake } from "./order-intake.js";
 import type { ListFilter, OrderStore, TimelineEntry } from "./order-store.js";
 import { OperatorActions } from "./operator-actions.js";
@@ -166,19 +167,7 @@ export class OrdersController {
   }
 
   private toView(o: OrderRecord, withPin: boolean): OrderView {
-    return {
-      orderId: o.orderId,
-      packageId: o.packageId,
-      playerId: o.playerId,
-      status: o.status,
-      provider: o.provider,
-      providerNote: o.providerNote,
-      reasonCode: o.reasonCode,
-      reviewReason: o.reviewReason,
-      pin: withPin && o.status === "completed" && o.pinSealed ? this.pins.open(o.pinSealed, { orderId: o.orderId, reference: o.reference ?? "" }) : null,
-      createdAt: o.createdAt,
-      updatedAt: o.updatedAt,
-    };
+    return toOrderView(o, this.pins, withPin);
   }
 }
 

@@ -25,6 +25,7 @@ interface OrderRow {
   checks: number;
   created_at: Date;
   updated_at: Date;
+  last_seq: string;
 }
 
 function toRecord(row: OrderRow): OrderRecord {
@@ -133,6 +134,12 @@ export class PgOrderStore implements OrderStore {
   async get(orderId: string): Promise<OrderRecord | null> {
     const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
     return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+
+  async getVersioned(orderId: string): Promise<{ order: OrderRecord; version: number } | null> {
+    const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
+    const row = r.rows[0];
+    return row ? { order: toRecord(row), version: Number(row.last_seq) } : null;
   }
 
   async timeline(orderId: string): Promise<TimelineEntry[]> {
