@@ -24,7 +24,7 @@
     return fetch(path, { method: init.method || "GET", headers: headers, body: init.body ? JSON.stringify(init.body) : undefined }).then(function (res) {
       return res.text().then(function (text) {
         var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+        try { body = text ? JSON.parse(text) : null; } catch { body = text; }
         if (res.status === 401) { signOut("That key was not accepted."); throw new Error("unauthenticated"); }
         if (!res.ok) {
           var message = body && body.error ? body.error.code + ": " + body.error.message : "HTTP " + res.status;
