@@ -10,6 +10,7 @@ import type { PackageCatalog } from "./catalog.js";
 import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
+import { ConsoleController, SERVICE_URLS, type ServiceUrls } from "./console.controller.js";
 import { LiveStreams } from "./live-streams.js";
 import { PagesController } from "./pages.controller.js";
 import { STREAM_TOKENS, StreamController, type StreamTokenSettings } from "./stream.controller.js";
@@ -26,6 +27,8 @@ export interface OrdersDeps {
   logger: Logger;
   /** The live stream and the pages (issue 11). */
   live: { streams: LiveStreams; tokens: StreamTokenSettings };
+  /** The operator console's way to the dispatcher and the status-poller. */
+  serviceUrls: ServiceUrls;
 }
 
 @Module({})
@@ -33,7 +36,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, StreamController, PagesController, DeadLettersController, HealthController],
+      controllers: [OrdersController, StreamController, PagesController, ConsoleController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
@@ -46,6 +49,7 @@ export class AppModule {
         { provide: READINESS_CHECKS, useValue: deps.readiness },
         { provide: LiveStreams, useValue: deps.live.streams },
         { provide: STREAM_TOKENS, useValue: deps.live.tokens },
+        { provide: SERVICE_URLS, useValue: deps.serviceUrls },
         { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },
       ],
     };

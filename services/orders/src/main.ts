@@ -67,6 +67,7 @@ async function main(): Promise<void> {
       registry,
       logger,
       live,
+      serviceUrls: { dispatcher: config.DISPATCHER_URL, statusPoller: config.STATUS_POLLER_URL },
       readiness: {
         nats: async () => {
           if (nc.isClosed()) throw new Error("closed");

@@ -21,6 +21,13 @@ export interface ListFilter {
   tenantId?: string;
   status?: OrderStatus;
   reviewReason?: string;
+  packageId?: string;
+  provider?: string;
+  /** Player ids starting with this text. */
+  playerPrefix?: string;
+  /** ISO times: created at or after `createdFrom`, before `createdBefore`. */
+  createdFrom?: string;
+  createdBefore?: string;
   limit: number;
   cursor?: OrderCursor;
 }

@@ -171,6 +171,24 @@ export class PgOrderStore implements OrderStore {
       params.push(filter.status);
       where.push(`status = $${params.length}`);
     }
+    const equal: [keyof ListFilter, string][] = [["packageId", "package_id"], ["provider", "provider"]];
+    for (const [field, column] of equal) {
+      if (filter[field] === undefined) continue;
+      params.push(filter[field]);
+      where.push(`${column} = $${params.length}`);
+    }
+    if (filter.playerPrefix !== undefined) {
+      params.push(filter.playerPrefix);
+      where.push(`starts_with(player_id, $${params.length})`);
+    }
+    if (filter.createdFrom !== undefined) {
+      params.push(filter.createdFrom);
+      where.push(`created_at >= $${params.length}`);
+    }
+    if (filter.createdBefore !== undefined) {
+      params.push(filter.createdBefore);
+      where.push(`created_at < $${params.length}`);
+    }
     const cursor = filter.cursor;
     if (cursor) {
       params.push(cursor.createdAt, cursor.orderId);
