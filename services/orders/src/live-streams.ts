@@ -3,7 +3,7 @@ import type { PinCipher } from "@pinflow/secrets";
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
 import { ApiError } from "./api-error.js";
-import type { OrderChanges } from "./order-changes.js";
+import type { OrderChanges, VersionedOrder } from "./order-changes.js";
 import type { OrderStore } from "./order-store.js";
 import { toOrderView } from "./order-view.js";
 import { SSE_HEARTBEAT, sseEvent, sseRetry } from "./sse.js";
@@ -23,7 +23,8 @@ export interface LiveStreamSettings {
  * `order` event whose id is the order's version (the stream sequence of its last change): at once
  * when the client has an older version (`Last-Event-ID`) or none, then after every projection commit
  * of this replica that touched the order and moved its version. Several changes committed together
- * arrive as one event with the latest state. Heartbeat comments keep the connection open. A failed
+ * arrive as one event with the latest state. The projection hands over the rows it wrote, so a change costs
+ * no read per stream; only the first event (and an event whose commit wrote no row) reads the order. Heartbeat comments keep the connection open. A failed
  * read ends the stream: the browser reconnects with its Last-Event-ID and misses nothing.
  */
 export class LiveStreams {
@@ -52,8 +53,16 @@ export class LiveStreams {
     let closed = false;
     let reading: Promise<void> | null = null;
     let again = false;
-    const push = (): void => {
+    const send = (current: VersionedOrder): void => {
+      if (current.version <= sent) return;
+      sent = current.version;
+      const data: OrderStreamEvent = { ...toOrderView(current.order, this.pins, true), version: current.version };
+      res.write(sseEvent({ id: current.version, event: "order", data }));
+    };
+    /** The row a commit wrote is sent as it is; without one (or while a read is under way) the row is read. */
+    const push = (changed: VersionedOrder | null): void => {
       if (closed) return;
+      if (changed && !reading) return send(changed);
       if (reading) {
         again = true;
         return;
@@ -63,11 +72,7 @@ export class LiveStreams {
           again = false;
           const current = await this.store.getVersioned(orderId);
           if (closed) return;
-          if (current && current.version > sent) {
-            sent = current.version;
-            const data: OrderStreamEvent = { ...toOrderView(current.order, this.pins, true), version: current.version };
-            res.write(sseEvent({ id: current.version, event: "order", data }));
-          }
+          if (current) send(current);
         } while (again && !closed);
       })()
         .catch((error: unknown) => {
@@ -90,6 +95,6 @@ export class LiveStreams {
     };
     req.on("close", close);
     res.on("close", close);
-    push();
+    push(null);
   }
 }

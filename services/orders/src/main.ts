@@ -45,9 +45,9 @@ async function main(): Promise<void> {
   await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("orders");
-  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding));
   const changes = new OrderChanges();
-  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)), (ids) => changes.announce(ids));
+  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding), (commit) => changes.announce(commit));
+  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
   const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
   const publisher = new EventPublisher(nc, names);

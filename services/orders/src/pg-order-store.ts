@@ -3,6 +3,7 @@ import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
+import type { VersionedOrder } from "./order-changes.js";
 import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 
 const CHECKPOINT = "order_view";
@@ -53,6 +54,11 @@ export class PgOrderStore implements OrderStore {
     private readonly pool: Pool,
     /** Whether a PIN opens for its order and reference (a PinReceived whose PIN does not is refused). */
     private readonly pinOpens: PinCheck,
+    /**
+     * After each committed fold: the rows it wrote (with their versions) and every order its messages
+     * were about (live streams of this replica listen; see OrderChanges).
+     */
+    private readonly committed: (commit: { changed: VersionedOrder[]; touched: string[] }) => void = () => undefined,
   ) {}
 
   checkpoint(): Promise<number> {
@@ -71,18 +77,26 @@ export class PgOrderStore implements OrderStore {
   async applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]> {
     const last = messages[messages.length - 1];
     if (last === undefined) return [];
-    return inTransaction(this.pool, async (db) => {
-      const rows = await OrderRows.load(db, messages.map(orderIdOf));
-      const results: ApplyResult[] = [];
-      for (const message of messages) results.push(await this.fold(db, rows, message));
+    let rows: OrderRows | undefined;
+    const results = await inTransaction(this.pool, async (db) => {
+      rows = await OrderRows.load(db, messages.map(orderIdOf));
+      const out: ApplyResult[] = [];
+      for (const message of messages) out.push(await this.fold(db, rows, message));
       await rows.write(db);
       await writeCheckpoint(db, CHECKPOINT, last.seq);
-      return results;
+      return out;
     });
+    this.announce(rows!, messages);
+    return results;
+  }
+
+  private announce(rows: OrderRows, messages: readonly ProjectionMessage[]): void {
+    const touched = messages.map(orderIdOf).filter((id): id is string => id !== null);
+    this.committed({ changed: rows.changes(), touched });
   }
 
   async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult> {
-    return inTransaction(this.pool, async (db) => {
+    return inTransaction<ApplyResult>(this.pool, async (db) => {
       const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind: message.ok ? "failed" : "malformed", ...letterFields(message), error, attempts: tries });
       const fresh = await recordDeadLetter(db, letter);
       // Marking the order is best effort (a savepoint): whatever made the event fail (e.g. text the
@@ -100,6 +114,11 @@ export class PgOrderStore implements OrderStore {
       }
       await writeCheckpoint(db, CHECKPOINT, message.seq);
       return { kind: "dead_lettered", letter, fresh, review };
+    }).then((result) => {
+      // The order's row may have changed (marked for review): its streams read it.
+      const id = orderIdOf(message);
+      this.committed({ changed: [], touched: id === null ? [] : [id] });
+      return result;
     });
   }
 
@@ -296,6 +315,11 @@ class OrderRows {
   set(record: OrderRecord, seq: number): void {
     this.current.set(record.orderId, record);
     this.changed.set(record.orderId, { record, seq });
+  }
+
+  /** The rows this fold changed, each with the sequence of its last change (its version). */
+  changes(): VersionedOrder[] {
+    return [...this.changed.values()].map(({ record, seq }) => ({ order: record, version: seq }));
   }
 
   addTimeline(row: TimelineRow): void {

@@ -1,4 +1,4 @@
-import { orderIdOfSubject, type DeadLetter, type ProjectionMessage, type ProjectionSource } from "@pinflow/bus";
+import type { DeadLetter, ProjectionMessage, ProjectionSource } from "@pinflow/bus";
 import type { Counter } from "prom-client";
 import type { Logger } from "pino";
 import type { ApplyResult, OrderStore } from "./order-store.js";
@@ -14,8 +14,6 @@ export class OrderProjectionSource implements ProjectionSource {
     private readonly logger: Logger,
     private readonly rejected: Counter<"reason">,
     private readonly deadLettered: (letter: DeadLetter) => void = () => undefined,
-    /** After each commit: the orders its messages were about (live streams re-read them). */
-    private readonly committed: (orderIds: ReadonlySet<string>) => void = () => undefined,
   ) {}
 
   checkpoint(): Promise<number> {
@@ -24,13 +22,11 @@ export class OrderProjectionSource implements ProjectionSource {
 
   async apply(message: ProjectionMessage): Promise<void> {
     this.reportApplied(message, await this.store.apply(message));
-    this.announce([message]);
   }
 
   async applyBatch(messages: readonly ProjectionMessage[]): Promise<void> {
     const results = await this.store.applyBatch(messages);
     messages.forEach((message, i) => this.reportApplied(message, results[i]!));
-    this.announce(messages);
   }
 
   private reportApplied(message: ProjectionMessage, result: ApplyResult): void {
@@ -43,17 +39,6 @@ export class OrderProjectionSource implements ProjectionSource {
 
   async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<void> {
     this.report(await this.store.deadLetter(message, error, tries));
-    this.announce([message]);
-  }
-
-  /** Every order a committed message was about, changed or not: another replica may have changed it first. */
-  private announce(messages: readonly ProjectionMessage[]): void {
-    const ids = new Set<string>();
-    for (const m of messages) {
-      const id = m.ok ? m.event.orderId : orderIdOfSubject(m.subject);
-      if (id !== null) ids.add(id);
-    }
-    if (ids.size > 0) this.committed(ids);
   }
 
   private report(result: ApplyResult): void {

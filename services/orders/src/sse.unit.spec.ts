@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { lastEventId, sseEvent } from "./sse.js";
 import { StreamSlots } from "./stream-slots.js";
 import { OrderChanges } from "./order-changes.js";
+import type { OrderRecord } from "./order.js";
 
 test("an SSE event carries its id, its name and its JSON on a data line", () => {
   assert.equal(sseEvent({ id: 7, event: "order", data: { a: "x\ny" } }), 'id: 7\nevent: order\ndata: {"a":"x\\ny"}\n\n');
@@ -30,14 +31,15 @@ test("stream slots: a key gets at most its bound; a released slot (once, however
   assert.equal(slots.total, 3);
 });
 
-test("order changes reach the listeners of that order only, until they unsubscribe", () => {
+test("order changes reach the listeners of that order only (with the row written, else null), until they unsubscribe", () => {
   const changes = new OrderChanges();
   const heard: string[] = [];
-  const off1 = changes.subscribe("o1", () => heard.push("o1"));
-  changes.subscribe("o2", () => heard.push("o2"));
-  changes.announce(["o1", "o3"]);
+  const row = (orderId: string, version: number) => ({ order: { orderId } as OrderRecord, version });
+  const off1 = changes.subscribe("o1", (c) => heard.push(`o1:${c?.version ?? "read"}`));
+  changes.subscribe("o2", (c) => heard.push(`o2:${c?.version ?? "read"}`));
+  changes.announce({ changed: [row("o1", 5)], touched: ["o1", "o3", "o2"] });
   off1();
-  changes.announce(["o1", "o2"]);
-  assert.deepEqual(heard, ["o1", "o2"]);
+  changes.announce({ changed: [], touched: ["o1", "o2"] });
+  assert.deepEqual(heard, ["o1:5", "o2:read", "o2:read"]);
   assert.equal(changes.watched, 1);
 });
