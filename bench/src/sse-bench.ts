@@ -8,9 +8,10 @@
  * client holding the event with the PIN. Status checks keep changing the orders meanwhile (each a
  * stream event too), as in production.
  *
- *   node bench/dist/sse-bench.js [--streams 1000] [--spread-s 20] [--create-concurrency 16]
+ *   node bench/dist/sse-bench.js [--streams 1000] [--spread-s 20] [--max-check-delay-ms 10000] [--create-concurrency 16]
  */
 import { cpus, totalmem } from "node:os";
+import { jetstream } from "@nats-io/jetstream";
 import type { OrderView } from "@pinflow/contracts";
 import { SseStream } from "@pinflow/test/support/sse-client";
 import { TestSystem } from "@pinflow/test/support/system";
@@ -22,6 +23,8 @@ const arg = (name: string): string | undefined => {
 const STREAMS = Number(arg("streams") ?? 1000);
 const SPREAD_MS = Number(arg("spread-s") ?? 20) * 1000;
 const CREATE_CONCURRENCY = Number(arg("create-concurrency") ?? 16);
+/** The poller's longest gap between two checks of an order (POLL_MAX_DELAY_MS): 1,000 watched orders give ~1,000,000 / this checks a second, each a stream event. */
+const MAX_CHECK_DELAY_MS = Number(arg("max-check-delay-ms") ?? 10_000);
 const HOLD_MS = 24 * 3_600_000;
 const DEADLINE_MS = 240_000;
 
@@ -42,11 +45,13 @@ async function inParallel<T>(n: number, concurrency: number, work: (i: number) =
   return out;
 }
 
-async function residentMb(url: string): Promise<number> {
+/** One gauge of the orders service's /metrics (labels ignored). */
+async function gauge(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("orders_process_resident_memory_bytes ") || /^\w*process_resident_memory_bytes /.test(l));
-  return line ? Math.round(Number(line.split(" ")[1]) / 1e6) : NaN;
+  const m = new RegExp(`^\\w*${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
 }
+const residentMb = async (url: string) => Math.round((await gauge(url, "process_resident_memory_bytes")) / 1e6);
 
 async function main(): Promise<void> {
   let clockAhead = 0;
@@ -55,8 +60,7 @@ async function main(): Promise<void> {
     env: {
       orders: { ...quiet, STREAM_MAX_PER_KEY: String(STREAMS + 10) },
       dispatcher: { ...quiet, ...LIFTED },
-      // Checks every 2 s at most: 1,000 watched orders give ~500 status checks (and stream events) a second.
-      "status-poller": { ...quiet, ...LIFTED, CHECK_CONCURRENCY: "32", CLAIM_BATCH: "64", POLL_MAX_DELAY_MS: "2000" },
+      "status-poller": { ...quiet, ...LIFTED, CHECK_CONCURRENCY: "32", CLAIM_BATCH: "64", POLL_MAX_DELAY_MS: String(MAX_CHECK_DELAY_MS) },
     },
     // Each order completes HOLD + up to SPREAD after it was placed on znet's clock, which stays held until the jump.
     znet: { now: () => Date.now() + clockAhead, completeAfterMs: () => HOLD_MS + Math.random() * SPREAD_MS },
@@ -80,25 +84,48 @@ async function main(): Promise<void> {
     });
     const openIn = Date.now() - t1;
     const rssOpen = await residentMb(orders);
-    const live = Number(((await (await fetch(`${orders}/metrics`)).text()).match(/^pinflow_live_streams (\d+)/m) ?? [])[1]);
+    const live = await gauge(orders, "pinflow_live_streams");
+    console.log(`poller: a check of each order at least every ${MAX_CHECK_DELAY_MS} ms`);
     console.log(`${STREAMS} orders created in ${createdIn} ms; ${STREAMS} streams open in ${openIn} ms (pinflow_live_streams ${live}); orders RSS ${rssBefore} MB → ${rssOpen} MB`);
+
+    // When each PinReceived is in JetStream (an ordered consumer of the bench): splits the latency into
+    // the poller's part (answer in → committed → relayed) and the orders replica's (projection → stream).
+    const nc = await system.connectNats("admin", "sse-bench");
+    const onStream = new Map<string, number>();
+    const consumer = await jetstream(nc).consumers.get(system.names.stream, { filter_subjects: system.names.eventType("PinReceived") });
+    const pinMessages = await consumer.consume();
+    void (async () => {
+      for await (const m of pinMessages) onStream.set(m.subject.split(".")[2]!, Date.now());
+    })();
 
     // znet finishes the orders now, spread over SPREAD_MS.
     clockAhead = HOLD_MS;
     const tJump = Date.now();
     let events = 0;
+    const ordersPart: number[] = [];
+    const pollerPart: number[] = [];
     const lags = await Promise.all(
       opened.map(async (s) => {
         for (;;) {
           const m = await s.nextEvent(Math.max(1, DEADLINE_MS - (Date.now() - tJump)));
           events++;
           const o = JSON.parse(m.data) as OrderView & { version: number };
-          if (o.status === "completed" && o.pin) return performance.timeOrigin + m.at - Date.parse(o.updatedAt);
+          if (o.status === "completed" && o.pin) {
+            const at = performance.timeOrigin + m.at;
+            const inStream = onStream.get(o.orderId);
+            if (inStream !== undefined) {
+              ordersPart.push(at - inStream);
+              pollerPart.push(inStream - Date.parse(o.updatedAt));
+            }
+            return at - Date.parse(o.updatedAt);
+          }
           if (o.status === "failed" || o.status === "review") throw new Error(`order ${o.orderId} ended ${o.status}`);
         }
       }),
     );
     const doneIn = Date.now() - tJump;
+    await pinMessages.close();
+    await nc.close();
     const rssEnd = await residentMb(orders);
     lags.sort((a, b) => a - b);
     const p99 = q(lags, 0.99);
@@ -107,6 +134,11 @@ async function main(): Promise<void> {
         `p50 ${Math.round(q(lags, 0.5))} ms, p95 ${Math.round(q(lags, 0.95))} ms, p99 ${Math.round(p99)} ms, max ${Math.round(lags.at(-1)!)} ms ` +
         `(goal p99 ≤ 250 ms: ${p99 <= 250 ? "pass" : "fail"}); all ${STREAMS} PINs within ${doneIn} ms of the jump; ${events} stream events meanwhile; orders RSS ${rssEnd} MB`,
     );
+    ordersPart.sort((a, b) => a - b);
+    pollerPart.sort((a, b) => a - b);
+    const split = (xs: number[]) => `p50 ${Math.round(q(xs, 0.5))} ms, p95 ${Math.round(q(xs, 0.95))} ms, p99 ${Math.round(q(xs, 0.99))} ms`;
+    console.log(`  of which PinReceived → in JetStream (status-poller: commit, outbox relay): ${split(pollerPart)}`);
+    console.log(`  of which in JetStream → client event (orders replica: projection commit, stream write, client): ${split(ordersPart)} (${ordersPart.length} orders; the bench's consumer adds its own delivery time to the first part)`);
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 1e9)} GB, node ${process.version}`);
   } finally {
     for (const s of streams) s.close();

@@ -182,4 +182,48 @@ describe("customer order page and operator console in a browser", () => {
     assert.equal(await english.getAttribute("html", "dir"), "ltr");
     await english.context().close();
   });
+
+  test("console API: the orders list filters by package, provider, player prefix and time; figures and providers need an operator of every tenant; actions only on visible orders", async () => {
+    const prefix = player("flt");
+    const before = new Date(Date.now() - 1000).toISOString();
+    const ids = [await system.createOrder({ packageId: "pubg-60", playerId: `${prefix}a` }), await system.createOrder({ packageId: "pubg-60", playerId: `${prefix}b` })];
+    const list = async (query: string, key = system.keys.operator) => system.call("orders", `/v1/orders?${query}`, {}, key);
+    const found = async (query: string) => ((await list(query)).body as { orders: { orderId: string }[] }).orders.map((o) => o.orderId).sort();
+    assert.deepEqual(await found(`player=${prefix}`), [...ids].sort());
+    assert.deepEqual(await found(`player=${prefix}a`), [ids[0]]);
+    assert.deepEqual(await found(`player=${prefix}&packageId=pubg-60&from=${encodeURIComponent(before)}`), [...ids].sort());
+    assert.deepEqual(await found(`player=${prefix}&packageId=pubg-325`), []);
+    assert.deepEqual(await found(`player=${prefix}&to=${encodeURIComponent(before)}`), []);
+    await system.waitForStatus(ids[0]!, "completed");
+    assert.ok((await found(`player=${prefix}&provider=znet`)).includes(ids[0]!));
+    assert.deepEqual(await found(`player=${prefix}&provider=xstor`), []);
+    for (const bad of ["provider=acme", "from=yesterday", "player="]) assert.equal((await list(bad)).status, 400, bad);
+    // The customer's own list takes the same filters, within its tenant.
+    assert.deepEqual(((await list(`player=${prefix}`, system.keys.otherCustomer)).body as { orders: unknown[] }).orders, []);
+
+    const figures = await system.call("orders", "/v1/console/figures");
+    assert.equal(figures.status, 200);
+    const f = figures.body as { backlog: number | null; deadLetters: number; unavailable: string[] };
+    assert.deepEqual(f.unavailable, []);
+    assert.equal(typeof f.backlog, "number");
+    assert.equal(f.deadLetters, 0);
+    const providers = await system.call("orders", "/v1/console/providers");
+    assert.equal(providers.status, 200);
+    const znet = (providers.body as { providers: { provider: string; balance: string | null; poller: unknown }[] }).providers.find((p) => p.provider === "znet");
+    assert.ok(znet && znet.balance !== null && znet.poller !== null, JSON.stringify(providers.body));
+    for (const path of ["/v1/console/figures", "/v1/console/providers"]) {
+      assert.equal((await system.call("orders", path, {}, system.keys.otherOperator)).status, 403, `${path}: an operator of one tenant`);
+      assert.equal((await system.call("orders", path, {}, system.keys.customer)).status, 403, `${path}: a customer`);
+    }
+    // Check-now through the console reaches the poller (a completed order's watch is closed: 409 watch_closed, as the poller answers).
+    const checkNow = await system.call("orders", `/v1/console/orders/${ids[0]}/check-now`, { method: "POST", body: JSON.stringify({ reason: "console test" }) });
+    assert.equal(checkNow.status, 409, JSON.stringify(checkNow.body));
+    assert.equal((checkNow.body as { error: { code: string } }).error.code, "watch_closed");
+    // Another tenant's operator: 404, as for a missing order.
+    const hidden = await system.call("orders", `/v1/console/orders/${ids[0]}/dispatch-again`, {}, system.keys.otherOperator);
+    assert.equal(hidden.status, 404);
+    const allowed = await system.call("orders", `/v1/console/orders/${ids[0]}/dispatch-again`);
+    assert.equal(allowed.status, 200);
+    assert.equal((allowed.body as { kind: string }).kind, "refused", "a completed order is never dispatched again");
+  });
 });
