@@ -68,7 +68,7 @@ describe("live order stream (Server-Sent Events)", () => {
     system.znet.addRule({ playerId, completeAfterMs: 1500 });
     const orderId = await system.createOrder({ packageId: "pubg-60", playerId });
     const { status, body } = await tokenFor(orderId);
-    assert.equal(status, 201);
+    assert.equal(status, 200);
     assert.match(body.pageUrl, new RegExp(`^/orders/${orderId}#token=st1\\.`));
     // Replica 2 never saw the order's HTTP request: it learns every change from its projection of the stream.
     const s = await stream(`${second.url}${body.streamUrl}`);
@@ -161,5 +161,25 @@ describe("live order stream (Server-Sent Events)", () => {
     assert.equal(order(await again.nextEvent()).orderId, orderId);
     for (const s of streams) s.close();
     again.close();
+  });
+
+  test("a replica that is stopped (SIGTERM) ends its open streams and exits; the client reconnects to another with Last-Event-ID", async () => {
+    const orderId = await reviewOrder();
+    const { body } = await tokenFor(orderId);
+    const s = await stream(`${second.url}${body.streamUrl}`);
+    const first = order(await s.nextEvent());
+    // Without ending its streams the server's close would wait for them forever (a deadline bounds that hang).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      second.close(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the replica did not exit after SIGTERM with a stream open")), 30_000))),
+    ]).finally(() => clearTimeout(timer));
+    await assert.rejects(s.next(10_000, true).then(async () => s.next(10_000, true)), /the stream ended/);
+    const again = await stream(`${system.services.orders.url}${body.streamUrl}`, { "last-event-id": String(first.version) });
+    assert.equal(again.status, 200);
+    await system.call("orders", `/v1/orders/${orderId}/fail`, { method: "POST", body: JSON.stringify({ reasonCode: "operator_failed", reason: "test" }) });
+    const next = order(await again.nextEvent());
+    assert.equal(next.status, "failed");
+    assert.ok(next.version > first.version);
   });
 });

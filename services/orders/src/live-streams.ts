@@ -1,3 +1,4 @@
+import type { BeforeApplicationShutdown } from "@nestjs/common";
 import type { OrderView } from "@pinflow/contracts";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Request, Response } from "express";
@@ -27,7 +28,10 @@ export interface LiveStreamSettings {
  * no read per stream; only the first event (and an event whose commit wrote no row) reads the order. Heartbeat comments keep the connection open. A failed
  * read ends the stream: the browser reconnects with its Last-Event-ID and misses nothing.
  */
-export class LiveStreams {
+export class LiveStreams implements BeforeApplicationShutdown {
+  /** How to end each open stream (on shutdown). */
+  private readonly enders = new Set<() => void>();
+
   constructor(
     private readonly store: Pick<OrderStore, "getVersioned">,
     private readonly pins: PinCipher,
@@ -92,9 +96,29 @@ export class LiveStreams {
       clearInterval(heartbeat);
       unsubscribe();
       release();
+      this.enders.delete(end);
     };
+    const end = (): void => {
+      close();
+      res.end();
+    };
+    this.enders.add(end);
     req.on("close", close);
     res.on("close", close);
     push(null);
+  }
+
+  /**
+   * Nest calls this before it closes the HTTP server, which would otherwise wait for these
+   * never-ending responses: every stream is ended, and its browser reconnects (with Last-Event-ID)
+   * to a replica that is still running.
+   */
+  beforeApplicationShutdown(): void {
+    for (const end of [...this.enders]) end();
+  }
+
+  /** Open streams on this replica. */
+  get size(): number {
+    return this.enders.size;
   }
 }

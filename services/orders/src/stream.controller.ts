@@ -35,8 +35,9 @@ export class StreamController {
     @Inject(STREAM_TOKENS) private readonly tokens: StreamTokenSettings,
   ) {}
 
+  /** 200, not 201: nothing is stored (the token is signed, not recorded), so no resource is created. */
   @Post(":id/stream-token")
-  @HttpCode(201)
+  @HttpCode(200)
   @Roles("customer")
   async token(@Caller() caller: Principal, @Param("id") id: string): Promise<StreamTokenResponse> {
     await this.ownOrder(caller, id);
