@@ -12,4 +12,9 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
     },
   },
+  {
+    // The orders service's pages: plain browser scripts.
+    files: ["services/orders/public/**/*.js"],
+    languageOptions: { sourceType: "script", globals: { window: "readonly", document: "readonly", location: "readonly", navigator: "readonly", sessionStorage: "readonly", EventSource: "readonly", URLSearchParams: "readonly", FormData: "readonly" } },
+  },
 );

@@ -48,5 +48,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
   pg_isready -q -h 127.0.0.1 -p 5432 || { echo "[infra] PostgreSQL did not start" >&2; exit 1; }
 fi
+# --- Chromium (headless browser for the page tests) ------------------------
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (browser tests drive it with playwright-core)"
+  apt_install chromium
+fi
+
 psql -h 127.0.0.1 -U postgres -d postgres -tAc 'SELECT 1' >/dev/null
-log "nats-server at $NATS_BIN; PostgreSQL ready on 127.0.0.1:5432"
+log "nats-server at $NATS_BIN; PostgreSQL ready on 127.0.0.1:5432; chromium at $(command -v chromium)"

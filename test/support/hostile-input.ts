@@ -26,6 +26,13 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { service: "orders", method: "GET", path: "/v1/orders/:orderId" },
   { service: "orders", method: "GET", path: "/v1/orders/:orderId/events" },
   { service: "orders", method: "GET", path: "/v1/packages" },
+  // The live stream's token and the pages (the stream itself stays open: not fuzzed here, see order-stream.e2e).
+  { service: "orders", method: "POST", path: "/v1/orders/:orderId/stream-token" },
+  { service: "orders", method: "GET", path: "/orders/:orderId" },
+  { service: "orders", method: "GET", path: "/console" },
+  { service: "orders", method: "GET", path: "/v1/console/figures" },
+  { service: "orders", method: "GET", path: "/v1/console/providers" },
+  { service: "orders", method: "POST", path: "/v1/console/orders/:orderId/check-now" },
   { service: "dispatcher", method: "GET", path: "/v1/providers" },
   { service: "dispatcher", method: "GET", path: "/v1/providers/:provider/balance" },
   { service: "dispatcher", method: "GET", path: "/v1/providers/:provider/status" },

@@ -17,6 +17,8 @@ import { ServiceProcess } from "./service-process.js";
 export const ZNET_CODE = "5301234567";
 export const ZNET_PASSWORD = "s3cret-Zn3t-pass";
 export const XSTOR_TOKEN = "s3cret-Xst0r-t0ken";
+/** The orders replicas' stream-token key (test value). */
+export const STREAM_TOKEN_SECRET = "e2e-stream-token-secret-0123456789abcdef";
 
 /** The tenants of every test system: a customer of each, and the keys the tests act with. */
 export const TENANT = "acme";
@@ -148,12 +150,16 @@ export class TestSystem {
           ...(name === "orders" ? {} : providerEnv),
           ...(name === "status-poller" ? FAST_POLLING : {}),
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
+          // Every orders replica signs and checks stream tokens with the same key.
+          ...(name === "orders" ? { STREAM_TOKEN_SECRET: STREAM_TOKEN_SECRET } : {}),
           ...(this.opts.env?.[name] ?? {}),
         };
         return [name, new ServiceProcess(name, env, join(this.logDir, `${name}.log`), await freePort(), this.opts.serviceEntry?.(name))] as const;
       }),
     );
     this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
+    // The operator console (orders) calls the dispatcher's and the poller's provider and action endpoints.
+    Object.assign(this.services.orders.env, { DISPATCHER_URL: this.services.dispatcher.url, STATUS_POLLER_URL: this.services["status-poller"].url, ...(this.opts.env?.orders ?? {}) });
     if (this.opts.importCatalogs ?? true) await importProviderCatalogs(this.services.dispatcher.env);
     for (const first of Object.values(this.services)) {
       for (let n = 2; n <= (this.opts.processesPerService ?? 1); n++) {
@@ -202,6 +208,17 @@ export class TestSystem {
     await service.kill("SIGKILL");
     service.start();
     await service.waitReady();
+  }
+
+  /** One more process of `name` with the first one's environment (same database and stream), started and ready. */
+  async addReplica(name: ServiceName): Promise<ServiceProcess> {
+    const first = this.services[name];
+    const n = this.replicas.filter((r) => r.name === name).length + 2;
+    const replica = new ServiceProcess(name, { ...first.env }, join(this.logDir, `${name}-${n}.log`), await freePort());
+    this.replicas.push(replica);
+    replica.start();
+    await replica.waitReady();
+    return replica;
   }
 
   /**

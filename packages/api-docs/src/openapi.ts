@@ -68,6 +68,12 @@ function register(registry: OpenAPIRegistry, route: ApiRoute, errorRef: z.ZodTyp
       ? { description: STATUS_TEXT[route.status] ?? "OK" }
       : route.response === "text"
         ? { description: STATUS_TEXT[route.status] ?? "OK", content: { "text/plain": { schema: z.string() } } }
+        : route.response === "html"
+          ? { description: STATUS_TEXT[route.status] ?? "OK", content: { "text/html": { schema: z.string() } } }
+        : route.response === "asset"
+          ? { description: STATUS_TEXT[route.status] ?? "OK", content: { "text/javascript": { schema: z.string() }, "text/css": { schema: z.string() } } }
+        : route.response === "event-stream"
+          ? { description: STATUS_TEXT[route.status] ?? "OK", content: { "text/event-stream": { schema: z.string() } } }
         : route.response === "json"
           ? { description: STATUS_TEXT[route.status] ?? "OK", content: { "application/json": { schema: z.record(z.string(), z.unknown()) } } }
         : { description: STATUS_TEXT[route.status] ?? "OK", content: { "application/json": { schema: route.response } } };

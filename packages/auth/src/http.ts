@@ -14,6 +14,7 @@ export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz",
 const PRINCIPAL = Symbol("principal");
 const ROLES = "pinflow:roles";
 const ALL_TENANTS = "pinflow:all-tenants";
+const PUBLIC = "pinflow:public";
 
 function reply(res: Response, status: number, code: ErrorCode, message: string): void {
   const body: ErrorBody = { error: { code, message } };
@@ -76,6 +77,21 @@ export function declaredAccess(controller: object, handler: object): { roles: Ro
   return { roles: read<Role[]>(ROLES) ?? [], allTenants: read<boolean>(ALL_TENANTS) ?? false };
 }
 
+/**
+ * A handler anyone may call without a key (e.g. the orders service's HTML pages, which hold no
+ * data: their scripts fetch it with a key or a stream token). The service's own door must let the
+ * request through too; the guard then does not ask for a principal.
+ */
+export const Public = () => SetMetadata(PUBLIC, true);
+
+/**
+ * Let a request in as `principal` without an API key: for a service's own signed, short-lived
+ * grants checked by its door (the orders stream token). The role guard applies as usual.
+ */
+export function admitAs(req: Request, principal: Principal): void {
+  (req as unknown as Record<symbol, Principal>)[PRINCIPAL] = principal;
+}
+
 export function principalOf(req: Request): Principal | undefined {
   return (req as unknown as Record<symbol, Principal | undefined>)[PRINCIPAL];
 }
@@ -100,6 +116,7 @@ export class RolesGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
     const req = ctx.switchToHttp().getRequest<Request>();
     if (PUBLIC_PATHS.has(req.path)) return true;
+    if (this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const principal = principalOf(req);
     if (!principal) throw forbidden("no authenticated caller");
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES, [ctx.getHandler(), ctx.getClass()]) ?? [];

@@ -19,7 +19,14 @@ export const CheckNowRequest = z.strictObject({ reason });
 const cursor = z.string().optional().describe("the `nextCursor` of the previous page");
 const limit = z.coerce.number().int().min(1).max(200).optional().describe("page size, 1-200 (default 50)");
 
-export const OrderListQuery = z.strictObject({ status: OrderStatus.optional(), tenant: TenantId.optional().describe("operators of every tenant: one tenant's orders"), limit, cursor });
+export const OrderListQuery = z.strictObject({
+  status: OrderStatus.optional(),
+  packageId: z.string().min(1).max(64).optional(),
+  provider: ProviderName.optional(),
+  player: z.string().min(1).max(128).optional().describe("player ids that start with this text"),
+  from: z.iso.datetime({ offset: true }).optional().describe("created at or after"),
+  to: z.iso.datetime({ offset: true }).optional().describe("created before"),
+  tenant: TenantId.optional().describe("operators of every tenant: one tenant's orders"), limit, cursor });
 export const ReviewQuery = z.strictObject({ reason: ReviewReason.optional(), tenant: TenantId.optional(), limit, cursor });
 export const DeadLetterQuery = z.strictObject({ limit, before: z.string().regex(/^\d{1,18}$/).optional().describe("the `nextCursor` of the previous page") });
 

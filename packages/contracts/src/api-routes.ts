@@ -23,7 +23,7 @@ import {
   ReviewQuery,
 } from "./api-responses.js";
 import { TenantId } from "./events.js";
-import { CreateOrderRequest, CreateOrderResponse, OrderView, RedispatchRequestBody, RedispatchResponse } from "./http.js";
+import { CreateOrderRequest, CreateOrderResponse, OrderView, RedispatchRequestBody, RedispatchResponse, StreamTokenResponse } from "./http.js";
 import { RegisterWebhookRequest, WebhookDeliveriesQuery, WebhookDeliveryList, WebhookList, WebhookRegistered, WebhookRetryResponse } from "./webhooks.js";
 
 export const API_SERVICES = ["orders", "dispatcher", "status-poller"] as const;
@@ -46,9 +46,12 @@ export interface ApiRoute {
   allTenants?: boolean;
   query?: z.ZodObject;
   body?: z.ZodType;
-  /** The success status and its body (null: no body; "text": text/plain; "json": a JSON document not described here). */
+  /**
+   * The success status and its body (null: no body; "text": text/plain; "json": a JSON document not
+   * described here; "html": a page; "asset": a page's script or stylesheet; "event-stream": Server-Sent Events).
+   */
   status: number;
-  response: z.ZodType | null | "text" | "json";
+  response: z.ZodType | null | "text" | "json" | "html" | "asset" | "event-stream";
   /** Error statuses besides 401/403 that the route answers. */
   errors?: readonly number[];
 }
@@ -73,6 +76,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { service: "orders", method: "get", path: "/v1/review", summary: "Operators: orders in review with reason and age", access: ["operator"], query: ReviewQuery, status: 200, response: ReviewList, errors: [400] },
   { service: "orders", method: "post", path: "/v1/orders/:id/complete", summary: "Operators: complete an order in review with a PIN entered by hand", access: ["operator"], body: CompleteOrderRequest, status: 202, response: OperatorActionResponse, errors: [400, 404, 409] },
   { service: "orders", method: "post", path: "/v1/orders/:id/fail", summary: "Operators: fail an order in review with a reason code", access: ["operator"], body: FailOrderRequest, status: 202, response: OperatorActionResponse, errors: [400, 404, 409] },
+  { service: "orders", method: "post", path: "/v1/orders/:id/stream-token", summary: "A signed, short-lived token that opens this order's live stream and page without a key (owner only)", access: ["customer"], status: 200, response: StreamTokenResponse, errors: [404] },
+  { service: "orders", method: "get", path: "/v1/orders/:id/stream", summary: "Live order changes as Server-Sent Events (event `order`, id = the order's version; the PIN once completed; Last-Event-ID resumes); the owner's customer key or ?token= from stream-token", access: ["customer"], status: 200, response: "event-stream", errors: [404, 429] },
+  { service: "orders", method: "get", path: "/orders/:id", summary: "The customer's order page (English or Arabic, live; the stream token in the URL fragment)", access: "public", status: 200, response: "html" },
+  { service: "orders", method: "get", path: "/console", summary: "The operator console (the operator's key is entered in the page)", access: "public", status: 200, response: "html" },
+  { service: "orders", method: "get", path: "/assets/:file", summary: "The pages' scripts and stylesheet", access: "public", status: 200, response: "asset", errors: [404] },
+  { service: "orders", method: "get", path: "/v1/console/providers", summary: "Console: each provider's balance, circuit, pause and poller hold (from the dispatcher and the status-poller)", ...operatorOfAll, status: 200, response: "json" },
+  { service: "orders", method: "get", path: "/v1/console/figures", summary: "Console: backlog, oldest overdue check, checks per completed order, detection delay, dead letters (from the services' metrics)", ...operatorOfAll, status: 200, response: "json" },
+  { service: "orders", method: "post", path: "/v1/console/orders/:id/check-now", summary: "Console: the status-poller's check-now, with the operator's key", access: ["operator"], body: CheckNowRequest, status: 202, response: "json", errors: [400, 404, 409, 502] },
+  { service: "orders", method: "get", path: "/v1/console/orders/:id/dispatch-again", summary: "Console: the dispatcher's dispatch-again verdict, with the operator's key", access: ["operator"], status: 200, response: "json", errors: [404, 502] },
+  { service: "orders", method: "post", path: "/v1/console/orders/:id/dispatch-again", summary: "Console: the dispatcher's dispatch again, with the operator's key", access: ["operator"], body: RedispatchRequestBody, status: 202, response: "json", errors: [400, 404, 409, 502] },
   { service: "orders", method: "post", path: "/v1/webhooks", summary: "Register a webhook URL for the tenant's order changes; the answer carries the signing secret once", access: ["customer", "admin"], body: RegisterWebhookRequest, status: 201, response: WebhookRegistered, errors: [400, 404, 409, 422] },
   { service: "orders", method: "get", path: "/v1/webhooks", summary: "The tenant's webhooks (operators and admins of every tenant: all, or ?tenant=)", access: ["customer", "operator", "admin"], status: 200, response: WebhookList, errors: [400] },
   { service: "orders", method: "delete", path: "/v1/webhooks/:id", summary: "Remove a webhook: no new deliveries, waiting ones cancelled", access: ["customer", "admin"], status: 204, response: null, errors: [404] },

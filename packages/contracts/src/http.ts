@@ -73,6 +73,7 @@ export const ErrorCode = z.enum([
   "unauthenticated",
   "forbidden",
   "too_many_requests",
+  "too_many_streams",
   "order_not_in_review",
   "redispatch_refused",
   "unknown_package",
@@ -97,3 +98,12 @@ export const ErrorBody = z.object({
   }),
 }).meta({ id: "ErrorBody" });
 export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** POST /v1/orders/:id/stream-token: opens the order's live stream and page without a key until `expiresAt`. */
+export const StreamTokenResponse = z.object({
+  token: z.string(),
+  expiresAt: z.string().describe("ISO 8601"),
+  streamUrl: z.string().describe("GET it as text/event-stream"),
+  pageUrl: z.string().describe("the customer's page; the token rides in the URL fragment, never sent to a server"),
+});
+export type StreamTokenResponse = z.infer<typeof StreamTokenResponse>;

@@ -53,7 +53,7 @@ export function routeTableProblems(service: ApiService, controllers: readonly (n
     const roles = entry.access === "public" ? [] : [...entry.access].sort();
     if (roles.join(",") !== route.roles.join(",")) problems.push(`${service}: ${k} allows [${route.roles.join(", ")}], the table says [${roles.join(", ")}]`);
     if ((entry.allTenants ?? false) !== route.allTenants) problems.push(`${service}: ${k} all-tenants ${route.allTenants}, the table says ${entry.allTenants ?? false}`);
-    if (entry.access === "public" && !PUBLIC_PATHS.has(entry.path)) problems.push(`${service}: ${k} is public in the table but needs a key (PUBLIC_PATHS)`);
+    if (entry.access === "public" && !entry.path.includes(":") && !PUBLIC_PATHS.has(entry.path)) problems.push(`${service}: ${k} is public in the table but needs a key (PUBLIC_PATHS)`);
     if (entry.access !== "public" && PUBLIC_PATHS.has(entry.path)) problems.push(`${service}: ${k} needs a key in the table but is in PUBLIC_PATHS`);
   }
   for (const k of table.keys()) if (!served.has(k)) problems.push(`${service}: ${k} is in the route table but no controller serves it`);

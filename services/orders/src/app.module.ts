@@ -12,6 +12,10 @@ import type { PackageCatalog } from "./catalog.js";
 import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
 import type { OrderStore } from "./order-store.js";
+import { ConsoleController, SERVICE_URLS, type ServiceUrls } from "./console.controller.js";
+import { LiveStreams } from "./live-streams.js";
+import { PagesController } from "./pages.controller.js";
+import { STREAM_TOKENS, StreamController, type StreamTokenSettings } from "./stream.controller.js";
 import { CATALOG, ORDER_STORE, OrdersController, PIN_CIPHER } from "./orders.controller.js";
 import type { PgWebhookStore } from "./webhooks/pg-webhook-store.js";
 import { WEBHOOK_SETTINGS, WEBHOOK_STORE, WebhookDeliveriesController, WebhooksController, type WebhookSettings } from "./webhooks/webhooks.controller.js";
@@ -26,6 +30,10 @@ export interface OrdersDeps {
   readiness: ReadinessChecks;
   logger: Logger;
   webhooks: { store: PgWebhookStore; settings: WebhookSettings };
+  /** The live stream and the pages (issue 11). */
+  live: { streams: LiveStreams; tokens: StreamTokenSettings };
+  /** The operator console's way to the dispatcher and the status-poller. */
+  serviceUrls: ServiceUrls;
 }
 
 @Module({})
@@ -33,7 +41,7 @@ export class AppModule {
   static register(deps: OrdersDeps): DynamicModule {
     return {
       module: AppModule,
-      controllers: [OrdersController, WebhooksController, WebhookDeliveriesController, DocsController, DeadLettersController, HealthController],
+      controllers: [OrdersController, StreamController, PagesController, ConsoleController, WebhooksController, WebhookDeliveriesController, DocsController, DeadLettersController, HealthController],
       providers: [
         { provide: DEAD_LETTERS, useValue: { list: (query: { limit: number; before?: number }) => deps.store.deadLetters(query) } },
         { provide: OrderIntake, useValue: deps.intake },
@@ -47,6 +55,9 @@ export class AppModule {
         { provide: API_DOCUMENTS, useValue: apiDocuments() },
         { provide: METRICS_REGISTRY, useValue: deps.registry },
         { provide: READINESS_CHECKS, useValue: deps.readiness },
+        { provide: LiveStreams, useValue: deps.live.streams },
+        { provide: STREAM_TOKENS, useValue: deps.live.tokens },
+        { provide: SERVICE_URLS, useValue: deps.serviceUrls },
         { provide: APP_FILTER, useValue: new ApiErrorFilter(deps.logger) },
       ],
     };

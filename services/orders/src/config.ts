@@ -25,6 +25,21 @@ export const OrdersConfig = BaseConfig.extend({
   PROJECTION_WAIT_MS: msSetting(2000),
   /** Failed applies of one event (not counting database outages) before it is dead-lettered. */
   PROJECTION_MAX_TRIES: z.coerce.number().int().min(1).max(100).default(5),
+  /**
+   * HMAC key of the stream tokens (at least 32 characters; the same on every replica), or a file
+   * holding it (STREAM_TOKEN_SECRET_FILE). Unset: a random key per process (tokens then open
+   * streams only on the replica that issued them; logged as a warning).
+   */
+  STREAM_TOKEN_SECRET: z.string().min(32).optional(),
+  STREAM_TOKEN_SECRET_FILE: z.string().min(1).optional(),
+  /** How long a stream token may open its order's stream (an open stream is not cut at expiry). */
+  STREAM_TOKEN_TTL_MS: msSetting(3_600_000),
+  /** Open live streams per API key per replica; beyond it 429 too_many_streams. */
+  STREAM_MAX_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(20),
+  STREAM_HEARTBEAT_MS: msSetting(15_000),
+  /** The dispatcher's and the status-poller's HTTP ports, for the operator console's provider and action calls. */
+  DISPATCHER_URL: z.string().url().optional(),
+  STATUS_POLLER_URL: z.string().url().optional(),
 }).extend(WebhookConfig.shape);
 
 export type OrdersConfig = z.infer<typeof OrdersConfig>;

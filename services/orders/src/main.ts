@@ -27,6 +27,10 @@ import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
 import { startWebhooks } from "./webhooks/start-webhooks.js";
+import { ordersDoor } from "./door.js";
+import { liveStreams } from "./live-setup.js";
+import { OrderChanges } from "./order-changes.js";
+import { verifyStreamToken } from "./stream-token.js";
 
 const logger = createLogger("orders");
 
@@ -41,7 +45,8 @@ async function main(): Promise<void> {
   await ensureOrderStream(nc, names);
 
   const registry = createMetricsRegistry("orders");
-  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding));
+  const changes = new OrderChanges();
+  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding), (commit) => changes.announce(commit));
   const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
   const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
   registerOrderMetrics(registry, pool);
@@ -49,6 +54,7 @@ async function main(): Promise<void> {
   const intake = new OrderIntake(catalog, store, publisher, projection, logger, config.PROJECTION_WAIT_MS);
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
+  const live = liveStreams(config, store, pins, changes, registry, logger);
   projection.start();
   const webhooks = startWebhooks(config, pool, pins, logger, registry, () => streamLastSeq(nc, names));
 
@@ -62,6 +68,8 @@ async function main(): Promise<void> {
       registry,
       logger,
       webhooks,
+      live,
+      serviceUrls: { dispatcher: config.DISPATCHER_URL, statusPoller: config.STATUS_POLLER_URL },
       readiness: {
         nats: async () => {
           if (nc.isClosed()) throw new Error("closed");
@@ -75,7 +83,7 @@ async function main(): Promise<void> {
       port: config.HTTP_PORT,
       logger,
       nc,
-      beforeBody: access.middleware,
+      beforeBody: ordersDoor(access.middleware, (token) => verifyStreamToken(token, live.tokens.secret, Date.now() / 1000), logger),
       onShutdown: async () => {
         await webhooks.deliverer.stop();
         await projection.stop();

@@ -21,6 +21,13 @@ export interface ListFilter {
   tenantId?: string;
   status?: OrderStatus;
   reviewReason?: string;
+  packageId?: string;
+  provider?: string;
+  /** Player ids starting with this text. */
+  playerPrefix?: string;
+  /** ISO times: created at or after `createdFrom`, before `createdBefore`. */
+  createdFrom?: string;
+  createdBefore?: string;
   limit: number;
   cursor?: OrderCursor;
 }
@@ -49,6 +56,8 @@ export interface OrderStore {
   /** The dead-letter record, newest first. */
   deadLetters(query: { limit: number; before?: number }): Promise<DeadLetterPage>;
   get(orderId: string): Promise<OrderRecord | null>;
+  /** The order with its version: the stream sequence of the last event that changed it (the live stream's event id). */
+  getVersioned(orderId: string): Promise<{ order: OrderRecord; version: number } | null>;
   timeline(orderId: string): Promise<TimelineEntry[]>;
   list(filter: ListFilter): Promise<OrderPage>;
   /** Claim the tenant's `key` for an order; returns the order id and request hash stored under it (ours or an earlier one). */

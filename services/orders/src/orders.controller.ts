@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res } from "@nestjs/common";
 import { Caller, canSeeTenant, isOwner, Roles, type Principal } from "@pinflow/auth";
-import { ORDER_ID_PATTERN, OrderStatus, ReviewReason, TenantId, type CreateOrderResponse, type OrderView } from "@pinflow/contracts";
+import { ORDER_ID_PATTERN, OrderStatus, ProviderName, ReviewReason, TenantId, type CreateOrderResponse, type OrderView } from "@pinflow/contracts";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Response } from "express";
 import { z } from "zod";
@@ -8,6 +8,7 @@ import { ApiError } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
 import { decodeCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
+import { toOrderView } from "./order-view.js";
 import { OrderIntake } from "./order-intake.js";
 import type { ListFilter, OrderStore, TimelineEntry } from "./order-store.js";
 import { OperatorActions } from "./operator-actions.js";
@@ -28,6 +29,13 @@ const limit = z.coerce.number().int().min(1).max(200).default(50);
 
 const ListQuery = z.strictObject({
   status: OrderStatus.optional(),
+  packageId: z.string().min(1).max(64).optional(),
+  provider: ProviderName.optional(),
+  /** Player ids that start with this text. */
+  player: z.string().min(1).max(128).optional(),
+  /** Created at or after / before these times (ISO 8601). */
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
   /** Operators of every tenant: one tenant's orders. */
   tenant: TenantId.optional(),
   limit,
@@ -85,6 +93,11 @@ export class OrdersController {
       ...scope(caller, parsed.data.tenant),
       limit: parsed.data.limit,
       ...(parsed.data.status ? { status: parsed.data.status } : {}),
+      ...(parsed.data.packageId ? { packageId: parsed.data.packageId } : {}),
+      ...(parsed.data.provider ? { provider: parsed.data.provider } : {}),
+      ...(parsed.data.player ? { playerPrefix: parsed.data.player } : {}),
+      ...(parsed.data.from ? { createdFrom: parsed.data.from } : {}),
+      ...(parsed.data.to ? { createdBefore: parsed.data.to } : {}),
       ...(parsed.data.cursor ? { cursor: parsed.data.cursor } : {}),
     });
     return { orders: page.orders.map((o) => this.toView(o, false)), nextCursor: page.nextCursor };
@@ -166,19 +179,7 @@ export class OrdersController {
   }
 
   private toView(o: OrderRecord, withPin: boolean): OrderView {
-    return {
-      orderId: o.orderId,
-      packageId: o.packageId,
-      playerId: o.playerId,
-      status: o.status,
-      provider: o.provider,
-      providerNote: o.providerNote,
-      reasonCode: o.reasonCode,
-      reviewReason: o.reviewReason,
-      pin: withPin && o.status === "completed" && o.pinSealed ? this.pins.open(o.pinSealed, { orderId: o.orderId, reference: o.reference ?? "" }) : null,
-      createdAt: o.createdAt,
-      updatedAt: o.updatedAt,
-    };
+    return toOrderView(o, this.pins, withPin);
   }
 }
 

@@ -3,6 +3,7 @@ import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason, WebhookP
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
+import type { VersionedOrder } from "./order-changes.js";
 import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 import { enqueueWebhookDeliveries } from "./webhooks/pg-webhook-store.js";
 import { statusChangePayload, type ChangeCause } from "./webhooks/webhook-payload.js";
@@ -27,6 +28,7 @@ interface OrderRow {
   checks: number;
   created_at: Date;
   updated_at: Date;
+  last_seq: string;
 }
 
 function toRecord(row: OrderRow): OrderRecord {
@@ -54,6 +56,11 @@ export class PgOrderStore implements OrderStore {
     private readonly pool: Pool,
     /** Whether a PIN opens for its order and reference (a PinReceived whose PIN does not is refused). */
     private readonly pinOpens: PinCheck,
+    /**
+     * After each committed fold: the rows it wrote (with their versions) and every order its messages
+     * were about (live streams of this replica listen; see OrderChanges).
+     */
+    private readonly committed: (commit: { changed: VersionedOrder[]; touched: string[] }) => void = () => undefined,
   ) {}
 
   checkpoint(): Promise<number> {
@@ -72,18 +79,26 @@ export class PgOrderStore implements OrderStore {
   async applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]> {
     const last = messages[messages.length - 1];
     if (last === undefined) return [];
-    return inTransaction(this.pool, async (db) => {
-      const rows = await OrderRows.load(db, messages.map(orderIdOf));
-      const results: ApplyResult[] = [];
-      for (const message of messages) results.push(await this.fold(db, rows, message));
+    let rows: OrderRows | undefined;
+    const results = await inTransaction(this.pool, async (db) => {
+      rows = await OrderRows.load(db, messages.map(orderIdOf));
+      const out: ApplyResult[] = [];
+      for (const message of messages) out.push(await this.fold(db, rows, message));
       await rows.write(db);
       await writeCheckpoint(db, CHECKPOINT, last.seq);
-      return results;
+      return out;
     });
+    this.announce(rows!, messages);
+    return results;
+  }
+
+  private announce(rows: OrderRows, messages: readonly ProjectionMessage[]): void {
+    const touched = messages.map(orderIdOf).filter((id): id is string => id !== null);
+    this.committed({ changed: rows.changes(), touched });
   }
 
   async deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult> {
-    return inTransaction(this.pool, async (db) => {
+    return inTransaction<ApplyResult>(this.pool, async (db) => {
       const letter = deadLetterOf({ consumer: PROJECTION_CONSUMER, kind: message.ok ? "failed" : "malformed", ...letterFields(message), error, attempts: tries });
       const fresh = await recordDeadLetter(db, letter);
       // Marking the order is best effort (a savepoint): whatever made the event fail (e.g. text the
@@ -101,6 +116,11 @@ export class PgOrderStore implements OrderStore {
       }
       await writeCheckpoint(db, CHECKPOINT, message.seq);
       return { kind: "dead_lettered", letter, fresh, review };
+    }).then((result) => {
+      // The order's row may have changed (marked for review): its streams read it.
+      const id = orderIdOf(message);
+      this.committed({ changed: [], touched: id === null ? [] : [id] });
+      return result;
     });
   }
 
@@ -137,6 +157,12 @@ export class PgOrderStore implements OrderStore {
     return r.rows[0] ? toRecord(r.rows[0]) : null;
   }
 
+  async getVersioned(orderId: string): Promise<{ order: OrderRecord; version: number } | null> {
+    const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
+    const row = r.rows[0];
+    return row ? { order: toRecord(row), version: Number(row.last_seq) } : null;
+  }
+
   async timeline(orderId: string): Promise<TimelineEntry[]> {
     const r = await this.pool.query<{ seq: string; event_id: string; type: string; occurred_at: Date; summary: Record<string, unknown> }>(
       "SELECT seq, event_id, type, occurred_at, summary FROM order_timeline WHERE order_id = $1 ORDER BY seq",
@@ -165,6 +191,24 @@ export class PgOrderStore implements OrderStore {
     if (filter.status) {
       params.push(filter.status);
       where.push(`status = $${params.length}`);
+    }
+    const equal: [keyof ListFilter, string][] = [["packageId", "package_id"], ["provider", "provider"]];
+    for (const [field, column] of equal) {
+      if (filter[field] === undefined) continue;
+      params.push(filter[field]);
+      where.push(`${column} = $${params.length}`);
+    }
+    if (filter.playerPrefix !== undefined) {
+      params.push(filter.playerPrefix);
+      where.push(`starts_with(player_id, $${params.length})`);
+    }
+    if (filter.createdFrom !== undefined) {
+      params.push(filter.createdFrom);
+      where.push(`created_at >= $${params.length}`);
+    }
+    if (filter.createdBefore !== undefined) {
+      params.push(filter.createdBefore);
+      where.push(`created_at < $${params.length}`);
     }
     const cursor = filter.cursor;
     if (cursor) {
@@ -282,6 +326,11 @@ class OrderRows {
     if (payload) this.statusChanges.push(payload);
     this.current.set(record.orderId, record);
     this.changed.set(record.orderId, { record, seq });
+  }
+
+  /** The rows this fold changed, each with the sequence of its last change (its version). */
+  changes(): VersionedOrder[] {
+    return [...this.changed.values()].map(({ record, seq }) => ({ order: record, version: seq }));
   }
 
   addTimeline(row: TimelineRow): void {

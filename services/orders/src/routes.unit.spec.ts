@@ -5,7 +5,7 @@ import { routeTableProblems } from "@pinflow/service-kit";
 import { AppModule, type OrdersDeps } from "./app.module.js";
 
 test("every route the orders service serves is in the route table (packages/contracts) with the same roles, and nothing else is", () => {
-  const controllers = AppModule.register({ webhooks: {} } as unknown as OrdersDeps).controllers ?? [];
+  const controllers = AppModule.register({ webhooks: {}, live: {} } as unknown as OrdersDeps).controllers ?? [];
   assert.ok(controllers.length >= 4);
   assert.deepEqual(routeTableProblems("orders", controllers as never), []);
 });
