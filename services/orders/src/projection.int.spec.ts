@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, type DeadLetterView, type NatsConnection, type ProjectionMessage, type ProjectionSource } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, readOrderHistory, type DeadLetterView, type NatsConnection, type ProjectionMessage, type ProjectionSource } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher, type SealedPin } from "@pinflow/secrets";
@@ -241,4 +241,24 @@ test("batched replay (many events per transaction) gives the same rows as one ev
   assert.ok(batchSizes.some((n) => n > 100), `the replay used large batches (sizes: ${batchSizes.slice(0, 10).join(", ")}…)`);
   assert.deepEqual(await snapshot(), oneByOne, "same rows, timeline and checkpoint as one event per transaction");
   assert.equal((await deadLetters()).length, letters, "the poison event's dead letter is not recorded twice");
+});
+
+test("a replica behind another applies an older message again: the order's row keeps its newer version (no step back)", async () => {
+  const publisher = new EventPublisher(nc, names);
+  const orderId = randomUUID();
+  const reference = `30${Date.now()}`;
+  await publisher.publish(createdEvent(orderId));
+  await publisher.publish(sentEvent(orderId, reference));
+  await publisher.publish(pinEvent(orderId, reference, cipher.seal("PIN-behind", { orderId, reference })));
+  await project();
+  const row = async () => (await pool.query("SELECT * FROM order_view WHERE order_id = $1", [orderId])).rows[0] as Record<string, unknown>;
+  const completed = await row();
+  assert.equal(completed.status, "completed");
+  // Another replica, still behind, delivers the order's earlier messages once more (one batch, then one by one).
+  const history = await readOrderHistory(nc, names, orderId);
+  const earlier = history.filter((m) => m.ok && m.event.type !== "PinReceived");
+  assert.equal(earlier.length, 2);
+  await store.applyBatch(earlier);
+  for (const message of earlier) await store.apply(message);
+  assert.deepEqual(await row(), completed, "the row is the one the newest message made");
 });
