@@ -4,6 +4,7 @@
  *   node test/dist/chaos/chaos-main.js --soak-minutes 60 --rate 5 --seed 14
  * Options: --orders N, --rate per second, --seed, --grace-s (settle time after the faults),
  * --kill-rounds, --restarts (nats and PostgreSQL each), --windows, --hostile-bursts,
+ * --provider-concurrency N (ZNET_/XSTOR_CONCURRENCY: calls at once each provider allows),
  * --soak-minutes M (orders = rate × 60 × M; memory and open handles sampled every --sample-s;
  * the first replica of each service is never killed, so its growth over the whole soak is seen).
  * Prints the report; exit code 0 only when every check passed.
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     "soak-minutes": { type: "string" },
     "sample-s": { type: "string", default: "10" },
     json: { type: "string" },
+    "provider-concurrency": { type: "string" },
   },
 });
 const rate = Number(values.rate);
@@ -46,6 +48,7 @@ const report = await runChaos({
     hostileBursts: scaled(values["hostile-bursts"], 10),
     spare: soakMinutes === undefined ? [] : ["orders#1", "dispatcher#1", "status-poller#1"],
   },
+  providerConcurrency: values["provider-concurrency"] === undefined ? undefined : Number(values["provider-concurrency"]),
   sampleEveryMs: soakMinutes === undefined ? undefined : Number(values["sample-s"]) * 1000,
   log: (line) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`),
 });

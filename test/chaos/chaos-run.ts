@@ -27,6 +27,12 @@ export interface ChaosOptions {
   /** After the last order and the last fault, how long the orders may take to settle. */
   graceMs: number;
   schedule?: Omit<ScheduleOptions, "durationMs">;
+  /**
+   * ZNET_CONCURRENCY and XSTOR_CONCURRENCY of the dispatcher and the poller (default: the services'
+   * own, 4 and 8): the provider's allowance of calls at once, which bounds the throughput when a share
+   * of the calls hang until the time-out.
+   */
+  providerConcurrency?: number;
   /** Sample memory and open handles of every process this often (the soak). */
   sampleEveryMs?: number;
   log?: (line: string) => void;
@@ -105,7 +111,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     environment: "chaos",
     znet: { balance: CHAOS_BALANCE, completeAfterMs, pinFactory },
     xstor: { balance: CHAOS_BALANCE, completeAfterMs, pinFactory },
-    env: CHAOS_ENV,
+    env: withConcurrency(CHAOS_ENV, o.providerConcurrency),
   });
   const sampler = new ProcessSampler(() => processes(system, postgres));
   try {
@@ -188,6 +194,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await system.stop().catch((e: Error) => log(`stop: ${e.message.slice(0, 2000)}`));
     await postgres.destroy();
   }
+}
+
+function withConcurrency(env: typeof CHAOS_ENV, concurrency: number | undefined): typeof CHAOS_ENV {
+  if (concurrency === undefined) return env;
+  const limits = { ZNET_CONCURRENCY: String(concurrency), XSTOR_CONCURRENCY: String(concurrency) };
+  return { ...env, dispatcher: { ...env.dispatcher, ...limits }, "status-poller": { ...env["status-poller"], ...limits } };
 }
 
 function processes(system: TestSystem, postgres: PrivatePostgres): Record<string, number | undefined> {
