@@ -49,6 +49,8 @@ export interface ZnetRule extends SimRuleMatch {
   playerId: string;
   /** Raw refusal body, e.g. "3|Oyuncu bulunamadı" (nothing recorded or charged). */
   placeReply?: string;
+  /** Send `placeReply` only after this many ms (a refusal that arrives late; default at once). */
+  placeReplyDelayMs?: number;
   /**
    * empty/html/http500/drop-before/hang: nothing is recorded.
    * drop-after-accept: the order is recorded and charged, then the socket is destroyed.
@@ -277,7 +279,11 @@ export class ZnetSimulator {
     const rule = this.#ruleFor(playerInfo);
     const reply = this.#reply(res, masked);
     if (replyFault(rule?.placeFault, PAGES, reply)) return;
-    if (rule?.placeReply !== undefined) return this.#send(res, masked, 200, rule.placeReply);
+    if (rule?.placeReply !== undefined) {
+      const body = rule.placeReply;
+      if (rule.placeReplyDelayMs === undefined) return this.#send(res, masked, 200, body);
+      return this.#server.later(rule.placeReplyDelayMs, () => this.#send(res, masked, 200, body));
+    }
     const { body, accepted } = this.#placeOrder(q, reference, playerInfo, rule);
     deliverPlaceReply(this.#server, rule, accepted, reply, `dropped after recording (${body})`, () => this.#send(res, masked, 200, body));
   }

@@ -66,6 +66,11 @@ export interface SystemOptions {
   natsUsers?: NatsUsers;
   /** The script each service runs (default: its start.js in the repository), e.g. a `pnpm deploy` bundle's. */
   serviceEntry?: (name: ServiceName) => string;
+  /**
+   * The maintenance URL of the PostgreSQL server the services' databases go on (a PrivatePostgres's
+   * `adminUrl`, for tests that restart the database server); default the machine's shared server.
+   */
+  pgAdminUrl?: string;
 }
 
 /**
@@ -106,7 +111,7 @@ export class TestSystem {
   readonly natsUsers: NatsUsers;
   /** The stream, subjects and durable names of the system's environment. */
   readonly names: EventNames;
-  readonly databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"))])) as Record<ServiceName, TestDatabase>;
+  readonly databases: Record<ServiceName, TestDatabase>;
   readonly znet: ZnetSimulator;
   /** Listening only when the system was built with `xstor`. */
   readonly xstor: XstorSimulator;
@@ -119,6 +124,7 @@ export class TestSystem {
 
   constructor(private readonly opts: SystemOptions = {}) {
     this.names = eventNames(opts.environment ?? "e2e");
+    this.databases = Object.fromEntries(SERVICE_NAMES.map((n) => [n, new TestDatabase(n.replace("-", "_"), opts.pgAdminUrl)])) as Record<ServiceName, TestDatabase>;
     // Every service connects as its own NATS user with least privilege (the bus's nats-access.ts).
     this.natsUsers = opts.natsUsers ?? new NatsUsers([this.names.environment]);
     this.nats = opts.nats ?? new TestNatsServer({ config: this.natsUsers.config() });

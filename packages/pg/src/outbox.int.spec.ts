@@ -85,3 +85,24 @@ test("ensureOutbox where the outbox is already current takes no table lock: a re
     relay.release();
   }
 });
+
+test("two relays (replicas): an order's later event is not published while another relay holds its earlier one (found by the chaos run)", async () => {
+  const x = randomUUID();
+  const events = [1, 2].map((n) => checked(x, n));
+  await inTransaction(pool, (client) => enqueueEvents(client, events.map((event) => ({ event, msgId: `StatusChecked:${x}:${event.data.attempt}`, once: false }))));
+  const attemptsOn = async (orderId: string) => (await readOrderHistory(nc, names, orderId)).map((m) => (m.ok ? (m.event.data as { attempt: number }).attempt : null));
+  // Relay A has claimed X's first event and is publishing it (its batch ended there: row lock held).
+  const relayA = await pool.connect();
+  try {
+    await relayA.query("BEGIN");
+    await relayA.query("SELECT id FROM outbox WHERE published_at IS NULL AND msg_id = $1 FOR UPDATE", [`StatusChecked:${x}:1`]);
+    // Relay B drains meanwhile: SKIP LOCKED hands it X's second event.
+    await new OutboxRelay(pool, new EventPublisher(nc, names), logger).drain();
+    assert.deepEqual(await attemptsOn(x), [], "B leaves X's second event for after the first");
+  } finally {
+    await relayA.query("ROLLBACK");
+    relayA.release();
+  }
+  await new OutboxRelay(pool, new EventPublisher(nc, names), logger).drain();
+  assert.deepEqual(await attemptsOn(x), [1, 2], "both, in their order");
+});

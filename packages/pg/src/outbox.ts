@@ -129,14 +129,15 @@ export class OutboxRelay {
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const { published, rows, failure } = await inTransaction(this.pool, async (client) => {
+      const { published, rows, failure, waiting } = await inTransaction(this.pool, async (client) => {
         const r = await client.query<OutboxRow>(
           prepared(`SELECT id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [this.batch]),
         );
+        const chains = await firstInLine(client, groupByOrder(r.rows));
         const done: string[] = [];
         let failure: unknown;
         await Promise.all(
-          [...groupByOrder(r.rows).values()].map(async (chain) => {
+          [...chains.values()].map(async (chain) => {
             for (const row of chain) {
               try {
                 await this.publish(row);
@@ -149,11 +150,13 @@ export class OutboxRelay {
           }),
         );
         if (done.length > 0) await client.query(prepared("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [done]));
-        return { published: done.length, rows: r.rowCount ?? 0, failure };
+        const waiting = r.rows.length - [...chains.values()].reduce((n, c) => n + c.length, 0);
+        return { published: done.length, rows: r.rowCount ?? 0, failure, waiting };
       });
       total += published;
       if (failure !== undefined) throw failure;
-      if (rows < this.batch) return total;
+      // Rows left for another relay to go first are retried on the next kick or tick, not in a busy loop.
+      if (rows < this.batch || waiting > 0) return total;
     }
   }
 
@@ -169,6 +172,22 @@ interface OutboxRow {
   msg_id: string;
   once: boolean;
   trace_context: Record<string, string> | null;
+}
+
+/**
+ * The chains whose order has no earlier unpublished event outside this batch. With SKIP LOCKED,
+ * another relay (replica) may hold an order's earlier events while this one got its later ones;
+ * publishing those now would put them on the stream before the earlier ones (a poller's
+ * ReviewRequired before the StatusChecked that caused it, and a rebuild that disagrees with the
+ * live row). Such an order's rows are left, still unpublished, for after the earlier ones.
+ */
+async function firstInLine(client: Queryable, chains: Map<string, OutboxRow[]>): Promise<Map<string, OutboxRow[]>> {
+  if (chains.size === 0) return chains;
+  const first = await client.query<{ order_id: string; first_id: string }>(
+    prepared("SELECT order_id, min(id)::text AS first_id FROM outbox WHERE published_at IS NULL AND order_id = ANY($1::text[]) GROUP BY order_id", [[...chains.keys()]]),
+  );
+  const earliest = new Map(first.rows.map((row) => [row.order_id, BigInt(row.first_id)]));
+  return new Map([...chains].filter(([orderId, chain]) => BigInt(chain[0]!.id) <= (earliest.get(orderId) ?? BigInt(chain[0]!.id))));
 }
 
 /** The rows per order, each order's in the order given. */

@@ -47,6 +47,10 @@ export function createPool(connectionString: string, options: PoolOptions | numb
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
+  // Nor a checked-out one (a transaction between or inside its statements when PostgreSQL restarts):
+  // pg-pool listens for errors only on idle clients, and an 'error' with no listener ends the process.
+  // The lost connection still fails the client's queries, and a broken client is not reused.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 

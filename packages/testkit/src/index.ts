@@ -4,3 +4,4 @@ export * from "./nats-server.js";
 export * from "./postgres.js";
 export * from "./random.js";
 export * from "./start-together.js";
+export * from "./private-postgres.js";

@@ -7,28 +7,29 @@ export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? "postgres://postg
 export class TestDatabase {
   readonly name: string;
 
-  constructor(label: string) {
+  /** `adminUrl`: the server's maintenance database (default the shared one; a PrivatePostgres's adminUrl for a private cluster). */
+  constructor(label: string, private readonly adminUrl: string = PG_ADMIN_URL) {
     this.name = `pf_test_${label.replace(/[^a-z0-9_]/g, "_")}_${randomBytes(4).toString("hex")}`;
   }
 
   get url(): string {
-    const url = new URL(PG_ADMIN_URL);
+    const url = new URL(this.adminUrl);
     url.pathname = `/${this.name}`;
     return url.toString();
   }
 
   async create(): Promise<this> {
-    await admin(`CREATE DATABASE ${this.name}`);
+    await admin(this.adminUrl, `CREATE DATABASE ${this.name}`);
     return this;
   }
 
   async drop(): Promise<void> {
-    await admin(`DROP DATABASE IF EXISTS ${this.name} WITH (FORCE)`);
+    await admin(this.adminUrl, `DROP DATABASE IF EXISTS ${this.name} WITH (FORCE)`);
   }
 }
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+async function admin(adminUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query(sql);

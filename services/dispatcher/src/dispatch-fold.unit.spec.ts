@@ -12,6 +12,7 @@ import {
   afterPlace,
   afterReconcile,
   beginPlace,
+  unclaimPlace,
   claimForReconcile,
   DEFAULT_POLICY,
   holdBack,
@@ -89,6 +90,12 @@ class Drive {
     return d;
   }
 
+  /** A place claim undone: PlacementStarted could not be written (NATS down), so no request went out and nothing is on the stream. */
+  placeUndone(): void {
+    assert.equal(this.row.state, "ready");
+    this.row = unclaimPlace(beginPlace(this.row as ReadyRow, this.now(), policy), this.now());
+  }
+
   reconcile(result: CheckResult): Decision {
     const claimed = claimForReconcile(this.row as OpenRow, this.now(), policy);
     const d = afterReconcile(claimed, result, this.now(), policy);
@@ -134,6 +141,14 @@ function assertSameRow(drive: Drive): void {
 }
 
 describe("dispatch row as a fold of the stream", () => {
+  it("a place claim undone because PlacementStarted could not be written (found by the chaos run): the same row as the stream's", () => {
+    const drive = new Drive([znetOffer]);
+    drive.placeUndone();
+    drive.place({ kind: "accepted", cost: "10.12", balance: "90.00", providerOrderId: "z-1", pin: null });
+    assert.equal(drive.row.state, "sent");
+    assertSameRow(drive);
+  });
+
   it("accepted on the first offer: sent, with cost and reference", () => {
     const drive = new Drive([znetOffer]);
     drive.place({ kind: "accepted", cost: "10.12", balance: "90.00", providerOrderId: "z-1", pin: null });

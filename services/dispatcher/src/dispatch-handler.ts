@@ -285,7 +285,7 @@ export class DispatchHandler {
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
     const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), this.clock(), this.newId());
-    await this.commit(event, row, d, log, await this.answerFact(answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), d, log));
+    await this.commitAnswer(event, row, d, answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
       case "accepted":
@@ -369,7 +369,7 @@ export class DispatchHandler {
     await this.noteAccess(row.provider, checkAccess(result), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), this.clock(), this.newId());
-    await this.commit(event, claimed, d, log, await this.answerFact(answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), d, log));
+    await this.commitAnswer(event, claimed, d, answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
       case "pending":
@@ -498,14 +498,21 @@ export class DispatchHandler {
    * appended to the stream first, so it is there before that request's PlacementStarted. If the
    * stream does not take it now, it goes through the outbox under the same msgID.
    */
-  private async answerFact(fact: OrderEvent, msgId: string, d: Decision, log: Logger): Promise<OutboxEntry[]> {
-    if (d.then !== "place") return [{ event: fact, msgId, once: false }];
+  /**
+   * Commit the decision with the provider's answer in the outbox (one transaction), and only then, when
+   * the next step is another place request, append the answer to the stream at once (its msgID makes the
+   * outbox copy a no-op), so it is on the stream before the next PlacementStarted. Never the other way
+   * round: an answer appended before a commit that then fails (PostgreSQL restarting) would tell the
+   * stream a story the row never learnt — the stream says "refused, next offer", the row stays placing
+   * and is reconciled, placed again and sent to review — and a rebuild would give another row (I5).
+   */
+  private async commitAnswer(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, answered: OrderEvent, msgId: string, log: Logger): Promise<void> {
+    await this.commit(event, held, d, log, [{ event: answered, msgId, once: false }]);
+    if (d.then !== "place") return;
     try {
-      await this.deps.facts.append(fact, msgId);
-      return [];
+      await this.deps.facts.append(answered, msgId);
     } catch (error) {
-      log.warn({ err: error, type: fact.type }, "could not append the answer to the stream now; it goes through the outbox");
-      return [{ event: fact, msgId, once: false }];
+      log.warn({ err: error, type: answered.type }, "could not append the answer to the stream now; the outbox relays it");
     }
   }
 

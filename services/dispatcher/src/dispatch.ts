@@ -486,7 +486,9 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
  * request did not go out, so it is not counted.
  */
 export function unclaimPlace(row: PlacingRow, now: Date): ReadyRow {
-  return { ...row, state: "ready", placeCalls: Math.max(0, row.placeCalls - 1), version: row.version + 1, updatedAt: now, leaseUntil: null };
+  // The step never happened as far as the stream knows (no PlacementStarted): its counters go back too,
+  // or the live row would count a step a rebuild cannot see (I5).
+  return { ...row, state: "ready", attempt: Math.max(0, row.attempt - 1), placeCalls: Math.max(0, row.placeCalls - 1), version: row.version + 1, updatedAt: now, leaseUntil: null };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */
