@@ -13,3 +13,4 @@ export { SpanKind, inSpan } from "./tracing.js";
 export type { NatsConnection } from "@nats-io/transport-node";
 export * from "./nest-server.js";
 export * from "./nest-client.js";
+export * from "./consumer-backlog.js";

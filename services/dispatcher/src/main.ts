@@ -100,11 +100,13 @@ async function main(): Promise<void> {
       logger,
       nc,
       beforeBody: access.middleware,
-      onShutdown: async () => {
+      stopWork: async () => {
         await dispatcher.stop();
+        logger.info("consumer and outbox relay stopped");
+      },
+      onShutdown: async () => {
         await pool.end();
         await authPool.end();
-        logger.info("consumer and outbox relay stopped");
         await tracing.shutdown().catch(() => undefined);
       },
     },

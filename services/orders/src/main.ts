@@ -74,8 +74,8 @@ async function main(): Promise<void> {
       logger,
       nc,
       beforeBody: access.middleware,
+      stopWork: () => projection.stop(),
       onShutdown: async () => {
-        await projection.stop();
         await pool.end();
         await tracing.shutdown();
       },

@@ -101,8 +101,8 @@ async function main(): Promise<void> {
     logger,
     nc,
     beforeBody: access.middleware,
+    stopWork,
     onShutdown: async () => {
-      await stopWork();
       await pool.end();
       await authPool.end();
     },
