@@ -27,6 +27,12 @@ import { WorkConsumer, type ConsumerHooks, type DeliveryContext, type HandlerOut
 export interface JetStreamBinding {
   options: WorkConsumerOptions;
   hooks: ConsumerHooks;
+  /**
+   * An event no handler takes: "reject" (default: dead-lettered, a service's consumer filters on
+   * what it handles) or "ack" (a subscriber reading the whole stream for a few types lets the
+   * others pass; nats-server 2.9 has one filter subject per consumer).
+   */
+  unhandled?: "reject" | "ack";
 }
 
 /** What a handler receives as `@Ctx()`: the delivery (stream sequence, delivery count) and the durable. */
@@ -81,7 +87,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
     this.listening = true;
     for (const binding of this.bindings) {
-      const consumer = new WorkConsumer(this.nc, this.names, binding.options, (event, ctx) => this.route(event, ctx, binding.options.durable), this.log, binding.hooks);
+      const consumer = new WorkConsumer(this.nc, this.names, binding.options, (event, ctx) => this.route(event, ctx, binding), this.log, binding.hooks);
       consumer.start();
       this.consumers.push(consumer);
     }
@@ -108,9 +114,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   }
 
   /** The handler of the event's type decides; no handler, or no outcome, is the handler's failure to decide. */
-  private async route(event: OrderEvent, delivery: DeliveryContext, durable: string): Promise<HandlerOutcome> {
+  private async route(event: OrderEvent, delivery: DeliveryContext, binding: JetStreamBinding): Promise<HandlerOutcome> {
+    const durable = binding.options.durable;
     const handler = this.getHandlerByPattern(event.type);
-    if (!handler) return { reject: `no handler for ${event.type} on ${durable}` };
+    if (!handler) return binding.unhandled === "ack" ? { ack: true } : { reject: `no handler for ${event.type} on ${durable}` };
     const result = await handler(event, new JetStreamContext([delivery, durable]));
     const outcome: unknown = await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
     if (!isHandlerOutcome(outcome)) throw new Error(`the ${event.type} handler on ${durable} returned no outcome (ack, retryAfterMs or reject)`);
