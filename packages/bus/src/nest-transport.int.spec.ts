@@ -69,6 +69,8 @@ interface Harness {
   letters: DeadLetter[];
   rejected: string[];
   transient: unknown[];
+  /** orderId:deliveryCount of each redelivery the consumer reported. */
+  redelivered: string[];
   info(): ReturnType<Awaited<ReturnType<typeof jetstreamManager>>["consumers"]["info"]>;
 }
 
@@ -90,6 +92,7 @@ async function harness(env: string, extra: Partial<WorkConsumerOptions> = {}): P
   const letters: DeadLetter[] = [];
   const rejected: string[] = [];
   const transient: unknown[] = [];
+  const redelivered: string[] = [];
   const strategy = new JetStreamServer(nc, names, [{
     options,
     hooks: {
@@ -100,12 +103,13 @@ async function harness(env: string, extra: Partial<WorkConsumerOptions> = {}): P
         return true;
       },
       onRejected: (reason) => rejected.push(reason),
+      onRedelivered: (event, count) => redelivered.push(`${event.orderId}:${count}`),
     },
   }], logger);
   const app = await NestFactory.createMicroservice(TestEventsModule, { strategy, logger: false });
   await app.listen();
   const jsm = await jetstreamManager(nc);
-  return { env, app, client: new JetStreamClient(nc, names), letters, rejected, transient, info: () => jsm.consumers.info(names.stream, options.durable) };
+  return { env, app, client: new JetStreamClient(nc, names), letters, rejected, transient, redelivered, info: () => jsm.consumers.info(names.stream, options.durable) };
 }
 
 function order(): OrderEvent {
@@ -136,6 +140,7 @@ test("a handler's outcome is the message's reply: ack settles it, retryAfterMs b
     assert.deepEqual(deliveries.get(refused!.orderId), [1], "rejected: terminated, not redelivered");
     assert.deepEqual({ kind: h.letters[0]?.kind, orderId: h.letters[0]?.orderId, error: h.letters[0]?.error }, { kind: "rejected", orderId: refused!.orderId, error: "not for us" });
     assert.deepEqual(h.rejected, ["not for us"]);
+    assert.deepEqual(h.redelivered, [`${waited!.orderId}:2`], "the redelivery was reported, only it");
   } finally {
     await h.app.close();
   }

@@ -68,6 +68,12 @@ export interface ConsumerHooks {
   /** A message was dead-lettered (after it was recorded): count it. */
   onDeadLettered?: (letter: DeadLetter) => void;
   onHandled?: (type: string, outcome: HandlerOutcome) => void;
+  /**
+   * A message came again (delivery count above 1): handed back to wait, failed before, or not
+   * acknowledged in time (a crash, or a handler past its ack wait). Count it: redeliveries that no
+   * wait or failure explains are work done twice.
+   */
+  onRedelivered?: (event: OrderEvent, deliveryCount: number) => void;
 }
 
 /** Create or update the durable pull consumer (explicit ack). */
@@ -219,6 +225,10 @@ export class WorkConsumer {
       return;
     }
     const event = decoded.event;
+    if (msg.info.deliveryCount > 1) {
+      this.logger.info({ orderId: event.orderId, eventId: event.id, type: event.type, seq: msg.seq, deliveryCount: msg.info.deliveryCount, durable: this.opts.durable }, "event delivered again");
+      this.hooks.onRedelivered?.(event, msg.info.deliveryCount);
+    }
     const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.opts.ackWaitMs / 3)));
     let outcome: HandlerOutcome;
     try {

@@ -52,3 +52,13 @@ export function consumerLagGauges(registry: Registry, read: () => Promise<readon
     collect: () => collectInto(ackPending, (b) => b.ackPending)(),
   });
 }
+
+/** Messages a durable consumer was given again (delivery count above 1), by durable. */
+export function redeliveredEventsCounter(registry: Registry): Counter<"durable"> {
+  return new Counter({
+    name: "pinflow_events_redelivered_total",
+    help: "Messages delivered again to a durable consumer (handed back to wait, failed before, or not acknowledged in time)",
+    labelNames: ["durable"],
+    registers: [registry],
+  });
+}

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { consumerBacklogs, ensureWorkConsumer, EventPublisher, JetStreamServer, type ConsumerHooks, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
 import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
-import { consumerLagGauges, createEventHandlers, type DeadLetterList } from "@pinflow/service-kit";
+import { consumerLagGauges, createEventHandlers, redeliveredEventsCounter, type DeadLetterList } from "@pinflow/service-kit";
 import type { INestMicroservice } from "@nestjs/common";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -156,13 +156,23 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   });
   // An OrderCreated the dispatcher gives up on is recorded, and its order gets ReviewRequired (outbox).
   const deadLetters = new OutboxDeadLetters(opts.pool, { stage: "dispatch", committed: () => relay.kick(), ...(opts.clock ? { clock: opts.clock } : {}) });
-  const hooks: ConsumerHooks = {
+  const redelivered = redeliveredEventsCounter(opts.registry);
+  const hooks = (durable: string): ConsumerHooks => ({
     deadLetters,
+    onRedelivered: () => redelivered.inc({ durable }),
     isTransient: isTransientDbError,
     onRejected: (reason) => metrics.rejectedEvent(reason),
     onDeadLettered: (letter) => metrics.deadLettered(letter),
-  };
-  const transport = new JetStreamServer(opts.nc, opts.names, [{ options: consumerOptions, hooks }, { options: redispatchOptions, hooks }], opts.logger);
+  });
+  const transport = new JetStreamServer(
+    opts.nc,
+    opts.names,
+    [
+      { options: consumerOptions, hooks: hooks(consumerOptions.durable) },
+      { options: redispatchOptions, hooks: hooks(redispatchOptions.durable) },
+    ],
+    opts.logger,
+  );
   const events = await createEventHandlers(DispatchEventsModule.register({ dispatch: handler.handle, redispatch: redispatchHandler(handler, facts) }), transport, opts.logger);
   const redispatcher = new Redispatcher({
     store,

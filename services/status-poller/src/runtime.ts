@@ -8,7 +8,7 @@ import { consumerBacklogs, EventPublisher, JetStreamServer, ensureWorkConsumer, 
 import type { INestMicroservice } from "@nestjs/common";
 import type { EventNames } from "@pinflow/contracts";
 import { isTransientDbError, listDeadLetters, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
-import { consumerLagGauges, createEventHandlers, createMetricsRegistry, type DeadLetterList } from "@pinflow/service-kit";
+import { consumerLagGauges, createEventHandlers, createMetricsRegistry, redeliveredEventsCounter, type DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { OPEN_GATE, type CallGate, type ProviderControl } from "./gate.js";
@@ -154,6 +154,7 @@ export async function createPollerRuntime(deps: {
   const options = consumerOptions(names, settings.ackWaitMs, settings);
   await ensureWorkConsumer(nc, names, options);
   consumerLagGauges(registry, () => consumerBacklogs(nc, names.stream, [options.durable]));
+  const redelivered = redeliveredEventsCounter(registry);
   // An OrderSent the poller gives up on is recorded, and its order gets ReviewRequired (outbox): it is never watched.
   const deadLetters = new OutboxDeadLetters(pool, { stage: "monitoring", committed: () => relay.kick(), clock: () => clock.now() });
   const transport = new JetStreamServer(nc, names, [{
@@ -161,6 +162,7 @@ export async function createPollerRuntime(deps: {
     hooks: {
       deadLetters,
       isTransient: isTransientDbError,
+      onRedelivered: () => redelivered.inc({ durable: options.durable }),
       onRejected: (reason) => metrics.eventRejected(reason),
       onDeadLettered: (letter) => metrics.deadLettered(letter),
     },
