@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     setTimeout(() => process.exit(1), bound).unref();
-    await subscriber.stop();
+    await subscriber.stop({ drain: true });
     await nc.drain().catch(() => undefined);
     await pool.end();
     process.exit(0);

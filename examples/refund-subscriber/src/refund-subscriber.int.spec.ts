@@ -87,7 +87,7 @@ test("each failed order is refunded once: not again after a crash between commit
     await eventually(() => assert.equal(calls.get(b), 2), 15_000);
 
     // A restart: a new process on the same durable goes on where the old one stopped.
-    await subscriber.stop();
+    await subscriber.stop({ drain: true });
     await publisher.publish(orderFailed(d));
     subscriber = await createRefundSubscriber({ nc: reader, names, pool, logger, ackWaitMs: 2_000 });
     await subscriber.start();

@@ -21,8 +21,8 @@ export interface RefundSubscriber {
   events: INestMicroservice;
   /** Start taking messages. */
   start(): Promise<void>;
-  /** Stop taking messages and settle those in hand. */
-  stop(): Promise<void>;
+  /** Stop taking messages and settle those in hand; `drain` (stopping for good): let the open pull end and handle its last messages too. */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 export interface RefundSubscriberOptions {
@@ -67,7 +67,10 @@ export async function createRefundSubscriber(opts: RefundSubscriberOptions): Pro
     store,
     events,
     start: () => events.listen(),
-    stop: () => events.close(),
+    stop: async (how = {}) => {
+      if (how.drain) await transport.drain();
+      await events.close();
+    },
   };
 }
 

@@ -100,6 +100,16 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     await Promise.all(this.consumers.splice(0).map((c) => c.stop()));
   }
 
+  /**
+   * Stop for good (a process's shutdown, before `close()`): as `close()`, but each open pull is left
+   * to end (at most a few seconds) and what it still brings is handled and acked, so no message is
+   * left to come back only after the ack wait (WorkConsumer.stop's `drain`).
+   */
+  async drain(): Promise<void> {
+    this.listening = false;
+    await Promise.all(this.consumers.splice(0).map((c) => c.stop({ drain: true })));
+  }
+
   /** Messages being handled now, over all bindings. */
   get handling(): number {
     return this.consumers.reduce((sum, c) => sum + c.handling, 0);

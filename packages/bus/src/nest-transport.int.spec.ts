@@ -65,6 +65,7 @@ class TestEventsModule {}
 interface Harness {
   env: string;
   app: INestMicroservice;
+  strategy: JetStreamServer;
   client: JetStreamClient;
   letters: DeadLetter[];
   rejected: string[];
@@ -109,7 +110,7 @@ async function harness(env: string, extra: Partial<WorkConsumerOptions> = {}): P
   const app = await NestFactory.createMicroservice(TestEventsModule, { strategy, logger: false });
   await app.listen();
   const jsm = await jetstreamManager(nc);
-  return { env, app, client: new JetStreamClient(nc, names), letters, rejected, transient, redelivered, info: () => jsm.consumers.info(names.stream, options.durable) };
+  return { env, app, strategy, client: new JetStreamClient(nc, names), letters, rejected, transient, redelivered, info: () => jsm.consumers.info(names.stream, options.durable) };
 }
 
 function order(): OrderEvent {
@@ -219,6 +220,30 @@ test("close() stops taking messages and resolves only after the message in hand 
   assert.equal(i.num_redelivered, 0);
   assert.equal(i.num_pending, 1, "the second message was not taken");
   assert.deepEqual(seen, [first!.orderId]);
+});
+
+test("drain(): a message the open pull still brings while stopping is handled and acked, not left for the ack wait", async () => {
+  const h = await harness("drain", { concurrency: 1, batch: 1, ackWaitMs: 60_000 });
+  const seen: string[] = [];
+  script = async (event) => {
+    seen.push(event.orderId);
+    return ACK;
+  };
+  // Idle: the consumer's pull request waits at the server.
+  await eventually(async () => assert.equal((await h.info()).num_waiting, 1), 15_000);
+  const draining = h.strategy.drain();
+  const late = order();
+  await lastValueFrom(h.client.emit(late.type, late));
+  await draining;
+  await h.app.close();
+  assert.deepEqual(seen, [late.orderId], "the pull's last message was handled before drain() resolved");
+  const i = await eventually(async () => {
+    const now = await h.info();
+    assert.equal(now.num_ack_pending, 0, "and acked: not held by a stopped process until the ack wait (60 s)");
+    return now;
+  }, 5_000);
+  assert.equal(i.num_pending, 0);
+  assert.equal(i.num_redelivered, 0);
 });
 
 test("the client publishes with the event's msgID: emitting the same fact twice stores it once", async () => {

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       nc,
       beforeBody: access.middleware,
       stopWork: async () => {
-        await dispatcher.stop();
+        await dispatcher.stop({ drain: true });
         logger.info("consumer and outbox relay stopped");
       },
       onShutdown: async () => {

@@ -95,8 +95,11 @@ export interface Dispatcher {
   /** The order's events on the stream (what the operators' "dispatch again" check decides from). */
   history(orderId: string): Promise<OrderEvent[]>;
   start(): void;
-  /** Stop taking messages, settle those in hand, then publish what the outbox holds. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking messages, settle those in hand, then publish what the outbox holds. `drain` (the
+   * process stops for good): open pulls are left to end and their last messages handled too.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 /** Apply migrations and the outbox table. */
@@ -199,7 +202,8 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
       relay.start();
       events.listen().catch((error: unknown) => opts.logger.fatal({ err: error }, "event handlers could not start"));
     },
-    async stop() {
+    async stop(how = {}) {
+      if (how.drain) await transport.drain();
       await events.close();
       await relay.stop();
       // What the last handlers committed leaves now rather than at the next start.

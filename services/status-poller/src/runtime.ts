@@ -70,8 +70,11 @@ export interface PollerRuntime {
   /** The dead-letter record (GET /v1/dead-letters). */
   deadLetters: DeadLetterList;
   start(): void;
-  /** Stop taking work, settle what is in flight, publish what was committed. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking work, settle what is in flight, publish what was committed. `drain` (the process
+   * stops for good): open pulls are left to end and their last messages handled too.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 export function consumerOptions(
@@ -185,7 +188,8 @@ export async function createPollerRuntime(deps: {
       events.listen().catch((error: unknown) => logger.fatal({ err: error }, "event handlers could not start"));
       scheduler.start();
     },
-    async stop() {
+    async stop(how = {}) {
+      if (how.drain) await transport.drain();
       await events.close();
       await scheduler.stop();
       await relay.stop();
