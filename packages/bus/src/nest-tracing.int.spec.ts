@@ -71,8 +71,11 @@ test("the handler runs in the trace of the code that emitted the event: publish 
     });
     unrelated.end();
     assert.notEqual(handled[0]!.traceId, unrelated.spanContext().traceId, "a span outside the emit is another trace (the check can fail)");
-    const inTrace = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === handled[0]!.traceId).map((s) => s.name).sort();
-    assert.deepEqual(inTrace, ["consume OrderCreated", "http request", "publish OrderCreated"]);
+    // The consume span ends once the handler's promise settled, just after the handler ran.
+    await eventually(() => {
+      const inTrace = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === handled[0]!.traceId).map((s) => s.name).sort();
+      assert.deepEqual(inTrace, ["consume OrderCreated", "http request", "publish OrderCreated"]);
+    }, 5_000);
   } finally {
     await app.close();
   }
