@@ -13,6 +13,7 @@ import { eventNames } from "../packages/contracts/dist/index.js";
 /** The files deploy/ ships, and how each is generated. */
 const DEPLOYED = [
   { file: "deploy/overlays/staging/nats-server.conf", environments: ["staging"] },
+  { file: "deploy/overlays/development/nats-server.conf", environments: ["development"] },
   {
     file: "deploy/overlays/production/nats-server.conf",
     environments: ["production"],

@@ -9,6 +9,9 @@ echo "[test] lint and boundaries"
 pnpm exec eslint . --max-warnings=0
 node scripts/check-boundaries.mjs
 node scripts/asyncapi.mjs --check
+node scripts/openapi.mjs --check
 node scripts/nats-config.mjs --check
+echo "[test] deploy: every overlay rendered (kubectl kustomize) and validated against the Kubernetes schemas"
+node test/dist/deploy/validate-overlays.js
 echo "[test] tests"
 node scripts/run-tests.mjs "${1:-unit,int,e2e}"

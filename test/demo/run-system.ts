@@ -121,6 +121,8 @@ async function main(): Promise<void> {
       POLL_DELAYS_MS: "1000,2000,3000",
       POLL_GROWTH: "1.5",
       POLL_MAX_DELAY_MS: "5000",
+      // Traces to Jaeger (README "Tracing") when the shell sets an OTLP endpoint.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined)),
     };
     services[name] = new ServiceProcess(name, env, join(LOG_DIR, `${name}.log`), PORTS[name]);
   }

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { REPO_ROOT } from "../support/paths.js";
 
 interface Rule {
@@ -22,7 +22,7 @@ interface PrometheusRule {
   spec: { groups: Array<{ name: string; rules: Rule[] }> };
 }
 
-const rules = load(readFileSync(join(REPO_ROOT, "deploy/base/alerts.yaml"), "utf8")) as PrometheusRule;
+const rules = parse(readFileSync(join(REPO_ROOT, "deploy/base/alerts.yaml"), "utf8")) as PrometheusRule;
 const alerts = rules.spec.groups.flatMap((g) => g.rules);
 
 /** Every `name: "pinflow_…"` a source file registers. */

@@ -13,6 +13,8 @@ export class ServiceProcess {
     readonly env: Record<string, string>,
     readonly logFile: string,
     readonly port: number,
+    /** The script to run (default: the service's start.js in the repository; a `pnpm deploy` bundle's in the deploy test). */
+    readonly entry: string = serviceMain(name),
   ) {}
 
   get url(): string {
@@ -27,7 +29,7 @@ export class ServiceProcess {
     this.log = createWriteStream(this.logFile, { flags: "a" });
     // SERVICE_NODE_ARGS (test support only): extra node flags, e.g. `--cpu-prof --cpu-prof-dir=…` for a benchmark.
     const nodeArgs = (this.env.SERVICE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-    const child = spawn(process.execPath, [...nodeArgs, serviceMain(this.name)], {
+    const child = spawn(process.execPath, [...nodeArgs, this.entry], {
       env: { PATH: process.env.PATH ?? "", ...this.env, HTTP_PORT: String(this.port) },
       stdio: ["ignore", "pipe", "pipe"],
     });

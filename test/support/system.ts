@@ -62,6 +62,8 @@ export interface SystemOptions {
   nats?: TestNatsServer;
   /** The users of the caller's server (`nats`); default: fresh ones for the system's own server. */
   natsUsers?: NatsUsers;
+  /** The script each service runs (default: its start.js in the repository), e.g. a `pnpm deploy` bundle's. */
+  serviceEntry?: (name: ServiceName) => string;
 }
 
 /**
@@ -148,14 +150,14 @@ export class TestSystem {
           ...(name === "dispatcher" ? FAST_REDELIVERY : {}),
           ...(this.opts.env?.[name] ?? {}),
         };
-        return [name, new ServiceProcess(name, env, join(this.logDir, `${name}.log`), await freePort())] as const;
+        return [name, new ServiceProcess(name, env, join(this.logDir, `${name}.log`), await freePort(), this.opts.serviceEntry?.(name))] as const;
       }),
     );
     this.services = Object.fromEntries(entries) as Record<ServiceName, ServiceProcess>;
     if (this.opts.importCatalogs ?? true) await importProviderCatalogs(this.services.dispatcher.env);
     for (const first of Object.values(this.services)) {
       for (let n = 2; n <= (this.opts.processesPerService ?? 1); n++) {
-        this.replicas.push(new ServiceProcess(first.name, { ...first.env }, join(this.logDir, `${first.name}-${n}.log`), await freePort()));
+        this.replicas.push(new ServiceProcess(first.name, { ...first.env }, join(this.logDir, `${first.name}-${n}.log`), await freePort(), first.entry));
       }
     }
     const all = [...Object.values(this.services), ...this.replicas];

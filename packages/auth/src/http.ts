@@ -1,6 +1,6 @@
 import { createParamDecorator, ForbiddenException, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
-import type { ErrorBody, ErrorCode } from "@pinflow/contracts";
+import { PUBLIC_API_PATHS, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
@@ -8,8 +8,8 @@ import type { Role } from "./api-key.js";
 import type { Authenticator } from "./authenticator.js";
 import type { Principal } from "./principal.js";
 
-/** Open without a key: liveness, readiness and Prometheus metrics (see README "Access"). */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
+/** Open without a key: liveness, readiness, Prometheus metrics and the API documents (see README "Access", "API docs"). */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics", ...PUBLIC_API_PATHS]);
 
 const PRINCIPAL = Symbol("principal");
 const ROLES = "pinflow:roles";
@@ -69,6 +69,12 @@ export const Roles = (...roles: Role[]) => SetMetadata(ROLES, roles);
  * (`tenantId` null) may call them; an operator of one tenant gets 403.
  */
 export const AllTenants = () => SetMetadata(ALL_TENANTS, true);
+
+/** The roles and tenant scope a handler declares (its own @Roles/@AllTenants, else its controller's): for the route-table check. */
+export function declaredAccess(controller: object, handler: object): { roles: Role[]; allTenants: boolean } {
+  const read = <T>(key: string): T | undefined => (Reflect.getMetadata(key, handler) as T | undefined) ?? (Reflect.getMetadata(key, controller) as T | undefined);
+  return { roles: read<Role[]>(ROLES) ?? [], allTenants: read<boolean>(ALL_TENANTS) ?? false };
+}
 
 export function principalOf(req: Request): Principal | undefined {
   return (req as unknown as Record<symbol, Principal | undefined>)[PRINCIPAL];

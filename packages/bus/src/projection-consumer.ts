@@ -4,6 +4,8 @@ import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { decodeEvent } from "./codec.js";
 import { describeError } from "./dead-letter.js";
+import { endSpans, extractTraceContext, startConsumeSpan } from "./tracing.js";
+import { context, trace, type Context } from "@opentelemetry/api";
 
 /**
  * One stream message as a projection sees it: a valid event, or a malformed one it must not apply
@@ -194,8 +196,29 @@ export class ProjectionConsumer {
     if (readerError !== undefined && !this.stopped) throw readerError;
   }
 
-  /** The whole batch in one transaction when the source can; else, or when that fails, one message at a time. */
+  /**
+   * Each message is a consume span in its own trace (the context in its headers), open while its
+   * batch is applied; a batch of one runs inside its span (its statements join the trace).
+   */
   private async applyBatchOrOneByOne(batch: ProjectionMessage[]): Promise<void> {
+    const spans = batch.map((m) =>
+      startConsumeSpan(`consume ${m.ok ? m.event.type : "malformed"}`, traceContexts.get(m) ?? context.active(), {
+        "messaging.destination.name": m.subject,
+        ...(m.ok ? { "pinflow.order_id": m.event.orderId } : {}),
+      }),
+    );
+    const only = batch.length === 1 ? spans[0] : undefined;
+    try {
+      await (only ? context.with(trace.setSpan(traceContexts.get(batch[0]!) ?? context.active(), only), () => this.applyAll(batch)) : this.applyAll(batch));
+      endSpans(spans);
+    } catch (error) {
+      endSpans(spans, error);
+      throw error;
+    }
+  }
+
+  /** The whole batch in one transaction when the source can; else, or when that fails, one message at a time. */
+  private async applyAll(batch: ProjectionMessage[]): Promise<void> {
     if (batch.length > 1 && this.source.applyBatch) {
       try {
         await this.source.applyBatch(batch);
@@ -229,8 +252,13 @@ export class ProjectionConsumer {
   }
 }
 
+/** The trace context each message carried (its `traceparent` header), for its consume span. */
+const traceContexts = new WeakMap<ProjectionMessage, Context>();
+
 function toProjectionMessage(msg: JsMsg): ProjectionMessage {
   const decoded = decodeEvent(msg.data, msg.subject);
   const common = { seq: msg.seq, subject: msg.subject, data: msg.data };
-  return decoded.ok ? { ...common, ok: true, event: decoded.event } : { ...common, ok: false, reason: decoded.reason };
+  const message: ProjectionMessage = decoded.ok ? { ...common, ok: true, event: decoded.event } : { ...common, ok: false, reason: decoded.reason };
+  traceContexts.set(message, extractTraceContext(msg.headers));
+  return message;
 }

@@ -76,3 +76,9 @@ export function isNotFound(error: unknown): boolean {
 export function isPermissionViolation(error: unknown): boolean {
   return /permissions violation/i.test(String((error as Error)?.message ?? error));
 }
+
+/** The stream's last sequence now (0 when empty): e.g. where "from now on" starts. */
+export async function streamLastSeq(nc: NatsConnection, names: EventNames): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(names.stream)).state.last_seq;
+}

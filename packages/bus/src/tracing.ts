@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Context } from "@opentelemetry/api";
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span } from "@opentelemetry/api";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
 /**
@@ -44,3 +44,21 @@ export async function inSpan<T>(
 }
 
 export { SpanKind };
+
+/**
+ * Start a consume span for a message applied later with others (a projection's batch): the caller
+ * ends it once the message is applied, and marks it failed when the apply failed.
+ */
+export function startConsumeSpan(name: string, parent: Context, attributes: Record<string, string | number>): Span {
+  return tracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+}
+
+export function endSpans(spans: readonly Span[], error?: unknown): void {
+  for (const span of spans) {
+    if (error !== undefined) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+  }
+}

@@ -25,7 +25,7 @@ export const CreateOrderRequest = z.strictObject({
   packageId: PackageId,
   playerId: customerText(128).pipe(z.string().min(1)),
   extra: customerText(128).optional(),
-});
+}).meta({ id: "CreateOrderRequest" });
 export type CreateOrderRequest = z.infer<typeof CreateOrderRequest>;
 
 /** The `Idempotency-Key` header: 1-128 visible ASCII characters. */
@@ -47,7 +47,7 @@ export const OrderView = z.object({
   pin: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
-});
+}).meta({ id: "OrderView" });
 export type OrderView = z.infer<typeof OrderView>;
 
 export const CreateOrderResponse = z.object({ orderId: z.string(), status: OrderStatus });
@@ -81,6 +81,8 @@ export const ErrorCode = z.enum([
   "payload_too_large",
   "unsupported_media_type",
   "method_not_allowed",
+  "target_not_allowed",
+  "too_many_webhooks",
   "watch_closed",
   "unavailable",
   "internal",
@@ -93,5 +95,5 @@ export const ErrorBody = z.object({
     message: z.string(),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   }),
-});
+}).meta({ id: "ErrorBody" });
 export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -5,3 +5,6 @@ export * from "./events.js";
 export * from "./subjects.js";
 export * from "./http.js";
 export * from "./asyncapi.js";
+export * from "./webhooks.js";
+export * from "./api-responses.js";
+export * from "./api-routes.js";

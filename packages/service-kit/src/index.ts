@@ -12,3 +12,4 @@ export * from "./tracing.js";
 export * from "./http-errors.js";
 export * from "./method-guard.js";
 export * from "./event-handlers.js";
+export * from "./route-table.js";

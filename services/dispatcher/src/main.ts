@@ -11,14 +11,14 @@ import { createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, createMetricsRegistry, initTracing, startService } from "@pinflow/service-kit";
+import { createLogger, createMetricsRegistry, startService } from "@pinflow/service-kit";
+import { stopTelemetry } from "@pinflow/telemetry";
 import { AppModule } from "./app.module.js";
 import { readCatalogFile } from "./catalog.js";
 import { dispatchPolicy, loadDispatcherConfig } from "./config.js";
 import { providerRegistry, XstorProvider, ZnetProvider, type DispatchProvider } from "./providers.js";
 import { createDispatcher, prepareDatabase } from "./runtime.js";
 
-const tracing = initTracing("dispatcher");
 const logger = createLogger("dispatcher");
 
 async function main(): Promise<void> {
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       onShutdown: async () => {
         await pool.end();
         await authPool.end();
-        await tracing.shutdown().catch(() => undefined);
+        await stopTelemetry();
       },
     },
   );

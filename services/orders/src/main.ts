@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { keyAccess } from "@pinflow/auth";
-import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer, streamLastSeq } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
@@ -10,13 +10,13 @@ import {
   createLogger,
   createMetricsRegistry,
   deadLettersCounter,
-  initTracing,
   loadConfig,
   natsAccess,
   pgTimeouts,
   rejectedEventsCounter,
   startService,
 } from "@pinflow/service-kit";
+import { stopTelemetry } from "@pinflow/telemetry";
 import { AppModule } from "./app.module.js";
 import { PackageCatalog } from "./catalog.js";
 import { OrdersConfig } from "./config.js";
@@ -26,8 +26,8 @@ import { PgDecisionClaims } from "./pg-decision-claims.js";
 import { PgOrderStore } from "./pg-order-store.js";
 import { OrderProjectionSource } from "./projection-source.js";
 import { registerOrderMetrics } from "./metrics.js";
+import { startWebhooks } from "./webhooks/start-webhooks.js";
 
-const tracing = initTracing("orders");
 const logger = createLogger("orders");
 
 async function main(): Promise<void> {
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
   projection.start();
+  const webhooks = startWebhooks(config, pool, pins, logger, registry, () => streamLastSeq(nc, names));
 
   await startService(
     AppModule.register({
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
       catalog,
       registry,
       logger,
+      webhooks,
       readiness: {
         nats: async () => {
           if (nc.isClosed()) throw new Error("closed");
@@ -74,10 +76,13 @@ async function main(): Promise<void> {
       logger,
       nc,
       beforeBody: access.middleware,
-      stopWork: () => projection.stop(),
+      stopWork: async () => {
+        await webhooks.deliverer.stop();
+        await projection.stop();
+      },
       onShutdown: async () => {
         await pool.end();
-        await tracing.shutdown();
+        await stopTelemetry();
       },
     },
   );

@@ -1,19 +1,14 @@
 import { EventPublisher, makeEvent, type ProjectionConsumer } from "@pinflow/bus";
 import type { Principal } from "@pinflow/auth";
-import { ReasonCode, type OrderEvent } from "@pinflow/contracts";
+import { CompleteOrderRequest, FailOrderRequest, type OrderEvent } from "@pinflow/contracts";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
-import { z } from "zod";
 import { ApiError } from "./api-error.js";
 import type { OrderRecord } from "./order.js";
 
-const reason = z.string().trim().min(1).max(500);
-export const CompleteRequest = z.strictObject({
-  /** The PIN the operator got from the provider; sealed at once, never logged or echoed. */
-  pin: z.string().trim().min(1).max(256),
-  reason,
-});
-export const FailRequest = z.strictObject({ reasonCode: ReasonCode, reason });
+/** The request bodies, from the route table's schemas (packages/contracts api-responses.ts). */
+export const CompleteRequest = CompleteOrderRequest;
+export const FailRequest = FailOrderRequest;
 
 export type OperatorAction = "complete" | "fail";
 

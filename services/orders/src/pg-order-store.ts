@@ -1,9 +1,11 @@
 import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
-import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason } from "@pinflow/contracts";
+import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason, WebhookPayload } from "@pinflow/contracts";
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor } from "./cursor.js";
 import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
 import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
+import { enqueueWebhookDeliveries } from "./webhooks/pg-webhook-store.js";
+import { statusChangePayload, type ChangeCause } from "./webhooks/webhook-payload.js";
 
 const CHECKPOINT = "order_view";
 /** The projection's name in the dead-letter record. */
@@ -114,7 +116,7 @@ export class PgOrderStore implements OrderStore {
     const admission = admit(current, event, this.pinOpens);
     if (admission.kind === "refuse") return this.giveUp(db, rows, message, "unapplicable", admission.error, admission.reason);
     const next = evolve(current, event);
-    if (next && next !== current) rows.set(next, message.seq);
+    if (next && next !== current) rows.set(next, message.seq, causeOf(event));
     if (next) rows.addTimeline({ seq: message.seq, orderId: event.orderId, eventId: event.id, type: event.type, occurredAt: event.occurredAt, summary: timelineSummary(event) });
     return { kind: "applied" };
   }
@@ -230,8 +232,12 @@ function markOrder(rows: OrderRows, message: ProjectionMessage, reason: ReviewRe
   const event = message.ok ? message.event : null;
   const current = rows.get(orderId);
   const next = current ? markForReview(current, reason, event?.occurredAt ?? null) : event?.type === "OrderCreated" ? unstorableOrder(event) : null;
-  if (next && next !== current) rows.set(next, message.seq);
+  if (next && next !== current) rows.set(next, message.seq, event ? causeOf(event) : null);
   return next?.status === "review" ? reason : null;
+}
+
+function causeOf(event: { id: string; type: string; occurredAt: string }): ChangeCause {
+  return { eventId: event.id, type: event.type, occurredAt: event.occurredAt };
 }
 
 interface TimelineRow {
@@ -251,6 +257,8 @@ interface TimelineRow {
 class OrderRows {
   private readonly changed = new Map<string, { record: OrderRecord; seq: number }>();
   private readonly timeline: TimelineRow[] = [];
+  /** Status changes for the tenants' webhooks (README "Webhooks"), queued in the same transaction. */
+  private readonly statusChanges: WebhookPayload[] = [];
 
   private constructor(private readonly current: Map<string, OrderRecord | null>) {}
 
@@ -268,7 +276,10 @@ class OrderRows {
     return this.current.get(orderId) ?? null;
   }
 
-  set(record: OrderRecord, seq: number): void {
+  /** `cause`: the event that changed it (null: no readable event, then no webhook delivery). */
+  set(record: OrderRecord, seq: number, cause: ChangeCause | null): void {
+    const payload = cause ? statusChangePayload(this.current.get(record.orderId) ?? null, record, cause, seq) : null;
+    if (payload) this.statusChanges.push(payload);
     this.current.set(record.orderId, record);
     this.changed.set(record.orderId, { record, seq });
   }
@@ -307,5 +318,6 @@ class OrderRows {
         [JSON.stringify(rows)],
       );
     }
+    await enqueueWebhookDeliveries(db, this.statusChanges);
   }
 }

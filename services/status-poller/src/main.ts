@@ -7,14 +7,14 @@ import { keyAccess } from "@pinflow/auth";
 import { createPool, ensureOutbox, migrate } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
-import { createLogger, initTracing, loadConfig, natsAccess, pgTimeouts, startService } from "@pinflow/service-kit";
+import { createLogger, loadConfig, natsAccess, pgTimeouts, startService } from "@pinflow/service-kit";
+import { stopTelemetry } from "@pinflow/telemetry";
 import { AppModule } from "./app.module.js";
 import { checkTimeoutMs, PollerConfig, pollPlan, pollPolicy, providerAccounts, providerLimits } from "./config.js";
 import { systemClock, type PollingPlan } from "./poll.js";
 import { createPollerRuntime } from "./runtime.js";
 import { XstorStatusChecker, ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 
-initTracing("status-poller");
 const logger = createLogger("status-poller");
 
 async function main(): Promise<void> {
@@ -105,6 +105,7 @@ async function main(): Promise<void> {
     onShutdown: async () => {
       await pool.end();
       await authPool.end();
+      await stopTelemetry();
     },
   });
 }

@@ -1,8 +1,9 @@
+import { context, propagation } from "@opentelemetry/api";
 import type { ProviderName } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool } from "@pinflow/pg";
 import type { CompletionRecord } from "./adaptive.js";
 import type { CheckKind, Completion, Watch, WatchState } from "./poll.js";
-import type { Backlog, CheckNowResult, Claim, WatchRow, WatchStore } from "./watch-store.js";
+import type { Backlog, CheckNowResult, Claim, TraceCarrier, WatchRow, WatchStore } from "./watch-store.js";
 
 interface Row {
   order_id: string;
@@ -24,6 +25,14 @@ interface Row {
   last_pending_at: Date | null;
   updated_at: Date;
   tenant_id: string | null;
+  trace_context?: TraceCarrier | null;
+}
+
+/** The active trace context as a carrier to store, or null outside a trace. */
+function activeTraceCarrier(): TraceCarrier | null {
+  const carrier: TraceCarrier = {};
+  propagation.inject(context.active(), carrier);
+  return Object.keys(carrier).length > 0 ? carrier : null;
 }
 
 function toWatchRow(r: Row): WatchRow {
@@ -65,8 +74,8 @@ export class PgWatchStore implements WatchStore {
     const r = await this.pool.query(
       `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
                           next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                          provider_order_id, tenant_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
+                          provider_order_id, tenant_id, trace_context)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
        ON CONFLICT (order_id) DO NOTHING`,
       [
         w.orderId,
@@ -86,6 +95,7 @@ export class PgWatchStore implements WatchStore {
         now,
         w.providerOrderId,
         w.tenantId,
+        activeTraceCarrier(),
       ],
     );
     return (r.rowCount ?? 0) > 0;
@@ -142,10 +152,11 @@ export class PgWatchStore implements WatchStore {
       [now, owner, leaseMs, limit, providers ? [...providers] : null],
     );
     const key = orderBy === "next_check_at" ? "nextCheckAt" : "deadlineAt";
+    const traceOf = new Map(r.rows.map((row) => [row.order_id, row.trace_context ?? null]));
     return r.rows
       .map(toWatchRow)
       .sort((a, b) => a[key].getTime() - b[key].getTime())
-      .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil! }));
+      .map((row) => ({ watch: toWatch(row), owner, leaseUntil: row.leaseUntil!, traceContext: traceOf.get(row.orderId) ?? null }));
   }
 
   async hold(claim: Claim, nextCheckAt: Date, now: Date): Promise<boolean> {

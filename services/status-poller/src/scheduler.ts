@@ -11,6 +11,7 @@ import { ProviderName, type OrderEvent } from "@pinflow/contracts";
 import type { CallOutcome, GateDecision } from "@pinflow/limits";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { Logger } from "pino";
+import { inClaimTrace, traceCheckUnit } from "./check-trace.js";
 import { classifyCall, OPEN_GATE, type CallGate } from "./gate.js";
 import { noopObserver, type SchedulerObserver } from "./metrics.js";
 import type { PollPlanner } from "./planner.js";
@@ -215,7 +216,7 @@ export class Scheduler {
         const limit = this.opts.claimBatch;
         const overdue = await this.deps.store.claimPastDeadline(now, this.opts.owner, this.opts.leaseMs, limit, [...idle.keys()]);
         for (const claim of overdue) {
-          await this.applyHeld(claim, idle.get(claim.watch.provider) ?? "no_checker", 0).catch((error) =>
+          await inClaimTrace(claim, () => this.applyHeld(claim, idle.get(claim.watch.provider) ?? "no_checker", 0)).catch((error) =>
             this.deps.logger.error({ err: error, orderId: claim.watch.orderId }, "reviewing a past-deadline watch failed; it comes back after its lease"),
           );
         }
@@ -240,7 +241,7 @@ export class Scheduler {
         // One unit is one provider call: up to `maxBatch` watches of this provider that can be asked the same way.
         for (const unit of callsFor(claims, (c) => c.watch, checker)) {
           this.heldUnits++;
-          this.track(this.runUnit(checker, unit, probe));
+          this.track(traceCheckUnit(provider, unit, () => this.runUnit(checker, unit, probe)));
         }
       }
       this.backlogLikely = full;
@@ -316,7 +317,7 @@ export class Scheduler {
       }
       for (const claim of usable) {
         const result = results.get(claim.watch.reference) ?? noAnswer(checker);
-        await this.settle(claim, result).catch((error) =>
+        await inClaimTrace(claim, () => this.settle(claim, result)).catch((error) =>
           // The claim stays leased and comes back after the lease; the provider will answer again.
           this.deps.logger.error({ err: error, orderId: claim.watch.orderId, attempt: claim.watch.attempt + 1 }, "storing a check result failed; the check will be repeated"),
         );
@@ -368,7 +369,7 @@ export class Scheduler {
 
   private async holdAll(claims: readonly Claim[], reason: HoldReason, waitMs: number): Promise<void> {
     for (const claim of claims) {
-      await this.applyHeld(claim, reason, waitMs).catch((error) =>
+      await inClaimTrace(claim, () => this.applyHeld(claim, reason, waitMs)).catch((error) =>
         this.deps.logger.error({ err: error, orderId: claim.watch.orderId }, "rescheduling a held check failed; the watch comes back after its lease"),
       );
     }

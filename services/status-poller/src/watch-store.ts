@@ -8,7 +8,12 @@ export interface Claim {
   watch: Watch;
   owner: string;
   leaseUntil: Date;
+  /** The trace context stored with the watch (of the OrderSent that created it); its checks continue that trace. */
+  traceContext?: TraceCarrier | null;
 }
+
+/** W3C trace-context fields (`traceparent`, `tracestate`) as stored. */
+export type TraceCarrier = Record<string, string>;
 
 export interface WatchRow extends Watch {
   leaseOwner: string | null;
@@ -30,7 +35,10 @@ export interface Backlog {
 }
 
 export interface WatchStore {
-  /** Insert a new watch; false when one already exists for the order (a redelivered OrderSent). */
+  /**
+   * Insert a new watch; false when one already exists for the order (a redelivered OrderSent).
+   * The active trace context (the OrderSent's consume span) is stored with it.
+   */
   insertWatch(watch: Watch, now: Date): Promise<boolean>;
   /**
    * Claim up to `limit` due watches nobody holds (or whose holder's lease has

@@ -2,10 +2,9 @@ import { randomUUID } from "node:crypto";
 import { Body, Controller, HttpCode, HttpException, HttpStatus, Inject, Param, Post } from "@nestjs/common";
 import { Caller, Roles, type Principal } from "@pinflow/auth";
 import { makeEvent } from "@pinflow/bus";
-import { ORDER_ID_PATTERN, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
+import { CheckNowRequest, ORDER_ID_PATTERN, type ErrorBody, type ErrorCode } from "@pinflow/contracts";
 import type { OutboxEntry } from "@pinflow/pg";
 import type { Logger } from "pino";
-import { z } from "zod";
 import type { Clock } from "./poll.js";
 import { originOf } from "./scheduler.js";
 import type { WatchRow, WatchStore } from "./watch-store.js";
@@ -29,7 +28,6 @@ export interface CheckNowResponse {
   nextCheckAt: string;
 }
 
-const CheckNowRequest = z.strictObject({ reason: z.string().trim().min(1).max(500) });
 
 function error(status: HttpStatus, code: ErrorCode, message: string, issues?: { path: string; message: string }[]): HttpException {
   const body: ErrorBody = { error: { code, message, ...(issues ? { issues } : {}) } };
