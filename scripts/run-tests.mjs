@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const roots = ["packages", "services", "test"];
+const roots = ["packages", "services", "test", "examples"];
 const kinds = (process.argv[2] ?? "unit,int,e2e").split(",");
 const files = [];
 function walk(dir) {

@@ -9,6 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NATS_ROLES } from "@pinflow/bus";
 import { generatePinKeyring } from "@pinflow/secrets";
 import { eventually, freePort } from "@pinflow/testkit";
 import { REPO_ROOT } from "../support/paths.js";
@@ -103,7 +104,7 @@ describe("deploy/: what every overlay promises", () => {
       const users = (named(objects, "ConfigMap", nameLike(objects, "pinflow-nats-server")).data as Record<string, string>)["nats-server.conf"]!;
       const wanted = [...users.matchAll(/password: \$(\w+)/g)].map((m) => m[1]).sort();
       const given = ((container.env as { name: string }[]) ?? []).map((e) => e.name).filter((n) => n.startsWith("NATS_PASSWORD_")).sort();
-      assert.equal(wanted.length, 4);
+      assert.equal(wanted.length, NATS_ROLES.length, "one password per NATS role (services, subscribers, admin)");
       assert.deepEqual(given, wanted, "the server gets every password its configuration reads");
       const env = commonEnv(objects);
       assert.match(env.NATS_URL ?? "", /^nats:\/\/nats:4222$/);

@@ -39,8 +39,12 @@ export function parseYamlObjects(text: string): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
-/** The module of kubernetes-models for an apiVersion: `apps/v1` → kubernetes-models/apps/v1, `v1` → kubernetes-models/v1. */
+/**
+ * The module of kubernetes-models for an apiVersion: `apps/v1` → kubernetes-models/apps/v1, `v1` →
+ * kubernetes-models/v1; the Prometheus Operator's kinds (the alert rules) from its own models.
+ */
 function modelModule(apiVersion: string): string {
+  if (apiVersion.startsWith("monitoring.coreos.com/")) return `@kubernetes-models/prometheus-operator/${apiVersion}`;
   return `kubernetes-models/${apiVersion}`;
 }
 

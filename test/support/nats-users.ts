@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { connectNats, natsUser, renderNatsServerConfig, type NatsConnection, type NatsCredentials, type NatsRole } from "@pinflow/bus";
+import { connectNats, NATS_ROLES, natsUser, renderNatsServerConfig, type NatsConnection, type NatsCredentials, type NatsRole } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { REPO_ROOT } from "./paths.js";
 
@@ -23,7 +23,7 @@ export class NatsUsers {
     password: (user: string) => string = () => randomBytes(24).toString("base64url"),
   ) {
     for (const environment of environments) {
-      for (const role of ["orders", "dispatcher", "status-poller", "admin"] as const) this.passwords.set(natsUser(environment, role), password(natsUser(environment, role)));
+      for (const role of NATS_ROLES) this.passwords.set(natsUser(environment, role), password(natsUser(environment, role)));
     }
   }
 

@@ -11,3 +11,6 @@ export * from "./history.js";
 export * from "./dead-letter.js";
 export { SpanKind, inSpan } from "./tracing.js";
 export type { NatsConnection } from "@nats-io/transport-node";
+export * from "./nest-server.js";
+export * from "./nest-client.js";
+export * from "./consumer-backlog.js";

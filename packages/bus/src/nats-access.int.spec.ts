@@ -29,6 +29,7 @@ import {
   readOrderHistory,
   readStream,
   renderNatsServerConfig,
+  NATS_ROLES,
   SERVICE_ROLES,
   type NatsConnection,
   type NatsRole,
@@ -214,7 +215,7 @@ describe("connecting", () => {
     // nats-server parses an environment variable's value as a config token: one that starts with "-" or
     // begins like a number (base64url now and then) stops the server. Deployed ones: letters, then hex.
     const secret = `pf${randomBytes(18).toString("hex")}`;
-    for (const role of [...SERVICE_ROLES, "admin"] as const) process.env[passwordVariable("staging", role)] = `${secret}-${role}`;
+    for (const role of NATS_ROLES) process.env[passwordVariable("staging", role)] = `${secret}-${role}`;
     const deployed = new TestNatsServer({ config: renderNatsServerConfig({ environments: [staging] }) });
     try {
       assert.doesNotMatch(renderNatsServerConfig({ environments: [staging] }), new RegExp(secret), "no password in the file");
@@ -226,7 +227,7 @@ describe("connecting", () => {
         await nc.close();
       }
     } finally {
-      for (const role of [...SERVICE_ROLES, "admin"] as const) delete process.env[passwordVariable("staging", role)];
+      for (const role of NATS_ROLES) delete process.env[passwordVariable("staging", role)];
       await deployed.destroy();
     }
   });

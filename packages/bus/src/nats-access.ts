@@ -9,9 +9,15 @@ import { EVENT_TYPES, type EventNames, type EventType } from "@pinflow/contracts
  */
 export const SERVICE_ROLES = ["orders", "dispatcher", "status-poller"] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
+/**
+ * Other teams' subscribers (examples/refund-subscriber): read-only. Each reads the stream through
+ * its own durables (SUBSCRIBER_CONSUMERS) and publishes no event.
+ */
+export const SUBSCRIBER_ROLES = ["refunds"] as const;
+export type SubscriberRole = (typeof SUBSCRIBER_ROLES)[number];
 /** `admin`: the set-up step (creates the stream) and operators' tools; never a service. */
-export type NatsRole = ServiceRole | "admin";
-export const NATS_ROLES: readonly NatsRole[] = [...SERVICE_ROLES, "admin"];
+export type NatsRole = ServiceRole | SubscriberRole | "admin";
+export const NATS_ROLES: readonly NatsRole[] = [...SERVICE_ROLES, ...SUBSCRIBER_ROLES, "admin"];
 
 /**
  * Who publishes each event type. A new event type does not compile until it is listed here, and a
@@ -48,9 +54,23 @@ export const WORK_CONSUMERS: Record<ServiceRole, readonly string[]> = {
   "status-poller": ["status-poller"],
 };
 
-/** The event types a role may publish (admin: all). */
+/** The durables each subscriber owns (its `names.durable(...)` arguments). */
+export const SUBSCRIBER_CONSUMERS: Record<SubscriberRole, readonly string[]> = {
+  refunds: ["refunds"],
+};
+
+/** Every durable and who owns it: no one else may read, ack or change it. */
+const OWNED_CONSUMERS: Record<ServiceRole | SubscriberRole, readonly string[]> = { ...WORK_CONSUMERS, ...SUBSCRIBER_CONSUMERS };
+
+function isSubscriber(role: NatsRole): role is SubscriberRole {
+  return (SUBSCRIBER_ROLES as readonly string[]).includes(role);
+}
+
+/** The event types a role may publish (admin: all; a subscriber: none). */
 export function publishedTypes(role: NatsRole): EventType[] {
-  return role === "admin" ? [...EVENT_TYPES] : EVENT_TYPES.filter((type) => PUBLISHERS[type].includes(role));
+  if (role === "admin") return [...EVENT_TYPES];
+  if (isSubscriber(role)) return [];
+  return EVENT_TYPES.filter((type) => PUBLISHERS[type].includes(role));
 }
 
 /** The NATS user of a role in an environment. */
@@ -110,6 +130,7 @@ export function permissionsFor(names: EventNames, role: NatsRole): NatsPermissio
       subscribe,
     };
   }
+  if (isSubscriber(role)) return { publish: { allow: subscriberAllows(names, role), deny: othersDurables(names, role) }, subscribe };
   const allow = [
     ...publishedTypes(role).map((type) => names.eventType(type)),
     `${API}.INFO`,
@@ -125,8 +146,35 @@ export function permissionsFor(names: EventNames, role: NatsRole): NatsPermissio
     const durable = names.durable(own);
     allow.push(`${API}.CONSUMER.CREATE.${stream}.${durable}`, `${API}.CONSUMER.DURABLE.CREATE.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`);
   }
+  return { publish: { allow, deny: othersDurables(names, role) }, subscribe };
+}
+
+/**
+ * A subscriber: account and stream info, and its own durables only (create/update, info, pull,
+ * ack). No event subject, no ordered consumer, no message get: it reads what its durable delivers.
+ */
+function subscriberAllows(names: EventNames, role: SubscriberRole): string[] {
+  const stream = names.stream;
+  const allow = [`${API}.INFO`, `${API}.STREAM.INFO.${stream}`];
+  for (const own of SUBSCRIBER_CONSUMERS[role]) {
+    const durable = names.durable(own);
+    allow.push(
+      `${API}.CONSUMER.CREATE.${stream}.${durable}`,
+      `${API}.CONSUMER.CREATE.${stream}.${durable}.>`,
+      `${API}.CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
+      `${API}.CONSUMER.INFO.${stream}.${durable}`,
+      `${API}.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+      `$JS.ACK.${stream}.${durable}.>`,
+    );
+  }
+  return allow;
+}
+
+/** Denied whatever the wildcards allow: any API call on another's durable, acks on it, deleting one's own. */
+function othersDurables(names: EventNames, role: NatsRole): string[] {
+  const stream = names.stream;
   const deny: string[] = [];
-  for (const [owner, consumer] of Object.entries(WORK_CONSUMERS).flatMap(([owner, consumers]) => consumers.map((c) => [owner, c] as const))) {
+  for (const [owner, consumer] of Object.entries(OWNED_CONSUMERS).flatMap(([owner, consumers]) => consumers.map((c) => [owner, c] as const))) {
     const durable = names.durable(consumer);
     if (owner === role) {
       deny.push(`${API}.CONSUMER.DELETE.${stream}.${durable}`);
@@ -134,7 +182,7 @@ export function permissionsFor(names: EventNames, role: NatsRole): NatsPermissio
     }
     deny.push(`${API}.CONSUMER.*.${stream}.${durable}`, `${API}.CONSUMER.*.${stream}.${durable}.>`, `${API}.CONSUMER.*.*.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`);
   }
-  return { publish: { allow, deny }, subscribe };
+  return deny;
 }
 
 /** A user's password in the rendered configuration: a literal (tests), or a variable the server reads from its environment. */

@@ -68,6 +68,12 @@ export interface ConsumerHooks {
   /** A message was dead-lettered (after it was recorded): count it. */
   onDeadLettered?: (letter: DeadLetter) => void;
   onHandled?: (type: string, outcome: HandlerOutcome) => void;
+  /**
+   * A message came again (delivery count above 1): handed back to wait, failed before, or not
+   * acknowledged in time (a crash, or a handler past its ack wait). Count it: redeliveries that no
+   * wait or failure explains are work done twice.
+   */
+  onRedelivered?: (event: OrderEvent, deliveryCount: number) => void;
 }
 
 /** Create or update the durable pull consumer (explicit ack). */
@@ -147,11 +153,19 @@ export class WorkConsumer {
     this.loop = this.run();
   }
 
-  /** Stop pulling, then wait for the handlers in flight to settle their messages. */
-  async stop(): Promise<void> {
+  /**
+   * Stop pulling, then wait for the handlers in flight to settle their messages.
+   *
+   * `drain` (a process stopping for good): the pull request still open at the server is not cut
+   * off but left to end (at most PULL_EXPIRES_MS), and what it still brings (no more than the free
+   * slots) is handled and acked like any message. Cutting it off (the default, quick) unsubscribes
+   * its inbox while the server may be delivering into it: such a message is lost to this process and
+   * comes back to another only after the ack wait (a redelivery no handler asked for).
+   */
+  async stop(opts: { drain?: boolean } = {}): Promise<void> {
     this.stopped = true;
     this.slotFreed?.();
-    await this.messages?.close();
+    if (!opts.drain) await this.messages?.close();
     await this.loop;
   }
 
@@ -177,7 +191,8 @@ export class WorkConsumer {
             void messages.close();
             break;
           }
-          // Every message of this pull has a free slot (the pull asked for no more): start it at once.
+          // Every message of this pull has a free slot (the pull asked for no more): start it at once,
+          // even while stopping (a drained pull's last messages are handled and acked like the others).
           for await (const msg of messages) this.begin(msg);
         }
       } catch (error) {
@@ -219,6 +234,10 @@ export class WorkConsumer {
       return;
     }
     const event = decoded.event;
+    if (msg.info.deliveryCount > 1) {
+      this.logger.info({ orderId: event.orderId, eventId: event.id, type: event.type, seq: msg.seq, deliveryCount: msg.info.deliveryCount, durable: this.opts.durable }, "event delivered again");
+      this.hooks.onRedelivered?.(event, msg.info.deliveryCount);
+    }
     const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.opts.ackWaitMs / 3)));
     let outcome: HandlerOutcome;
     try {

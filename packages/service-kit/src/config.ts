@@ -43,6 +43,9 @@ export const BaseConfig = z.object({
   AUTH_FAILURE_WINDOW_MS: msSetting(60_000),
 });
 
+/** How long a service may take to stop cleanly on SIGTERM (startService): below the orchestrator's grace period. */
+export const ShutdownConfig = z.object({ SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1).default(25_000) });
+
 /**
  * The dispatcher's and the status-poller's way to the API keys: the orders service's database
  * (its tables `api_key`, `tenant`), ideally through a role that may only SELECT them.

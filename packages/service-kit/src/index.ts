@@ -11,4 +11,5 @@ export * from "./json-body.js";
 export * from "./tracing.js";
 export * from "./http-errors.js";
 export * from "./method-guard.js";
+export * from "./event-handlers.js";
 export * from "./route-table.js";

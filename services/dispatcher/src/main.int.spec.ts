@@ -129,11 +129,16 @@ describe("dispatcher process (node dist/main.js)", () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /pinflow_dispatch_total\{provider="znet",outcome="accepted",service="dispatcher"\} 1/);
     assert.match(metrics, /pinflow_dispatch_latency_seconds_count\{[^}]*provider="znet"[^}]*\} 1/);
+    // The consumer lag read from the server: both durables, nothing left behind.
+    assert.match(metrics, new RegExp(`pinflow_consumer_pending\\{durable="${names.durable("dispatcher")}",service="dispatcher"\\} 0`));
+    assert.match(metrics, new RegExp(`pinflow_consumer_pending\\{durable="${names.durable("dispatcher-redispatch")}",service="dispatcher"\\} 0`));
 
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");
     assert.equal(await exited, 0);
     assert.match(output, /consumer and outbox relay stopped/);
+    assert.match(output, /"shutdownTimeoutMs":25000[^\n]*"msg":"shutting down"/);
+    assert.match(output, /"msg":"stopped"/);
     if (process.env.DUMP_MAIN_OUTPUT) writeFileSync(process.env.DUMP_MAIN_OUTPUT, output);
     assert.match(output, /"orderId":"o-[^"]+","eventId":"[^"]+"/);
     assert.ok(!output.includes(PASSWORD) && !output.includes(encodeURIComponent(PASSWORD)), "the password never reaches the logs");

@@ -100,11 +100,13 @@ async function main(): Promise<void> {
       logger,
       nc,
       beforeBody: access.middleware,
+      stopWork: async () => {
+        await dispatcher.stop({ drain: true });
+        logger.info("consumer and outbox relay stopped");
+      },
       onShutdown: async () => {
-        await dispatcher.stop();
         await pool.end();
         await authPool.end();
-        logger.info("consumer and outbox relay stopped");
         await stopTelemetry();
       },
     },

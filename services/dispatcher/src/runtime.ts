@@ -3,10 +3,11 @@
  * integration tests (which run the real handler, consumer and relay in-process).
  */
 import { fileURLToPath } from "node:url";
-import { ensureWorkConsumer, EventPublisher, WorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
+import { consumerBacklogs, ensureWorkConsumer, EventPublisher, JetStreamServer, type ConsumerHooks, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
 import type { EventNames, OrderEvent } from "@pinflow/contracts";
 import { ensureOutbox, isTransientDbError, listDeadLetters, migrate, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
-import type { DeadLetterList } from "@pinflow/service-kit";
+import { consumerLagGauges, createEventHandlers, redeliveredEventsCounter, type DeadLetterList } from "@pinflow/service-kit";
+import type { INestMicroservice } from "@nestjs/common";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Balances } from "./balances.js";
@@ -16,6 +17,7 @@ import { DispatchHandler } from "./dispatch-handler.js";
 import type { DispatchPolicy } from "./dispatch.js";
 import type { DispatchStore } from "./dispatch-store.js";
 import { OPEN_GATE, type CallGate } from "./gate.js";
+import { DispatchEventsModule } from "./event-handlers.js";
 import { DispatchMetrics } from "./metrics.js";
 import { PgDispatchStore } from "./pg-dispatch-store.js";
 import { Redispatcher } from "./redispatch-action.js";
@@ -76,9 +78,14 @@ export interface Dispatcher {
   handler: DispatchHandler;
   store: DispatchStore;
   relay: OutboxRelay;
-  consumer: WorkConsumer;
-  /** Places the generations that operators' dispatch again opened (RedispatchRequested). */
-  redispatchConsumer: WorkConsumer;
+  /**
+   * The event handlers (event-handlers.ts) as a Nest microservice on the JetStream transport: the
+   * "dispatcher" durable (OrderCreated) and "dispatcher-redispatch" (RedispatchRequested, the
+   * generations operators' dispatch again opened).
+   */
+  events: INestMicroservice;
+  /** The transport under `events`: messages in hand now. */
+  transport: JetStreamServer;
   /** Operators' dispatch again (POST /v1/orders/:orderId/dispatch-again). */
   redispatcher: Redispatcher;
   metrics: DispatchMetrics;
@@ -88,7 +95,11 @@ export interface Dispatcher {
   /** The order's events on the stream (what the operators' "dispatch again" check decides from). */
   history(orderId: string): Promise<OrderEvent[]>;
   start(): void;
-  stop(): Promise<void>;
+  /**
+   * Stop taking messages, settle those in hand, then publish what the outbox holds. `drain` (the
+   * process stops for good): open pulls are left to end and their last messages handled too.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 /** Apply migrations and the outbox table. */
@@ -123,6 +134,7 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   };
   await ensureWorkConsumer(opts.nc, opts.names, redispatchOptions);
   const metrics = new DispatchMetrics(opts.registry);
+  consumerLagGauges(opts.registry, () => consumerBacklogs(opts.nc, opts.names.stream, [consumerOptions.durable, redispatchOptions.durable]));
   const publisher = new EventPublisher(opts.nc, opts.names);
   const relay = new OutboxRelay(opts.pool, publisher, opts.logger, opts.relayIntervalMs ?? 250);
   const shared = opts.gate ?? OPEN_GATE;
@@ -147,18 +159,24 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
   });
   // An OrderCreated the dispatcher gives up on is recorded, and its order gets ReviewRequired (outbox).
   const deadLetters = new OutboxDeadLetters(opts.pool, { stage: "dispatch", committed: () => relay.kick(), ...(opts.clock ? { clock: opts.clock } : {}) });
-  const consumer = new WorkConsumer(opts.nc, opts.names, consumerOptions, handler.handle, opts.logger, {
+  const redelivered = redeliveredEventsCounter(opts.registry);
+  const hooks = (durable: string): ConsumerHooks => ({
     deadLetters,
+    onRedelivered: () => redelivered.inc({ durable }),
     isTransient: isTransientDbError,
     onRejected: (reason) => metrics.rejectedEvent(reason),
     onDeadLettered: (letter) => metrics.deadLettered(letter),
   });
-  const redispatchConsumer = new WorkConsumer(opts.nc, opts.names, redispatchOptions, redispatchHandler(handler, facts), opts.logger, {
-    deadLetters,
-    isTransient: isTransientDbError,
-    onRejected: (reason) => metrics.rejectedEvent(reason),
-    onDeadLettered: (letter) => metrics.deadLettered(letter),
-  });
+  const transport = new JetStreamServer(
+    opts.nc,
+    opts.names,
+    [
+      { options: consumerOptions, hooks: hooks(consumerOptions.durable) },
+      { options: redispatchOptions, hooks: hooks(redispatchOptions.durable) },
+    ],
+    opts.logger,
+  );
+  const events = await createEventHandlers(DispatchEventsModule.register({ dispatch: handler.handle, redispatch: redispatchHandler(handler, facts) }), transport, opts.logger);
   const redispatcher = new Redispatcher({
     store,
     history: (orderId) => facts.history(orderId),
@@ -173,8 +191,8 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     handler,
     store,
     relay,
-    consumer,
-    redispatchConsumer,
+    events,
+    transport,
     redispatcher,
     metrics,
     balances,
@@ -182,12 +200,14 @@ export async function createDispatcher(opts: DispatcherOptions): Promise<Dispatc
     history: (orderId: string) => facts.history(orderId),
     start() {
       relay.start();
-      consumer.start();
-      redispatchConsumer.start();
+      events.listen().catch((error: unknown) => opts.logger.fatal({ err: error }, "event handlers could not start"));
     },
-    async stop() {
-      await Promise.all([consumer.stop(), redispatchConsumer.stop()]);
+    async stop(how = {}) {
+      if (how.drain) await transport.drain();
+      await events.close();
       await relay.stop();
+      // What the last handlers committed leaves now rather than at the next start.
+      await relay.drain().catch((error: unknown) => opts.logger.warn({ err: error }, "final outbox drain failed; the next start publishes it"));
       await balances.stop();
     },
   };

@@ -84,9 +84,11 @@ async function main(): Promise<void> {
       logger,
       nc,
       beforeBody: ordersDoor(access.middleware, (token) => verifyStreamToken(token, live.tokens.secret, Date.now() / 1000), logger),
-      onShutdown: async () => {
+      stopWork: async () => {
         await webhooks.deliverer.stop();
         await projection.stop();
+      },
+      onShutdown: async () => {
         await pool.end();
         await stopTelemetry();
       },

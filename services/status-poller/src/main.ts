@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   });
 
   let stopping: Promise<void> | undefined;
-  const stopWork = (): Promise<void> => (stopping ??= runtime.stop().then(() => logger.info("status poller stopped")));
+  const stopWork = (): Promise<void> => (stopping ??= runtime.stop({ drain: true }).then(() => logger.info("status poller stopped")));
 
   const authPool = createPool(config.AUTH_DATABASE_URL, { max: 4, timeouts: pgTimeouts(config) });
   const access = keyAccess({ pool: authPool, logger, registry: runtime.registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
@@ -101,8 +101,8 @@ async function main(): Promise<void> {
     logger,
     nc,
     beforeBody: access.middleware,
+    stopWork,
     onShutdown: async () => {
-      await stopWork();
       await pool.end();
       await authPool.end();
       await stopTelemetry();

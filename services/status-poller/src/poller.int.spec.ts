@@ -266,7 +266,7 @@ test("two scheduler instances on one database check disjoint orders, never one o
   const [a, b] = env.pollers as [PollerRuntime, PollerRuntime];
   a.start();
   b.relay.start();
-  b.consumer.start();
+  await b.events.listen();
   const orders: Array<{ orderId: string; reference: string }> = [];
   for (let i = 0; i < 12; i++) orders.push(await sendOrder(env, "fast"));
 
@@ -304,7 +304,7 @@ test("a claim whose owner crashed is taken over after its lease, and the crashed
   env.sim.addRule({ playerId: "fast", completeAfterMs: 0 });
   const poller = env.pollers[0]!;
   poller.relay.start();
-  poller.consumer.start();
+  await poller.events.listen();
   const orphan = await sendOrder(env, "fast");
   env.clock.to((await watchOf(env, orphan.orderId)).nextCheckAt);
 

@@ -4,13 +4,15 @@
  * environment; integration tests build several on one database.
  */
 import { randomUUID } from "node:crypto";
-import { EventPublisher, WorkConsumer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
+import { consumerBacklogs, EventPublisher, JetStreamServer, ensureWorkConsumer, type NatsConnection, type WorkConsumerOptions } from "@pinflow/bus";
+import type { INestMicroservice } from "@nestjs/common";
 import type { EventNames } from "@pinflow/contracts";
 import { isTransientDbError, listDeadLetters, OutboxDeadLetters, OutboxRelay, type Pool } from "@pinflow/pg";
-import { createMetricsRegistry, type DeadLetterList } from "@pinflow/service-kit";
+import { consumerLagGauges, createEventHandlers, createMetricsRegistry, redeliveredEventsCounter, type DeadLetterList } from "@pinflow/service-kit";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { OPEN_GATE, type CallGate, type ProviderControl } from "./gate.js";
+import { PollerEventsModule } from "./event-handlers.js";
 import { PollerMetrics } from "./metrics.js";
 import { orderSentHandler } from "./order-sent-handler.js";
 import { PgWatchStore } from "./pg-watch-store.js";
@@ -59,14 +61,20 @@ export interface PollerRuntime {
   scheduler: Scheduler;
   planner: PollPlanner;
   relay: OutboxRelay;
-  consumer: WorkConsumer;
+  /** The OrderSent handler (event-handlers.ts) as a Nest microservice on the JetStream transport ("status-poller" durable). */
+  events: INestMicroservice;
+  /** The transport under `events`: messages in hand now. */
+  transport: JetStreamServer;
   metrics: PollerMetrics;
   registry: Registry;
   /** The dead-letter record (GET /v1/dead-letters). */
   deadLetters: DeadLetterList;
   start(): void;
-  /** Stop taking work, settle what is in flight, publish what was committed. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking work, settle what is in flight, publish what was committed. `drain` (the process
+   * stops for good): open pulls are left to end and their last messages handled too.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 export function consumerOptions(
@@ -148,14 +156,21 @@ export async function createPollerRuntime(deps: {
   );
   const options = consumerOptions(names, settings.ackWaitMs, settings);
   await ensureWorkConsumer(nc, names, options);
+  consumerLagGauges(registry, () => consumerBacklogs(nc, names.stream, [options.durable]));
+  const redelivered = redeliveredEventsCounter(registry);
   // An OrderSent the poller gives up on is recorded, and its order gets ReviewRequired (outbox): it is never watched.
   const deadLetters = new OutboxDeadLetters(pool, { stage: "monitoring", committed: () => relay.kick(), clock: () => clock.now() });
-  const consumer = new WorkConsumer(nc, names, options, orderSentHandler({ store, planner, clock, random, logger }), logger, {
-    deadLetters,
-    isTransient: isTransientDbError,
-    onRejected: (reason) => metrics.eventRejected(reason),
-    onDeadLettered: (letter) => metrics.deadLettered(letter),
-  });
+  const transport = new JetStreamServer(nc, names, [{
+    options,
+    hooks: {
+      deadLetters,
+      isTransient: isTransientDbError,
+      onRedelivered: () => redelivered.inc({ durable: options.durable }),
+      onRejected: (reason) => metrics.eventRejected(reason),
+      onDeadLettered: (letter) => metrics.deadLettered(letter),
+    },
+  }], logger);
+  const events = await createEventHandlers(PollerEventsModule.register(orderSentHandler({ store, planner, clock, random, logger })), transport, logger);
 
   return {
     store,
@@ -163,17 +178,19 @@ export async function createPollerRuntime(deps: {
     scheduler,
     planner,
     relay,
-    consumer,
+    events,
+    transport,
     metrics,
     registry,
     deadLetters: { list: (query) => listDeadLetters(pool, query) },
     start() {
       relay.start();
-      consumer.start();
+      events.listen().catch((error: unknown) => logger.fatal({ err: error }, "event handlers could not start"));
       scheduler.start();
     },
-    async stop() {
-      await consumer.stop();
+    async stop(how = {}) {
+      if (how.drain) await transport.drain();
+      await events.close();
       await scheduler.stop();
       await relay.stop();
       // Whatever the last checks committed leaves now rather than at the next start.
