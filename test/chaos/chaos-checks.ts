@@ -132,7 +132,9 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
   const rebuild = {
     orders: await compareOrdersRebuild(system, log),
     dispatcher: await compareCliRebuild(system, "dispatcher", "rebuild-rows.js", "dispatch", ["version", "updated_at", "lease_until", "next_try_at"], log, byOrder),
-    "status-poller": await compareCliRebuild(system, "status-poller", "rebuild-watches.js", "watch", ["next_check_at", "lease_owner", "lease_until", "created_at", "updated_at"], log, byOrder),
+    // trace_context: the OrderSent's tracing headers kept for the checks' spans (observability, not order
+    // state); a rebuild reads event bodies, so its watches continue no trace.
+    "status-poller": await compareCliRebuild(system, "status-poller", "rebuild-watches.js", "watch", ["next_check_at", "lease_owner", "lease_until", "created_at", "updated_at", "trace_context"], log, byOrder),
   };
 
   const secrets = await scanSecrets(system, issuedPins, eventTexts);
