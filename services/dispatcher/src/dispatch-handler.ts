@@ -227,7 +227,13 @@ export class DispatchHandler {
   }
 
   /** The place request of a `ready` row (its reference is committed): permit, claim, call, commit. */
-  private async place(event: EventOf<"OrderCreated">, row: ReadyRow, log: Logger): Promise<HandlerOutcome | Raced> {
+  private async place(event: EventOf<"OrderCreated">, row: ReadyRow, log: Logger, after: "answer_on_stream" | "delivery" = "delivery"): Promise<HandlerOutcome | Raced> {
+    if (after === "delivery" && (row.placeCalls > 0 || row.offerIndex > 0 || row.generation > 1) && (await this.deps.store.hasUnpublishedEvents(row.orderId))) {
+      // An earlier answer (or the redispatch) is still only in the outbox: its PlacementStarted must not overtake it on the stream.
+      this.deps.kick();
+      log.info({ provider: row.provider, reference: row.reference }, "the order's earlier events are not on the stream yet; placing after the outbox has relayed them");
+      return { retryAfterMs: STREAM_RETRY_MS };
+    }
     const provider = this.deps.providers.get(row.provider);
     if (provider === undefined) {
       this.deps.metrics.providerError(row.provider, "not_configured");
@@ -285,7 +291,7 @@ export class DispatchHandler {
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
     const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
     const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), this.clock(), this.newId());
-    await this.commitAnswer(event, row, d, answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), log);
+    const answerOnStream = await this.commitAnswer(event, row, d, answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
       case "accepted":
@@ -330,7 +336,8 @@ export class DispatchHandler {
       const skipped = d.row.history.slice(row.history.length + 1);
       for (const s of skipped) log.info({ provider: s.provider, reasonCode: s.reasonCode }, s.message);
       log.info({ provider: d.row.provider, reference: d.row.reference, offer: d.row.offerIndex }, "next offer chosen; reference stored");
-      return this.place(event, d.row, log);
+      if (!answerOnStream) return { retryAfterMs: STREAM_RETRY_MS };
+      return this.place(event, d.row, log, "answer_on_stream");
     }
     return this.outcome(d);
   }
@@ -369,7 +376,7 @@ export class DispatchHandler {
     await this.noteAccess(row.provider, checkAccess(result), log);
     const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
     const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), this.clock(), this.newId());
-    await this.commitAnswer(event, claimed, d, answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), log);
+    const answerOnStream = await this.commitAnswer(event, claimed, d, answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
       case "pending":
@@ -395,7 +402,8 @@ export class DispatchHandler {
     if (d.then === "place" && d.row.state === "ready") {
       this.deps.metrics.outcome(row.provider, "place_again");
       log.warn({ provider: row.provider, reference: d.row.reference, placeCalls: d.row.placeCalls }, "placement definitely absent; placing again with the same reference");
-      return this.place(event, d.row, log);
+      if (!answerOnStream) return { retryAfterMs: STREAM_RETRY_MS };
+      return this.place(event, d.row, log, "answer_on_stream");
     }
     if (d.row.state === "review") {
       this.deps.metrics.outcome(row.provider, "review");
@@ -506,13 +514,16 @@ export class DispatchHandler {
    * stream a story the row never learnt — the stream says "refused, next offer", the row stays placing
    * and is reconciled, placed again and sent to review — and a rebuild would give another row (I5).
    */
-  private async commitAnswer(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, answered: OrderEvent, msgId: string, log: Logger): Promise<void> {
+  private async commitAnswer(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, answered: OrderEvent, msgId: string, log: Logger): Promise<boolean> {
     await this.commit(event, held, d, log, [{ event: answered, msgId, once: false }]);
-    if (d.then !== "place") return;
+    if (d.then !== "place") return true;
     try {
       await this.deps.facts.append(answered, msgId);
+      return true;
     } catch (error) {
-      log.warn({ err: error, type: answered.type }, "could not append the answer to the stream now; the outbox relays it");
+      // The next request waits for the relay (see place): its PlacementStarted must come after this answer.
+      log.warn({ err: error, type: answered.type }, "could not append the answer to the stream now; the outbox relays it before the next request");
+      return false;
     }
   }
 

@@ -33,6 +33,7 @@ function faulty(store: DispatchStore): DispatchStore {
     get: (orderId) => store.get(orderId),
     insert: (row, events) => store.insert(row, events),
     offers: (packageId) => store.offers(packageId),
+    hasUnpublishedEvents: (orderId) => store.hasUnpublishedEvents(orderId),
     seedRoutes: (catalog) => store.seedRoutes(catalog),
     recordAccess: (provider, denied, at) => store.recordAccess(provider, denied, at),
     providerAccess: (provider) => store.providerAccess(provider),

@@ -351,6 +351,12 @@ export class PgDispatchStore implements DispatchStore {
     return readOffers(this.pool, packageId);
   }
 
+  async hasUnpublishedEvents(orderId: string): Promise<boolean> {
+    // The partial index outbox_unpublished holds only rows not yet relayed: a short scan.
+    const r = await this.pool.query(prepared("SELECT 1 FROM outbox WHERE published_at IS NULL AND order_id = $1 LIMIT 1", [orderId]));
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async recordAccess(provider: ProviderName, denied: { cause: string } | null, at: Date): Promise<void> {
     if (denied === null) {
       // A readable reply: the provider lets us in (a no-op unless it had shut us out).
