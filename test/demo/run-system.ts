@@ -111,6 +111,8 @@ async function main(): Promise<void> {
       LOG_LEVEL: "info",
       // The dispatcher and the poller check API keys in the orders database.
       ...(name === "orders" ? {} : { AUTH_DATABASE_URL: services.orders.env["DATABASE_URL"]! }),
+      // The operator console (orders) reaches the dispatcher's and the poller's provider controls.
+      ...(name === "orders" ? { DISPATCHER_URL: `http://127.0.0.1:${PORTS.dispatcher}`, STATUS_POLLER_URL: `http://127.0.0.1:${PORTS["status-poller"]}` } : {}),
       ZNET_BASE_URL: `http://127.0.0.1:${ZNET_PORT}`,
       ZNET_CODE,
       ZNET_PASSWORD: znetPassword,
@@ -171,6 +173,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
   console.log("\nall demo orders settled.");
+  // The customer's live page of the first order (a stream token in the URL fragment) and the operator console.
+  const token = await fetch(`${api}/v1/orders/${ids[0]}/stream-token`, { method: "POST", headers: auth });
+  if (token.ok) console.log(`customer page of ${ids[0]!.slice(0, 8)} (live, en; ?lang=ar for Arabic): ${api}${((await token.json()) as { pageUrl: string }).pageUrl}`);
+  console.log(`operator console: ${api}/console (paste the operator key)`);
 
   const stopAll = async () => {
     await Promise.all(Object.values(services).map((s) => s.close()));
