@@ -9,7 +9,7 @@ export * from "./work-consumer.js";
 export * from "./projection-consumer.js";
 export * from "./history.js";
 export * from "./dead-letter.js";
-export { SpanKind, inSpan } from "./tracing.js";
+export { SpanKind, inSpan, runInSpan } from "./tracing.js";
 export type { NatsConnection } from "@nats-io/transport-node";
 export * from "./nest-server.js";
 export * from "./nest-client.js";

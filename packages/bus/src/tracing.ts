@@ -31,7 +31,11 @@ export async function inSpan<T>(
   attributes: Record<string, string | number>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const span = tracer().startSpan(name, { kind, attributes }, parent);
+  return runInSpan(tracer().startSpan(name, { kind, attributes }, parent), parent, fn);
+}
+
+/** Run `fn` as the active span `span` (started under `parent`); the span ends with the promise and records failures. */
+export async function runInSpan<T>(span: Span, parent: Context, fn: () => Promise<T>): Promise<T> {
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } catch (error) {

@@ -4,7 +4,8 @@
  * traces of the other watches it asks about; what a check commits for a watch (its events, which
  * the outbox relay publishes with that context) is recorded in that watch's own trace.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span } from "@opentelemetry/api";
+import { propagation, ROOT_CONTEXT, SpanKind, trace, type Context, type Link } from "@opentelemetry/api";
+import { runInSpan } from "@pinflow/bus";
 import type { Claim } from "./watch-store.js";
 
 /** Looked up per span: the SDK registers its provider before this runs, but never mind the order. */
@@ -13,18 +14,6 @@ const tracer = () => trace.getTracer("@pinflow/status-poller");
 /** The stored trace context of a claim's watch (the root context when it has none). */
 export function claimContext(claim: Claim): Context {
   return claim.traceContext ? propagation.extract(ROOT_CONTEXT, claim.traceContext) : ROOT_CONTEXT;
-}
-
-async function runInSpan<T>(span: Span, parent: Context, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await context.with(trace.setSpan(parent, span), fn);
-  } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR });
-    throw error;
-  } finally {
-    span.end();
-  }
 }
 
 /** Run one provider call's unit (gate, call, results) in a span continuing the first watch's trace. */
