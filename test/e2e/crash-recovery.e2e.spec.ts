@@ -1,5 +1,4 @@
 import { after, before, describe, test } from "node:test";
-import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { ServiceName } from "../support/paths.js";
 import { TestSystem } from "../support/system.js";
@@ -36,15 +35,7 @@ describe("killing and restarting any one service mid-run loses no order", () => 
       await system.services[victim].waitReady();
       await place(3);
 
-      for (const orderId of orderIds) {
-        const order = await system.waitForStatus(orderId, "completed", 60_000);
-        assert.ok(order.pin, `order ${orderId} has its PIN`);
-      }
-      for (const playerId of players) {
-        const refs = system.znet.referencesFor(playerId);
-        assert.equal(refs.length, 1, `player ${playerId} has exactly one provider order`);
-        assert.equal(system.znet.placements(refs[0]!), 1, `reference ${refs[0]} was placed once`);
-      }
+      await system.expectCompletedAndPlacedOnce(orderIds, players);
     });
   }
 });

@@ -72,15 +72,7 @@ describe("rolling restart: every service gets SIGTERM mid-run, one after the oth
     }
 
     assert.ok(orderIds.length >= 29, `orders flowed throughout (${orderIds.length})`);
-    for (const orderId of orderIds) {
-      const order = await system.waitForStatus(orderId, "completed", 60_000);
-      assert.ok(order.pin, `order ${orderId} has its PIN`);
-    }
-    for (const playerId of players) {
-      const refs = system.znet.referencesFor(playerId);
-      assert.equal(refs.length, 1, `player ${playerId} has exactly one provider order`);
-      assert.equal(system.znet.placements(refs[0]!), 1, `reference ${refs[0]} was placed once`);
-    }
+    await system.expectCompletedAndPlacedOnce(orderIds, players);
 
     // Each stop was clean and within its bound.
     for (const victim of victims) {

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -313,6 +314,19 @@ export class TestSystem {
     const res = await this.call("orders", `/v1/orders/${orderId}`, {}, key);
     if (res.status !== 200) throw new Error(`GET order ${orderId}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body as OrderView;
+  }
+
+  /** Every order completes with its PIN, and each player's znet order was placed exactly once (I1, I3). */
+  async expectCompletedAndPlacedOnce(orderIds: readonly string[], playerIds: readonly string[], timeoutMs = 60_000): Promise<void> {
+    for (const orderId of orderIds) {
+      const order = await this.waitForStatus(orderId, "completed", timeoutMs);
+      assert.ok(order.pin, `order ${orderId} has its PIN`);
+    }
+    for (const playerId of playerIds) {
+      const refs = this.znet.referencesFor(playerId);
+      assert.equal(refs.length, 1, `player ${playerId} has exactly one provider order`);
+      assert.equal(this.znet.placements(refs[0]!), 1, `reference ${refs[0]} was placed once`);
+    }
   }
 
   /** Wait until the order reaches `status` (a wrong terminal status fails at once). */
