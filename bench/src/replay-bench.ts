@@ -3,8 +3,9 @@
  * databases, fills the environment's stream (`eventNames("bench")`) with complete order lifecycles,
  * then times each rebuild on that stream through the services' own code paths:
  *  - orders: `resetOrderProjection` (what `rebuild-projection.js` does), then the service's
- *    `ProjectionConsumer` + `OrderProjectionSource` + `PgOrderStore`, until the checkpoint reaches
- *    the stream's last sequence;
+ *    projection as `main.ts` starts it (`startOrderProjection`: its `@EventPattern` handlers on the
+ *    bus's projection transport, `OrderProjectionSink`, `PgOrderStore`), until the checkpoint
+ *    reaches the stream's last sequence;
  *  - dispatcher: `rebuildDispatchRows` (what `rebuild-rows.js` does); before it, `foldStream` alone
  *    (reading and folding, without the writes) is timed once and reported beside it;
  *  - poller: `rebuildWatchRows` (what `rebuild-watches.js` does) with the default poll preset.
@@ -21,7 +22,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { connectNats, encodeEvent, ensureOrderStream, factMsgId, makeEvent, ProjectionConsumer, type EventOrigin, type NatsConnection } from "@pinflow/bus";
+import { connectNats, encodeEvent, ensureOrderStream, factMsgId, makeEvent, type EventOrigin, type NatsConnection } from "@pinflow/bus";
 import { eventNames, HEADERS, type OrderEvent } from "@pinflow/contracts";
 import { createPool, ensureOutbox, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
@@ -33,7 +34,8 @@ import { PgOrderStore, resetOrderProjection } from "@pinflow/orders/dist/pg-orde
 import { rebuildWatchRows } from "@pinflow/status-poller/dist/rebuild.js";
 import { DEFAULT_POLICY as DEFAULT_POLL_POLICY } from "@pinflow/status-poller/dist/policy.js";
 
-import { OrderProjectionSource } from "@pinflow/orders/dist/projection-source.js";
+import { OrderProjectionSink } from "@pinflow/orders/dist/projection-sink.js";
+import { startOrderProjection } from "@pinflow/orders/dist/order-projection.js";
 import pino from "pino";
 import { Counter, Registry } from "prom-client";
 
@@ -129,12 +131,13 @@ async function rebuildOrders(nc: NatsConnection, lastSeq: number): Promise<Timed
   const pool = createPool(db.url, 4);
   try {
     await migrate(pool, ORDERS_MIGRATIONS);
-    const store = new PgOrderStore(pool, (pin, binding) => cipher.opens(pin, binding));
+    const pinOpens = (pin: Parameters<typeof cipher.opens>[0], binding: { orderId: string; reference: string }) => cipher.opens(pin, binding);
+    const store = new PgOrderStore(pool, pinOpens);
     const rejected = new Counter({ name: "bench_rejected_total", help: "bench", labelNames: ["reason"], registers: [new Registry()] });
     const started = performance.now();
     await resetOrderProjection(pool);
-    const projection = new ProjectionConsumer(nc, names, new OrderProjectionSource(store, logger, rejected), logger, { isTransient: isTransientDbError });
-    projection.start();
+    const sink = new OrderProjectionSink(store, logger, rejected);
+    const projection = await startOrderProjection({ nc, names, sink, pinOpens, logger, options: { isTransient: isTransientDbError } });
     const progress = setInterval(() => void store.checkpoint().then((c) => process.stderr.write(`  orders projection at ${c} of ${lastSeq}\n`)), 15_000);
     const done = await projection.waitFor(lastSeq, TIMEOUT_MS);
     const seconds = (performance.now() - started) / 1000;

@@ -12,5 +12,6 @@ export * from "./dead-letter.js";
 export { SpanKind, inSpan, runInSpan } from "./tracing.js";
 export type { NatsConnection } from "@nats-io/transport-node";
 export * from "./nest-server.js";
+export * from "./nest-projection-server.js";
 export * from "./nest-client.js";
 export * from "./consumer-backlog.js";

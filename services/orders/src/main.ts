@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { keyAccess } from "@pinflow/auth";
-import { connectNats, ensureOrderStream, EventPublisher, ProjectionConsumer, streamLastSeq } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, streamLastSeq } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate } from "@pinflow/pg";
 import { PinCipher } from "@pinflow/secrets";
@@ -24,12 +24,14 @@ import { OrderIntake } from "./order-intake.js";
 import { OperatorActions } from "./operator-actions.js";
 import { PgDecisionClaims } from "./pg-decision-claims.js";
 import { PgOrderStore } from "./pg-order-store.js";
-import { OrderProjectionSource } from "./projection-source.js";
+import { OrderProjectionSink } from "./projection-sink.js";
+import { startOrderProjection } from "./order-projection.js";
 import { registerOrderMetrics } from "./metrics.js";
 import { startWebhooks } from "./webhooks/start-webhooks.js";
 import { ordersDoor } from "./door.js";
 import { liveStreams } from "./live-setup.js";
 import { OrderChanges } from "./order-changes.js";
+import type { PinCheck } from "./order.js";
 import { verifyStreamToken } from "./stream-token.js";
 
 const logger = createLogger("orders");
@@ -46,16 +48,17 @@ async function main(): Promise<void> {
 
   const registry = createMetricsRegistry("orders");
   const changes = new OrderChanges();
-  const store = new PgOrderStore(pool, (pin, binding) => pins.opens(pin, binding), (commit) => changes.announce(commit));
-  const source = new OrderProjectionSource(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
-  const projection = new ProjectionConsumer(nc, names, source, logger, { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError });
+  const pinOpens: PinCheck = (pin, binding) => pins.opens(pin, binding);
+  const store = new PgOrderStore(pool, pinOpens, (commit) => changes.announce(commit));
+  const sink = new OrderProjectionSink(store, logger, rejectedEventsCounter(registry), countDeadLetter(deadLettersCounter(registry)));
+  // The projection's @EventPattern handlers on the bus's projection transport; reading starts now.
+  const projection = await startOrderProjection({ nc, names, sink, pinOpens, logger, options: { maxTries: config.PROJECTION_MAX_TRIES, isTransient: isTransientDbError } });
   registerOrderMetrics(registry, pool);
   const publisher = new EventPublisher(nc, names);
   const intake = new OrderIntake(catalog, store, publisher, projection, logger, config.PROJECTION_WAIT_MS);
   const actions = new OperatorActions(new PgDecisionClaims(pool), publisher, pins, projection, logger, config.PROJECTION_WAIT_MS);
   const access = keyAccess({ pool, logger, registry, maxFailures: config.AUTH_MAX_FAILURES, windowMs: config.AUTH_FAILURE_WINDOW_MS });
   const live = liveStreams(config, store, pins, changes, registry, logger);
-  projection.start();
   const webhooks = startWebhooks(config, pool, pins, logger, registry, () => streamLastSeq(nc, names));
 
   await startService(

@@ -1,10 +1,11 @@
-import { EventPublisher, makeEvent, type ProjectionConsumer } from "@pinflow/bus";
+import { EventPublisher, makeEvent } from "@pinflow/bus";
 import type { Principal } from "@pinflow/auth";
 import { CompleteOrderRequest, FailOrderRequest, type OrderEvent } from "@pinflow/contracts";
 import type { PinCipher } from "@pinflow/secrets";
 import type { Logger } from "pino";
 import { ApiError } from "./api-error.js";
 import type { OrderRecord } from "./order.js";
+import type { OrderProjection } from "./order-projection.js";
 
 /** The request bodies, from the route table's schemas (packages/contracts api-responses.ts). */
 export const CompleteRequest = CompleteOrderRequest;
@@ -29,7 +30,7 @@ export class OperatorActions {
     private readonly claims: DecisionClaims,
     private readonly publisher: EventPublisher,
     private readonly pins: PinCipher,
-    private readonly projection: Pick<ProjectionConsumer, "waitFor">,
+    private readonly projection: Pick<OrderProjection, "waitFor">,
     private readonly logger: Logger,
     private readonly projectionWaitMs: number,
   ) {}

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
-import { EventPublisher, makeEvent, type ProjectionConsumer } from "@pinflow/bus";
+import { EventPublisher, makeEvent } from "@pinflow/bus";
 import { CreateOrderRequest, IdempotencyKey } from "@pinflow/contracts";
 import type { Logger } from "pino";
 import { ApiError } from "./api-error.js";
 import type { PackageCatalog } from "./catalog.js";
 import type { OrderStore } from "./order-store.js";
+import type { OrderProjection } from "./order-projection.js";
 
 export interface CreatedOrder {
   orderId: string;
@@ -23,7 +24,7 @@ export class OrderIntake {
     private readonly catalog: PackageCatalog,
     private readonly store: OrderStore,
     private readonly publisher: EventPublisher,
-    private readonly projection: Pick<ProjectionConsumer, "waitFor">,
+    private readonly projection: Pick<OrderProjection, "waitFor">,
     private readonly logger: Logger,
     private readonly projectionWaitMs: number,
   ) {}

@@ -1,4 +1,5 @@
-import type { DeadLetter, DeadLetterPage, ProjectionMessage } from "@pinflow/bus";
+import type { DeadLetter, DeadLetterPage, ProjectionEntry, ProjectionMessage } from "@pinflow/bus";
+import type { OrderChange } from "./order-change.js";
 import type { OrderStatus, ReviewReason } from "@pinflow/contracts";
 import type { OrderCursor } from "./cursor.js";
 import type { OrderRecord } from "./order.js";
@@ -51,6 +52,11 @@ export interface OrderStore {
   apply(message: ProjectionMessage): Promise<ApplyResult>;
   /** Fold consecutive messages like `apply`, in one transaction (all or nothing); one result per message. */
   applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]>;
+  /**
+   * Commit consecutive messages with the changes the projection's handlers returned for them, and
+   * the last one's sequence as the checkpoint, in one transaction (all or nothing); one result per message.
+   */
+  commit(entries: readonly ProjectionEntry<OrderChange>[]): Promise<ApplyResult[]>;
   /** Give up on a message that failed `tries` times: dead letter, order in review, checkpoint past it. */
   deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<ApplyResult>;
   /** The dead-letter record, newest first. */

@@ -1,8 +1,9 @@
-import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionMessage } from "@pinflow/bus";
+import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionEntry, type ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason, WebhookPayload } from "@pinflow/contracts";
 import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor } from "./cursor.js";
-import { admit, evolve, markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
+import { markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
+import { orderChange, type OrderChange } from "./order-change.js";
 import type { VersionedOrder } from "./order-changes.js";
 import type { ApplyResult, ListFilter, OrderPage, OrderStore, TimelineEntry } from "./order-store.js";
 import { enqueueWebhookDeliveries } from "./webhooks/pg-webhook-store.js";
@@ -71,21 +72,27 @@ export class PgOrderStore implements OrderStore {
     return (await this.applyBatch([message]))[0]!;
   }
 
+  /** Fold consecutive messages with the changes the projection's handlers would return for them (`orderChange`); see `commit`. */
+  applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]> {
+    return this.commit(messages.map((message) => (message.ok ? { message, change: orderChange(message.event, this.pinOpens) } : { message, change: undefined })));
+  }
+
   /**
-   * Fold consecutive messages in one transaction: the orders they touch are read once (locked),
-   * changed in memory in stream order, and written back with one statement per table, then the
-   * checkpoint moves to the last message. All or nothing.
+   * Commit consecutive messages' changes in one transaction: the orders they touch are read once
+   * (locked), changed in memory in stream order, and written back with one statement per table,
+   * then the checkpoint moves to the last message. All or nothing.
    */
-  async applyBatch(messages: readonly ProjectionMessage[]): Promise<ApplyResult[]> {
-    const last = messages[messages.length - 1];
+  async commit(entries: readonly ProjectionEntry<OrderChange>[]): Promise<ApplyResult[]> {
+    const last = entries[entries.length - 1];
     if (last === undefined) return [];
+    const messages = entries.map((e) => e.message);
     let rows: OrderRows | undefined;
     const results = await inTransaction(this.pool, async (db) => {
       rows = await OrderRows.load(db, messages.map(orderIdOf));
       const out: ApplyResult[] = [];
-      for (const message of messages) out.push(await this.fold(db, rows, message));
+      for (const entry of entries) out.push(await this.fold(db, rows, entry));
       await rows.write(db);
-      await writeCheckpoint(db, CHECKPOINT, last.seq);
+      await writeCheckpoint(db, CHECKPOINT, last.message.seq);
       return out;
     });
     this.announce(rows!, messages);
@@ -128,14 +135,16 @@ export class PgOrderStore implements OrderStore {
     return listDeadLetters(this.pool, query);
   }
 
-  /** One message into the rows: applied, or (malformed, or refused by the rules) recorded as a dead letter with its order in review. */
-  private async fold(db: Queryable, rows: OrderRows, message: ProjectionMessage): Promise<ApplyResult> {
-    if (!message.ok) return this.giveUp(db, rows, message, "malformed", message.reason, "unprocessable_event");
+  /** One message's change into the rows: applied, or (malformed, or refused by the rules) recorded as a dead letter with its order in review. */
+  private async fold(db: Queryable, rows: OrderRows, entry: ProjectionEntry<OrderChange>): Promise<ApplyResult> {
+    // A malformed message (nothing to route, so no change) is recorded.
+    if (entry.change === undefined) return this.giveUp(db, rows, entry.message, "malformed", entry.message.reason, "unprocessable_event");
+    const { message, change } = entry;
     const event = message.event;
     const current = rows.get(event.orderId);
-    const admission = admit(current, event, this.pinOpens);
-    if (admission.kind === "refuse") return this.giveUp(db, rows, message, "unapplicable", admission.error, admission.reason);
-    const next = evolve(current, event);
+    const folded = change.fold(current);
+    if (folded.kind === "refuse") return this.giveUp(db, rows, message, "unapplicable", folded.error, folded.reason);
+    const next = folded.next;
     if (next && next !== current) rows.set(next, message.seq, causeOf(event));
     if (next) rows.addTimeline({ seq: message.seq, orderId: event.orderId, eventId: event.id, type: event.type, occurredAt: event.occurredAt, summary: timelineSummary(event) });
     return { kind: "applied" };

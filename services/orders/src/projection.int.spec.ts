@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { createCipheriv, randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { connectNats, ensureOrderStream, EventPublisher, makeEvent, ProjectionConsumer, readOrderHistory, type DeadLetterView, type NatsConnection, type ProjectionMessage, type ProjectionSource } from "@pinflow/bus";
+import { connectNats, ensureOrderStream, EventPublisher, makeEvent, readOrderHistory, type DeadLetterView, type NatsConnection, type ProjectionEntry, type ProjectionMessage, type ProjectionSink } from "@pinflow/bus";
 import { eventNames } from "@pinflow/contracts";
 import { createPool, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher, type SealedPin } from "@pinflow/secrets";
@@ -12,7 +12,9 @@ import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import pino from "pino";
 import { Counter, Registry } from "prom-client";
 import { PgOrderStore } from "./pg-order-store.js";
-import { OrderProjectionSource } from "./projection-source.js";
+import type { OrderChange } from "./order-change.js";
+import { startOrderProjection } from "./order-projection.js";
+import { OrderProjectionSink } from "./projection-sink.js";
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 const names = eventNames("test");
@@ -23,6 +25,7 @@ let pool: Pool;
 let store: PgOrderStore;
 const keyring = generatePinKeyring();
 const cipher = new PinCipher(keyring);
+const pinOpens = (pin: SealedPin, binding: { orderId: string; reference: string }) => cipher.opens(pin, binding);
 const rejected = new Counter({ name: "rejected_test_total", help: "test", labelNames: ["reason"], registers: [new Registry()] });
 
 before(async () => {
@@ -32,7 +35,7 @@ before(async () => {
   await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   nc = await connectNats({ servers: nats.url, name: "orders-projection-test", logger });
   await ensureOrderStream(nc, names);
-  store = new PgOrderStore(pool, (pin, binding) => cipher.opens(pin, binding));
+  store = new PgOrderStore(pool, pinOpens);
 });
 after(async () => {
   await nc.close();
@@ -41,10 +44,10 @@ after(async () => {
   await nats.destroy();
 });
 
-async function project(opts: { maxBatch?: number; source?: ProjectionSource } = {}): Promise<void> {
-  const source = opts.source ?? new OrderProjectionSource(store, logger, rejected);
-  const projection = new ProjectionConsumer(nc, names, source, logger, { retryDelayMs: 20, isTransient: isTransientDbError, maxBatch: opts.maxBatch });
-  projection.start();
+/** Run the service's projection (its @EventPattern handlers on the bus's projection transport) until it has the whole stream. */
+async function project(opts: { maxBatch?: number; sink?: ProjectionSink<OrderChange> } = {}): Promise<void> {
+  const sink = opts.sink ?? new OrderProjectionSink(store, logger, rejected);
+  const projection = await startOrderProjection({ nc, names, sink, pinOpens, logger, options: { retryDelayMs: 20, isTransient: isTransientDbError, maxBatch: opts.maxBatch } });
   const info = await (await jetstreamManager(nc)).streams.info(names.stream);
   assert.equal(await projection.waitFor(info.state.last_seq, 30_000), true, "the projection caught up with the stream");
   await projection.stop();
@@ -226,18 +229,17 @@ test("batched replay (many events per transaction) gives the same rows as one ev
   const letters = (await deadLetters()).length;
 
   await store.resetProjection();
-  const inner = new OrderProjectionSource(store, logger, rejected);
+  const inner = new OrderProjectionSink(store, logger, rejected);
   const batchSizes: number[] = [];
-  const counting: ProjectionSource = {
+  const counting: ProjectionSink<OrderChange> = {
     checkpoint: () => inner.checkpoint(),
-    apply: (m: ProjectionMessage) => inner.apply(m),
     deadLetter: (m: ProjectionMessage, error: string, tries: number) => inner.deadLetter(m, error, tries),
-    applyBatch: (batch: readonly ProjectionMessage[]) => {
+    commit: (batch: readonly ProjectionEntry<OrderChange>[]) => {
       batchSizes.push(batch.length);
-      return inner.applyBatch(batch);
+      return inner.commit(batch);
     },
   };
-  await project({ source: counting });
+  await project({ sink: counting });
   assert.ok(batchSizes.some((n) => n > 100), `the replay used large batches (sizes: ${batchSizes.slice(0, 10).join(", ")}…)`);
   assert.deepEqual(await snapshot(), oneByOne, "same rows, timeline and checkpoint as one event per transaction");
   assert.equal((await deadLetters()).length, letters, "the poison event's dead letter is not recorded twice");

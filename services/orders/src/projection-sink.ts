@@ -1,14 +1,17 @@
-import type { DeadLetter, ProjectionMessage, ProjectionSource } from "@pinflow/bus";
+import type { DeadLetter, ProjectionEntry, ProjectionMessage, ProjectionSink } from "@pinflow/bus";
 import type { Counter } from "prom-client";
 import type { Logger } from "pino";
+import type { OrderChange } from "./order-change.js";
 import type { ApplyResult, OrderStore } from "./order-store.js";
 
 /**
- * Feeds the store. Projections never stop on one message: a malformed one, an event the rules
- * refuse (a PIN that is not the order's) and one that fails again and again (the consumer's bound)
- * are recorded as dead letters, logged without payload and counted; the order goes to review.
+ * Where the orders projection's transport (JetStreamProjectionServer) commits the changes its
+ * handlers return: the store, one transaction per batch with the checkpoint. Projections never stop
+ * on one message: a malformed one, an event the rules refuse (a PIN that is not the order's) and one
+ * that fails again and again (the transport's bound) are recorded as dead letters, logged without
+ * payload and counted; the order goes to review.
  */
-export class OrderProjectionSource implements ProjectionSource {
+export class OrderProjectionSink implements ProjectionSink<OrderChange> {
   constructor(
     private readonly store: OrderStore,
     private readonly logger: Logger,
@@ -20,13 +23,9 @@ export class OrderProjectionSource implements ProjectionSource {
     return this.store.checkpoint();
   }
 
-  async apply(message: ProjectionMessage): Promise<void> {
-    this.reportApplied(message, await this.store.apply(message));
-  }
-
-  async applyBatch(messages: readonly ProjectionMessage[]): Promise<void> {
-    const results = await this.store.applyBatch(messages);
-    messages.forEach((message, i) => this.reportApplied(message, results[i]!));
+  async commit(entries: readonly ProjectionEntry<OrderChange>[]): Promise<void> {
+    const results = await this.store.commit(entries);
+    entries.forEach((entry, i) => this.reportApplied(entry.message, results[i]!));
   }
 
   private reportApplied(message: ProjectionMessage, result: ApplyResult): void {
