@@ -5,12 +5,13 @@
  *  - orders: `resetOrderProjection` (what `rebuild-projection.js` does), then the service's
  *    projection as `main.ts` starts it (`startOrderProjection`: its `@EventPattern` handlers on the
  *    bus's projection transport, `OrderProjectionSink`, `PgOrderStore`), until the checkpoint
- *    reaches the stream's last sequence;
+ *    reaches the stream's last sequence; `orders-bare`: the same sink and store fed by the bus's
+ *    ProjectionConsumer without Nest (what the transport costs is the difference);
  *  - dispatcher: `rebuildDispatchRows` (what `rebuild-rows.js` does); before it, `foldStream` alone
  *    (reading and folding, without the writes) is timed once and reported beside it;
  *  - poller: `rebuildWatchRows` (what `rebuild-watches.js` does) with the default poll preset.
  *
- *   node bench/dist/replay-bench.js [--events 1000000] [--checks 3] [--window 4000] [--rebuilds orders,dispatcher,poller] [--timeout-s 900]
+ *   node bench/dist/replay-bench.js [--events 1000000] [--checks 3] [--window 4000] [--rebuilds orders,orders-bare,dispatcher,poller] [--timeout-s 900]
  *
  * Per order (4 + checks + 1 events): OrderCreated, PlacementStarted, PlacementAnswered (accepted),
  * OrderSent, `--checks` StatusChecked (pending), PinReceived with a sealed, bound PIN. Publishing uses
@@ -22,7 +23,19 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { connectNats, encodeEvent, ensureOrderStream, factMsgId, makeEvent, type EventOrigin, type NatsConnection } from "@pinflow/bus";
+import {
+  connectNats,
+  encodeEvent,
+  ensureOrderStream,
+  factMsgId,
+  makeEvent,
+  ProjectionConsumer,
+  type EventOrigin,
+  type NatsConnection,
+  type ProjectionConsumerOptions,
+  type ProjectionEntry,
+  type ProjectionMessage,
+} from "@pinflow/bus";
 import { eventNames, HEADERS, type OrderEvent } from "@pinflow/contracts";
 import { createPool, ensureOutbox, isTransientDbError, migrate, type Pool } from "@pinflow/pg";
 import { generatePinKeyring, PinCipher } from "@pinflow/secrets";
@@ -36,6 +49,8 @@ import { DEFAULT_POLICY as DEFAULT_POLL_POLICY } from "@pinflow/status-poller/di
 
 import { OrderProjectionSink } from "@pinflow/orders/dist/projection-sink.js";
 import { startOrderProjection } from "@pinflow/orders/dist/order-projection.js";
+import { orderChange, type OrderChange } from "@pinflow/orders/dist/order-change.js";
+import type { PinCheck } from "@pinflow/orders/dist/order.js";
 import pino from "pino";
 import { Counter, Registry } from "prom-client";
 
@@ -126,18 +141,24 @@ interface Timed {
   note: string;
 }
 
-async function rebuildOrders(nc: NatsConnection, lastSeq: number): Promise<Timed> {
+/**
+ * The orders projection's rebuild. `via`: "nest" as main.ts starts it (the handlers on the Nest
+ * projection transport); "bare" the same sink and store fed by the bus's ProjectionConsumer alone,
+ * each message's change made by `orderChange` without Nest (what the transport adds is the difference).
+ */
+async function rebuildOrders(nc: NatsConnection, lastSeq: number, via: "nest" | "bare"): Promise<Timed> {
   const db = await new TestDatabase("bench_replay_orders").create();
   const pool = createPool(db.url, 4);
   try {
     await migrate(pool, ORDERS_MIGRATIONS);
-    const pinOpens = (pin: Parameters<typeof cipher.opens>[0], binding: { orderId: string; reference: string }) => cipher.opens(pin, binding);
+    const pinOpens: PinCheck = (pin, binding) => cipher.opens(pin, binding);
     const store = new PgOrderStore(pool, pinOpens);
     const rejected = new Counter({ name: "bench_rejected_total", help: "bench", labelNames: ["reason"], registers: [new Registry()] });
     const started = performance.now();
     await resetOrderProjection(pool);
     const sink = new OrderProjectionSink(store, logger, rejected);
-    const projection = await startOrderProjection({ nc, names, sink, pinOpens, logger, options: { isTransient: isTransientDbError } });
+    const options = { isTransient: isTransientDbError };
+    const projection = via === "nest" ? await startOrderProjection({ nc, names, sink, pinOpens, logger, options }) : bareProjection(nc, sink, pinOpens, options);
     const progress = setInterval(() => void store.checkpoint().then((c) => process.stderr.write(`  orders projection at ${c} of ${lastSeq}\n`)), 15_000);
     const done = await projection.waitFor(lastSeq, TIMEOUT_MS);
     const seconds = (performance.now() - started) / 1000;
@@ -146,11 +167,29 @@ async function rebuildOrders(nc: NatsConnection, lastSeq: number): Promise<Timed
     const checkpoint = await store.checkpoint();
     const counts = await pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM order_view GROUP BY status ORDER BY status");
     const rows = counts.rows.map((r) => `${r.status} ${r.n}`).join(", ");
-    return { name: "orders projection", events: checkpoint, seconds, done, note: `order_view: ${rows}; dead letters: ${await countRows(pool, "dead_letter")}` };
+    return { name: via === "nest" ? "orders projection" : "orders projection (bare)", events: checkpoint, seconds, done, note: `order_view: ${rows}; dead letters: ${await countRows(pool, "dead_letter")}` };
   } finally {
     await pool.end();
     await db.drop();
   }
+}
+
+function bareProjection(nc: NatsConnection, sink: OrderProjectionSink, pinOpens: PinCheck, options: ProjectionConsumerOptions): { waitFor: ProjectionConsumer["waitFor"]; stop(): Promise<void> } {
+  const entry = (m: ProjectionMessage): ProjectionEntry<OrderChange> => (m.ok ? { message: m, change: orderChange(m.event, pinOpens) } : { message: m, change: undefined });
+  const consumer = new ProjectionConsumer(
+    nc,
+    names,
+    {
+      checkpoint: () => sink.checkpoint(),
+      apply: (m) => sink.commit([entry(m)]),
+      applyBatch: (ms) => sink.commit(ms.map(entry)),
+      deadLetter: (m, error, tries) => sink.deadLetter(m, error, tries),
+    },
+    logger,
+    options,
+  );
+  consumer.start();
+  return { waitFor: (seq, ms) => consumer.waitFor(seq, ms), stop: () => consumer.stop() };
 }
 
 async function rebuildDispatcher(nc: NatsConnection, lastSeq: number): Promise<Timed> {
@@ -246,8 +285,8 @@ async function main(): Promise<void> {
     const results: Timed[] = [];
     for (const which of REBUILDS) {
       const r =
-        which === "orders" ? await rebuildOrders(nc, lastSeq) : which === "dispatcher" ? await rebuildDispatcher(nc, lastSeq) : which === "poller" ? await rebuildPoller(nc, lastSeq) : null;
-      if (r === null) throw new Error(`unknown rebuild ${which} (orders, dispatcher, poller)`);
+        which === "orders" ? await rebuildOrders(nc, lastSeq, "nest") : which === "orders-bare" ? await rebuildOrders(nc, lastSeq, "bare") : which === "dispatcher" ? await rebuildDispatcher(nc, lastSeq) : which === "poller" ? await rebuildPoller(nc, lastSeq) : null;
+      if (r === null) throw new Error(`unknown rebuild ${which} (orders, orders-bare, dispatcher, poller)`);
       results.push(r);
       console.log(`${r.name}: ${r.events} events in ${r.seconds.toFixed(1)} s = ${rate(r.events, r.seconds)} events/s${r.done ? "" : " (DEADLINE MISSED)"}; ${r.note}`);
     }
