@@ -155,6 +155,7 @@ async function rebuildOrders(nc: NatsConnection, lastSeq: number, via: "nest" | 
     const store = new PgOrderStore(pool, pinOpens);
     const rejected = new Counter({ name: "bench_rejected_total", help: "bench", labelNames: ["reason"], registers: [new Registry()] });
     const started = performance.now();
+    const cpuAtStart = process.cpuUsage();
     await resetOrderProjection(pool);
     const sink = new OrderProjectionSink(store, logger, rejected);
     const options = { isTransient: isTransientDbError };
@@ -162,12 +163,13 @@ async function rebuildOrders(nc: NatsConnection, lastSeq: number, via: "nest" | 
     const progress = setInterval(() => void store.checkpoint().then((c) => process.stderr.write(`  orders projection at ${c} of ${lastSeq}\n`)), 15_000);
     const done = await projection.waitFor(lastSeq, TIMEOUT_MS);
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart);
     clearInterval(progress);
     await projection.stop();
     const checkpoint = await store.checkpoint();
     const counts = await pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM order_view GROUP BY status ORDER BY status");
     const rows = counts.rows.map((r) => `${r.status} ${r.n}`).join(", ");
-    return { name: via === "nest" ? "orders projection" : "orders projection (bare)", events: checkpoint, seconds, done, note: `order_view: ${rows}; dead letters: ${await countRows(pool, "dead_letter")}` };
+    return { name: via === "nest" ? "orders projection" : "orders projection (bare)", events: checkpoint, seconds, done, note: `order_view: ${rows}; dead letters: ${await countRows(pool, "dead_letter")}; bench process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s` };
   } finally {
     await pool.end();
     await db.drop();

@@ -119,15 +119,26 @@ export class JetStreamProjectionServer<C> extends Server implements CustomTransp
     return this.nc as T;
   }
 
-  /** The consumer's source: each message's change from its handler, committed by the sink. */
+  /**
+   * The consumer's source: each message's change from its handler, committed by the sink. The
+   * handler runs as the message is queued (`prepare`), while the previous batch commits; its
+   * result (or error) is taken when the message's batch is committed.
+   */
   private source(): ProjectionSource {
     const sink = this.binding.sink;
+    const prepared = new WeakMap<ProjectionMessage, Promise<ProjectionEntry<C>>>();
+    const entryOf = (message: ProjectionMessage) => prepared.get(message) ?? this.entry(message);
     return {
       checkpoint: () => sink.checkpoint(),
-      apply: async (message) => sink.commit([await this.entry(message)]),
+      prepare: (message) => {
+        const entry = this.entry(message);
+        entry.catch(() => undefined); // its error is the message's failure when its batch is committed
+        prepared.set(message, entry);
+      },
+      apply: async (message) => sink.commit([await entryOf(message)]),
       applyBatch: async (messages) => {
         const entries: ProjectionEntry<C>[] = [];
-        for (const message of messages) entries.push(await this.entry(message));
+        for (const message of messages) entries.push(await entryOf(message));
         await sink.commit(entries);
       },
       deadLetter: (message, error, tries) => sink.deadLetter(message, error, tries),

@@ -32,6 +32,12 @@ export interface ProjectionSource {
    * store `seq` as the checkpoint in the same transaction. Throws if that cannot be stored.
    */
   deadLetter(message: ProjectionMessage, error: string, tries: number): Promise<void>;
+  /**
+   * Optional: called as each message is queued, before its batch is applied, so work on it (e.g.
+   * computing its change) overlaps the commit in progress. Must not throw; whatever it starts
+   * must be safe to do again (after a failure the message is read and prepared once more).
+   */
+  prepare?(message: ProjectionMessage): void;
 }
 
 export interface ProjectionConsumerOptions {
@@ -155,7 +161,9 @@ export class ProjectionConsumer {
           // Closing: the library ends the iterator only after what it had buffered is read; skip it.
           if (closing || msg.seq <= lastQueued) continue;
           lastQueued = msg.seq;
-          queue.push(toProjectionMessage(msg));
+          const message = toProjectionMessage(msg);
+          queue.push(message);
+          this.source.prepare?.(message);
           wakeWriter?.();
           if (queue.length >= 4 * maxBatch) await new Promise<void>((resolve) => (wakeReader = resolve));
           // Decoding a long buffered run would hold the event loop: let the database's replies in.
