@@ -20,6 +20,9 @@
  *
  * A malformed message (no event to route) reaches the sink with no change: the sink records it.
  * A handler that throws, or returns nothing, is a failure of its message (as a failed commit is).
+ * Handlers run as their messages are queued, ahead of the commits before them (and again after a
+ * failure): they must be pure — no I/O, no reading of the projection; the state a change needs is
+ * given to it by the sink at commit time (e.g. the orders projection's `OrderChange.fold(row)`).
  */
 import "reflect-metadata";
 import { BaseRpcContext, Server, type CustomTransportStrategy } from "@nestjs/microservices";
