@@ -155,7 +155,9 @@ export class JetStreamProjectionServer<C> extends Server implements CustomTransp
 
   /** The change the event's handler returns; no handler, or no change, is a failure of the message. */
   private async changeOf(event: OrderEvent, message: ProjectionMessage): Promise<C> {
-    const handler = this.getHandlerByPattern(event.type);
+    // The handlers by event type, read directly: `getHandlerByPattern` first tries JSON.parse on the
+    // pattern, and a string pattern makes it throw, per message (most of the transport's cost).
+    const handler = this.messageHandlers.get(event.type);
     if (!handler) throw new Error(`no projection handler for ${event.type}`);
     let change: unknown = await handler(event, new ProjectionContext([message]));
     if (isObservable(change)) change = await lastValueFrom(change, { defaultValue: undefined });
