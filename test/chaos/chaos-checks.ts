@@ -26,8 +26,6 @@ export interface OrderOutcome extends PlannedOrder {
 
 export interface Finding {
   count: number;
-  /** Rebuild comparisons: how many of the differing rows differ only in evidence columns (none of OUTCOME_COLUMNS). */
-  counterOnly?: number;
   /** The first few, for the report. */
   examples: string[];
 }
@@ -41,26 +39,13 @@ export interface ChaosChecks {
   pinsAwaitingReview: number;
   terminalEvents: Finding;
   malformedEvents: number;
-  rebuild: Record<ServiceName, Finding & { counterOnly?: number }>;
-  /**
-   * Dispatch rows whose rebuilt form differs from the live one only in evidence columns (step counters,
-   * errors, hold, review text; state, provider, reference, cost and outcome equal): the open defect of
-   * RELIABILITY.md (an answer relayed after the next PlacementStarted). Also counted in `rebuild`.
-   */
-  dispatcherCounterOnly: number;
+  rebuild: Record<ServiceName, Finding>;
   secretsFound: Finding;
   passed: boolean;
 }
 
 const EXAMPLES = 8;
 const finding = (all: string[]): Finding => ({ count: all.length, examples: all.slice(0, EXAMPLES) });
-/**
- * The dispatch columns that say where the order is and what it cost: the open defect of RELIABILITY.md
- * (an answer relayed after the next PlacementStarted) never changes these, only the evidence columns
- * (step counters, errors, hold, review text).
- */
-const OUTCOME_COLUMNS = new Set(["order_id", "state", "package_id", "player_id", "extra", "provider", "reference", "product_code", "max_cost", "place_calls", "cost", "balance", "provider_order_id", "reason_code", "provider_code", "generation", "offer_index"]);
-
 export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome[]; issuedPins: Set<string>; log: (line: string) => void }): Promise<ChaosChecks> {
   const { system, outcomes, issuedPins, log } = ctx;
   const created = outcomes.filter((o): o is OrderOutcome & { orderId: string } => o.orderId !== undefined);
@@ -147,7 +132,6 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
     terminalEvents: finding(terminal),
     malformedEvents: malformed,
     rebuild,
-    dispatcherCounterOnly: rebuild.dispatcher.counterOnly ?? 0,
     secretsFound: secrets,
     passed: false,
   };
@@ -157,7 +141,7 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
     checks.notSettled.count === 0 &&
     checks.pinsUnreadable.count === 0 &&
     checks.terminalEvents.count === 0 &&
-    Object.values(rebuild).every((f) => f.count - (f.counterOnly ?? 0) === 0) &&
+    Object.values(rebuild).every((f) => f.count === 0) &&
     secrets.count === 0;
   return checks;
 }
@@ -186,12 +170,6 @@ async function tableRows(url: string, table: string, skip: readonly string[]): P
   }
 }
 
-function changedKeyNames(live: string, rebuilt: string): string[] {
-  const a = JSON.parse(live) as Row;
-  const b = JSON.parse(rebuilt) as Row;
-  return Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-}
-
 /** `field: live → rebuilt` for each field that differs. */
 function changedFields(live: string, rebuilt: string): string {
   const a = JSON.parse(live) as Row;
@@ -202,14 +180,13 @@ function changedFields(live: string, rebuilt: string): string {
     .join("; ");
 }
 
-function diffRows(live: Map<string, string>, rebuilt: Map<string, string>, changedKeys: string[][] = []): string[] {
+function diffRows(live: Map<string, string>, rebuilt: Map<string, string>): string[] {
   const out: string[] = [];
   for (const [id, row] of live) {
     const other = rebuilt.get(id);
     if (other === undefined) out.push(`${id}: missing after the rebuild`);
     else if (other !== row) {
       out.push(`${id}: ${changedFields(row, other)}`);
-      changedKeys.push(changedKeyNames(row, other));
     }
   }
   for (const id of rebuilt.keys()) if (!live.has(id)) out.push(`${id}: only in the rebuilt rows`);
@@ -253,11 +230,9 @@ export async function compareCliRebuild(
   try {
     const env = { PATH: process.env.PATH ?? "", ...system.services[service].env, DATABASE_URL: fresh.url, HTTP_PORT: String(await freePort()) };
     const { stdout } = await run(process.execPath, [resolve(REPO_ROOT, "services", service, "dist", command)], { env, maxBuffer: 64 * 1024 * 1024 });
-    const keys: string[][] = [];
-    const diffs = diffRows(live, await tableRows(fresh.url, table, derived), keys).map((d) => `${d} events: ${(eventsByOrder.get(d.split(":")[0]!) ?? []).join(" ")}`);
-    const counterOnly = table === "dispatch" ? keys.filter((k) => k.every((name) => !OUTCOME_COLUMNS.has(name))).length : 0;
-    log(`${service} rebuild: ${live.size} rows, ${diffs.length} differ, ${counterOnly} in evidence columns only (${stdout.trim().split("\n").pop()?.slice(0, 300)})`);
-    return { ...finding(diffs), counterOnly };
+    const diffs = diffRows(live, await tableRows(fresh.url, table, derived)).map((d) => `${d} events: ${(eventsByOrder.get(d.split(":")[0]!) ?? []).join(" ")}`);
+    log(`${service} rebuild: ${live.size} rows, ${diffs.length} differ (${stdout.trim().split("\n").pop()?.slice(0, 300)})`);
+    return finding(diffs);
   } finally {
     await fresh.drop().catch(() => undefined);
   }

@@ -45,7 +45,7 @@ export class ServiceProcess {
   }
 
   /** Waits for /readyz; the deadline only bounds a failing start (six Node processes starting at once on two busy cores take a while). */
-  async waitReady(timeoutMs = 60_000): Promise<void> {
+  async waitReady(timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`${this.name} exited while starting; log:\n${this.readLog().slice(-3000)}`);

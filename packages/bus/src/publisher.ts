@@ -11,6 +11,8 @@ export interface PublishOptions {
   msgId?: string;
   /** A once-only fact: the server refuses a second one on the subject (expected last subject sequence 0). */
   once?: boolean;
+  /** How long to wait for the stream's acknowledgement (default 5 s). */
+  timeoutMs?: number;
 }
 
 export interface Published {
@@ -46,6 +48,7 @@ export class EventPublisher {
         const ack = await this.js.publish(subject, encodeEvent(event), {
           msgID: opts.msgId ?? factMsgId(event),
           headers: hdrs,
+          ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
           ...(opts.once ? { expect: { lastSubjectSequence: 0 } } : {}),
         });
         return { seq: ack.seq, duplicate: ack.duplicate };

@@ -1,8 +1,10 @@
 /**
- * A provider's answer reaches the order's stream before the next request's PlacementStarted, even
- * when appending it at once fails (NATS restarting) and it has to go through the outbox: the handler
- * does not place the next offer while the order still has unpublished outbox rows. Found by the chaos
- * run (RELIABILITY.md): the answer relayed after the next PlacementStarted made the rebuilt row differ.
+ * The order's stream tells the attempts in the order they happened, even when NATS restarts in the
+ * middle of them (found by the chaos run, RELIABILITY.md: rebuilt rows differed from live ones):
+ * - a provider's answer reaches the stream before the next request's PlacementStarted, even when
+ *   appending it at once fails and it has to go through the outbox;
+ * - a PlacementStarted nobody acknowledged (its copy still in a NATS client's buffer) is put on the
+ *   stream by the reconcile that takes the placement over, before that reconcile's answers.
  * The handler is built here on the real store, stream and simulators, with no outbox relay running,
  * so the order of events on the stream does not depend on a race with the relay.
  *
@@ -20,9 +22,11 @@ import { XstorSimulator } from "@pinflow/test/simulators/xstor";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { Registry } from "prom-client";
+import { setTimeout as sleep } from "node:timers/promises";
 import { StreamAttemptLog, type AttemptLog } from "./attempt-log.js";
 import { readCatalogFile } from "./catalog.js";
-import { DEFAULT_POLICY } from "./dispatch.js";
+import { DEFAULT_POLICY, type DispatchPolicy, type DispatchRow } from "./dispatch.js";
+import { foldDispatch } from "./dispatch-fold.js";
 import { DispatchHandler } from "./dispatch-handler.js";
 import { CATALOG, created, importCatalogs, logger, player, TEST_NAMES } from "./dispatcher.test-harness.js";
 import { DispatchMetrics } from "./metrics.js";
@@ -42,11 +46,29 @@ const db = new TestDatabase("dispatcher_answer_order");
 let pool: Pool;
 let nc: NatsConnection;
 let handler: DispatchHandler;
-let stream: StreamAttemptLog;
 let publisher: EventPublisher;
 let relay: OutboxRelay;
+let store: PgDispatchStore;
+let stream: StreamAttemptLog;
 /** Appends of these event types fail once each (the stream does not take them now). */
 const failOnce = new Set<string>();
+const POLICY: DispatchPolicy = { ...DEFAULT_POLICY, retryBaseMs: 100, retryMaxMs: 400, leaseMs: 1_500, startAckMs: 300 };
+
+/** A PlacementStarted that gets no acknowledgement: the append waits until `release()`, then fails; the event stays "in the client's buffer". */
+interface StuckStart {
+  event?: OrderEvent;
+  msgId?: string;
+  reached: Promise<void>;
+  release: () => void;
+}
+let stuck: { start: StuckStart; reached: () => void; released: Promise<void> } | undefined;
+function stickNextStart(): StuckStart {
+  let reached!: () => void;
+  let release!: () => void;
+  const start: StuckStart = { reached: new Promise((r) => (reached = r)), release: () => release() };
+  stuck = { start, reached, released: new Promise((r) => (release = r)) };
+  return start;
+}
 
 before(async () => {
   await nats.start();
@@ -59,15 +81,25 @@ before(async () => {
   publisher = new EventPublisher(nc, TEST_NAMES);
   const znetClient = new ZnetClient({ baseUrl: znetUrl, code: CODE, password: PASSWORD, timeoutMs: 1_000 });
   const xstorClient = new XstorClient({ baseUrl: xstorUrl, token: TOKEN, timeoutMs: 1_000 });
-  const store = new PgDispatchStore(pool);
+  store = new PgDispatchStore(pool);
   await store.seedRoutes(readCatalogFile(CATALOG));
   await importCatalogs(pool, readCatalogFile(CATALOG), { znet: znetClient, xstor: xstorClient });
   stream = new StreamAttemptLog(nc, TEST_NAMES, publisher, logger);
   const facts: AttemptLog = {
-    append: async (event: OrderEvent, msgId: string) => {
+    append: async (event: OrderEvent, msgId: string, timeoutMs?: number) => {
       if (failOnce.delete(event.type)) throw new Error(`simulated: the stream did not take ${event.type}`);
-      await stream.append(event, msgId);
+      const s = stuck;
+      if (s !== undefined && event.type === "PlacementStarted") {
+        stuck = undefined;
+        s.start.event = event;
+        s.start.msgId = msgId;
+        s.reached();
+        await s.released;
+        throw new Error("simulated: no acknowledgement (NATS restarting)");
+      }
+      await stream.append(event, msgId, timeoutMs);
     },
+    startRecorded: (orderId, reference, placeCall) => stream.startRecorded(orderId, reference, placeCall),
     history: (orderId) => stream.history(orderId),
     handled: (orderId, createdSeq) => stream.handled(orderId, createdSeq),
   };
@@ -76,7 +108,7 @@ before(async () => {
     store,
     facts,
     providers: providerRegistry([new ZnetProvider(znetClient), new XstorProvider(xstorClient)]),
-    policy: { ...DEFAULT_POLICY, retryBaseMs: 100, retryMaxMs: 400, leaseMs: 1_500 },
+    policy: POLICY,
     kick: () => undefined,
     logger,
     metrics: new DispatchMetrics(new Registry()),
@@ -114,6 +146,35 @@ describe("a provider's answer is on the stream before the next PlacementStarted"
     const after = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event.type] : []));
     assert.deepEqual(types.slice(0, 3), ["PlacementStarted:znet", "PlacementAnswered:znet", "PlacementStarted:xstor"], `stream order: ${types.join(", ")}`);
     assert.ok(after.includes("OrderSent"), `x-stor accepted: ${after.join(", ")}`);
+  });
+
+  it("a PlacementStarted nobody acknowledged while its lease ran out (its copy reaches the stream later): the reconcile that took over put the start on the stream first; the stream reads start → answer, once, and the row is the stream's fold", async () => {
+    const p = player("start-late");
+    const order = created(p);
+    await stream.append(order, `OrderCreated:${order.orderId}`);
+    const start = stickNextStart();
+
+    const first = handler.handle(order, { seq: 1, deliveryCount: 1 });
+    await start.reached;
+    await sleep(POLICY.leaseMs + 200);
+    // Another delivery (another replica) after the lease: the placement is reconciled; znet does not know the reference.
+    const second = await handler.handle(order, { seq: 1, deliveryCount: 2 });
+    assert.ok("retryAfterMs" in second, `not found once: unclear, asked again later (got ${JSON.stringify(second)})`);
+    start.release();
+    const firstOutcome = await first;
+    assert.ok("retryAfterMs" in firstOutcome, `the first handler gave up without placing (got ${JSON.stringify(firstOutcome)})`);
+    await relay.drain();
+    // The first handler's copy of its PlacementStarted reaches the stream at last (the NATS client's buffer on reconnect).
+    await stream.append(start.event!, start.msgId!);
+
+    const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
+    const types = history.map((e) => e.type);
+    assert.deepEqual(types, ["OrderCreated", "PlacementStarted", "ReconcileAnswered"], `stream order: ${types.join(", ")}`);
+    const live = await store.get(order.orderId);
+    assert.ok(live?.state === "unknown", `the placement is unknown after one "not found" (row: ${live?.state})`);
+    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
+    assert.equal(znet.placeCalls(live.reference), 0, "no place request went out");
+    assert.equal(znet.checkCalls(live.reference), 1, "the reconcile asked znet once");
   });
 });
 
@@ -158,3 +219,13 @@ describe("the history look-up of a first delivery (from the OrderCreated's seque
     assert.equal(row?.state, "sent", `restored from the stream and reconciled (got ${row?.state})`);
   });
 });
+
+/** The row without what is not a fact (lease, next-check time, version, write time). */
+function facts(row: DispatchRow | null): Record<string, unknown> | null {
+  if (row === null) return null;
+  const { version: _v, updatedAt: _u, ...rest } = row as DispatchRow & { leaseUntil?: unknown; nextTryAt?: unknown };
+  const r: Record<string, unknown> = { ...rest };
+  delete r["leaseUntil"];
+  delete r["nextTryAt"];
+  return r;
+}

@@ -4,13 +4,15 @@
  * and an order without a dispatch row is looked up in its own history before anything is placed.
  */
 import { jetstreamManager, type JetStreamManager, type MsgRequest, type NextMsgRequest } from "@nats-io/jetstream";
-import { readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
+import { decodeEvent, readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
 import type { EventNames, EventType, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
 
 export interface AttemptLog {
-  /** Append a fact to the order's stream and wait for the stream's acknowledgement (throws when it cannot). */
-  append(event: OrderEvent, msgId: string): Promise<void>;
+  /** Append a fact to the order's stream and wait (at most `timeoutMs`, default 5 s) for the stream's acknowledgement (throws when it cannot). */
+  append(event: OrderEvent, msgId: string, timeoutMs?: number): Promise<void>;
+  /** Whether the order's latest PlacementStarted on the stream is the one of this reference and place call. */
+  startRecorded(orderId: string, reference: string, placeCall: number): Promise<boolean>;
   /** The order's events in stream order (malformed messages are logged and left out). */
   history(orderId: string): Promise<OrderEvent[]>;
   /**
@@ -35,13 +37,20 @@ export class StreamAttemptLog implements AttemptLog {
     private readonly logger: Logger,
   ) {}
 
-  async append(event: OrderEvent, msgId: string): Promise<void> {
-    await this.publisher.publish(event, { msgId });
+  async append(event: OrderEvent, msgId: string, timeoutMs?: number): Promise<void> {
+    await this.publisher.publish(event, timeoutMs === undefined ? { msgId } : { msgId, timeoutMs });
+  }
+
+  async startRecorded(orderId: string, reference: string, placeCall: number): Promise<boolean> {
+    const subject = this.names.orderEvent(orderId, "PlacementStarted");
+    const stored = await (await this.manager()).streams.getMessage(this.names.stream, { last_by_subj: subject });
+    if (stored === null) return false;
+    const decoded = decodeEvent(stored.data, subject);
+    return decoded.ok && decoded.event.type === "PlacementStarted" && decoded.event.data.reference === reference && decoded.event.data.placeCall === placeCall;
   }
 
   async handled(orderId: string, createdSeq?: number): Promise<boolean> {
-    this.jsm ??= jetstreamManager(this.nc, { checkAPI: false });
-    const jsm = await this.jsm;
+    const jsm = await this.manager();
     if (createdSeq !== undefined) {
       // The first message of the order's subjects after its OrderCreated (the server scans forward from
       // there: cheap for a fresh order near the stream's end). None: nothing was written for it yet.
@@ -54,6 +63,11 @@ export class StreamAttemptLog implements AttemptLog {
     // Last message by literal subject: answered from the stream's subject index, one round trip for all.
     const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.orderEvent(orderId, type) })));
     return found.some((m) => m !== null);
+  }
+
+  private manager(): Promise<JetStreamManager> {
+    this.jsm ??= jetstreamManager(this.nc, { checkAPI: false });
+    return this.jsm;
   }
 
   async history(orderId: string): Promise<OrderEvent[]> {

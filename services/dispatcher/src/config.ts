@@ -154,6 +154,8 @@ export function dispatchPolicy(config: DispatcherConfig): DispatchPolicy {
     retryBaseMs: config.reconcileBaseMs,
     retryMaxMs: config.reconcileMaxDelayMs,
     leaseMs: timeoutMs + config.leaseMarginMs,
+    // Waiting for PlacementStarted's acknowledgement uses half the margin: the call's timeout still fits in the lease after it.
+    startAckMs: Math.max(250, Math.floor(config.leaseMarginMs / 2)),
     priceGuard: config.priceGuard,
     dispatchDeadlineMs: config.dispatchDeadlineMs,
   };

@@ -12,7 +12,6 @@ import {
   afterPlace,
   afterReconcile,
   beginPlace,
-  unclaimPlace,
   claimForReconcile,
   DEFAULT_POLICY,
   holdBack,
@@ -27,6 +26,7 @@ import {
   type Offer,
   type OpenRow,
   type OrderInput,
+  type PlacingRow,
   type ReadyRow,
   type ReviewRow,
 } from "./dispatch.js";
@@ -90,10 +90,17 @@ class Drive {
     return d;
   }
 
-  /** A place claim undone: PlacementStarted could not be written (NATS down), so no request went out and nothing is on the stream. */
-  placeUndone(): void {
+  /** A place claim whose PlacementStarted the stream never acknowledged (NATS away): the claim stands, no request went out, nothing on the stream. */
+  claimUnacknowledged(): void {
     assert.equal(this.row.state, "ready");
-    this.row = unclaimPlace(beginPlace(this.row as ReadyRow, this.now(), policy), this.now());
+    this.row = beginPlace(this.row as ReadyRow, this.now(), policy);
+  }
+
+  /** The reconcile of a `placing` row puts its start on the stream first (the handler's `ensureStart`). */
+  startAgain(): void {
+    assert.equal(this.row.state, "placing");
+    const placing = this.row as PlacingRow;
+    this.stream.push(makeEvent("PlacementStarted", origin, placementStarted(placing), placing.updatedAt, this.id()));
   }
 
   reconcile(result: CheckResult): Decision {
@@ -141,9 +148,14 @@ function assertSameRow(drive: Drive): void {
 }
 
 describe("dispatch row as a fold of the stream", () => {
-  it("a place claim undone because PlacementStarted could not be written (found by the chaos run): the same row as the stream's", () => {
+  it("a place claim whose PlacementStarted was not acknowledged (found by the chaos run): it stands; the reconcile appends the start first, then its answers — the same row as the stream's", () => {
     const drive = new Drive([znetOffer]);
-    drive.placeUndone();
+    drive.claimUnacknowledged();
+    drive.startAgain();
+    drive.reconcile({ kind: "not_found", message: "kayit bulunamadi" });
+    assertSameRow(drive);
+    drive.reconcile({ kind: "not_found", message: "kayit bulunamadi" });
+    assert.equal(drive.row.state, "ready", "twice not found: placed again with the same reference");
     drive.place({ kind: "accepted", cost: "10.12", balance: "90.00", providerOrderId: "z-1", pin: null });
     assert.equal(drive.row.state, "sent");
     assertSameRow(drive);

@@ -14,6 +14,7 @@
  * restored from it (dispatch-fold.ts) and the attempt is reconciled by its recorded reference.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ACK, causedBy, factMsgId, makeEvent, type DeliveryContext, type HandlerOutcome } from "@pinflow/bus";
 import type { EventOf, HoldReason, OrderEvent, ProviderName } from "@pinflow/contracts";
 import type { Permit, CallOutcome } from "@pinflow/limits";
@@ -40,7 +41,6 @@ import {
   type ReadyRow,
   type ReviewRow,
   type DispatchRow,
-  unclaimPlace,
 } from "./dispatch.js";
 import type { AttemptLog } from "./attempt-log.js";
 import { foldDispatch, placementAnswered, placementStarted, reconcileAnswered } from "./dispatch-fold.js";
@@ -93,6 +93,8 @@ const RACE_RETRY_MS = 250;
 const MIN_HELD_RETRY_MS = 100;
 /** Come back after this when the stream did not take a PlacementStarted. */
 const STREAM_RETRY_MS = 1_000;
+/** Pause between asks for PlacementStarted's acknowledgement. */
+const START_ASK_PAUSE_MS = 200;
 /**
  * A first delivery with at most this many OrderCreated behind it is near the stream's end: its
  * history look-up scans forward from it (one request). Others (redeliveries, a deep backlog, a
@@ -200,7 +202,7 @@ export class DispatchHandler {
     if (found === null) return false;
     if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return false;
     const at = this.clock();
-    const outbox = this.outbox(event, fold.pending, found.generation);
+    const outbox = this.outbox(event, fold.pending, found.generation, at);
     const fields = { state: found.state, reference: found.state === "unrouted" ? null : found.reference, pendingEvents: fold.pending.map((e) => e.type) };
     if (current === null) {
       const restored: DispatchRow = { ...found, version: 1, updatedAt: at };
@@ -222,7 +224,7 @@ export class DispatchHandler {
     const offers = await this.deps.store.offers(order.packageId);
     for (let draw = 0; draw < REFERENCE_DRAWS; draw++) {
       const d = openOrder(order, offers, configured, this.newReference(), this.clock(), this.deps.policy);
-      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events, d.row.generation));
+      const result = await this.deps.store.insert(d.row, this.outbox(event, d.events, d.row.generation, d.row.updatedAt));
       if (result === "exists") return RACED;
       if (result === "reference_taken") {
         log.warn("reference already taken; drawing another");
@@ -269,14 +271,14 @@ export class DispatchHandler {
       await this.release(permit, NO_CALL, log);
       return RACED;
     }
-    try {
-      // The attempt is on the order's stream before the request goes out (I1, I5).
-      const started = makeEvent("PlacementStarted", causedBy(event), placementStarted(placing), this.clock(), this.newId());
-      await this.deps.facts.append(started, factMsgId(started, `${placing.reference}:${placing.placeCalls}`));
-    } catch (error) {
+    // The attempt is on the order's stream before the request goes out (I1, I5).
+    const started = makeEvent("PlacementStarted", causedBy(event), placementStarted(placing), this.clock(), this.newId());
+    if (!(await this.appendStart(started, placing, log))) {
+      // Stored or not, we cannot tell, and a copy may still reach the stream later (the NATS client sends
+      // what it holds when it reconnects). So the claim stands, unsent: once its lease ends the placement is
+      // reconciled, and the reconcile puts this same start on the stream before anything else (I5).
       await this.release(permit, NO_CALL, log);
-      await this.deps.store.update(unclaimPlace(placing, this.clock()), []).catch(() => false);
-      log.warn({ err: error, provider: row.provider, reference: row.reference }, "could not write PlacementStarted to the stream; not placed, will try again");
+      log.warn({ provider: row.provider, reference: row.reference }, "the stream did not acknowledge PlacementStarted; not placed — the claimed placement is reconciled when its lease ends");
       return { retryAfterMs: STREAM_RETRY_MS };
     }
     log.info({ provider: row.provider, reference: row.reference, offer: row.offerIndex, placeCalls: placing.placeCalls }, "placing order");
@@ -357,8 +359,50 @@ export class DispatchHandler {
     return this.outcome(d);
   }
 
+  /**
+   * Append a claimed placement's PlacementStarted and wait for the stream's acknowledgement, asking
+   * again under the same msgID (the stream keeps one copy) for at most `startAckMs` from the claim, so
+   * that the request still fits in the lease. True once acknowledged (stored now or before).
+   */
+  private async appendStart(started: OrderEvent, placing: PlacingRow, log: Logger): Promise<boolean> {
+    const msgId = factMsgId(started, `${placing.reference}:${placing.placeCalls}`);
+    const until = placing.updatedAt.getTime() + this.deps.policy.startAckMs;
+    for (let ask = 1; ; ask++) {
+      const left = until - this.clock().getTime();
+      if (left <= 0) return false;
+      try {
+        await this.deps.facts.append(started, msgId, left);
+        if (ask > 1) log.info({ reference: placing.reference, asks: ask }, "PlacementStarted acknowledged after asking again");
+        return true;
+      } catch (error) {
+        log.warn({ err: error, reference: placing.reference, ask }, "the stream did not acknowledge PlacementStarted");
+        await sleep(Math.min(START_ASK_PAUSE_MS, Math.max(0, until - this.clock().getTime())));
+      }
+    }
+  }
+
+  /**
+   * A `placing` row being reconciled: its handler claimed it and may or may not have had its
+   * PlacementStarted acknowledged (a crash, or the stream away). The start goes on the stream before the
+   * reconcile's own answers, so the stream reads as the row does (I5); a late copy from the first
+   * handler is then a duplicate. False when the stream cannot be reached now.
+   */
+  private async ensureStart(event: EventOf<"OrderCreated">, row: PlacingRow, log: Logger): Promise<boolean> {
+    try {
+      if (await this.deps.facts.startRecorded(row.orderId, row.reference, row.placeCalls)) return true;
+      const started = makeEvent("PlacementStarted", causedBy(event), placementStarted(row), row.updatedAt, this.newId());
+      await this.deps.facts.append(started, factMsgId(started, `${row.reference}:${row.placeCalls}`));
+      log.warn({ provider: row.provider, reference: row.reference, placeCalls: row.placeCalls }, "a claimed placement's PlacementStarted was not on the stream; appended before reconciling");
+      return true;
+    } catch (error) {
+      log.warn({ err: error, reference: row.reference }, "cannot put the claimed placement's start on the stream now; reconciling later");
+      return false;
+    }
+  }
+
   /** Ask the provider about the reference of an open row before anything else (I1). */
   private async reconcile(event: EventOf<"OrderCreated">, row: OpenRow, log: Logger): Promise<HandlerOutcome | Raced> {
+    if (row.state === "placing" && !(await this.ensureStart(event, row, log))) return { retryAfterMs: STREAM_RETRY_MS };
     const provider = this.deps.providers.get(row.provider);
     if (provider === undefined) {
       // The order may exist at a provider we can no longer talk to: keep it open and loud, never guess.
@@ -431,7 +475,7 @@ export class DispatchHandler {
 
   /** A decision made without a provider call (e.g. the bound of place requests is reached): commit it, or re-read on a lost race. */
   private async reviewWithoutCall(event: EventOf<"OrderCreated">, d: Decision<ReviewRow>, log: Logger): Promise<HandlerOutcome | Raced> {
-    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation)))) return RACED;
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation, d.row.updatedAt)))) return RACED;
     this.deps.kick();
     this.deps.metrics.outcome(d.row.provider, "review");
     log.error({ provider: d.row.provider, reference: d.row.reference, message: d.row.message }, "order needs a person; ReviewRequired");
@@ -476,7 +520,7 @@ export class DispatchHandler {
     const held = holdBack(row, { reason, message: holdMessage(row.provider, reason) }, retryAfterMs, this.clock(), this.deps.policy);
     if (held.kind === "wait") return { retryAfterMs: held.retryAfterMs };
     const d = held.decision;
-    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation)))) return RACED;
+    if (!(await this.deps.store.update(d.row, this.outbox(event, d.events, d.row.generation, d.row.updatedAt)))) return RACED;
     if (d.events.length > 0) this.deps.kick();
     this.observeHolds(d, log);
     if (d.row.state === "review") {
@@ -546,7 +590,7 @@ export class DispatchHandler {
   private async commit(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, log: Logger, facts: OutboxEntry[] = []): Promise<void> {
     let written: boolean;
     try {
-      written = await this.deps.store.update(d.row, [...facts, ...this.outbox(event, d.events, d.row.generation)]);
+      written = await this.deps.store.update(d.row, [...facts, ...this.outbox(event, d.events, d.row.generation, d.row.updatedAt)]);
     } catch (error) {
       await this.deps.store.update(releaseLease(held, this.clock()), []).catch(() => false);
       throw error;
@@ -565,8 +609,9 @@ export class DispatchHandler {
     return { retryAfterMs: then.retryAfterMs };
   }
 
-  private outbox(cause: EventOf<"OrderCreated">, drafts: readonly EventDraft[], generation: number): OutboxEntry[] {
-    return outboxEntries(causedBy(cause), drafts, generation, this.clock(), this.newId);
+  /** A decision's events, stamped with the decision's own time `at` (a hold's `since` is its DispatchHeld's time: one reading of the clock). */
+  private outbox(cause: EventOf<"OrderCreated">, drafts: readonly EventDraft[], generation: number, at: Date): OutboxEntry[] {
+    return outboxEntries(causedBy(cause), drafts, generation, at, this.newId);
   }
 
   private observeAccepted(event: EventOf<"OrderCreated">, provider: string): void {

@@ -35,7 +35,12 @@ let gate: ProviderGate;
 
 /** How far the dispatcher's clock runs ahead of the real one. */
 let skew = 0;
-const clock = (): Date => new Date(Date.now() + skew);
+let lastReading = 0;
+/** The dispatcher's clock: real time plus `skew`, a millisecond on at least at every reading (so two readings never agree by chance). */
+const clock = (): Date => {
+  lastReading = Math.max(Date.now() + skew, lastReading + 1);
+  return new Date(lastReading);
+};
 /** Let `ms` pass for the dispatcher (its stored due times come closer; the broker's timers do not move). */
 const skip = (ms: number): void => {
   skew += ms;
@@ -198,6 +203,8 @@ describe("dispatch money safety (PostgreSQL + NATS + gate + znet and x-stor simu
       assert.match(held.data.message, /znet calls are paused by an operator; the order waits/);
       const r = await row(order.orderId);
       assert.ok(r?.state === "ready" && r.hold?.reason === "provider_paused");
+      // One reading of the clock for the hold and its event: a rebuild (which takes `since` from the event) gives the same row.
+      assert.equal(r.hold.since.toISOString(), held.occurredAt, "the hold's since is its DispatchHeld's time");
       assert.equal(held.data.deadline, new Date(r.createdAt.getTime() + DEADLINE_MS).toISOString());
       // More deliveries while still paused: no new event.
       const heldBefore = await dispatched("znet", "held");

@@ -25,6 +25,13 @@ export interface DispatchPolicy {
   /** How long a handler holds the row while a provider call is in flight (longer than the call's timeout). */
   leaseMs: number;
   /**
+   * How long, in all, a claimed placement waits for the stream to acknowledge its PlacementStarted
+   * (asking again under the same msgID) before its request would no longer fit in the lease
+   * (at most `leaseMs` minus the call's timeout). After it, the placement stays claimed, unsent, and
+   * is reconciled once the lease ends — its start appended again first.
+   */
+  startAckMs: number;
+  /**
    * Place requests per reference, counted before each request goes out (so every path counts:
    * duplicate deliveries, races, crash-restarts): the first request plus re-places after proof.
    * At the bound, a further "not found" sends the order to review with the evidence.
@@ -54,6 +61,7 @@ export const DEFAULT_POLICY: DispatchPolicy = {
   retryBaseMs: 2_000,
   retryMaxMs: 60_000,
   leaseMs: 30_000,
+  startAckMs: 5_000,
   maxPlaceCalls: 2,
   priceGuard: { maxAgeMs: 7 * 24 * 60 * 60 * 1000, unknownPriceAllowed: [] },
   dispatchDeadlineMs: 30 * 60 * 1000,
@@ -479,16 +487,6 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
     nextTryAt: null,
     leaseUntil: leaseFrom(now, policy),
   };
-}
-
-/**
- * Give a claimed `placing` row back as `ready` when its PlacementStarted could not be written: the
- * request did not go out, so it is not counted.
- */
-export function unclaimPlace(row: PlacingRow, now: Date): ReadyRow {
-  // The step never happened as far as the stream knows (no PlacementStarted): its counters go back too,
-  // or the live row would count a step a rebuild cannot see (I5).
-  return { ...row, state: "ready", attempt: Math.max(0, row.attempt - 1), placeCalls: Math.max(0, row.placeCalls - 1), version: row.version + 1, updatedAt: now, leaseUntil: null };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */
