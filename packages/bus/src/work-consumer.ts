@@ -14,6 +14,8 @@ export const ACK: HandlerOutcome = { ack: true };
 export interface DeliveryContext {
   seq: number;
   deliveryCount: number;
+  /** How many messages of the consumer's filter follow this one, not yet delivered (the backlog behind it), when known. */
+  pending?: number;
 }
 
 export interface WorkConsumerOptions {
@@ -246,7 +248,7 @@ export class WorkConsumer {
         SpanKind.CONSUMER,
         extractTraceContext(msg.headers),
         { "pinflow.order_id": event.orderId, "messaging.consumer.group.name": this.opts.durable },
-        () => this.handler(event, { seq: msg.seq, deliveryCount: msg.info.deliveryCount }),
+        () => this.handler(event, { seq: msg.seq, deliveryCount: msg.info.deliveryCount, pending: msg.info.pending }),
       );
     } catch (error) {
       await this.failed(msg, event, error);

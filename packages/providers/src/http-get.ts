@@ -16,7 +16,20 @@ export interface HttpGetOptions {
   timeoutMs: number;
   /** Replies larger than this are abandoned. */
   maxBytes?: number;
+  /**
+   * Reuse an idle connection to the host (keep-alive): only for reads (status checks, balance,
+   * catalog). A placement always opens its own connection: on a reused one the server may close it
+   * just as the request goes out, and a placement that fails then is ambiguous (written or not?) and
+   * must be reconciled; a read that fails so is simply sent again, once, on a fresh connection.
+   */
+  reuseConnection?: boolean;
 }
+
+/** The shared keep-alive agents of reads (an idle connection is closed a second before the server's Keep-Alive hint says it would). */
+const READ_AGENTS = {
+  "http:": new http.Agent({ keepAlive: true }),
+  "https:": new https.Agent({ keepAlive: true }),
+};
 
 const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -29,26 +42,48 @@ function describe(err: unknown): string {
 }
 
 /** GET `url`; the reply body is decoded as UTF-8. */
-export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome> {
+export async function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome> {
+  if (opts.reuseConnection !== true) return getOnce(url, opts, false);
+  const deadline = Date.now() + opts.timeoutMs;
+  const first = await getOnce(url, opts, true);
+  // A reused connection the server had closed fails before any reply: a read is sent again on a new one.
+  if (first.ok || !first.staleConnection) return strip(first);
+  const left = deadline - Date.now();
+  if (left <= 0) return strip(first);
+  return strip(await getOnce(url, { ...opts, timeoutMs: left }, false));
+}
+
+type Attempt = HttpGetOutcome & { staleConnection?: boolean };
+
+function strip(outcome: Attempt): HttpGetOutcome {
+  if (outcome.staleConnection === undefined) return outcome;
+  const { staleConnection: _stale, ...rest } = outcome;
+  return rest as HttpGetOutcome;
+}
+
+function getOnce(url: URL, opts: HttpGetOptions, reuse: boolean): Promise<Attempt> {
   const where = `GET ${redactUrl(url)}`;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   return new Promise((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     let req: http.ClientRequest | undefined;
-    const finish = (outcome: HttpGetOutcome): void => {
+    const finish = (outcome: Attempt): void => {
       if (settled) return;
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
       resolve(outcome);
     };
-    const fail = (what: string): void => {
-      finish({ ok: false, cause: redactUrl(`${what} (${where})`) });
+    let replied = false;
+    const fail = (what: string, stale = false): void => {
+      finish({ ok: false, cause: redactUrl(`${what} (${where})`), ...(stale ? { staleConnection: true } : {}) });
       req?.destroy();
     };
     try {
       const lib = url.protocol === "https:" ? https : http;
-      req = lib.get(url, { agent: false, headers: { accept: "*/*", "user-agent": "pinflow", ...opts.headers } }, (res) => {
+      const agent = reuse ? READ_AGENTS[url.protocol === "https:" ? "https:" : "http:"] : false;
+      req = lib.get(url, { agent, headers: { accept: "*/*", "user-agent": "pinflow", ...opts.headers } }, (res) => {
+        replied = true;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
@@ -66,7 +101,7 @@ export function httpGet(url: URL, opts: HttpGetOptions): Promise<HttpGetOutcome>
           if (!res.complete) fail("connection dropped while reading the reply");
         });
       });
-      req.on("error", (err) => fail(`request failed: ${describe(err)}`));
+      req.on("error", (err) => fail(`request failed: ${describe(err)}`, reuse && req?.reusedSocket === true && !replied));
       timer = setTimeout(() => fail(`timeout after ${opts.timeoutMs} ms`), opts.timeoutMs);
     } catch (err) {
       fail(`request not sent: ${describe(err)}`);

@@ -7,10 +7,13 @@
  *   stream by the reconcile that takes the placement over, before that reconcile's answers.
  * The handler is built here on the real store, stream and simulators, with no outbox relay running,
  * so the order of events on the stream does not depend on a race with the relay.
+ *
+ * Also here: the history look-up of a first delivery (one request from the OrderCreated's sequence)
+ * still finds an attempt the stream has when the row is lost, and its answers match the look-ups by subject.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ACK, connectNats, ensureOrderStream, EventPublisher, readOrderHistory, type NatsConnection } from "@pinflow/bus";
+import { ACK, causedBy, connectNats, ensureOrderStream, EventPublisher, makeEvent, readOrderHistory, type NatsConnection } from "@pinflow/bus";
 import type { OrderEvent } from "@pinflow/contracts";
 import { createPool, OutboxRelay, type Pool } from "@pinflow/pg";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
@@ -32,6 +35,7 @@ import { providerRegistry, XstorProvider, ZnetProvider } from "./providers.js";
 import { prepareDatabase } from "./runtime.js";
 
 const CODE = "5550007777";
+const OPERATOR = { operator: "op-1", reason: "customer asked" };
 const PASSWORD = "answer-Şifre&7";
 const TOKEN = "answer-xstor-token";
 
@@ -42,6 +46,7 @@ const db = new TestDatabase("dispatcher_answer_order");
 let pool: Pool;
 let nc: NatsConnection;
 let handler: DispatchHandler;
+let publisher: EventPublisher;
 let relay: OutboxRelay;
 let store: PgDispatchStore;
 let stream: StreamAttemptLog;
@@ -73,7 +78,7 @@ before(async () => {
   const [znetUrl, xstorUrl] = [await znet.start(), await xstor.start()];
   nc = await connectNats({ servers: nats.url, name: "dispatcher-answer-order-test", logger });
   await ensureOrderStream(nc, TEST_NAMES);
-  const publisher = new EventPublisher(nc, TEST_NAMES);
+  publisher = new EventPublisher(nc, TEST_NAMES);
   const znetClient = new ZnetClient({ baseUrl: znetUrl, code: CODE, password: PASSWORD, timeoutMs: 1_000 });
   const xstorClient = new XstorClient({ baseUrl: xstorUrl, token: TOKEN, timeoutMs: 1_000 });
   store = new PgDispatchStore(pool);
@@ -96,7 +101,7 @@ before(async () => {
     },
     startRecorded: (orderId, reference, placeCall) => stream.startRecorded(orderId, reference, placeCall),
     history: (orderId) => stream.history(orderId),
-    handled: (orderId) => stream.handled(orderId),
+    handled: (orderId, createdSeq) => stream.handled(orderId, createdSeq),
   };
   const pins = new PinCipher(generatePinKeyring());
   handler = new DispatchHandler({
@@ -170,6 +175,48 @@ describe("a provider's answer is on the stream before the next PlacementStarted"
     assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
     assert.equal(znet.placeCalls(live.reference), 0, "no place request went out");
     assert.equal(znet.checkCalls(live.reference), 1, "the reconcile asked znet once");
+  });
+});
+
+describe("the history look-up of a first delivery (from the OrderCreated's sequence)", () => {
+  it("answers as the look-ups by subject do: nothing after the OrderCreated, another service's event, a dispatcher fact, an outcome without an attempt", async () => {
+    const fresh = created(player("lookup-fresh"));
+    const freshSeq = (await publisher.publish(fresh, { once: true })).seq;
+    // Other orders' events after it do not count.
+    const other = created(player("lookup-other"));
+    await publisher.publish(other, { once: true });
+    await publisher.publish(makeEvent("DispatchFailed", causedBy(other), { reasonCode: "no_route", provider: null, providerCode: null, message: "no offer" }), { once: true });
+    assert.equal(await stream.handled(fresh.orderId, freshSeq), false, "only its OrderCreated on the stream");
+    assert.equal(await stream.handled(fresh.orderId), false);
+
+    // An event of the order that is not a dispatcher fact: the one request sees something, the look-ups by subject decide.
+    await publisher.publish(makeEvent("RecheckRequested", causedBy(fresh), { ...OPERATOR, attempt: 1 }), {});
+    assert.equal(await stream.handled(fresh.orderId, freshSeq), false, "a later event that is no dispatcher fact");
+
+    const failed = created(player("lookup-failed"));
+    const failedSeq = (await publisher.publish(failed, { once: true })).seq;
+    await publisher.publish(makeEvent("DispatchFailed", causedBy(failed), { reasonCode: "no_route", provider: null, providerCode: null, message: "no offer" }), { once: true });
+    assert.equal(await stream.handled(failed.orderId, failedSeq), true, "an outcome without an attempt");
+    assert.equal(await stream.handled(failed.orderId, 1), true, "a sequence before the OrderCreated only costs the look-ups by subject");
+  });
+
+  it("a first delivery of an order whose row is lost but whose stream shows its placement (a consumer created anew): reconciled by the recorded reference, never placed again", async () => {
+    const p = player("lookup-lost");
+    const order = created(p);
+    const seq = (await publisher.publish(order, { once: true })).seq;
+    const first = { seq, deliveryCount: 1, pending: 0 };
+    assert.deepEqual(await handler.handle(order, first), ACK);
+    await relay.drain();
+    const placeRequests = () => znet.requestLog().filter((l) => l.includes("pin_ekle") && l.includes(p)).length;
+    assert.equal(placeRequests(), 1);
+
+    // The dispatcher's database loses the order; its consumer delivers the OrderCreated as a first delivery again.
+    await pool.query("DELETE FROM dispatch WHERE order_id = $1", [order.orderId]);
+    await pool.query("DELETE FROM dispatch_reference WHERE order_id = $1", [order.orderId]);
+    assert.deepEqual(await handler.handle(order, first), ACK);
+    assert.equal(placeRequests(), 1, "not placed a second time");
+    const row = await new PgDispatchStore(pool).get(order.orderId);
+    assert.equal(row?.state, "sent", `restored from the stream and reconciled (got ${row?.state})`);
   });
 });
 

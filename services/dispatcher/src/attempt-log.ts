@@ -3,7 +3,7 @@
  * outbox): a PlacementStarted must be acknowledged by JetStream before its place request goes out,
  * and an order without a dispatch row is looked up in its own history before anything is placed.
  */
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager, type MsgRequest, type NextMsgRequest } from "@nats-io/jetstream";
 import { decodeEvent, readOrderHistory, type EventPublisher, type NatsConnection } from "@pinflow/bus";
 import type { EventNames, EventType, OrderEvent } from "@pinflow/contracts";
 import type { Logger } from "pino";
@@ -18,8 +18,10 @@ export interface AttemptLog {
   /**
    * Whether the stream holds any dispatcher fact of the order (an attempt, or an outcome written
    * before attempts were recorded): a cheap look-up by subject before reading the whole history.
+   * `createdSeq`, when given, is the stream sequence of the order's OrderCreated: every other event
+   * of an order comes after it, so when nothing of the order follows it, one request answers "no".
    */
-  handled(orderId: string): Promise<boolean>;
+  handled(orderId: string, createdSeq?: number): Promise<boolean>;
 }
 
 /** The dispatcher's facts that show an order was handled: the attempt started, or an outcome (older streams). */
@@ -47,8 +49,17 @@ export class StreamAttemptLog implements AttemptLog {
     return decoded.ok && decoded.event.type === "PlacementStarted" && decoded.event.data.reference === reference && decoded.event.data.placeCall === placeCall;
   }
 
-  async handled(orderId: string): Promise<boolean> {
+  async handled(orderId: string, createdSeq?: number): Promise<boolean> {
     const jsm = await this.manager();
+    if (createdSeq !== undefined) {
+      // The first message of the order's subjects after its OrderCreated (the server scans forward from
+      // there: cheap for a fresh order near the stream's end). None: nothing was written for it yet.
+      // Some message: it may or may not be a dispatcher fact; the look-ups by subject below decide.
+      // (STREAM.MSG.GET takes next_by_subj with seq since server 2.9; the client types only seq and last_by_subj for it.)
+      const request: NextMsgRequest = { next_by_subj: this.names.orderEvents(orderId), seq: createdSeq + 1 };
+      const next = await jsm.streams.getMessage(this.names.stream, request as unknown as MsgRequest);
+      if (next === null) return false;
+    }
     // Last message by literal subject: answered from the stream's subject index, one round trip for all.
     const found = await Promise.all(HANDLED_TYPES.map((type) => jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.orderEvent(orderId, type) })));
     return found.some((m) => m !== null);

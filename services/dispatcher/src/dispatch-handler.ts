@@ -95,6 +95,13 @@ const MIN_HELD_RETRY_MS = 100;
 const STREAM_RETRY_MS = 1_000;
 /** Pause between asks for PlacementStarted's acknowledgement. */
 const START_ASK_PAUSE_MS = 200;
+/**
+ * A first delivery with at most this many OrderCreated behind it is near the stream's end: its
+ * history look-up scans forward from it (one request). Others (redeliveries, a deep backlog, a
+ * consumer created anew over an old stream) use the look-ups by subject, whose cost does not grow
+ * with the stream.
+ */
+const FRESH_BACKLOG = 500;
 
 type Raced = { raced: true };
 const RACED: Raced = { raced: true };
@@ -116,8 +123,16 @@ export class DispatchHandler {
     this.defaultRetryAfterMs = deps.defaultRetryAfterMs ?? 10_000;
   }
 
-  /** WorkHandler: bound, so it can be passed to the WorkConsumer as is. */
-  readonly handle = async (event: OrderEvent, ctx: DeliveryContext): Promise<HandlerOutcome> => {
+  /** WorkHandler of the OrderCreated consumer (`ctx` is the OrderCreated's own delivery): bound, so it can be passed to the WorkConsumer as is. */
+  readonly handle = (event: OrderEvent, ctx: DeliveryContext): Promise<HandlerOutcome> => {
+    const fresh = ctx.deliveryCount === 1 && ctx.pending !== undefined && ctx.pending <= FRESH_BACKLOG;
+    return this.run(event, ctx, fresh ? ctx.seq : undefined);
+  };
+
+  /** The order's OrderCreated handled again for another delivery (an operator's dispatch again: `ctx` is that request's). */
+  readonly handleAgain = (created: OrderEvent, ctx: DeliveryContext): Promise<HandlerOutcome> => this.run(created, ctx, undefined);
+
+  private async run(event: OrderEvent, ctx: DeliveryContext, createdSeq: number | undefined): Promise<HandlerOutcome> {
     if (event.type !== "OrderCreated") return { reject: `unexpected event type ${event.type}` };
     const log = this.deps.logger.child({ orderId: event.orderId, eventId: event.id, delivery: ctx.deliveryCount });
     let historyChecked = false;
@@ -126,7 +141,7 @@ export class DispatchHandler {
       if (row === null && !historyChecked) {
         // No row: an order this dispatcher never saw, or one its lost database forgot. The stream knows.
         historyChecked = true;
-        if (await this.restore(event, null, log)) continue;
+        if (await this.restore(event, null, log, createdSeq)) continue;
       }
       const step = nextStep(row, this.clock(), this.deps.policy);
       let outcome: HandlerOutcome | Raced;
@@ -169,16 +184,16 @@ export class DispatchHandler {
       log.info("lost a race for the order's row; reading it again");
     }
     return { retryAfterMs: RACE_RETRY_MS };
-  };
+  }
 
   /**
    * Restore the order's row from its stream when the stream knows more than the row (`current`, or
    * none): any attempt fact, or a dispatcher outcome. Outputs the stream lacks are appended again
    * (outbox, same msgIDs). True when a row was written (read it again); false to go on as today.
    */
-  private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger): Promise<boolean> {
-    // Most orders were never handled: one look-up by subject says so without reading their history.
-    if (!(await this.deps.facts.handled(event.orderId))) return false;
+  private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger, createdSeq?: number): Promise<boolean> {
+    // Most orders were never handled: a look-up says so without reading their history.
+    if (!(await this.deps.facts.handled(event.orderId, createdSeq))) return false;
     const history = await this.deps.facts.history(event.orderId);
     // The delivered OrderCreated is on the stream: an empty history means it could not be read, not "never handled".
     if (history.length === 0) throw new HistoryUnavailable(`the history of order ${event.orderId} could not be read`);

@@ -117,3 +117,38 @@ test("update: a compare-and-set on the version; a lost one writes neither the ro
   assert.deepEqual([stored?.version, stored?.reference], [2, row.reference], "the row is unchanged");
   assert.deepEqual(await outboxOf(row.orderId), [`PlacementStarted:${row.orderId}:1`]);
 });
+
+const referencesOf = async (orderId: string) =>
+  (await pool.query<{ reference: string }>("SELECT reference FROM dispatch_reference WHERE order_id = $1 ORDER BY reference", [orderId])).rows.map((r) => r.reference);
+
+test("update: a new reference is claimed for the order with the row; a kept reference is not claimed again", async () => {
+  const row = readyRow(randomUUID(), reference());
+  assert.equal(await store.insert(row, []), "inserted");
+  const placing = { ...row, state: "placing" as const, version: 2, placeCalls: 1 };
+  assert.equal(await store.update(placing, [started(row)]), true);
+  const fresh = reference();
+  const next = { ...row, version: 3, offerIndex: 1, reference: fresh };
+  assert.equal(await store.update(next, [{ ...started(row), msgId: "next-offer" }]), true);
+  assert.deepEqual((await placed(row.orderId))?.reference, fresh);
+  assert.deepEqual(await referencesOf(row.orderId), [row.reference, fresh].sort());
+  const owner = await pool.query<{ provider: string; offer_index: number }>("SELECT provider, offer_index FROM dispatch_reference WHERE reference = $1", [fresh]);
+  assert.deepEqual(owner.rows, [{ provider: "znet", offer_index: 1 }]);
+  assert.deepEqual(await outboxOf(row.orderId), [`PlacementStarted:${row.orderId}:1`, "next-offer"]);
+});
+
+test("update: of many handlers writing the same version at once, exactly one wins; only its events are queued and only its reference is claimed", async () => {
+  for (let round = 0; round < 5; round++) {
+    const row = readyRow(randomUUID(), reference());
+    assert.equal(await store.insert(row, []), "inserted");
+    // Half keep the row's reference (the claim), half take a new one (the next offer): all from version 1.
+    const writers = Array.from({ length: 8 }, (_, i) => ({ ...row, version: 2, placeCalls: i + 1, reference: i % 2 === 0 ? row.reference : reference() }));
+    const results = await Promise.all(writers.map((w, i) => store.update(w, [{ ...started(row), msgId: `writer-${i}` }])));
+    const winners = results.flatMap((won, i) => (won ? [i] : []));
+    assert.equal(winners.length, 1, `one winner, got ${JSON.stringify(results)}`);
+    const winner = writers[winners[0]!]!;
+    const stored = await placed(row.orderId);
+    assert.deepEqual([stored?.version, stored?.placeCalls, stored?.reference], [2, winner.placeCalls, winner.reference]);
+    assert.deepEqual(await outboxOf(row.orderId), [`writer-${winners[0]}`]);
+    assert.deepEqual(await referencesOf(row.orderId), [...new Set([row.reference, winner.reference])].sort(), "no reference of a losing write");
+  }
+});

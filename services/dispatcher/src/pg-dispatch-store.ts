@@ -1,5 +1,5 @@
 import { HoldReason, Money, ProviderName, ReasonCode } from "@pinflow/contracts";
-import { enqueueEvents, inTransaction, prepared, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
+import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool, type Queryable } from "@pinflow/pg";
 import { z } from "zod";
 import type { Catalog } from "./catalog.js";
 import type { DispatchRow, Hold, Offer, PastAttempt, Placement } from "./dispatch.js";
@@ -328,6 +328,28 @@ export class PgDispatchStore implements DispatchStore {
     const values = toDb(row);
     // created_at too: a new dispatch generation (an operator's "dispatch again") opens the row anew.
     const set = COLUMNS.filter((c) => c !== "order_id");
+    // Most writes keep the reference the row already holds (the claim, the answer's commit), and that
+    // reference was claimed for this order when it was first written (insert, insertRows, or a
+    // transaction below): then the row and its outbox rows go in one statement, atomic by itself.
+    const fast = await this.pool.query<{ updated: number; current: number }>(
+      prepared(
+        `WITH current AS (SELECT 1 FROM dispatch WHERE order_id = $1 AND version = $${set.length + 2}),
+         updated AS (
+           UPDATE dispatch SET ${set.map((c, i) => `${c} = $${i + 2}`).join(", ")}
+            WHERE order_id = $1 AND version = $${set.length + 2} AND reference IS NOT DISTINCT FROM $${set.indexOf("reference") + 2}
+           RETURNING order_id),
+         queued AS (
+           INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
+           SELECT q.* FROM (${selectOutboxRows(`$${set.length + 3}`)}) q WHERE EXISTS (SELECT 1 FROM updated))
+         SELECT (SELECT count(*)::int FROM updated) AS updated, (SELECT count(*)::int FROM current) AS current`,
+        [row.orderId, ...set.map((c) => values[c]), row.version - 1, outboxDocument(events)],
+      ),
+    );
+    const { updated, current } = fast.rows[0]!;
+    if (updated === 1) return true;
+    // Not the version we hold: another handler wrote first.
+    if (current === 0) return false;
+    // The row takes a new reference (the next offer, a restore, a new generation): claim it in the transaction.
     try {
       return await inTransaction(this.pool, async (client) => {
         const r = await client.query(

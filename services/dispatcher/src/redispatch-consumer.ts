@@ -12,13 +12,13 @@ import { HistoryUnavailable, type DispatchHandler } from "./dispatch-handler.js"
 /** The redispatch consumer's durable name is `names.durable(REDISPATCH_CONSUMER)`. */
 export const REDISPATCH_CONSUMER = "dispatcher-redispatch";
 
-export function redispatchHandler(handler: Pick<DispatchHandler, "handle">, facts: Pick<AttemptLog, "history">): WorkHandler {
+export function redispatchHandler(handler: Pick<DispatchHandler, "handleAgain">, facts: Pick<AttemptLog, "history">): WorkHandler {
   return async (event, ctx) => {
     if (event.type !== "RedispatchRequested") return { reject: `unexpected event type ${event.type}` };
     const history = await facts.history(event.orderId);
     const created = history.find((e): e is EventOf<"OrderCreated"> => e.type === "OrderCreated");
     // The request was decided from this history: without its OrderCreated it could not be read now.
     if (created === undefined) throw new HistoryUnavailable(`the OrderCreated of order ${event.orderId} could not be read`);
-    return handler.handle(created, ctx);
+    return handler.handleAgain(created, ctx);
   };
 }

@@ -37,6 +37,8 @@ export const XSTOR_DEFAULT_PLAYER_PARAM = "uid";
 export const XSTOR_DEFAULT_EXTRA_PARAM = "server";
 
 const RESERVED_PARAMS = new Set(["qty", "order_uuid"]);
+/** A call that changes nothing at x-stor (see #get). */
+const READ = true;
 const PARAM_NAME = /^[A-Za-z0-9_.[\]-]{1,64}$/;
 /** What node:http accepts in a header value. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -96,7 +98,7 @@ export class XstorClient {
       const chunk = ids.slice(i, i + XSTOR_CHECK_BATCH_SIZE);
       const params: [string, string][] = [["orders", JSON.stringify(chunk)]];
       if (by === "uuid") params.push(["uuid", "1"]);
-      const reply = await this.#get("/client/api/check", params);
+      const reply = await this.#get("/client/api/check", params, READ);
       const parsed = reply.ok ? parseCheckReply(reply.body, reply.status, { ids: chunk, by }) : { kind: "unknown" as const, cause: reply.cause };
       for (const id of chunk) {
         const r: CheckResult =
@@ -117,17 +119,18 @@ export class XstorClient {
 
   /** `GET {base}/client/api/profile`. */
   async balance(): Promise<BalanceResult> {
-    const reply = await this.#get("/client/api/profile", []);
+    const reply = await this.#get("/client/api/profile", [], READ);
     return balanceOutcome(reply, parseBalanceReply, (t) => this.#scrub(t));
   }
 
   /** `GET {base}/client/api/products` (catalog import only; never per order). */
   async products(): Promise<XstorProductListResult> {
-    const reply = await this.#get("/client/api/products", []);
+    const reply = await this.#get("/client/api/products", [], READ);
     return productsOutcome(reply, parseProducts, (t) => this.#scrub(t));
   }
 
-  async #get(path: string, params: [string, string][]): Promise<HttpGetOutcome> {
+  /** `read`: a call that changes nothing at x-stor may reuse a connection (see httpGet); newOrder never does. */
+  async #get(path: string, params: [string, string][], read = false): Promise<HttpGetOutcome> {
     let url: URL;
     try {
       url = new URL(`${this.#base}${path}`);
@@ -136,7 +139,7 @@ export class XstorClient {
       return { ok: false, cause: `invalid x-stor base URL ${JSON.stringify(this.#scrub(this.#base))}` };
     }
     for (const [k, v] of params) url.searchParams.append(k, v);
-    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs, headers: { accept: "application/json", "api-token": this.#cfg.token } });
+    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs, headers: { accept: "application/json", "api-token": this.#cfg.token }, reuseConnection: read });
   }
 
   #scrub(text: string): string {

@@ -31,6 +31,8 @@ type ZnetCall = "pin_ekle" | "pin_kontrol" | "bakiye_kontrol" | "pin_listesi";
 
 /** znet takes the reference back as `tahsilat_api_islem_id`; it must be digits. */
 const REFERENCE = /^\d+$/;
+/** A call that changes nothing at znet (see #get). */
+const READ = true;
 
 export class ZnetClient {
   readonly #cfg: ZnetClientConfig;
@@ -63,7 +65,7 @@ export class ZnetClient {
 
   /** pin_kontrol for one reference. */
   async check(reference: string): Promise<CheckResult> {
-    const reply = await this.#get("pin_kontrol", { tahsilat_api_islem_id: reference });
+    const reply = await this.#get("pin_kontrol", { tahsilat_api_islem_id: reference }, READ);
     const result: CheckResult = reply.ok
       ? withRetryAfter(parseCheckReply(reply.body, reply.status), reply.retryAfterMs)
       : { kind: "unknown", cause: reply.cause };
@@ -72,13 +74,13 @@ export class ZnetClient {
 
   /** bakiye_kontrol. */
   async balance(): Promise<BalanceResult> {
-    const reply = await this.#get("bakiye_kontrol", {});
+    const reply = await this.#get("bakiye_kontrol", {}, READ);
     return balanceOutcome(reply, parseBalanceReply, (t) => this.#scrub(t));
   }
 
   /** pin_listesi (catalog import only; never per order). */
   async products(): Promise<ProductListResult> {
-    const reply = await this.#get("pin_listesi", {});
+    const reply = await this.#get("pin_listesi", {}, READ);
     return productsOutcome(reply, parseProductList, (t) => this.#scrub(t));
   }
 
@@ -90,14 +92,15 @@ export class ZnetClient {
     return url;
   }
 
-  async #get(call: ZnetCall, params: Record<string, string>): Promise<HttpGetOutcome> {
+  /** `read`: a call that changes nothing at znet may reuse a connection (see httpGet); pin_ekle never does. */
+  async #get(call: ZnetCall, params: Record<string, string>, read = false): Promise<HttpGetOutcome> {
     let url: URL;
     try {
       url = this.#url(call, params);
     } catch {
       return { ok: false, cause: `invalid znet base URL ${JSON.stringify(this.#scrub(this.#base))}` };
     }
-    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs });
+    return httpGet(url, { timeoutMs: this.#cfg.timeoutMs, reuseConnection: read });
   }
 
   #scrub(text: string): string {
