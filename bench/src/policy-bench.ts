@@ -44,6 +44,7 @@ import {
   replay,
   type CompletionRecord,
   type LearntSchedules,
+  type PendingRecord,
   type ScheduleShape,
 } from "@pinflow/status-poller/dist/adaptive.js";
 import { cadenceFor, decideCheck, newWatch, type CheckResult, type Watch } from "@pinflow/status-poller/dist/poll.js";
@@ -269,9 +270,20 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     // Newest first, as the store returns them.
     const newestFirst: CompletionRecord[] = [];
     for (let i = 1; i <= ring.length; i++) newestFirst.push(ring[(ringNext - i + ring.length) % ring.length]!);
+    // The pending watches, as the scheduler reads them from its watch table.
+    const pending: PendingRecord[] = [];
+    for (const w of watches) {
+      if (!w || w.state !== "watching") continue;
+      const sentAtMs = w.sentAt.getTime();
+      pending.push({ provider: w.provider, packageId: w.packageId, sentAtMs, lowerMs: w.lastPendingAt ? w.lastPendingAt.getTime() - sentAtMs : 0 });
+    }
     const started = performance.now();
-    result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt);
+    result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt, { pending });
     result.learnMs += performance.now() - started;
+    if (process.env.BENCH_DEBUG && result.refreshes % 10 === 0) {
+      const l = result.learnt.byPackage.values().next().value;
+      console.error(`t=${Math.round(nextRefresh / 60000)}m pending=${pending.length} ${l ? `n=${l.basis.samples} drift=${l.basis.drift} known=${Math.round(l.knownUntilMs / 1000)}s late=${Math.round(l.lateFromMs / 1000)}s D=${Math.round(l.maxGapMs / 1000)} h=${l.hazard} q*=${l.basis.tailQuantile} exp=${l.basis.expectedChecks.toFixed(2)}/${l.basis.budgetChecks.toFixed(2)} p95=${Math.round(l.basis.expectedDelayMs / 1000)}` : "preset"}`);
+    }
   };
 
   for (;;) {
@@ -308,7 +320,7 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     const next = decision.watch;
     watches[index] = next;
     if (decision.completion) {
-      const record: CompletionRecord = { ...decision.completion };
+      const record: CompletionRecord = { ...decision.completion, doneAtMs: T0 + time };
       if (window > 0) {
         if (ring.length < window) ring.push(record);
         else ring[ringNext] = record;

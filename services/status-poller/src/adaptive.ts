@@ -99,6 +99,7 @@
  */
 import type { ProviderName } from "@pinflow/contracts";
 import { checksBefore, earliestNextCheckMs, type CheckBudget } from "./check-budget.js";
+import { productLimit, sampleFromCurve, type SurvivalObservation } from "./survival.js";
 import { adaptiveCheckBudget, baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
 
 export const HOUR_MS = 3_600_000;
@@ -162,6 +163,8 @@ const DRIFT_MIN_SHIFT = 0.1;
 const DRIFT_MIN_KNOWN_SHARE = 0.8;
 /** An edge is compared only where each part has at least this many orders known to be done or not by then. */
 const DRIFT_MIN_KNOWN = 30;
+/** The estimate from completed and pending orders covers the ages where at least this many orders were seen (survival.ts). */
+const MIN_AT_RISK = 20;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -177,6 +180,26 @@ export interface CompletionSample {
 export interface CompletionRecord extends CompletionSample {
   provider: ProviderName;
   packageId: string;
+  /**
+   * When the check that found it done ran (epoch ms), so that the order was sent `upperMs` before.
+   * With it (and the pending watches: LearningContext) the learner estimates from completed and
+   * pending orders alike (survival.ts); without it, from the completions alone.
+   */
+  doneAtMs?: number;
+}
+
+/** A watch still pending: sent at `sentAtMs` (epoch ms), not done at its last pending check `lowerMs` after (0: none yet). */
+export interface PendingRecord {
+  provider: ProviderName;
+  packageId: string;
+  sentAtMs: number;
+  lowerMs: number;
+}
+
+/** What the learner needs beyond the completions to see the orders not done yet. */
+export interface LearningContext {
+  /** The pending watches (of adaptive providers), any order. */
+  pending: readonly PendingRecord[];
 }
 
 /**
@@ -290,6 +313,13 @@ export interface LearntSchedule {
   lateFromMs: number;
   lateCapMs: number;
   /**
+   * The last age the estimate covers (survival.ts: at least MIN_AT_RISK orders seen up to it):
+   * beyond it the schedule keeps the fallback preset's gaps, since nothing is known there yet (a
+   * cold start, a drift: the slow orders of the cohort are still pending). Infinity: learnt from
+   * completions alone.
+   */
+  knownUntilMs: number;
+  /**
    * The fallback preset's check times (ms after sent): up to `lateFromMs`, wherever orders finish,
    * no gap is longer than the preset's gap at the same time, so no group of orders waits longer
    * than under the preset (the objective, see learnSchedule).
@@ -303,7 +333,8 @@ export interface LearntSchedule {
 }
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
-export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor">;
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor"> &
+  Partial<Pick<LearntSchedule, "knownUntilMs">>;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -313,6 +344,10 @@ function clamp(x: number, lo: number, hi: number): number {
 export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
   const t = Math.max(0, elapsedMs);
   const cap = Math.max(s.minGapMs, s.capMs);
+  if (t >= (s.knownUntilMs ?? Infinity)) {
+    // Beyond what the estimate covers: the preset, as before anything was learnt.
+    return Math.round(clamp(presetGapAt(s.presetTimesMs, t), s.minGapMs, cap));
+  }
   if (t >= s.lateFromMs) {
     // Past everything observed, an order is most likely never to finish: the gap keeps growing past the cap.
     return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), Math.max(cap, s.lateCapMs)));
@@ -444,6 +479,7 @@ export function learnSchedule(
   policy: PollPolicy,
   scope: ScheduleBasis["scope"] = "package",
   drift = false,
+  knownUntilMs = Infinity,
 ): LearntSchedule | null {
   const n = valuesMs.length;
   if (n === 0 || n < settings.minSamples) return null;
@@ -487,6 +523,7 @@ export function learnSchedule(
       lateCapMs,
       presetTimesMs,
       tailPresetFactor,
+      knownUntilMs,
     };
     // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
     // (the per-watch budget enforces the hard bound; this keeps it from having to).
@@ -526,6 +563,7 @@ export function learnSchedule(
   if (!best) return null;
   return {
     ...best.shape,
+    knownUntilMs,
     basis: {
       scope,
       samples: n,
@@ -633,15 +671,16 @@ export function learnSchedules(
   records: readonly CompletionRecord[],
   settingsFor: (provider: ProviderName) => { settings: AdaptiveSettings; policy: PollPolicy } | null,
   previous: LearntSchedules = NO_SCHEDULES,
+  context?: LearningContext,
 ): LearntSchedules {
   interface Sample {
     values: number[];
-    intervals: CompletionSample[];
+    records: CompletionRecord[];
   }
   const add = (sample: Sample, r: CompletionRecord, window: number): void => {
     if (sample.values.length >= window) return;
     sample.values.push(sampleValueMs(r));
-    sample.intervals.push(r);
+    sample.records.push(r);
   };
   const packages = new Map<string, Sample & { provider: ProviderName }>();
   const providers = new Map<ProviderName, Sample>();
@@ -650,33 +689,73 @@ export function learnSchedules(
     if (!config) continue;
     const window = Math.max(1, config.settings.window);
     const key = packageKey(r.provider, r.packageId);
-    const pkg = packages.get(key) ?? { provider: r.provider, values: [], intervals: [] };
+    const pkg = packages.get(key) ?? { provider: r.provider, values: [], records: [] };
     add(pkg, r, window);
     packages.set(key, pkg);
-    const all = providers.get(r.provider) ?? { values: [], intervals: [] };
+    const all = providers.get(r.provider) ?? { values: [], records: [] };
     add(all, r, window);
     providers.set(r.provider, all);
   }
-  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
+  const pendingOf = (provider: ProviderName, packageId?: string): PendingRecord[] =>
+    (context?.pending ?? []).filter((p) => p.provider === provider && (packageId === undefined || p.packageId === packageId));
+  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined, pending: () => PendingRecord[]): LearntSchedule | null => {
     const config = settingsFor(provider);
     const { values } = sample;
     if (!config || values.length < config.settings.minSamples) return null;
+    const since = samplesSinceChange(sample.records, config.settings.minSamples);
+    const drift = since < values.length;
+    if (context && sample.records.every((r) => r.doneAtMs !== undefined)) {
+      // Completed and pending orders alike (survival.ts): no right-censoring bias early in a regime.
+      const estimate = censoredSample(sample.records.slice(0, since), pending(), drift);
+      if (estimate.values.length < config.settings.minSamples) return null;
+      const fingerprint = `${fingerprintOf(estimate.values)}:${Math.round(estimate.knownUntilMs)}`;
+      if (before && before.fingerprint === fingerprint) return before;
+      const learnt = learnSchedule(estimate.values, config.settings, config.policy, scope, drift, estimate.knownUntilMs);
+      return learnt && { ...learnt, fingerprint };
+    }
     const fingerprint = fingerprintOf(values);
     if (before && before.fingerprint === fingerprint) return before;
-    const since = samplesSinceChange(sample.intervals, config.settings.minSamples);
-    const learnt = learnSchedule(since < values.length ? values.slice(0, since) : values, config.settings, config.policy, scope, since < values.length);
+    const learnt = learnSchedule(drift ? values.slice(0, since) : values, config.settings, config.policy, scope, drift);
     // The fingerprint is the whole sample's: an unchanged sample is not looked at again.
     return learnt && { ...learnt, fingerprint };
   };
   const byPackage = new Map<string, LearntSchedule>();
   for (const [key, pkg] of packages) {
-    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key));
+    const packageId = pkg.records[0]!.packageId;
+    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key), () => pendingOf(pkg.provider, packageId));
     if (s) byPackage.set(key, s);
   }
   const byProvider = new Map<ProviderName, LearntSchedule>();
   for (const [provider, sample] of providers) {
-    const s = learn(sample, provider, "provider", previous.byProvider.get(provider));
+    const s = learn(sample, provider, "provider", previous.byProvider.get(provider), () => pendingOf(provider));
     if (s) byProvider.set(provider, s);
   }
   return { byPackage, byProvider };
+}
+
+/**
+ * The orders seen by a sample of completions (NEWEST FIRST, each with doneAtMs) and the pending
+ * watches, as an estimate of the time to done (survival.ts) and an equal-weight sample of it.
+ *
+ * The completions are the newest since `fromMs` (the oldest one's done check). Without a drift,
+ * every order is counted from the age it had at `fromMs` (left-truncated: one sent earlier that
+ * finished before `fromMs` is not in the records, so it must not count as seen before then).
+ * After a drift (the completions since the change only), the cohort is the orders sent since
+ * the change became visible (`fromMs`): the older ones still finishing are the old regime's
+ * stragglers. Pending watches count as not done up to their last pending check.
+ */
+export function censoredSample(newestFirst: readonly CompletionRecord[], pending: readonly PendingRecord[], cohortOnly: boolean): { values: number[]; knownUntilMs: number } {
+  if (newestFirst.length === 0) return { values: [], knownUntilMs: 0 };
+  const fromMs = newestFirst[newestFirst.length - 1]!.doneAtMs!;
+  const observations: SurvivalObservation[] = [];
+  const seen = (sentAtMs: number, exitMs: number, done: boolean): void => {
+    if (cohortOnly && sentAtMs < fromMs) return;
+    const entryMs = Math.max(0, fromMs - sentAtMs);
+    if (done) observations.push({ entryMs: Math.min(entryMs, Math.max(0, exitMs - 1)), exitMs: Math.max(exitMs, 1), done });
+    else if (exitMs > entryMs) observations.push({ entryMs, exitMs, done });
+  };
+  for (const r of newestFirst) seen(r.doneAtMs! - r.upperMs, sampleValueMs(r), true);
+  for (const p of pending) seen(p.sentAtMs, p.lowerMs, false);
+  const curve = productLimit(observations, MIN_AT_RISK);
+  return { values: sampleFromCurve(curve, curve.events), knownUntilMs: curve.horizonMs };
 }
