@@ -280,7 +280,7 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     const started = performance.now();
     result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt, { pending });
     result.learnMs += performance.now() - started;
-    if (process.env.BENCH_DEBUG && result.refreshes % 10 === 0) {
+    if (process.env.BENCH_DEBUG && result.refreshes % Number(process.env.BENCH_DEBUG) === 0) {
       const l = result.learnt.byPackage.values().next().value;
       console.error(`t=${Math.round(nextRefresh / 60000)}m pending=${pending.length} ${l ? `n=${l.basis.samples} drift=${l.basis.drift} known=${Math.round(l.knownUntilMs / 1000)}s late=${Math.round(l.lateFromMs / 1000)}s D=${Math.round(l.maxGapMs / 1000)} h=${l.hazard} q*=${l.basis.tailQuantile} exp=${l.basis.expectedChecks.toFixed(2)}/${l.basis.budgetChecks.toFixed(2)} p95=${Math.round(l.basis.expectedDelayMs / 1000)}` : "preset"}`);
     }
@@ -487,6 +487,10 @@ function runCase(c: Case, index: number): boolean {
     console.log(`| ${r.name} | ${s1(t.p50)} | ${s1(t.p95)} | ${s1(t.p99)} | ${s2(t.checks)} | ${t.neverFirstHourMax} | ${t.neverDayMax} | ${t.completed} | ${r.result.reviews} |`);
   });
 
+  if (process.env.BENCH_SLOW) {
+    const [lo, hi] = process.env.BENCH_SLOW.split("-").map(Number) as [number, number];
+    for (let i = lo; i < hi; i++) if (adaptiveRun.delayMs[i]! > 40_000) console.error(`order ${i} sent ${Math.round(orders[i]!.sentAtMs / 60000)}m done ${Math.round(orders[i]!.completionMs! / 1000)}s delay ${Math.round(adaptiveRun.delayMs[i]! / 1000)}s checks ${adaptiveRun.checks[i]}`);
+  }
   // Groups (the modes of a mixture; drift: before / after).
   const groupOf = (i: number): string => (c.drift ? (i >= c.drift.at * orders.length ? "after drift" : "before drift") : orders[i]!.group);
   const groups = [...new Set(orders.map((_, i) => groupOf(i)))];

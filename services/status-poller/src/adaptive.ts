@@ -200,6 +200,11 @@ export interface PendingRecord {
 export interface LearningContext {
   /** The pending watches (of adaptive providers), any order. */
   pending: readonly PendingRecord[];
+  /**
+   * At most this many were read per (provider, package), the most recently sent: a package that
+   * has that many may have older ones unread, so orders sent before its oldest read one are not counted.
+   */
+  pendingPerKey?: number;
 }
 
 /**
@@ -706,7 +711,8 @@ export function learnSchedules(
     const drift = since < values.length;
     if (context && sample.records.every((r) => r.doneAtMs !== undefined)) {
       // Completed and pending orders alike (survival.ts): no right-censoring bias early in a regime.
-      const estimate = censoredSample(sample.records.slice(0, since), pending(), drift);
+      const waiting = pending();
+      const estimate = censoredSample(sample.records.slice(0, since), waiting, drift, unreadBefore(waiting, context.pendingPerKey));
       if (estimate.values.length < config.settings.minSamples) return null;
       const fingerprint = `${fingerprintOf(estimate.values)}:${Math.round(estimate.knownUntilMs)}`;
       if (before && before.fingerprint === fingerprint) return before;
@@ -733,6 +739,21 @@ export function learnSchedules(
   return { byPackage, byProvider };
 }
 
+/** With at most `perKey` pending watches read per package: the oldest sent time from which none is missing (-Infinity: all read). */
+function unreadBefore(pending: readonly PendingRecord[], perKey: number | undefined): number {
+  if (perKey === undefined) return -Infinity;
+  const byPackage = new Map<string, { count: number; oldest: number }>();
+  for (const p of pending) {
+    const entry = byPackage.get(p.packageId) ?? { count: 0, oldest: Infinity };
+    entry.count++;
+    entry.oldest = Math.min(entry.oldest, p.sentAtMs);
+    byPackage.set(p.packageId, entry);
+  }
+  let from = -Infinity;
+  for (const { count, oldest } of byPackage.values()) if (count >= perKey) from = Math.max(from, oldest);
+  return from;
+}
+
 /**
  * The orders seen by a sample of completions (NEWEST FIRST, each with doneAtMs) and the pending
  * watches, as an estimate of the time to done (survival.ts) and an equal-weight sample of it.
@@ -744,12 +765,17 @@ export function learnSchedules(
  * the change became visible (`fromMs`): the older ones still finishing are the old regime's
  * stragglers. Pending watches count as not done up to their last pending check.
  */
-export function censoredSample(newestFirst: readonly CompletionRecord[], pending: readonly PendingRecord[], cohortOnly: boolean): { values: number[]; knownUntilMs: number } {
+export function censoredSample(
+  newestFirst: readonly CompletionRecord[],
+  pending: readonly PendingRecord[],
+  cohortOnly: boolean,
+  sentFromMs = -Infinity,
+): { values: number[]; knownUntilMs: number } {
   if (newestFirst.length === 0) return { values: [], knownUntilMs: 0 };
   const fromMs = newestFirst[newestFirst.length - 1]!.doneAtMs!;
   const observations: SurvivalObservation[] = [];
   const seen = (sentAtMs: number, exitMs: number, done: boolean): void => {
-    if (cohortOnly && sentAtMs < fromMs) return;
+    if ((cohortOnly && sentAtMs < fromMs) || sentAtMs < sentFromMs) return;
     const entryMs = Math.max(0, fromMs - sentAtMs);
     if (done) observations.push({ entryMs: Math.min(entryMs, Math.max(0, exitMs - 1)), exitMs: Math.max(exitMs, 1), done });
     else if (exitMs > entryMs) observations.push({ entryMs, exitMs, done });

@@ -11,7 +11,14 @@ import { cadenceFor, type Cadence } from "./poll.js";
 import { DEFAULT_ADAPTIVE, fixedPlan, type PollingPlan, type PollPolicy, type ProviderPolling } from "./policy.js";
 import type { WatchStore } from "./watch-store.js";
 
-export type CompletionSource = Pick<WatchStore, "recentCompletions" | "trimCompletions">;
+export type CompletionSource = Pick<WatchStore, "recentCompletions" | "trimCompletions" | "pendingWatches">;
+
+/**
+ * Pending watches read per (provider, package), as a multiple of the completions window: the
+ * learner counts the pending orders sent since its oldest completion (survival.ts), and a slow
+ * provider can have more of those than completions.
+ */
+const PENDING_PER_WINDOW = 2;
 
 export class PollPlanner {
   private learnt: LearntSchedules = NO_SCHEDULES;
@@ -68,6 +75,8 @@ export class PollPlanner {
     if (trimmed > 0) this.logger.debug({ trimmed, window }, "old completion samples trimmed");
     if (!this.adaptive) return;
     const records = await this.source.recentCompletions(window);
+    const pendingPerKey = window * PENDING_PER_WINDOW;
+    const pending = await this.source.pendingWatches(pendingPerKey);
     const before = this.learnt;
     const after = learnSchedules(
       records,
@@ -76,6 +85,7 @@ export class PollPlanner {
         return polling.mode === "adaptive" ? { settings: polling.adaptive, policy: polling.policy } : null;
       },
       before,
+      { pending, pendingPerKey },
     );
     this.learnt = after;
     for (const [provider, s] of after.byProvider) {

@@ -165,7 +165,7 @@ export const DEFAULT_ADAPTIVE: AdaptiveSettings = {
   window: 2000,
   budget: 1.9,
   reference: SEED_POLICY,
-  delayQuantile: 0.95,
+  delayQuantile: 0.96,
   maxChecksFirstHour: 27,
   minGapMs: 5000,
   tailGrowth: 1.5,
