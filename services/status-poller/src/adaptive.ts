@@ -121,6 +121,15 @@ const GAP_STEP = 1.04;
  */
 const SPARSE_SHARE = 0.005;
 /**
+ * When no candidate with that serves every group as well as the preset (a group in the thin part
+ * of a distribution, e.g. the tail of a mixture's fast mode, whose few orders the preset's fixed
+ * checks happen to catch early), the candidates are tried again with ε = 0: no gap longer than
+ * the preset's wherever orders still finish, so every group is served about as well as by the
+ * preset, for more checks. Before, the learner fell back to the preset itself for such a sample,
+ * and flipped between the two from one refresh to the next.
+ */
+const SPARSE_SHARES: readonly number[] = [SPARSE_SHARE, 0];
+/**
  * The objective's groups: orders by time to done on a log scale, each band 4× the one before
  * (< 15 s, 15 s–1 min, 1–4 min, 4–16 min, 16 min–1 h 4 min, –4 h 16 min, longer), so the modes of
  * a mixture (seconds, minutes, an hour) fall into different groups. A candidate whose mean delay in
@@ -205,6 +214,8 @@ export interface LearningContext {
    * has that many may have older ones unread, so orders sent before its oldest read one are not counted.
    */
   pendingPerKey?: number;
+  /** The time of the refresh (epoch ms; default: the newest completion's done check): how old each order is. */
+  nowMs?: number;
 }
 
 /**
@@ -332,6 +343,8 @@ export interface LearntSchedule {
   presetTimesMs: readonly number[];
   /** In the tail, no gap is longer than this × the preset's gap at the same time (where orders still finish). */
   tailPresetFactor: number;
+  /** ε: the bounds bind only where another ε of the orders can finish within the gap (SPARSE_SHARES). */
+  sparseShare?: number;
   basis: ScheduleBasis;
   /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
   fingerprint: string;
@@ -339,7 +352,7 @@ export interface LearntSchedule {
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
 export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor"> &
-  Partial<Pick<LearntSchedule, "knownUntilMs">>;
+  Partial<Pick<LearntSchedule, "knownUntilMs" | "sparseShare">>;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -359,7 +372,7 @@ export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
   }
   const done = 1 - survivalAt(s.quantilesMs, t);
   // Where another SPARSE_SHARE of the orders will have finished: the bounds below only bind where orders finish.
-  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
+  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + (s.sparseShare ?? SPARSE_SHARE))) - t;
   const presetGap = presetGapAt(s.presetTimesMs, t);
   if (t < s.tailFromMs) {
     // Where the survival has dropped by the factor (1 − h): the same chance h for every check.
@@ -515,6 +528,7 @@ export function learnSchedule(
   }
   const shortest = 1 - clamp(policy.jitter, 0, 1);
   /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
+  let sparseShare = SPARSE_SHARE;
   const evaluate = (hazard: number, tailQuantile: number, tailPresetFactor: number, maxGapMs: number, full: boolean): Candidate | null => {
     const shape: ScheduleShape = {
       quantilesMs,
@@ -529,6 +543,7 @@ export function learnSchedule(
       presetTimesMs,
       tailPresetFactor,
       knownUntilMs,
+      sparseShare,
     };
     // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
     // (the per-watch budget enforces the hard bound; this keeps it from having to).
@@ -547,6 +562,9 @@ export function learnSchedule(
         : a.result.meanChecks < b.result.meanChecks;
 
   let best: Candidate | undefined;
+  for (const share of SPARSE_SHARES) {
+  if (best) break;
+  sparseShare = share;
   for (const hazard of HAZARDS) {
     for (const tailQuantile of TAIL_QUANTILES) {
       for (const factor of TAIL_PRESET_FACTORS) {
@@ -564,6 +582,7 @@ export function learnSchedule(
         if (found && noGroupWorse(found) && (!best || better(found, best))) best = found;
       }
     }
+  }
   }
   if (!best) return null;
   return {
@@ -598,7 +617,7 @@ export function learnSchedule(
  * once about minSamples of its orders have finished, not after the window has turned over, and
  * the recorded midpoints of the old regime no longer hold the first check where it was.
  */
-export function samplesSinceChange(newestFirst: readonly CompletionSample[], minSamples: number): number {
+export function samplesSinceChange(newestFirst: readonly (CompletionSample & { ageMs?: number })[], minSamples: number): number {
   const n = newestFirst.length;
   const smallest = Math.max(DRIFT_MIN_KNOWN, minSamples);
   if (n < 2 * smallest) return n;
@@ -606,12 +625,16 @@ export function samplesSinceChange(newestFirst: readonly CompletionSample[], min
   // Prefix counts, newest first: done[e][i] / notDone[e][i] among the first i samples.
   const done = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
   const notDone = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  // Orders old enough to tell (age ≥ the edge; all, for completions without an age).
+  const mature = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
   for (let i = 0; i < n; i++) {
-    const { lowerMs, upperMs } = newestFirst[i]!;
+    const { lowerMs, upperMs, ageMs } = newestFirst[i]!;
     for (let e = 0; e < edges; e++) {
       const x = DRIFT_EDGES_MS[e]!;
-      done[e]![i + 1] = done[e]![i]! + (upperMs <= x ? 1 : 0);
-      notDone[e]![i + 1] = notDone[e]![i]! + (lowerMs >= x && upperMs > x ? 1 : 0);
+      const old = ageMs === undefined || ageMs >= x;
+      mature[e]![i + 1] = mature[e]![i]! + (old ? 1 : 0);
+      done[e]![i + 1] = done[e]![i]! + (old && upperMs <= x ? 1 : 0);
+      notDone[e]![i + 1] = notDone[e]![i]! + (old && lowerMs >= x && upperMs > x ? 1 : 0);
     }
   }
   let best = n;
@@ -623,7 +646,9 @@ export function samplesSinceChange(newestFirst: readonly CompletionSample[], min
       const d2 = done[e]![n]! - d1;
       const m2 = d2 + notDone[e]![n]! - notDone[e]![split]!;
       if (m1 < DRIFT_MIN_KNOWN || m2 < DRIFT_MIN_KNOWN) continue;
-      if (m1 < DRIFT_MIN_KNOWN_SHARE * split || m2 < DRIFT_MIN_KNOWN_SHARE * (n - split)) continue;
+      const old1 = mature[e]![split]!;
+      const old2 = mature[e]![n]! - old1;
+      if (m1 < DRIFT_MIN_KNOWN_SHARE * old1 || m2 < DRIFT_MIN_KNOWN_SHARE * old2) continue;
       const pooled = (d1 + d2) / (m1 + m2);
       const se = Math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2));
       const shift = Math.abs(d1 / m1 - d2 / m2);
@@ -707,18 +732,20 @@ export function learnSchedules(
     const config = settingsFor(provider);
     const { values } = sample;
     if (!config || values.length < config.settings.minSamples) return null;
-    const since = samplesSinceChange(sample.records, config.settings.minSamples);
-    const drift = since < values.length;
     if (context && sample.records.every((r) => r.doneAtMs !== undefined)) {
       // Completed and pending orders alike (survival.ts): no right-censoring bias early in a regime.
       const waiting = pending();
-      const estimate = censoredSample(sample.records.slice(0, since), waiting, drift, unreadBefore(waiting, context.pendingPerKey));
+      const cohort = cohortOf(sample.records, waiting, context, config.settings.minSamples);
+      const drift = cohort.drift;
+      const estimate = censoredSample(sample.records, waiting, cohort.truncateAtMs, cohort.sentFromMs);
       if (estimate.values.length < config.settings.minSamples) return null;
       const fingerprint = `${fingerprintOf(estimate.values)}:${Math.round(estimate.knownUntilMs)}`;
       if (before && before.fingerprint === fingerprint) return before;
       const learnt = learnSchedule(estimate.values, config.settings, config.policy, scope, drift, estimate.knownUntilMs);
       return learnt && { ...learnt, fingerprint };
     }
+    const since = samplesSinceChange(sample.records, config.settings.minSamples);
+    const drift = since < values.length;
     const fingerprint = fingerprintOf(values);
     if (before && before.fingerprint === fingerprint) return before;
     const learnt = learnSchedule(drift ? values.slice(0, since) : values, config.settings, config.policy, scope, drift);
@@ -737,6 +764,37 @@ export function learnSchedules(
     if (s) byProvider.set(provider, s);
   }
   return { byPackage, byProvider };
+}
+
+/**
+ * Which orders to learn from: drift is looked for among the orders sent since the oldest
+ * completion (`truncateAtMs`; every one of them is in the records or pending), newest sent first,
+ * each compared only at the ages it has reached (samplesSinceChange with ages). Comparing
+ * completions by when they finished mistook a cold start for a change (the first completions are
+ * the quick ones: a mixture's slow mode arrives later). On a change, only the orders sent since it
+ * count; otherwise all, each from the age it had at `truncateAtMs`.
+ */
+function cohortOf(
+  newestFirst: readonly CompletionRecord[],
+  pending: readonly PendingRecord[],
+  context: LearningContext,
+  minSamples: number,
+): { truncateAtMs: number; sentFromMs: number; drift: boolean } {
+  const truncateAtMs = newestFirst[newestFirst.length - 1]!.doneAtMs!;
+  const sentFromMs = Math.max(truncateAtMs, unreadBefore(pending, context.pendingPerKey));
+  const nowMs = context.nowMs ?? Math.max(...newestFirst.map((r) => r.doneAtMs!));
+  const orders: Array<CompletionSample & { ageMs: number; sentAtMs: number }> = [];
+  for (const r of newestFirst) {
+    const sentAtMs = r.doneAtMs! - r.upperMs;
+    if (sentAtMs >= sentFromMs) orders.push({ lowerMs: r.lowerMs, upperMs: r.upperMs, sentAtMs, ageMs: nowMs - sentAtMs });
+  }
+  for (const p of pending) {
+    if (p.sentAtMs >= sentFromMs) orders.push({ lowerMs: p.lowerMs, upperMs: Infinity, sentAtMs: p.sentAtMs, ageMs: nowMs - p.sentAtMs });
+  }
+  orders.sort((a, b) => b.sentAtMs - a.sentAtMs);
+  const since = samplesSinceChange(orders, minSamples);
+  if (since >= orders.length) return { truncateAtMs, sentFromMs: unreadBefore(pending, context.pendingPerKey), drift: false };
+  return { truncateAtMs, sentFromMs: orders[since - 1]!.sentAtMs, drift: true };
 }
 
 /** With at most `perKey` pending watches read per package: the oldest sent time from which none is missing (-Infinity: all read). */
@@ -768,15 +826,14 @@ function unreadBefore(pending: readonly PendingRecord[], perKey: number | undefi
 export function censoredSample(
   newestFirst: readonly CompletionRecord[],
   pending: readonly PendingRecord[],
-  cohortOnly: boolean,
+  truncateAtMs: number,
   sentFromMs = -Infinity,
 ): { values: number[]; knownUntilMs: number } {
   if (newestFirst.length === 0) return { values: [], knownUntilMs: 0 };
-  const fromMs = newestFirst[newestFirst.length - 1]!.doneAtMs!;
   const observations: SurvivalObservation[] = [];
   const seen = (sentAtMs: number, exitMs: number, done: boolean): void => {
-    if ((cohortOnly && sentAtMs < fromMs) || sentAtMs < sentFromMs) return;
-    const entryMs = Math.max(0, fromMs - sentAtMs);
+    if (sentAtMs < sentFromMs) return;
+    const entryMs = Math.max(0, truncateAtMs - sentAtMs);
     if (done) observations.push({ entryMs: Math.min(entryMs, Math.max(0, exitMs - 1)), exitMs: Math.max(exitMs, 1), done });
     else if (exitMs > entryMs) observations.push({ entryMs, exitMs, done });
   };
