@@ -109,7 +109,7 @@ const LEVELS = 200;
 /** Candidate conditional chances per check. */
 const HAZARDS: readonly number[] = [0.3, 0.5, 0.7];
 /** Candidate bounds of a tail gap, as a multiple of the preset's gap at the same time. */
-const TAIL_PRESET_FACTORS: readonly number[] = [1, 2];
+const TAIL_PRESET_FACTORS: readonly number[] = [1];
 /** Candidate tail quantiles: the body ends at Q(q*). */
 const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.97, 0.99];
 /** D grows in steps of 4 % from minGap to the cap. */
@@ -144,7 +144,7 @@ const GROUP_MIN_SHARE = 0.05;
  * a schedule placed by the sample's quantiles cannot match to the second.
  */
 const GROUP_SLACK = 0.1;
-const GROUP_SLACK_MS = 1000;
+const GROUP_SLACK_MS = 5000;
 /**
  * Drift: the newest part of a sample is compared with the rest at these sizes (from minSamples,
  * ×√2 each); see samplesSinceChange.
