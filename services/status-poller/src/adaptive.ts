@@ -174,6 +174,8 @@ const DRIFT_MIN_KNOWN_SHARE = 0.8;
 const DRIFT_MIN_KNOWN = 30;
 /** The estimate from completed and pending orders covers the ages where at least this many orders were seen (survival.ts). */
 const MIN_AT_RISK = 20;
+/** The late back-off needs the estimate to reach this many times the largest completion (learnSchedule). */
+const LATE_EVIDENCE = 2;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -513,7 +515,10 @@ export function learnSchedule(
   const presetReplay = replay(presetTimesMs, sorted, undefined, GROUP_EDGES_MS);
   const floor = presetReplay.groupMeanDelayMs;
   const counted = presetReplay.groupCounts.map((c) => c >= GROUP_MIN_SHARE * n);
-  const lateFromMs = sorted[n - 1]!;
+  // Past the largest completion the gaps grow to the late cap only once orders were seen there for as long
+  // again without finishing (the estimate reaches twice as far): a slow provider's estimate early on ends
+  // just past its largest completion, where its orders are still finishing, not never.
+  const lateFromMs = knownUntilMs >= LATE_EVIDENCE * sorted[n - 1]! ? sorted[n - 1]! : knownUntilMs;
   const lateCapMs = Math.max(capMs, settings.lateCapMs);
 
   const gaps: number[] = [];
