@@ -13,8 +13,10 @@
  * `adaptive` (fallback: the default preset, with the adaptive mode's check
  * budget). Adaptive starts with no samples and is not told the distribution:
  * like the scheduler, it records each completed order's interval (last
- * pending check, done check), keeps the newest 2,000, and learns its
- * schedule again every 60 s of virtual time. Orders that never finish are
+ * pending check, done check, and when that check ran), keeps the newest
+ * 2,000, and learns its schedule again every 60 s of virtual time from them
+ * and the watches still pending (when sent, last pending check), as the
+ * scheduler reads them from its tables. Orders that never finish are
  * checked until their 24-hour deadline.
  *
  * Reported per case, in total and per window of 1,000 orders (by arrival):
@@ -280,10 +282,6 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     const started = performance.now();
     result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt, { pending, nowMs: T0 + nextRefresh });
     result.learnMs += performance.now() - started;
-    if (process.env.BENCH_DEBUG && result.refreshes % Number(process.env.BENCH_DEBUG) === 0) {
-      const l = result.learnt.byPackage.values().next().value;
-      console.error(`t=${Math.round(nextRefresh / 60000)}m pending=${pending.length} ${l ? `n=${l.basis.samples} drift=${l.basis.drift} known=${Math.round(l.knownUntilMs / 1000)}s late=${Math.round(l.lateFromMs / 1000)}s D=${Math.round(l.maxGapMs / 1000)} h=${l.hazard} q*=${l.basis.tailQuantile} exp=${l.basis.expectedChecks.toFixed(2)}/${l.basis.budgetChecks.toFixed(2)} p95=${Math.round(l.basis.expectedDelayMs / 1000)}` : "preset"}`);
-    }
   };
 
   for (;;) {
@@ -487,10 +485,6 @@ function runCase(c: Case, index: number): boolean {
     console.log(`| ${r.name} | ${s1(t.p50)} | ${s1(t.p95)} | ${s1(t.p99)} | ${s2(t.checks)} | ${t.neverFirstHourMax} | ${t.neverDayMax} | ${t.completed} | ${r.result.reviews} |`);
   });
 
-  if (process.env.BENCH_SLOW) {
-    const [lo, hi] = process.env.BENCH_SLOW.split("-").map(Number) as [number, number];
-    for (let i = lo; i < hi; i++) if (adaptiveRun.delayMs[i]! > Number(process.env.BENCH_SLOW_MS ?? 40_000)) console.error(`order ${i} sent ${Math.round(orders[i]!.sentAtMs / 60000)}m done ${Math.round(orders[i]!.completionMs! / 1000)}s delay ${Math.round(adaptiveRun.delayMs[i]! / 1000)}s checks ${adaptiveRun.checks[i]}`);
-  }
   // Groups (the modes of a mixture; drift: before / after).
   const groupOf = (i: number): string => (c.drift ? (i >= c.drift.at * orders.length ? "after drift" : "before drift") : orders[i]!.group);
   const groups = [...new Set(orders.map((_, i) => groupOf(i)))];
