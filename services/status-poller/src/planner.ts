@@ -60,16 +60,17 @@ export class PollPlanner {
 
   /**
    * Trim the recorded completions to their windows and, for adaptive
-   * providers, learn the schedules again from them. Samples are recorded in
+   * providers, learn the schedules again from them and the pending watches
+   * (`now`: the scheduler's clock, how old each pending order is). Samples are recorded in
    * every mode (so switching a provider to adaptive starts from its history),
    * and trimmed in every mode (so the table stays bounded).
    */
-  refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+  refresh(now: Date = new Date()): Promise<void> {
+    this.refreshing ??= this.doRefresh(now).finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
-  private async doRefresh(): Promise<void> {
+  private async doRefresh(now: Date): Promise<void> {
     const window = this.window();
     const trimmed = await this.source.trimCompletions(window);
     if (trimmed > 0) this.logger.debug({ trimmed, window }, "old completion samples trimmed");
@@ -85,7 +86,7 @@ export class PollPlanner {
         return polling.mode === "adaptive" ? { settings: polling.adaptive, policy: polling.policy } : null;
       },
       before,
-      { pending, pendingPerKey },
+      { pending, pendingPerKey, nowMs: now.getTime() },
     );
     this.learnt = after;
     for (const [provider, s] of after.byProvider) {
