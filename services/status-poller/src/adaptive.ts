@@ -642,9 +642,9 @@ export function samplesSinceChange(newestFirst: readonly (CompletionSample & { a
       notDone[e]![i + 1] = notDone[e]![i]! + (old && lowerMs >= x && upperMs > x ? 1 : 0);
     }
   }
-  let best = n;
-  let bestZ = DRIFT_Z;
-  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+  /** The largest z over the edges for a split (0 where none can be compared). */
+  const zAt = (split: number): number => {
+    let top = 0;
     for (let e = 0; e < edges; e++) {
       const d1 = done[e]![split]!;
       const m1 = d1 + notDone[e]![split]!;
@@ -658,11 +658,31 @@ export function samplesSinceChange(newestFirst: readonly (CompletionSample & { a
       const se = Math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2));
       const shift = Math.abs(d1 / m1 - d2 / m2);
       if (se === 0 || shift < DRIFT_MIN_SHIFT) continue;
-      const z = shift / se;
-      if (z > bestZ) {
-        bestZ = z;
-        best = split;
-      }
+      top = Math.max(top, shift / se);
+    }
+    return top;
+  };
+  // Detection on the √2 grid of splits (few comparisons: few false alarms)…
+  let best = n;
+  let bestZ = DRIFT_Z;
+  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+    const z = zAt(split);
+    if (z > bestZ) {
+      bestZ = z;
+      best = split;
+    }
+  }
+  if (best === n) return n;
+  // …then the change located between the grid's neighbours: the grid point alone slid with every new
+  // order (the same newest count is a later sent time each refresh) and reached over the change into the
+  // old regime when it moved one step out.
+  const from = Math.max(smallest, Math.ceil(best / DRIFT_SPLIT_GROWTH));
+  const to = Math.min(n - smallest, Math.floor(best * DRIFT_SPLIT_GROWTH));
+  for (let split = from; split <= to; split++) {
+    const z = zAt(split);
+    if (z > bestZ) {
+      bestZ = z;
+      best = split;
     }
   }
   return best;
