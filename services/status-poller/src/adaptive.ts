@@ -78,11 +78,25 @@
  * as by the default preset, and a provider where that costs more than the
  * budget stays on the preset. Cold start: the preset until `minSamples`.
  *
+ * ## Completed and pending orders (learnSchedules with a LearningContext)
+ * Completions alone are right-censored early in a regime: the slow orders
+ * are still pending, so the sample looks faster than the provider is. With
+ * the pending watches (and each completion's done time), the distribution is
+ * the product-limit estimate of both (survival.ts, censoredSample): a pending
+ * order is not done up to its last pending check; an order sent before the
+ * oldest recorded completion counts from the age it had then. The schedule is
+ * learnt from that estimate up to its horizon (≥ 20 orders still seen) and
+ * keeps the preset's gaps beyond it (knownUntilMs); the late back-off starts
+ * only once the horizon reaches twice the largest completion.
+ *
  * ## Drift
- * Each refresh compares the newest samples with the older ones
+ * Each refresh compares the newest orders with the older ones
  * (samplesSinceChange: shares done by 5 s, 10 s, 20 s, … from what the
- * intervals say for sure, a two-proportion z-test) and, on a change, learns
- * from the samples after it only.
+ * intervals say for sure, a two-proportion z-test); with a LearningContext
+ * the orders are taken by sent time, completed and pending, each compared
+ * only at the ages it has reached (cohortOf), and on a change only the
+ * orders sent since it are learnt from. Without one (completions only), by
+ * finish time, learning from the samples after the change.
  *
  * ## Why not equal-hazard alone
  * With h alone (no D), the gaps grow with the spread of the distribution,
