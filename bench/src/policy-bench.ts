@@ -13,8 +13,10 @@
  * `adaptive` (fallback: the default preset, with the adaptive mode's check
  * budget). Adaptive starts with no samples and is not told the distribution:
  * like the scheduler, it records each completed order's interval (last
- * pending check, done check), keeps the newest 2,000, and learns its
- * schedule again every 60 s of virtual time. Orders that never finish are
+ * pending check, done check, and when that check ran), keeps the newest
+ * 2,000, and learns its schedule again every 60 s of virtual time from them
+ * and the watches still pending (when sent, last pending check), as the
+ * scheduler reads them from its tables. Orders that never finish are
  * checked until their 24-hour deadline.
  *
  * Reported per case, in total and per window of 1,000 orders (by arrival):
@@ -44,6 +46,7 @@ import {
   replay,
   type CompletionRecord,
   type LearntSchedules,
+  type PendingRecord,
   type ScheduleShape,
 } from "@pinflow/status-poller/dist/adaptive.js";
 import { cadenceFor, decideCheck, newWatch, type CheckResult, type Watch } from "@pinflow/status-poller/dist/poll.js";
@@ -269,8 +272,15 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     // Newest first, as the store returns them.
     const newestFirst: CompletionRecord[] = [];
     for (let i = 1; i <= ring.length; i++) newestFirst.push(ring[(ringNext - i + ring.length) % ring.length]!);
+    // The pending watches, as the scheduler reads them from its watch table.
+    const pending: PendingRecord[] = [];
+    for (const w of watches) {
+      if (!w || w.state !== "watching") continue;
+      const sentAtMs = w.sentAt.getTime();
+      pending.push({ provider: w.provider, packageId: w.packageId, sentAtMs, lowerMs: w.lastPendingAt ? w.lastPendingAt.getTime() - sentAtMs : 0 });
+    }
     const started = performance.now();
-    result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt);
+    result.learnt = learnSchedules(newestFirst, settingsFor, result.learnt, { pending, nowMs: T0 + nextRefresh });
     result.learnMs += performance.now() - started;
   };
 
@@ -308,7 +318,7 @@ function simulate(orders: readonly Order[], polling: ProviderPolling, seed: numb
     const next = decision.watch;
     watches[index] = next;
     if (decision.completion) {
-      const record: CompletionRecord = { ...decision.completion };
+      const record: CompletionRecord = { ...decision.completion, doneAtMs: T0 + time };
       if (window > 0) {
         if (ring.length < window) ring.push(record);
         else ring[ringNext] = record;

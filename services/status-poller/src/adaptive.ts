@@ -78,11 +78,25 @@
  * as by the default preset, and a provider where that costs more than the
  * budget stays on the preset. Cold start: the preset until `minSamples`.
  *
+ * ## Completed and pending orders (learnSchedules with a LearningContext)
+ * Completions alone are right-censored early in a regime: the slow orders
+ * are still pending, so the sample looks faster than the provider is. With
+ * the pending watches (and each completion's done time), the distribution is
+ * the product-limit estimate of both (survival.ts, censoredSample): a pending
+ * order is not done up to its last pending check; an order sent before the
+ * oldest recorded completion counts from the age it had then. The schedule is
+ * learnt from that estimate up to its horizon (≥ 20 orders still seen) and
+ * keeps the preset's gaps beyond it (knownUntilMs); the late back-off starts
+ * only once the horizon reaches twice the largest completion.
+ *
  * ## Drift
- * Each refresh compares the newest samples with the older ones
+ * Each refresh compares the newest orders with the older ones
  * (samplesSinceChange: shares done by 5 s, 10 s, 20 s, … from what the
- * intervals say for sure, a two-proportion z-test) and, on a change, learns
- * from the samples after it only.
+ * intervals say for sure, a two-proportion z-test); with a LearningContext
+ * the orders are taken by sent time, completed and pending, each compared
+ * only at the ages it has reached (cohortOf), and on a change only the
+ * orders sent since it are learnt from. Without one (completions only), by
+ * finish time, learning from the samples after the change.
  *
  * ## Why not equal-hazard alone
  * With h alone (no D), the gaps grow with the spread of the distribution,
@@ -99,6 +113,7 @@
  */
 import type { ProviderName } from "@pinflow/contracts";
 import { checksBefore, earliestNextCheckMs, type CheckBudget } from "./check-budget.js";
+import { productLimit, sampleFromCurve, type SurvivalObservation } from "./survival.js";
 import { adaptiveCheckBudget, baseDelayMs, withJitter, type AdaptiveSettings, type PollPolicy } from "./policy.js";
 
 export const HOUR_MS = 3_600_000;
@@ -108,7 +123,7 @@ const LEVELS = 200;
 /** Candidate conditional chances per check. */
 const HAZARDS: readonly number[] = [0.3, 0.5, 0.7];
 /** Candidate bounds of a tail gap, as a multiple of the preset's gap at the same time. */
-const TAIL_PRESET_FACTORS: readonly number[] = [1, 2];
+const TAIL_PRESET_FACTORS: readonly number[] = [1];
 /** Candidate tail quantiles: the body ends at Q(q*). */
 const TAIL_QUANTILES: readonly number[] = [0.9, 0.93, 0.95, 0.97, 0.99];
 /** D grows in steps of 4 % from minGap to the cap. */
@@ -119,6 +134,15 @@ const GAP_STEP = 1.04;
  * finishes (a provider's minimum processing time, the valley between two modes).
  */
 const SPARSE_SHARE = 0.005;
+/**
+ * When no candidate with that serves every group as well as the preset (a group in the thin part
+ * of a distribution, e.g. the tail of a mixture's fast mode, whose few orders the preset's fixed
+ * checks happen to catch early), the candidates are tried again with ε = 0: no gap longer than
+ * the preset's wherever orders still finish, so every group is served about as well as by the
+ * preset, for more checks. Before, the learner fell back to the preset itself for such a sample,
+ * and flipped between the two from one refresh to the next.
+ */
+const SPARSE_SHARES: readonly number[] = [SPARSE_SHARE, 0];
 /**
  * The objective's groups: orders by time to done on a log scale, each band 4× the one before
  * (< 15 s, 15 s–1 min, 1–4 min, 4–16 min, 16 min–1 h 4 min, –4 h 16 min, longer), so the modes of
@@ -134,7 +158,7 @@ const GROUP_MIN_SHARE = 0.05;
  * a schedule placed by the sample's quantiles cannot match to the second.
  */
 const GROUP_SLACK = 0.1;
-const GROUP_SLACK_MS = 1000;
+const GROUP_SLACK_MS = 5000;
 /**
  * Drift: the newest part of a sample is compared with the rest at these sizes (from minSamples,
  * ×√2 each); see samplesSinceChange.
@@ -162,6 +186,10 @@ const DRIFT_MIN_SHIFT = 0.1;
 const DRIFT_MIN_KNOWN_SHARE = 0.8;
 /** An edge is compared only where each part has at least this many orders known to be done or not by then. */
 const DRIFT_MIN_KNOWN = 30;
+/** The estimate from completed and pending orders covers the ages where at least this many orders were seen (survival.ts). */
+const MIN_AT_RISK = 20;
+/** The late back-off needs the estimate to reach this many times the largest completion (learnSchedule). */
+const LATE_EVIDENCE = 2;
 /** A bug guard: no schedule is replayed past this many checks. */
 const MAX_REPLAY_CHECKS = 20_000;
 
@@ -177,6 +205,33 @@ export interface CompletionSample {
 export interface CompletionRecord extends CompletionSample {
   provider: ProviderName;
   packageId: string;
+  /**
+   * When the check that found it done ran (epoch ms), so that the order was sent `upperMs` before.
+   * With it (and the pending watches: LearningContext) the learner estimates from completed and
+   * pending orders alike (survival.ts); without it, from the completions alone.
+   */
+  doneAtMs?: number;
+}
+
+/** A watch still pending: sent at `sentAtMs` (epoch ms), not done at its last pending check `lowerMs` after (0: none yet). */
+export interface PendingRecord {
+  provider: ProviderName;
+  packageId: string;
+  sentAtMs: number;
+  lowerMs: number;
+}
+
+/** What the learner needs beyond the completions to see the orders not done yet. */
+export interface LearningContext {
+  /** The pending watches (of adaptive providers), any order. */
+  pending: readonly PendingRecord[];
+  /**
+   * At most this many were read per (provider, package), the most recently sent: a package that
+   * has that many may have older ones unread, so orders sent before its oldest read one are not counted.
+   */
+  pendingPerKey?: number;
+  /** The time of the refresh (epoch ms; default: the newest completion's done check): how old each order is. */
+  nowMs?: number;
 }
 
 /**
@@ -290,6 +345,13 @@ export interface LearntSchedule {
   lateFromMs: number;
   lateCapMs: number;
   /**
+   * The last age the estimate covers (survival.ts: at least MIN_AT_RISK orders seen up to it):
+   * beyond it the schedule keeps the fallback preset's gaps, since nothing is known there yet (a
+   * cold start, a drift: the slow orders of the cohort are still pending). Infinity: learnt from
+   * completions alone.
+   */
+  knownUntilMs: number;
+  /**
    * The fallback preset's check times (ms after sent): up to `lateFromMs`, wherever orders finish,
    * no gap is longer than the preset's gap at the same time, so no group of orders waits longer
    * than under the preset (the objective, see learnSchedule).
@@ -297,13 +359,16 @@ export interface LearntSchedule {
   presetTimesMs: readonly number[];
   /** In the tail, no gap is longer than this × the preset's gap at the same time (where orders still finish). */
   tailPresetFactor: number;
+  /** ε: the bounds bind only where another ε of the orders can finish within the gap (SPARSE_SHARES). */
+  sparseShare?: number;
   basis: ScheduleBasis;
   /** Identifies the sample it was learnt from (unchanged sample → the same schedule, not learnt again). */
   fingerprint: string;
 }
 
 /** What places the checks (a LearntSchedule without its bookkeeping). */
-export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor">;
+export type ScheduleShape = Pick<LearntSchedule, "quantilesMs" | "hazard" | "maxGapMs" | "minGapMs" | "tailFromMs" | "tailGrowth" | "capMs" | "lateFromMs" | "lateCapMs" | "presetTimesMs" | "tailPresetFactor"> &
+  Partial<Pick<LearntSchedule, "knownUntilMs" | "sparseShare">>;
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
@@ -313,13 +378,17 @@ function clamp(x: number, lo: number, hi: number): number {
 export function learntGapMs(s: ScheduleShape, elapsedMs: number): number {
   const t = Math.max(0, elapsedMs);
   const cap = Math.max(s.minGapMs, s.capMs);
+  if (t >= (s.knownUntilMs ?? Infinity)) {
+    // Beyond what the estimate covers: the preset, as before anything was learnt.
+    return Math.round(clamp(presetGapAt(s.presetTimesMs, t), s.minGapMs, cap));
+  }
   if (t >= s.lateFromMs) {
     // Past everything observed, an order is most likely never to finish: the gap keeps growing past the cap.
     return Math.round(clamp((s.tailGrowth - 1) * t, Math.max(s.minGapMs, s.maxGapMs), Math.max(cap, s.lateCapMs)));
   }
   const done = 1 - survivalAt(s.quantilesMs, t);
   // Where another SPARSE_SHARE of the orders will have finished: the bounds below only bind where orders finish.
-  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + SPARSE_SHARE)) - t;
+  const byMass = quantileAt(s.quantilesMs, Math.min(1, done + (s.sparseShare ?? SPARSE_SHARE))) - t;
   const presetGap = presetGapAt(s.presetTimesMs, t);
   if (t < s.tailFromMs) {
     // Where the survival has dropped by the factor (1 − h): the same chance h for every check.
@@ -444,6 +513,7 @@ export function learnSchedule(
   policy: PollPolicy,
   scope: ScheduleBasis["scope"] = "package",
   drift = false,
+  knownUntilMs = Infinity,
 ): LearntSchedule | null {
   const n = valuesMs.length;
   if (n === 0 || n < settings.minSamples) return null;
@@ -459,7 +529,10 @@ export function learnSchedule(
   const presetReplay = replay(presetTimesMs, sorted, undefined, GROUP_EDGES_MS);
   const floor = presetReplay.groupMeanDelayMs;
   const counted = presetReplay.groupCounts.map((c) => c >= GROUP_MIN_SHARE * n);
-  const lateFromMs = sorted[n - 1]!;
+  // Past the largest completion the gaps grow to the late cap only once orders were seen there for as long
+  // again without finishing (the estimate reaches twice as far): a slow provider's estimate early on ends
+  // just past its largest completion, where its orders are still finishing, not never.
+  const lateFromMs = knownUntilMs >= LATE_EVIDENCE * sorted[n - 1]! ? sorted[n - 1]! : knownUntilMs;
   const lateCapMs = Math.max(capMs, settings.lateCapMs);
 
   const gaps: number[] = [];
@@ -474,6 +547,7 @@ export function learnSchedule(
   }
   const shortest = 1 - clamp(policy.jitter, 0, 1);
   /** The replay when it fits the budget and the first-hour limit, else null. Delays only when `full`. */
+  let sparseShare = SPARSE_SHARE;
   const evaluate = (hazard: number, tailQuantile: number, tailPresetFactor: number, maxGapMs: number, full: boolean): Candidate | null => {
     const shape: ScheduleShape = {
       quantilesMs,
@@ -487,6 +561,8 @@ export function learnSchedule(
       lateCapMs,
       presetTimesMs,
       tailPresetFactor,
+      knownUntilMs,
+      sparseShare,
     };
     // The schedule's own first hour stays under the limit even when the jitter makes every gap as short as it can
     // (the per-watch budget enforces the hard bound; this keeps it from having to).
@@ -505,6 +581,9 @@ export function learnSchedule(
         : a.result.meanChecks < b.result.meanChecks;
 
   let best: Candidate | undefined;
+  for (const share of SPARSE_SHARES) {
+  if (best) break;
+  sparseShare = share;
   for (const hazard of HAZARDS) {
     for (const tailQuantile of TAIL_QUANTILES) {
       for (const factor of TAIL_PRESET_FACTORS) {
@@ -523,9 +602,11 @@ export function learnSchedule(
       }
     }
   }
+  }
   if (!best) return null;
   return {
     ...best.shape,
+    knownUntilMs,
     basis: {
       scope,
       samples: n,
@@ -555,7 +636,7 @@ export function learnSchedule(
  * once about minSamples of its orders have finished, not after the window has turned over, and
  * the recorded midpoints of the old regime no longer hold the first check where it was.
  */
-export function samplesSinceChange(newestFirst: readonly CompletionSample[], minSamples: number): number {
+export function samplesSinceChange(newestFirst: readonly (CompletionSample & { ageMs?: number })[], minSamples: number): number {
   const n = newestFirst.length;
   const smallest = Math.max(DRIFT_MIN_KNOWN, minSamples);
   if (n < 2 * smallest) return n;
@@ -563,33 +644,59 @@ export function samplesSinceChange(newestFirst: readonly CompletionSample[], min
   // Prefix counts, newest first: done[e][i] / notDone[e][i] among the first i samples.
   const done = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
   const notDone = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
+  // Orders old enough to tell (age ≥ the edge; all, for completions without an age).
+  const mature = DRIFT_EDGES_MS.map(() => new Int32Array(n + 1));
   for (let i = 0; i < n; i++) {
-    const { lowerMs, upperMs } = newestFirst[i]!;
+    const { lowerMs, upperMs, ageMs } = newestFirst[i]!;
     for (let e = 0; e < edges; e++) {
       const x = DRIFT_EDGES_MS[e]!;
-      done[e]![i + 1] = done[e]![i]! + (upperMs <= x ? 1 : 0);
-      notDone[e]![i + 1] = notDone[e]![i]! + (lowerMs >= x && upperMs > x ? 1 : 0);
+      const old = ageMs === undefined || ageMs >= x;
+      mature[e]![i + 1] = mature[e]![i]! + (old ? 1 : 0);
+      done[e]![i + 1] = done[e]![i]! + (old && upperMs <= x ? 1 : 0);
+      notDone[e]![i + 1] = notDone[e]![i]! + (old && lowerMs >= x && upperMs > x ? 1 : 0);
     }
   }
-  let best = n;
-  let bestZ = DRIFT_Z;
-  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+  /** The largest z over the edges for a split (0 where none can be compared). */
+  const zAt = (split: number): number => {
+    let top = 0;
     for (let e = 0; e < edges; e++) {
       const d1 = done[e]![split]!;
       const m1 = d1 + notDone[e]![split]!;
       const d2 = done[e]![n]! - d1;
       const m2 = d2 + notDone[e]![n]! - notDone[e]![split]!;
       if (m1 < DRIFT_MIN_KNOWN || m2 < DRIFT_MIN_KNOWN) continue;
-      if (m1 < DRIFT_MIN_KNOWN_SHARE * split || m2 < DRIFT_MIN_KNOWN_SHARE * (n - split)) continue;
+      const old1 = mature[e]![split]!;
+      const old2 = mature[e]![n]! - old1;
+      if (m1 < DRIFT_MIN_KNOWN_SHARE * old1 || m2 < DRIFT_MIN_KNOWN_SHARE * old2) continue;
       const pooled = (d1 + d2) / (m1 + m2);
       const se = Math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2));
       const shift = Math.abs(d1 / m1 - d2 / m2);
       if (se === 0 || shift < DRIFT_MIN_SHIFT) continue;
-      const z = shift / se;
-      if (z > bestZ) {
-        bestZ = z;
-        best = split;
-      }
+      top = Math.max(top, shift / se);
+    }
+    return top;
+  };
+  // Detection on the √2 grid of splits (few comparisons: few false alarms)…
+  let best = n;
+  let bestZ = DRIFT_Z;
+  for (let split = smallest; split <= n - smallest; split = Math.ceil(split * DRIFT_SPLIT_GROWTH)) {
+    const z = zAt(split);
+    if (z > bestZ) {
+      bestZ = z;
+      best = split;
+    }
+  }
+  if (best === n) return n;
+  // …then the change located between the grid's neighbours: the grid point alone slid with every new
+  // order (the same newest count is a later sent time each refresh) and reached over the change into the
+  // old regime when it moved one step out.
+  const from = Math.max(smallest, Math.ceil(best / DRIFT_SPLIT_GROWTH));
+  const to = Math.min(n - smallest, Math.floor(best * DRIFT_SPLIT_GROWTH));
+  for (let split = from; split <= to; split++) {
+    const z = zAt(split);
+    if (z > bestZ) {
+      bestZ = z;
+      best = split;
     }
   }
   return best;
@@ -633,15 +740,16 @@ export function learnSchedules(
   records: readonly CompletionRecord[],
   settingsFor: (provider: ProviderName) => { settings: AdaptiveSettings; policy: PollPolicy } | null,
   previous: LearntSchedules = NO_SCHEDULES,
+  context?: LearningContext,
 ): LearntSchedules {
   interface Sample {
     values: number[];
-    intervals: CompletionSample[];
+    records: CompletionRecord[];
   }
   const add = (sample: Sample, r: CompletionRecord, window: number): void => {
     if (sample.values.length >= window) return;
     sample.values.push(sampleValueMs(r));
-    sample.intervals.push(r);
+    sample.records.push(r);
   };
   const packages = new Map<string, Sample & { provider: ProviderName }>();
   const providers = new Map<ProviderName, Sample>();
@@ -650,33 +758,126 @@ export function learnSchedules(
     if (!config) continue;
     const window = Math.max(1, config.settings.window);
     const key = packageKey(r.provider, r.packageId);
-    const pkg = packages.get(key) ?? { provider: r.provider, values: [], intervals: [] };
+    const pkg = packages.get(key) ?? { provider: r.provider, values: [], records: [] };
     add(pkg, r, window);
     packages.set(key, pkg);
-    const all = providers.get(r.provider) ?? { values: [], intervals: [] };
+    const all = providers.get(r.provider) ?? { values: [], records: [] };
     add(all, r, window);
     providers.set(r.provider, all);
   }
-  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined): LearntSchedule | null => {
+  const pendingOf = (provider: ProviderName, packageId?: string): PendingRecord[] =>
+    (context?.pending ?? []).filter((p) => p.provider === provider && (packageId === undefined || p.packageId === packageId));
+  const learn = (sample: Sample, provider: ProviderName, scope: ScheduleBasis["scope"], before: LearntSchedule | undefined, pending: () => PendingRecord[]): LearntSchedule | null => {
     const config = settingsFor(provider);
     const { values } = sample;
     if (!config || values.length < config.settings.minSamples) return null;
+    if (context && sample.records.every((r) => r.doneAtMs !== undefined)) {
+      // Completed and pending orders alike (survival.ts): no right-censoring bias early in a regime.
+      const waiting = pending();
+      const cohort = cohortOf(sample.records, waiting, context, config.settings.minSamples);
+      const drift = cohort.drift;
+      const estimate = censoredSample(sample.records, waiting, cohort.truncateAtMs, cohort.sentFromMs);
+      if (estimate.values.length < config.settings.minSamples) return null;
+      const fingerprint = `${fingerprintOf(estimate.values)}:${Math.round(estimate.knownUntilMs)}`;
+      if (before && before.fingerprint === fingerprint) return before;
+      const learnt = learnSchedule(estimate.values, config.settings, config.policy, scope, drift, estimate.knownUntilMs);
+      return learnt && { ...learnt, fingerprint };
+    }
+    const since = samplesSinceChange(sample.records, config.settings.minSamples);
+    const drift = since < values.length;
     const fingerprint = fingerprintOf(values);
     if (before && before.fingerprint === fingerprint) return before;
-    const since = samplesSinceChange(sample.intervals, config.settings.minSamples);
-    const learnt = learnSchedule(since < values.length ? values.slice(0, since) : values, config.settings, config.policy, scope, since < values.length);
+    const learnt = learnSchedule(drift ? values.slice(0, since) : values, config.settings, config.policy, scope, drift);
     // The fingerprint is the whole sample's: an unchanged sample is not looked at again.
     return learnt && { ...learnt, fingerprint };
   };
   const byPackage = new Map<string, LearntSchedule>();
   for (const [key, pkg] of packages) {
-    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key));
+    const packageId = pkg.records[0]!.packageId;
+    const s = learn(pkg, pkg.provider, "package", previous.byPackage.get(key), () => pendingOf(pkg.provider, packageId));
     if (s) byPackage.set(key, s);
   }
   const byProvider = new Map<ProviderName, LearntSchedule>();
   for (const [provider, sample] of providers) {
-    const s = learn(sample, provider, "provider", previous.byProvider.get(provider));
+    const s = learn(sample, provider, "provider", previous.byProvider.get(provider), () => pendingOf(provider));
     if (s) byProvider.set(provider, s);
   }
   return { byPackage, byProvider };
+}
+
+/**
+ * Which orders to learn from: drift is looked for among the orders sent since the oldest
+ * completion (`truncateAtMs`; every one of them is in the records or pending), newest sent first,
+ * each compared only at the ages it has reached (samplesSinceChange with ages). Comparing
+ * completions by when they finished mistook a cold start for a change (the first completions are
+ * the quick ones: a mixture's slow mode arrives later). On a change, only the orders sent since it
+ * count; otherwise all, each from the age it had at `truncateAtMs`.
+ */
+function cohortOf(
+  newestFirst: readonly CompletionRecord[],
+  pending: readonly PendingRecord[],
+  context: LearningContext,
+  minSamples: number,
+): { truncateAtMs: number; sentFromMs: number; drift: boolean } {
+  const truncateAtMs = newestFirst[newestFirst.length - 1]!.doneAtMs!;
+  const sentFromMs = Math.max(truncateAtMs, unreadBefore(pending, context.pendingPerKey));
+  const nowMs = context.nowMs ?? Math.max(...newestFirst.map((r) => r.doneAtMs!));
+  const orders: Array<CompletionSample & { ageMs: number; sentAtMs: number }> = [];
+  for (const r of newestFirst) {
+    const sentAtMs = r.doneAtMs! - r.upperMs;
+    if (sentAtMs >= sentFromMs) orders.push({ lowerMs: r.lowerMs, upperMs: r.upperMs, sentAtMs, ageMs: nowMs - sentAtMs });
+  }
+  for (const p of pending) {
+    if (p.sentAtMs >= sentFromMs) orders.push({ lowerMs: p.lowerMs, upperMs: Infinity, sentAtMs: p.sentAtMs, ageMs: nowMs - p.sentAtMs });
+  }
+  orders.sort((a, b) => b.sentAtMs - a.sentAtMs);
+  const since = samplesSinceChange(orders, minSamples);
+  if (since >= orders.length) return { truncateAtMs, sentFromMs: unreadBefore(pending, context.pendingPerKey), drift: false };
+  return { truncateAtMs, sentFromMs: orders[since - 1]!.sentAtMs, drift: true };
+}
+
+/** With at most `perKey` pending watches read per package: the oldest sent time from which none is missing (-Infinity: all read). */
+function unreadBefore(pending: readonly PendingRecord[], perKey: number | undefined): number {
+  if (perKey === undefined) return -Infinity;
+  const byPackage = new Map<string, { count: number; oldest: number }>();
+  for (const p of pending) {
+    const entry = byPackage.get(p.packageId) ?? { count: 0, oldest: Infinity };
+    entry.count++;
+    entry.oldest = Math.min(entry.oldest, p.sentAtMs);
+    byPackage.set(p.packageId, entry);
+  }
+  let from = -Infinity;
+  for (const { count, oldest } of byPackage.values()) if (count >= perKey) from = Math.max(from, oldest);
+  return from;
+}
+
+/**
+ * The orders seen by a sample of completions (NEWEST FIRST, each with doneAtMs) and the pending
+ * watches, as an estimate of the time to done (survival.ts) and an equal-weight sample of it.
+ *
+ * The completions are the newest since `fromMs` (the oldest one's done check). Without a drift,
+ * every order is counted from the age it had at `fromMs` (left-truncated: one sent earlier that
+ * finished before `fromMs` is not in the records, so it must not count as seen before then).
+ * After a drift (the completions since the change only), the cohort is the orders sent since
+ * the change became visible (`fromMs`): the older ones still finishing are the old regime's
+ * stragglers. Pending watches count as not done up to their last pending check.
+ */
+export function censoredSample(
+  newestFirst: readonly CompletionRecord[],
+  pending: readonly PendingRecord[],
+  truncateAtMs: number,
+  sentFromMs = -Infinity,
+): { values: number[]; knownUntilMs: number } {
+  if (newestFirst.length === 0) return { values: [], knownUntilMs: 0 };
+  const observations: SurvivalObservation[] = [];
+  const seen = (sentAtMs: number, exitMs: number, done: boolean): void => {
+    if (sentAtMs < sentFromMs) return;
+    const entryMs = Math.max(0, truncateAtMs - sentAtMs);
+    if (done) observations.push({ entryMs: Math.min(entryMs, Math.max(0, exitMs - 1)), exitMs: Math.max(exitMs, 1), done });
+    else if (exitMs > entryMs) observations.push({ entryMs, exitMs, done });
+  };
+  for (const r of newestFirst) seen(r.doneAtMs! - r.upperMs, sampleValueMs(r), true);
+  for (const p of pending) seen(p.sentAtMs, p.lowerMs, false);
+  const curve = productLimit(observations, MIN_AT_RISK);
+  return { values: sampleFromCurve(curve, curve.events), knownUntilMs: curve.horizonMs };
 }

@@ -1,7 +1,7 @@
 import { context, propagation } from "@opentelemetry/api";
 import type { ProviderName } from "@pinflow/contracts";
 import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool } from "@pinflow/pg";
-import type { CompletionRecord } from "./adaptive.js";
+import type { CompletionRecord, PendingRecord } from "./adaptive.js";
 import type { CheckKind, Completion, Watch, WatchState } from "./poll.js";
 import type { Backlog, CheckNowResult, Claim, TraceCarrier, WatchRow, WatchStore } from "./watch-store.js";
 
@@ -257,15 +257,38 @@ export class PgWatchStore implements WatchStore {
   }
 
   async recentCompletions(perKey: number): Promise<CompletionRecord[]> {
-    const r = await this.pool.query<{ provider: ProviderName; package_id: string; lower_ms: string; upper_ms: string }>(
-      `SELECT provider, package_id, lower_ms, upper_ms
+    const r = await this.pool.query<{ provider: ProviderName; package_id: string; lower_ms: string; upper_ms: string; recorded_at: Date }>(
+      `SELECT provider, package_id, lower_ms, upper_ms, recorded_at
          FROM (SELECT s.*, row_number() OVER (PARTITION BY provider, package_id ORDER BY id DESC) AS rn
                  FROM completion_sample s) recent
         WHERE rn <= $1
         ORDER BY id DESC`,
       [perKey],
     );
-    return r.rows.map((row) => ({ provider: row.provider, packageId: row.package_id, lowerMs: Number(row.lower_ms), upperMs: Number(row.upper_ms) }));
+    return r.rows.map((row) => ({
+      provider: row.provider,
+      packageId: row.package_id,
+      lowerMs: Number(row.lower_ms),
+      upperMs: Number(row.upper_ms),
+      doneAtMs: row.recorded_at.getTime(),
+    }));
+  }
+
+  async pendingWatches(perKey: number): Promise<PendingRecord[]> {
+    const r = await this.pool.query<{ provider: ProviderName; package_id: string; sent_at: Date; last_pending_at: Date | null }>(
+      `SELECT provider, package_id, sent_at, last_pending_at
+         FROM (SELECT provider, package_id, sent_at, last_pending_at,
+                      row_number() OVER (PARTITION BY provider, package_id ORDER BY sent_at DESC) AS rn
+                 FROM watch WHERE state = 'watching') pending
+        WHERE rn <= $1`,
+      [perKey],
+    );
+    return r.rows.map((row) => ({
+      provider: row.provider,
+      packageId: row.package_id,
+      sentAtMs: row.sent_at.getTime(),
+      lowerMs: row.last_pending_at ? Math.max(0, row.last_pending_at.getTime() - row.sent_at.getTime()) : 0,
+    }));
   }
 
   async trimCompletions(perKey: number): Promise<number> {

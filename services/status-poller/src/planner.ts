@@ -11,7 +11,14 @@ import { cadenceFor, type Cadence } from "./poll.js";
 import { DEFAULT_ADAPTIVE, fixedPlan, type PollingPlan, type PollPolicy, type ProviderPolling } from "./policy.js";
 import type { WatchStore } from "./watch-store.js";
 
-export type CompletionSource = Pick<WatchStore, "recentCompletions" | "trimCompletions">;
+export type CompletionSource = Pick<WatchStore, "recentCompletions" | "trimCompletions" | "pendingWatches">;
+
+/**
+ * Pending watches read per (provider, package), as a multiple of the completions window: the
+ * learner counts the pending orders sent since its oldest completion (survival.ts), and a slow
+ * provider can have more of those than completions.
+ */
+const PENDING_PER_WINDOW = 2;
 
 export class PollPlanner {
   private learnt: LearntSchedules = NO_SCHEDULES;
@@ -53,21 +60,24 @@ export class PollPlanner {
 
   /**
    * Trim the recorded completions to their windows and, for adaptive
-   * providers, learn the schedules again from them. Samples are recorded in
+   * providers, learn the schedules again from them and the pending watches
+   * (`now`: the scheduler's clock, how old each pending order is). Samples are recorded in
    * every mode (so switching a provider to adaptive starts from its history),
    * and trimmed in every mode (so the table stays bounded).
    */
-  refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+  refresh(now: Date = new Date()): Promise<void> {
+    this.refreshing ??= this.doRefresh(now).finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
-  private async doRefresh(): Promise<void> {
+  private async doRefresh(now: Date): Promise<void> {
     const window = this.window();
     const trimmed = await this.source.trimCompletions(window);
     if (trimmed > 0) this.logger.debug({ trimmed, window }, "old completion samples trimmed");
     if (!this.adaptive) return;
     const records = await this.source.recentCompletions(window);
+    const pendingPerKey = window * PENDING_PER_WINDOW;
+    const pending = await this.source.pendingWatches(pendingPerKey);
     const before = this.learnt;
     const after = learnSchedules(
       records,
@@ -76,6 +86,7 @@ export class PollPlanner {
         return polling.mode === "adaptive" ? { settings: polling.adaptive, policy: polling.policy } : null;
       },
       before,
+      { pending, pendingPerKey, nowMs: now.getTime() },
     );
     this.learnt = after;
     for (const [provider, s] of after.byProvider) {

@@ -17,8 +17,8 @@ import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { eventually } from "@pinflow/testkit";
 import { AppModule } from "./app.module.js";
 import { PgWatchStore } from "./pg-watch-store.js";
-import { learnSchedule, learntGapMs, sampleValueMs, type LearntSchedule } from "./adaptive.js";
-import { DEFAULT_ADAPTIVE, newWatch, type AdaptiveSettings, type CheckResult, type PollingPlan, type PollPolicy } from "./poll.js";
+import { learnSchedules, learntGapMs, packageKey, type LearntSchedule } from "./adaptive.js";
+import { DEFAULT_ADAPTIVE, DEFAULT_POLICY, newWatch, type AdaptiveSettings, type CheckResult, type PollingPlan, type PollPolicy } from "./poll.js";
 import { createPollerRuntime, type PollerRuntime } from "./runtime.js";
 import { ZnetStatusChecker, type StatusChecker } from "./status-checker.js";
 import type { WatchRow } from "./watch-store.js";
@@ -448,17 +448,17 @@ test("adaptive mode: with recorded completions, checks are scheduled from the sa
   const env = await setup(t, {
     polling,
     seed: async (pool) => {
-      for (const [i, v] of history.entries()) {
+      // Sent one every 3 s from 30 minutes ago, each recorded when its done check ran (sent + upper).
+      const samples: Array<[string, string, number, number, number]> = [];
+      for (const [i, v] of history.entries()) samples.push([`ord-history-${i}`, "pubg-60", v - 200, v + 200, i * 3000]);
+      // About the same times as pubg-60's: the provider's sample shows no change (drift).
+      for (let i = 0; i < 30; i++) samples.push([`ord-other-${i}`, "other-pkg", 5800, 9200, i * 3000 + 1500]);
+      samples.sort((a, b) => a[4] + a[3] - (b[4] + b[3]));
+      for (const [orderId, pkg, lower, upper, sentOffset] of samples) {
         await pool.query(
-          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'pubg-60', $2, $3, now())`,
-          [`ord-history-${i}`, v - 200, v + 200],
-        );
-      }
-      for (let i = 0; i < 30; i++) {
-        await pool.query(
-          // About the same times as pubg-60's: the provider's sample shows no change (drift).
-          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at) VALUES ($1, 'znet', 'other-pkg', 5800, 9200, now())`,
-          [`ord-other-${i}`],
+          `INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
+           VALUES ($1, 'znet', $2, $3, $4, now() - interval '30 minutes' + make_interval(secs => $5::double precision / 1000))`,
+          [orderId, pkg, lower, upper, sentOffset + upper],
         );
       }
     },
@@ -473,14 +473,17 @@ test("adaptive mode: with recorded completions, checks are scheduled from the sa
     assert.equal(cadence.kind, "learnt");
     return (cadence as { kind: "learnt"; schedule: LearntSchedule }).schedule;
   });
-  const expected = learnSchedule(
-    history.map((v) => sampleValueMs({ lowerMs: v - 200, upperMs: v + 200 })),
-    adaptive,
-    policy,
-  );
+  // What the learner makes of the recorded samples (with the pending watches: none yet).
+  const fromStore = learnSchedules(await env.store.recentCompletions(adaptive.window), (p) => (p === "znet" ? { settings: adaptive, policy } : null), undefined, {
+    pending: [],
+    pendingPerKey: adaptive.window * 2,
+  });
+  const expected = fromStore.byPackage.get(packageKey("znet", "pubg-60"));
   assert.ok(expected);
   assert.equal(learnt.basis.scope, "package");
-  assert.equal(learnt.basis.samples, 200);
+  // From the product-limit estimate of the 200 (survival.ts): up to where 20 orders are still seen.
+  assert.equal(learnt.basis.samples, expected.basis.samples);
+  assert.ok(expected.basis.samples >= 170 && expected.basis.samples <= 200, `${expected.basis.samples} samples`);
   assert.deepEqual(
     { q: learnt.quantilesMs, h: learnt.hazard, d: learnt.maxGapMs, tail: learnt.tailFromMs },
     { q: expected.quantilesMs, h: expected.hazard, d: expected.maxGapMs, tail: expected.tailFromMs },
@@ -488,7 +491,9 @@ test("adaptive mode: with recorded completions, checks are scheduled from the sa
   );
   // A package with too few samples of its own follows the provider's (its 230 samples).
   const other = poller.planner.cadenceFor("znet", "other-pkg");
-  assert.ok(other.kind === "learnt" && other.schedule.basis.scope === "provider" && other.schedule.basis.samples === 230);
+  assert.ok(other.kind === "learnt" && other.schedule.basis.scope === "provider");
+  assert.equal(other.schedule.basis.samples, fromStore.byProvider.get("znet")?.basis.samples);
+  assert.ok(other.schedule.basis.samples > 200, "the provider's 230 samples");
 
   const { orderId, sent } = await sendOrder(env, "adaptive");
   const sentAt = new Date(sent.occurredAt).getTime();
@@ -549,6 +554,42 @@ test("completion samples are kept to a window per (provider, package)", async (t
     "the newest ten, newest first",
   );
   assert.equal((await env.store.recentCompletions(3)).length, 6);
+  // When the done check ran (recorded_at), so the learner can tell when the order was sent.
+  const at = await env.pool.query<{ recorded_at: Date }>("SELECT recorded_at FROM completion_sample WHERE order_id = 'ord-a-24'");
+  assert.equal(recent.find((r) => r.packageId === "a")!.doneAtMs, at.rows[0]!.recorded_at.getTime());
+});
+
+test("the pending watches for the learner: per (provider, package) the most recently sent, with their last pending check", async (t) => {
+  const env = await setup(t, { pollers: 0 });
+  const base = env.clock.now().getTime();
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const orderId = `ord-${randomUUID()}`;
+    ids.push(orderId);
+    const sentAt = new Date(base + i * 1000);
+    const sent = makeEvent(
+      "OrderSent",
+      { orderId, correlationId: `corr-${orderId}`, causationId: null },
+      { packageId: i < 4 ? "pubg-60" : "pubg-325", provider: "znet", reference: `ref-${i}`, cost: null, balance: null, providerOrderId: null },
+      sentAt,
+    );
+    assert.ok(await env.store.insertWatch(newWatch(sent, { ...DEFAULT_POLICY }, 0.5), sentAt));
+  }
+  // The newest of pubg-60 had a check that said pending 30 s after it was sent; the oldest is done (not pending).
+  await env.pool.query("UPDATE watch SET last_pending_at = sent_at + interval '30 seconds' WHERE order_id = $1", [ids[3]]);
+  await env.pool.query("UPDATE watch SET state = 'completed' WHERE order_id = $1", [ids[0]]);
+  const pending = await env.store.pendingWatches(2);
+  const byPackage = (pkg: string) => pending.filter((p) => p.packageId === pkg).sort((a, b) => b.sentAtMs - a.sentAtMs);
+  assert.deepEqual(
+    byPackage("pubg-60").map((p) => ({ sentAtMs: p.sentAtMs, lowerMs: p.lowerMs })),
+    [
+      { sentAtMs: base + 3000, lowerMs: 30_000 },
+      { sentAtMs: base + 2000, lowerMs: 0 },
+    ],
+    "the two most recently sent, with the age of the last pending check (0: none yet)",
+  );
+  assert.deepEqual(byPackage("pubg-325").map((p) => p.sentAtMs), [base + 4000]);
+  assert.equal((await env.store.pendingWatches(10)).length, 4, "the completed watch is not pending");
 });
 
 test("an OrderSent whose reference holds NUL (the database refuses it) is dead-lettered after bounded failures: ReviewRequired(monitoring), later orders are watched", async (t) => {

@@ -142,7 +142,7 @@ export class Scheduler {
   refreshPlan(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     this.planning ??= this.deps.planner
-      .refresh()
+      .refresh(this.deps.clock.now())
       .catch((error) => this.deps.logger.warn({ err: error, owner: this.opts.owner }, "refreshing the poll plan failed; keeping the last one"))
       .finally(() => (this.planning = undefined));
     return this.planning;

@@ -1,6 +1,6 @@
 import type { ProviderName } from "@pinflow/contracts";
 import type { OutboxEntry } from "@pinflow/pg";
-import type { CompletionRecord } from "./adaptive.js";
+import type { CompletionRecord, PendingRecord } from "./adaptive.js";
 import type { Completion, Watch } from "./poll.js";
 
 /** A watch this process holds for one check, until `leaseUntil`. */
@@ -74,6 +74,11 @@ export interface WatchStore {
   backlog(now: Date): Promise<Backlog>;
   /** The most recent `perKey` completion samples of every (provider, package), newest first. */
   recentCompletions(perKey: number): Promise<CompletionRecord[]>;
+  /**
+   * The watches still pending of every (provider, package), the `perKey` sent most recently of
+   * each: when sent and when a check last said pending (the adaptive learner's orders not done yet).
+   */
+  pendingWatches(perKey: number): Promise<PendingRecord[]>;
   /** Delete all but the most recent `perKey` completion samples of every (provider, package); how many went. */
   trimCompletions(perKey: number): Promise<number>;
 }
