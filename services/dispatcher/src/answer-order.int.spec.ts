@@ -54,19 +54,22 @@ let stream: StreamAttemptLog;
 const failOnce = new Set<string>();
 const POLICY: DispatchPolicy = { ...DEFAULT_POLICY, retryBaseMs: 100, retryMaxMs: 400, leaseMs: 1_500, startAckMs: 300 };
 
-/** A PlacementStarted that gets no acknowledgement: the append waits until `release()`, then fails; the event stays "in the client's buffer". */
+/**
+ * A PlacementStarted whose acknowledgement is held: the append waits until `release()`, then fails
+ * (the event stays "in the client's buffer") or, with `thenStored`, is stored and acknowledged late.
+ */
 interface StuckStart {
   event?: OrderEvent;
   msgId?: string;
   reached: Promise<void>;
   release: () => void;
 }
-let stuck: { start: StuckStart; reached: () => void; released: Promise<void> } | undefined;
-function stickNextStart(): StuckStart {
+let stuck: { start: StuckStart; reached: () => void; released: Promise<void>; thenStored: boolean } | undefined;
+function stickNextStart(opts: { thenStored?: boolean } = {}): StuckStart {
   let reached!: () => void;
   let release!: () => void;
   const start: StuckStart = { reached: new Promise((r) => (reached = r)), release: () => release() };
-  stuck = { start, reached, released: new Promise((r) => (release = r)) };
+  stuck = { start, reached, released: new Promise((r) => (release = r)), thenStored: opts.thenStored ?? false };
   return start;
 }
 
@@ -95,7 +98,7 @@ before(async () => {
         s.start.msgId = msgId;
         s.reached();
         await s.released;
-        throw new Error("simulated: no acknowledgement (NATS restarting)");
+        if (!s.thenStored) throw new Error("simulated: no acknowledgement (NATS restarting)");
       }
       await stream.append(event, msgId, timeoutMs);
     },
@@ -217,6 +220,48 @@ describe("the history look-up of a first delivery (from the OrderCreated's seque
     assert.equal(placeRequests(), 1, "not placed a second time");
     const row = await new PgDispatchStore(pool).get(order.orderId);
     assert.equal(row?.state, "sent", `restored from the stream and reconciled (got ${row?.state})`);
+  });
+});
+
+describe("a PlacementStarted acknowledged late", () => {
+  it("after startAckMs, within the lease: the lease is renewed and the order is placed once", async () => {
+    const p = player("start-slow");
+    const order = created(p);
+    await stream.append(order, `OrderCreated:${order.orderId}`);
+    const start = stickNextStart({ thenStored: true });
+    const handled = handler.handle(order, { seq: 1, deliveryCount: 1 });
+    await start.reached;
+    await sleep(POLICY.startAckMs + 200);
+    start.release();
+    assert.deepEqual(await handled, ACK);
+    const live = await store.get(order.orderId);
+    assert.ok(live?.state === "sent", `placed (row: ${live?.state})`);
+    assert.equal(znet.placeCalls(live.reference), 1);
+    await relay.drain();
+    const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
+    assert.deepEqual(history.map((e) => e.type).slice(0, 3), ["OrderCreated", "PlacementStarted", "PlacementAnswered"]);
+  });
+
+  it("after the lease, while another handler took the placement over: the late handler does not place; the other's reconcile stands after the start", async () => {
+    const p = player("start-taken");
+    const order = created(p);
+    await stream.append(order, `OrderCreated:${order.orderId}`);
+    const start = stickNextStart({ thenStored: true });
+    const first = handler.handle(order, { seq: 1, deliveryCount: 1 });
+    await start.reached;
+    await sleep(POLICY.leaseMs + 200);
+    const second = await handler.handle(order, { seq: 1, deliveryCount: 2 });
+    assert.ok("retryAfterMs" in second, `the other handler reconciled: not found once (got ${JSON.stringify(second)})`);
+    start.release();
+    const firstOutcome = await first;
+    assert.ok("retryAfterMs" in firstOutcome, `the late handler left the placement to the reconcile (got ${JSON.stringify(firstOutcome)})`);
+    await relay.drain();
+    const live = await store.get(order.orderId);
+    assert.ok(live?.state === "unknown", `reconciled, not found once (row: ${live?.state})`);
+    assert.equal(znet.placeCalls(live.reference), 0, "no place request after the lease was taken over");
+    const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
+    assert.deepEqual(history.map((e) => e.type), ["OrderCreated", "PlacementStarted", "ReconcileAnswered"]);
+    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
   });
 });
 

@@ -32,6 +32,7 @@ import {
   nextStep,
   openOrder,
   releaseLease,
+  renewLease,
   type Decision,
   type DispatchPolicy,
   type EventDraft,
@@ -95,6 +96,8 @@ const MIN_HELD_RETRY_MS = 100;
 const STREAM_RETRY_MS = 1_000;
 /** Pause between asks for PlacementStarted's acknowledgement. */
 const START_ASK_PAUSE_MS = 200;
+/** The longest one ask waits for PlacementStarted's acknowledgement (the publisher's default). */
+const START_ASK_TIMEOUT_MS = 5_000;
 /**
  * A first delivery with at most this many OrderCreated behind it is near the stream's end: its
  * history look-up scans forward from it (one request). Others (redeliveries, a deep backlog, a
@@ -273,7 +276,8 @@ export class DispatchHandler {
     }
     // The attempt is on the order's stream before the request goes out (I1, I5).
     const started = makeEvent("PlacementStarted", causedBy(event), placementStarted(placing), this.clock(), this.newId());
-    if (!(await this.appendStart(started, placing, log))) {
+    const start = await this.appendStart(started, placing, log);
+    if (start === "unacknowledged") {
       // Stored or not, we cannot tell, and a copy may still reach the stream later (the NATS client sends
       // what it holds when it reconnects). So the claim stands, unsent: once its lease ends the placement is
       // reconciled, and the reconcile puts this same start on the stream before anything else (I5).
@@ -281,8 +285,13 @@ export class DispatchHandler {
       log.warn({ provider: row.provider, reference: row.reference }, "the stream did not acknowledge PlacementStarted; not placed — the claimed placement is reconciled when its lease ends");
       return { retryAfterMs: STREAM_RETRY_MS };
     }
-    log.info({ provider: row.provider, reference: row.reference, offer: row.offerIndex, placeCalls: placing.placeCalls }, "placing order");
-    return this.request(event, placing, provider, permit, log);
+    if (start === "taken_over") {
+      // The lease ran out while the stream answered, and another handler took the placement over.
+      await this.release(permit, NO_CALL, log);
+      return RACED;
+    }
+    log.info({ provider: row.provider, reference: row.reference, offer: row.offerIndex, placeCalls: start.placeCalls }, "placing order");
+    return this.request(event, start, provider, permit, log);
   }
 
   /** The place request itself, under `permit`, for a claimed `placing` row. */
@@ -361,24 +370,34 @@ export class DispatchHandler {
 
   /**
    * Append a claimed placement's PlacementStarted and wait for the stream's acknowledgement, asking
-   * again under the same msgID (the stream keeps one copy) for at most `startAckMs` from the claim, so
-   * that the request still fits in the lease. True once acknowledged (stored now or before).
+   * again under the same msgID (the stream keeps one copy) while the claim's lease lasts. Acknowledged
+   * (stored now or before): the row to place, its lease renewed (compare-and-set) when the answer came
+   * later than `startAckMs` after the claim, so the request still fits in it — "taken_over" when the
+   * renewal finds that another handler took the placement over meanwhile.
    */
-  private async appendStart(started: OrderEvent, placing: PlacingRow, log: Logger): Promise<boolean> {
+  private async appendStart(started: OrderEvent, placing: PlacingRow, log: Logger): Promise<PlacingRow | "unacknowledged" | "taken_over"> {
     const msgId = factMsgId(started, `${placing.reference}:${placing.placeCalls}`);
-    const until = placing.updatedAt.getTime() + this.deps.policy.startAckMs;
+    const until = placing.leaseUntil?.getTime() ?? placing.updatedAt.getTime() + this.deps.policy.leaseMs;
     for (let ask = 1; ; ask++) {
       const left = until - this.clock().getTime();
-      if (left <= 0) return false;
+      if (left <= 0) return "unacknowledged";
       try {
-        await this.deps.facts.append(started, msgId, left);
+        await this.deps.facts.append(started, msgId, Math.min(START_ASK_TIMEOUT_MS, left));
         if (ask > 1) log.info({ reference: placing.reference, asks: ask }, "PlacementStarted acknowledged after asking again");
-        return true;
+        break;
       } catch (error) {
         log.warn({ err: error, reference: placing.reference, ask }, "the stream did not acknowledge PlacementStarted");
         await sleep(Math.min(START_ASK_PAUSE_MS, Math.max(0, until - this.clock().getTime())));
       }
     }
+    const now = this.clock();
+    if (now.getTime() - placing.updatedAt.getTime() <= this.deps.policy.startAckMs) return placing;
+    const renewed = renewLease(placing, now, this.deps.policy);
+    if (await this.deps.store.update(renewed, [])) {
+      log.info({ reference: placing.reference, waitedMs: now.getTime() - placing.updatedAt.getTime() }, "PlacementStarted acknowledged late; lease renewed before the request");
+      return renewed;
+    }
+    return "taken_over";
   }
 
   /**

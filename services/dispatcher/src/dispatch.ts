@@ -25,10 +25,11 @@ export interface DispatchPolicy {
   /** How long a handler holds the row while a provider call is in flight (longer than the call's timeout). */
   leaseMs: number;
   /**
-   * How long, in all, a claimed placement waits for the stream to acknowledge its PlacementStarted
-   * (asking again under the same msgID) before its request would no longer fit in the lease
-   * (at most `leaseMs` minus the call's timeout). After it, the placement stays claimed, unsent, and
-   * is reconciled once the lease ends — its start appended again first.
+   * How long a claimed placement may wait for the stream to acknowledge its PlacementStarted with its
+   * request still fitting in the lease as claimed (at most `leaseMs` minus the call's timeout). A later
+   * acknowledgement renews the lease (compare-and-set) before the request goes out. Unacknowledged
+   * for the whole lease, the placement stays claimed, unsent, and is reconciled once the lease ends —
+   * its start appended again first.
    */
   startAckMs: number;
   /**
@@ -487,6 +488,11 @@ export function beginPlace(row: ReadyRow, now: Date, policy: DispatchPolicy): Pl
     nextTryAt: null,
     leaseUntil: leaseFrom(now, policy),
   };
+}
+
+/** Hold a claimed placement's row for a full lease from now (its PlacementStarted was acknowledged late). */
+export function renewLease(row: PlacingRow, now: Date, policy: DispatchPolicy): PlacingRow {
+  return { ...row, version: row.version + 1, updatedAt: now, leaseUntil: leaseFrom(now, policy) };
 }
 
 /** Take the row for a reconcile: hold the lease while the check call is in flight. */
