@@ -223,6 +223,42 @@ describe("the history look-up of a first delivery (from the OrderCreated's seque
   });
 });
 
+describe("a reconcile's answer that places again is not appended ahead of an earlier answer still in the outbox", () => {
+  it("place hangs (ambiguous), not found twice, the first answers only in the outbox: the re-placement waits for the relay; the stream reads start, answer, check, check, start (found by the chaos run: rebuilt rows counted one unclear check less)", async () => {
+    const p = player("answers-queued");
+    znet.addRule({ playerId: p, placeFault: "hang" });
+    const order = created(p);
+    await stream.append(order, `OrderCreated:${order.orderId}`);
+    const delivery = { seq: 1, deliveryCount: 1 };
+    assert.ok("retryAfterMs" in (await handler.handle(order, delivery)), "the place request timed out: unknown");
+    znet.clearRules();
+    // Two reconciles, each on its own delivery once due; the outbox relay does not run (NATS slow to take the relay's batch).
+    let outcome = await handler.handle(order, delivery);
+    for (let i = 0; i < 20 && !(await store.get(order.orderId).then((r) => r?.state === "unknown" && r.notFoundStreak === 1)); i++) {
+      await sleep(150);
+      outcome = await handler.handle(order, delivery);
+    }
+    const afterFirst = await store.get(order.orderId);
+    assert.ok(afterFirst?.state === "unknown" && afterFirst.notFoundStreak === 1, `not found once (row: ${JSON.stringify({ state: afterFirst?.state, outcome })})`);
+    let second = await handler.handle(order, delivery);
+    for (let i = 0; i < 20 && (await store.get(order.orderId))?.state === "unknown"; i++) {
+      await sleep(150);
+      second = await handler.handle(order, delivery);
+    }
+    assert.ok("retryAfterMs" in second, `the re-placement waits for the relay (got ${JSON.stringify(second)})`);
+    assert.equal(znet.placeCalls(afterFirst.reference), 1, "not placed again while the earlier answers are only in the outbox");
+    await relay.drain();
+    assert.deepEqual(await handler.handle(order, delivery), ACK);
+    await relay.drain();
+    const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
+    const types = history.map((e) => e.type);
+    assert.deepEqual(types.slice(0, 6), ["OrderCreated", "PlacementStarted", "PlacementAnswered", "ReconcileAnswered", "ReconcileAnswered", "PlacementStarted"], `stream order: ${types.join(", ")}`);
+    const live = await store.get(order.orderId);
+    assert.equal(live?.state, "sent");
+    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
+  });
+});
+
 describe("a PlacementStarted acknowledged late", () => {
   it("after startAckMs, within the lease: the lease is renewed and the order is placed once", async () => {
     const p = player("start-slow");

@@ -595,6 +595,12 @@ export class DispatchHandler {
   private async commitAnswer(event: EventOf<"OrderCreated">, held: OpenRow, d: Decision, answered: OrderEvent, msgId: string, log: Logger): Promise<boolean> {
     await this.commit(event, held, d, log, [{ event: answered, msgId, once: false }]);
     if (d.then !== "place") return true;
+    if (await this.deps.store.hasUnpublishedEvents(held.orderId, msgId)) {
+      // An earlier answer is still only in the outbox: appended now, this one would stand before it. The relay keeps their order.
+      this.deps.kick();
+      log.info({ type: answered.type }, "the order's earlier events are not on the stream yet; the outbox relays this answer after them");
+      return false;
+    }
     try {
       await this.deps.facts.append(answered, msgId);
       return true;

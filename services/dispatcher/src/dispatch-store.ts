@@ -21,8 +21,8 @@ export interface DispatchStore {
   update(row: DispatchRow, events: readonly OutboxEntry[]): Promise<boolean>;
   /** The package's offers, best first, with product codes and prices from the imported catalog when known. */
   offers(packageId: string): Promise<Offer[]>;
-  /** Whether the order has events in the outbox not yet on the stream. */
-  hasUnpublishedEvents(orderId: string): Promise<boolean>;
+  /** Whether the order has events in the outbox not yet on the stream (other than the one of msgID `except`). */
+  hasUnpublishedEvents(orderId: string, except?: string): Promise<boolean>;
   /** Upsert the catalog: each listed package's offers are replaced; packages not listed are left alone. */
   seedRoutes(catalog: Catalog): Promise<void>;
   /**

@@ -373,9 +373,9 @@ export class PgDispatchStore implements DispatchStore {
     return readOffers(this.pool, packageId);
   }
 
-  async hasUnpublishedEvents(orderId: string): Promise<boolean> {
+  async hasUnpublishedEvents(orderId: string, except?: string): Promise<boolean> {
     // The partial index outbox_unpublished holds only rows not yet relayed: a short scan.
-    const r = await this.pool.query(prepared("SELECT 1 FROM outbox WHERE published_at IS NULL AND order_id = $1 LIMIT 1", [orderId]));
+    const r = await this.pool.query(prepared("SELECT 1 FROM outbox WHERE published_at IS NULL AND order_id = $1 AND msg_id IS DISTINCT FROM $2 LIMIT 1", [orderId, except ?? null]));
     return (r.rowCount ?? 0) > 0;
   }
 
