@@ -25,8 +25,9 @@ import { Registry } from "prom-client";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StreamAttemptLog, type AttemptLog } from "./attempt-log.js";
 import { readCatalogFile } from "./catalog.js";
-import { DEFAULT_POLICY, type DispatchPolicy, type DispatchRow } from "./dispatch.js";
+import { DEFAULT_POLICY, type DispatchPolicy } from "./dispatch.js";
 import { foldDispatch } from "./dispatch-fold.js";
+import { rowFacts } from "./row-facts.test-harness.js";
 import { DispatchHandler } from "./dispatch-handler.js";
 import { CATALOG, created, importCatalogs, logger, player, TEST_NAMES } from "./dispatcher.test-harness.js";
 import { DispatchMetrics } from "./metrics.js";
@@ -175,7 +176,7 @@ describe("a provider's answer is on the stream before the next PlacementStarted"
     assert.deepEqual(types, ["OrderCreated", "PlacementStarted", "ReconcileAnswered"], `stream order: ${types.join(", ")}`);
     const live = await store.get(order.orderId);
     assert.ok(live?.state === "unknown", `the placement is unknown after one "not found" (row: ${live?.state})`);
-    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
+    assert.deepEqual(rowFacts(foldDispatch(history, POLICY).row), rowFacts(live), "the rebuilt row is the live one");
     assert.equal(znet.placeCalls(live.reference), 0, "no place request went out");
     assert.equal(znet.checkCalls(live.reference), 1, "the reconcile asked znet once");
   });
@@ -255,7 +256,7 @@ describe("a reconcile's answer that places again is not appended ahead of an ear
     assert.deepEqual(types.slice(0, 6), ["OrderCreated", "PlacementStarted", "PlacementAnswered", "ReconcileAnswered", "ReconcileAnswered", "PlacementStarted"], `stream order: ${types.join(", ")}`);
     const live = await store.get(order.orderId);
     assert.equal(live?.state, "sent");
-    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
+    assert.deepEqual(rowFacts(foldDispatch(history, POLICY).row), rowFacts(live), "the rebuilt row is the live one");
   });
 });
 
@@ -297,16 +298,6 @@ describe("a PlacementStarted acknowledged late", () => {
     assert.equal(znet.placeCalls(live.reference), 0, "no place request after the lease was taken over");
     const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
     assert.deepEqual(history.map((e) => e.type), ["OrderCreated", "PlacementStarted", "ReconcileAnswered"]);
-    assert.deepEqual(facts(foldDispatch(history, POLICY).row), facts(live), "the rebuilt row is the live one");
+    assert.deepEqual(rowFacts(foldDispatch(history, POLICY).row), rowFacts(live), "the rebuilt row is the live one");
   });
 });
-
-/** The row without what is not a fact (lease, next-check time, version, write time). */
-function facts(row: DispatchRow | null): Record<string, unknown> | null {
-  if (row === null) return null;
-  const { version: _v, updatedAt: _u, ...rest } = row as DispatchRow & { leaseUntil?: unknown; nextTryAt?: unknown };
-  const r: Record<string, unknown> = { ...rest };
-  delete r["leaseUntil"];
-  delete r["nextTryAt"];
-  return r;
-}
