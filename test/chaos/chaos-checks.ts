@@ -90,6 +90,7 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
   let malformed = 0;
   const eventTexts: string[] = [];
   const byOrder = new Map<string, string[]>();
+  const detailByOrder = new Map<string, string[]>();
   try {
     for (const m of await readStream(nc, system.names)) {
       eventTexts.push(Buffer.from(m.data).toString("utf8"));
@@ -98,6 +99,7 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
         continue;
       }
       byOrder.set(m.event.orderId, [...(byOrder.get(m.event.orderId) ?? []), m.event.type]);
+      detailByOrder.set(m.event.orderId, [...(detailByOrder.get(m.event.orderId) ?? []), describeEvent(m.seq, m.event)]);
     }
     const terminalTypes = new Set<string>(TERMINAL_EVENT_TYPES);
     for (const o of created) {
@@ -116,10 +118,10 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
   await Promise.all(replicas.map((p) => p.kill("SIGTERM")));
   const rebuild = {
     orders: await compareOrdersRebuild(system, log),
-    dispatcher: await compareCliRebuild(system, "dispatcher", "rebuild-rows.js", "dispatch", ["version", "updated_at", "lease_until", "next_try_at"], log, byOrder),
+    dispatcher: await compareCliRebuild(system, "dispatcher", "rebuild-rows.js", "dispatch", ["version", "updated_at", "lease_until", "next_try_at"], log, detailByOrder),
     // trace_context: the OrderSent's tracing headers kept for the checks' spans (observability, not order
     // state); a rebuild reads event bodies, so its watches continue no trace.
-    "status-poller": await compareCliRebuild(system, "status-poller", "rebuild-watches.js", "watch", ["next_check_at", "lease_owner", "lease_until", "created_at", "updated_at", "trace_context"], log, byOrder),
+    "status-poller": await compareCliRebuild(system, "status-poller", "rebuild-watches.js", "watch", ["next_check_at", "lease_owner", "lease_until", "created_at", "updated_at", "trace_context"], log, detailByOrder),
   };
 
   const secrets = await scanSecrets(system, issuedPins, eventTexts);
@@ -158,6 +160,15 @@ async function orderStatuses(system: TestSystem, ids: string[]): Promise<Map<str
 }
 
 type Row = Record<string, unknown>;
+
+/** The fields the projections' folds decide on (never a PIN or a message text), for a rebuild difference's report. */
+const DECIDING_FIELDS = ["provider", "offerIndex", "reference", "placeCall", "step", "outcome", "reasonCode", "providerCode", "generation", "stage", "checks", "nextReference"] as const;
+
+function describeEvent(seq: number, event: { type: string; occurredAt: string; data: unknown }): string {
+  const data = (event.data ?? {}) as Record<string, unknown>;
+  const fields = DECIDING_FIELDS.filter((k) => data[k] !== undefined && data[k] !== null).map((k) => `${k}=${String(data[k])}`);
+  return `#${seq}@${event.occurredAt.slice(11, 23)} ${event.type}${fields.length > 0 ? `(${fields.join(",")})` : ""}`;
+}
 
 async function tableRows(url: string, table: string, skip: readonly string[]): Promise<Map<string, string>> {
   const client = new pg.Client({ connectionString: url });
