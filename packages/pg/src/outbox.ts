@@ -175,19 +175,30 @@ interface OutboxRow {
 }
 
 /**
- * The chains whose order has no earlier unpublished event outside this batch. With SKIP LOCKED,
- * another relay (replica) may hold an order's earlier events while this one got its later ones;
- * publishing those now would put them on the stream before the earlier ones (a poller's
- * ReviewRequired before the StatusChecked that caused it, and a rebuild that disagrees with the
- * live row). Such an order's rows are left, still unpublished, for after the earlier ones.
+ * Of each chain, the part that may be published now: the rows that come first among the order's
+ * unpublished rows, up to the first gap. With SKIP LOCKED, another relay (replica) may hold some of
+ * an order's rows — its earlier ones, or one between two of this batch's — and publishing past them
+ * would put later events on the stream before earlier ones (a poller's ReviewRequired before the
+ * StatusChecked that caused it; a dispatcher's reconcile answers swapped, and a rebuild that
+ * disagrees with the live row). What is cut off stays unpublished, for after the rows before it.
  */
 async function firstInLine(client: Queryable, chains: Map<string, OutboxRow[]>): Promise<Map<string, OutboxRow[]>> {
   if (chains.size === 0) return chains;
-  const first = await client.query<{ order_id: string; first_id: string }>(
-    prepared("SELECT order_id, min(id)::text AS first_id FROM outbox WHERE published_at IS NULL AND order_id = ANY($1::text[]) GROUP BY order_id", [[...chains.keys()]]),
+  const unpublished = await client.query<{ order_id: string; ids: string[] }>(
+    prepared(
+      "SELECT order_id, array_agg(id::text ORDER BY id) AS ids FROM outbox WHERE published_at IS NULL AND order_id = ANY($1::text[]) GROUP BY order_id",
+      [[...chains.keys()]],
+    ),
   );
-  const earliest = new Map(first.rows.map((row) => [row.order_id, BigInt(row.first_id)]));
-  return new Map([...chains].filter(([orderId, chain]) => BigInt(chain[0]!.id) <= (earliest.get(orderId) ?? BigInt(chain[0]!.id))));
+  const lines = new Map(unpublished.rows.map((row) => [row.order_id, row.ids]));
+  const ready = new Map<string, OutboxRow[]>();
+  for (const [orderId, chain] of chains) {
+    const line = lines.get(orderId) ?? [];
+    let n = 0;
+    while (n < chain.length && chain[n]!.id === line[n]) n++;
+    if (n > 0) ready.set(orderId, chain.slice(0, n));
+  }
+  return ready;
 }
 
 /** The rows per order, each order's in the order given. */
