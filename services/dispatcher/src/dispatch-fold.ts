@@ -26,6 +26,7 @@ import {
   type DispatchPolicy,
   type DispatchRow,
   type EventDraft,
+  type Hold,
   type Offer,
   type OrderInput,
   type PlacingRow,
@@ -48,9 +49,14 @@ export interface DispatchFold {
   attempted: boolean;
   /** DispatchHeld events before the first place request (the order waited before any attempt). */
   heldBeforeOpen: number;
+  /**
+   * The last of those holds: the live row, `ready` while it waited, still shows it when its first
+   * request goes out (a place reply that says the same, e.g. znet's empty body again, is no new hold).
+   */
+  holdBeforeOpen: Hold | null;
 }
 
-export const EMPTY_FOLD: DispatchFold = { order: null, tenantId: null, row: null, pending: [], attempted: false, heldBeforeOpen: 0 };
+export const EMPTY_FOLD: DispatchFold = { order: null, tenantId: null, row: null, pending: [], attempted: false, heldBeforeOpen: 0, holdBeforeOpen: null };
 
 /** The PlacementStarted of a claimed `placing` row (written to the stream before its request goes out). */
 export function placementStarted(row: PlacingRow): EventData<"PlacementStarted"> {
@@ -247,7 +253,7 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
         const opened = new Date(d.openedAt);
         const first = openOrder(order, route, new Set(route.map((o) => o.provider)), d.reference, opened, policy).row;
         const history = first.state === "ready" ? first.history.filter((h) => route.findIndex((o) => o.provider === h.provider) < d.offerIndex) : [];
-        row = attemptAt({ ...baseOf(order, opened, route), history, holds: state.heldBeforeOpen }, route, Math.min(d.offerIndex, route.length - 1), d.reference);
+        row = { ...attemptAt({ ...baseOf(order, opened, route), history, holds: state.heldBeforeOpen }, route, Math.min(d.offerIndex, route.length - 1), d.reference), hold: state.holdBeforeOpen };
       } else if (row.reference !== d.reference) {
         if (row.route[d.offerIndex] === undefined) return state;
         row = attemptAt(row, row.route, d.offerIndex, d.reference);
@@ -323,9 +329,9 @@ export function evolveDispatch(state: DispatchFold, event: OrderEvent, policy: D
       const settled = settle(state, "DispatchHeld");
       if (settled.found) return { ...state, pending: settled.pending };
       const row = state.row;
-      if (row === null) return { ...state, heldBeforeOpen: state.heldBeforeOpen + 1 };
+      const hold: Hold = { reason: event.data.reasonCode, message: event.data.message, since: at };
+      if (row === null) return { ...state, heldBeforeOpen: state.heldBeforeOpen + 1, holdBeforeOpen: hold };
       if (row.state === "unrouted" || !isOpen(row)) return state;
-      const hold = { reason: event.data.reasonCode, message: event.data.message, since: at };
       // A hold of an open placement leaves it unknown (the lease released); a ready one stays ready.
       const next = row.state === "ready" ? ("ready" as const) : ("unknown" as const);
       return { ...state, row: { ...row, state: next, hold, holds: row.holds + 1, version: row.version + 1, updatedAt: at, leaseUntil: null } };

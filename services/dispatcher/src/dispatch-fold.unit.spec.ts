@@ -122,8 +122,8 @@ class Drive {
     return d;
   }
 
-  hold(): void {
-    const held = holdBack(this.row as ReadyRow, { reason: "provider_paused", message: holdMessage("znet", "provider_paused") }, 1000, this.now(), policy);
+  hold(reason: "provider_paused" | "provider_shut_out" = "provider_paused"): void {
+    const held = holdBack(this.row as ReadyRow, { reason, message: holdMessage("znet", reason) }, 1000, this.now(), policy);
     assert.equal(held.kind, "write");
     if (held.kind !== "write") return;
     this.outputs(held.decision.events);
@@ -219,6 +219,21 @@ describe("dispatch row as a fold of the stream", () => {
     const fold = foldDispatch(drive.stream, policy);
     assert.deepEqual([fold.row, fold.attempted, fold.heldBeforeOpen], [null, false, 1]);
     drive.place({ kind: "accepted", cost: "10.12", balance: null, providerOrderId: null, pin: null });
+    assertSameRow(drive);
+  });
+
+  it("held before any place request, then the place reply says the same (found by the chaos run): the hold is the row's, no second DispatchHeld, the same count", () => {
+    // znet shut us out (circuit open after empty bodies), the order waited; let through, the place gets an empty body again.
+    const drive = new Drive([znetOffer]);
+    drive.hold("provider_shut_out");
+    drive.place({ kind: "ambiguous", cause: "empty body", accessDenied: true });
+    assert.equal(drive.stream.filter((e) => e.type === "DispatchHeld").length, 1, "the live rules hold once for one reason");
+    assert.ok(drive.row.state === "unknown" && drive.row.holds === 1 && drive.row.hold?.reason === "provider_shut_out");
+    assertSameRow(drive);
+    drive.reconcile({ kind: "not_found", message: "kayit yok" });
+    drive.reconcile({ kind: "not_found", message: "kayit yok" });
+    drive.place({ kind: "ambiguous", cause: "empty body", accessDenied: true });
+    assert.equal(drive.row.state === "unknown" && drive.row.holds, 2, "after the hold was lifted, a new one counts");
     assertSameRow(drive);
   });
 

@@ -315,8 +315,10 @@ export class DispatchHandler {
     await this.noteAccess(row.provider, placeAccess(result), log);
     // A PIN in the place reply is sealed here, at once; only the sealed form goes on (rules, outbox).
     const { result: placed, sealedPin } = sealPlaceReplyPin(result, this.deps.pins, { orderId: row.orderId, reference: row.reference });
-    const d = afterPlace(row, placed, this.clock(), this.deps.policy, this.newReference(), sealedPin);
-    const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), this.clock(), this.newId());
+    // One reading of the clock for the decision and its answer: a rebuild decides at the answer's time.
+    const answeredAt = this.clock();
+    const d = afterPlace(row, placed, answeredAt, this.deps.policy, this.newReference(), sealedPin);
+    const answered = makeEvent("PlacementAnswered", causedBy(event), placementAnswered(row, placed, d), answeredAt, this.newId());
     const answerOnStream = await this.commitAnswer(event, row, d, answered, factMsgId(answered, `${row.reference}:${row.placeCalls}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
@@ -452,8 +454,9 @@ export class DispatchHandler {
     result = maskCheckResult(result);
     await this.release(permit, classifyCheck(result, this.defaultRetryAfterMs), log);
     await this.noteAccess(row.provider, checkAccess(result), log);
-    const d = afterReconcile(claimed, result, this.clock(), this.deps.policy);
-    const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), this.clock(), this.newId());
+    const answeredAt = this.clock();
+    const d = afterReconcile(claimed, result, answeredAt, this.deps.policy);
+    const answered = makeEvent("ReconcileAnswered", causedBy(event), reconcileAnswered(claimed, result), answeredAt, this.newId());
     const answerOnStream = await this.commitAnswer(event, claimed, d, answered, factMsgId(answered, `${claimed.reference}:${claimed.attempt}`), log);
     this.observeHolds(d, log);
     switch (result.kind) {
