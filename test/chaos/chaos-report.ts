@@ -30,6 +30,8 @@ export function formatReport(r: ChaosReport): string {
     for (const g of r.growth) {
       const mb = (kb: number) => (kb / 1024).toFixed(1);
       out.push(`    ${g.name.padEnd(16)} ${String(g.pid).padEnd(8)} ${(g.spanMs / 1000).toFixed(0).padStart(5)} s  ${mb(g.firstRssKb)}→${mb(g.lastRssKb)} (${mb(g.maxRssKb)})  ${g.firstFds}→${g.lastFds} (${g.maxFds})`);
+      // A process that lived through several windows: its median memory per window, so a climb shows.
+      if (g.windows.length > 2) out.push(`      median RSS per window, MB: ${g.windows.map((w) => mb(w.medianRssKb)).join(" ")}`);
     }
   }
   out.push("  fault schedule:", ...r.faults.map((f) => `    ${f}`));

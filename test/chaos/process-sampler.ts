@@ -25,6 +25,11 @@ export interface ProcessGrowth {
   firstFds: number;
   lastFds: number;
   maxFds: number;
+  /**
+   * The process's life in windows of `bucketMs` (from its first sample): the median resident memory
+   * and the most open descriptors of each, so a slow climb shows apart from one moment's peak.
+   */
+  windows: { fromS: number; medianRssKb: number; maxFds: number }[];
 }
 
 /** VmRSS in kB and the number of open descriptors of `pid`, or undefined when it is gone. */
@@ -76,8 +81,8 @@ export class ProcessSampler {
     }
   }
 
-  /** Growth per process (name and pid), from its first sample at or after `warmupMs`. */
-  growth(warmupMs: number): ProcessGrowth[] {
+  /** Growth per process (name and pid), from its first sample at or after `warmupMs`; windows of `bucketMs` (default 10 min). */
+  growth(warmupMs: number, bucketMs = 600_000): ProcessGrowth[] {
     const byProcess = new Map<string, ProcessSample[]>();
     for (const s of this.samples) {
       if (s.atMs < warmupMs) continue;
@@ -98,7 +103,21 @@ export class ProcessSampler {
         firstFds: first.fds,
         lastFds: last.fds,
         maxFds: Math.max(...list.map((s) => s.fds)),
+        windows: windowsOf(list, bucketMs),
       };
     });
   }
+}
+
+function windowsOf(list: readonly ProcessSample[], bucketMs: number): ProcessGrowth["windows"] {
+  const from = list[0]!.atMs;
+  const buckets = new Map<number, ProcessSample[]>();
+  for (const s of list) {
+    const k = Math.floor((s.atMs - from) / bucketMs);
+    buckets.set(k, [...(buckets.get(k) ?? []), s]);
+  }
+  return [...buckets].map(([k, samples]) => {
+    const rss = samples.map((s) => s.rssKb).sort((a, b) => a - b);
+    return { fromS: Math.round((k * bucketMs) / 1000), medianRssKb: rss[Math.floor(rss.length / 2)]!, maxFds: Math.max(...samples.map((s) => s.fds)) };
+  });
 }

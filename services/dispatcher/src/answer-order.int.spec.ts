@@ -152,6 +152,35 @@ describe("a provider's answer is on the stream before the next PlacementStarted"
     assert.ok(after.includes("OrderSent"), `x-stor accepted: ${after.join(", ")}`);
   });
 
+  it("a second delivery while the refusal is only in the outbox (found by the chaos run): the row, ahead of the stream, is not 'restored' back to the refused placement; x-stor is placed once the outbox has relayed", async () => {
+    const p = player("answer-late-again");
+    znet.addRule({ playerId: p, placeReply: "8|Yetersiz bakiye" });
+    const order = created(p);
+    await stream.append(order, `OrderCreated:${order.orderId}`);
+    failOnce.add("PlacementAnswered");
+
+    const first = await handler.handle(order, { seq: 1, deliveryCount: 1 });
+    assert.ok("retryAfterMs" in first, `the handler waits for the outbox (got ${JSON.stringify(first)})`);
+    const ahead = await store.get(order.orderId);
+    assert.ok(ahead?.state === "ready" && ahead.provider === "xstor", `the row moved on to x-stor (row: ${ahead?.state} ${ahead?.state === "unrouted" ? "" : ahead?.provider})`);
+    // Another replica gets the order before the relay ran: the stream shows only znet's start.
+    const second = await handler.handle(order, { seq: 1, deliveryCount: 2 });
+    assert.ok("retryAfterMs" in second, `it waits for the outbox too (got ${JSON.stringify(second)})`);
+    const kept = await store.get(order.orderId);
+    assert.ok(kept?.state === "ready" && kept.provider === "xstor" && kept.reference === ahead.reference, `the row is kept (row: ${kept?.state})`);
+    const refused = ahead.history[0]?.reference;
+    assert.ok(refused, "znet's refusal is in the row's history");
+    assert.equal(znet.checkCalls(refused), 0, "znet's refused reference is not reconciled");
+
+    await relay.drain();
+    assert.deepEqual(await handler.handle(order, { seq: 1, deliveryCount: 3 }), ACK);
+    await relay.drain();
+    const history = (await readOrderHistory(nc, TEST_NAMES, order.orderId)).flatMap((m) => (m.ok ? [m.event] : []));
+    const types = history.map((e) => `${e.type}${"provider" in e.data ? `:${String(e.data.provider)}` : ""}`);
+    assert.deepEqual(types, ["OrderCreated", "PlacementStarted:znet", "PlacementAnswered:znet", "PlacementStarted:xstor", "PlacementAnswered:xstor", "OrderSent:xstor"], `stream: ${types.join(", ")}`);
+    assert.deepEqual(rowFacts(foldDispatch(history, POLICY).row), rowFacts(await store.get(order.orderId)), "the rebuilt row is the live one");
+  });
+
   it("a PlacementStarted nobody acknowledged while its lease ran out (its copy reaches the stream later): the reconcile that took over put the start on the stream first; the stream reads start → answer, once, and the row is the stream's fold", async () => {
     const p = player("start-late");
     const order = created(p);

@@ -144,7 +144,7 @@ export class DispatchHandler {
       if (row === null && !historyChecked) {
         // No row: an order this dispatcher never saw, or one its lost database forgot. The stream knows.
         historyChecked = true;
-        if (await this.restore(event, null, log, createdSeq)) continue;
+        if ((await this.restore(event, null, log, createdSeq)) === "restored") continue;
       }
       const step = nextStep(row, this.clock(), this.deps.policy);
       let outcome: HandlerOutcome | Raced;
@@ -171,7 +171,9 @@ export class DispatchHandler {
           if (step.row.placeCalls === 0 && !historyChecked) {
             // Before a reference's first request: a row from a restored (older) database may not know an attempt the stream has.
             historyChecked = true;
-            if (await this.restore(event, step.row, log)) continue;
+            const restored = await this.restore(event, step.row, log);
+            if (restored === "wait_for_outbox") return { retryAfterMs: STREAM_RETRY_MS };
+            if (restored === "restored") continue;
           }
           outcome = await this.place(event, step.row, log);
           break;
@@ -192,18 +194,26 @@ export class DispatchHandler {
   /**
    * Restore the order's row from its stream when the stream knows more than the row (`current`, or
    * none): any attempt fact, or a dispatcher outcome. Outputs the stream lacks are appended again
-   * (outbox, same msgIDs). True when a row was written (read it again); false to go on as today.
+   * (outbox, same msgIDs). "restored" when a row was written (read it again); "as_is" to go on as
+   * today; "wait_for_outbox" when the stream differs from the row while the order's own events are
+   * still in the outbox: then the stream is behind the row, not ahead (an answer whose append failed,
+   * the row already at the next offer), and the look-up is repeated once the relay has caught up.
    */
-  private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger, createdSeq?: number): Promise<boolean> {
+  private async restore(event: EventOf<"OrderCreated">, current: ReadyRow | null, log: Logger, createdSeq?: number): Promise<"restored" | "as_is" | "wait_for_outbox"> {
     // Most orders were never handled: a look-up says so without reading their history.
-    if (!(await this.deps.facts.handled(event.orderId, createdSeq))) return false;
+    if (!(await this.deps.facts.handled(event.orderId, createdSeq))) return "as_is";
     const history = await this.deps.facts.history(event.orderId);
     // The delivered OrderCreated is on the stream: an empty history means it could not be read, not "never handled".
     if (history.length === 0) throw new HistoryUnavailable(`the history of order ${event.orderId} could not be read`);
     const fold = foldDispatch(history, this.deps.policy);
     const found = fold.row;
-    if (found === null) return false;
-    if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return false;
+    if (found === null) return "as_is";
+    if (current !== null && found.state === "ready" && found.reference === current.reference && found.placeCalls === current.placeCalls) return "as_is";
+    if (current !== null && (await this.deps.store.hasUnpublishedEvents(event.orderId))) {
+      this.deps.kick();
+      log.info({ reference: current.reference, onStream: { state: found.state, reference: found.state === "unrouted" ? null : found.reference } }, "the order's stream differs from its row while its events wait in the outbox; looking again after the relay");
+      return "wait_for_outbox";
+    }
     const at = this.clock();
     const outbox = this.outbox(event, fold.pending, found.generation, at);
     const fields = { state: found.state, reference: found.state === "unrouted" ? null : found.reference, pendingEvents: fold.pending.map((e) => e.type) };
@@ -217,7 +227,7 @@ export class DispatchHandler {
       if (await this.deps.store.update(restored, outbox)) log.warn(fields, "the dispatch row is behind the order's stream: row restored from the stream");
     }
     if (outbox.length > 0) this.deps.kick();
-    return true;
+    return "restored";
   }
 
   /** A new order: snapshot the route, store the first attempt's reference, then place it. */
