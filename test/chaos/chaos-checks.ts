@@ -117,7 +117,7 @@ export async function checkRun(ctx: { system: TestSystem; outcomes: OrderOutcome
   const replicas = [...Object.values(system.services), ...system.replicas];
   await Promise.all(replicas.map((p) => p.kill("SIGTERM")));
   const rebuild = {
-    orders: await compareOrdersRebuild(system, log),
+    orders: await compareOrdersRebuild(system, log, detailByOrder),
     dispatcher: await compareCliRebuild(system, "dispatcher", "rebuild-rows.js", "dispatch", ["version", "updated_at", "lease_until", "next_try_at"], log, detailByOrder),
     // trace_context: the OrderSent's tracing headers kept for the checks' spans (observability, not order
     // state); a rebuild reads event bodies, so its watches continue no trace.
@@ -205,7 +205,7 @@ function diffRows(live: Map<string, string>, rebuilt: Map<string, string>): stri
 }
 
 /** A fresh orders process on an empty database replays the stream into its projection; its rows must equal the live ones. */
-async function compareOrdersRebuild(system: TestSystem, log: (line: string) => void): Promise<Finding> {
+async function compareOrdersRebuild(system: TestSystem, log: (line: string) => void, eventsByOrder: Map<string, string[]>): Promise<Finding> {
   const live = await tableRows(system.databases.orders.url, "order_view", []);
   const fresh = await new TestDatabase("orders_rebuilt", adminUrlOf(system.databases.orders.url)).create();
   const env = { ...system.services.orders.env, DATABASE_URL: fresh.url };
@@ -219,7 +219,7 @@ async function compareOrdersRebuild(system: TestSystem, log: (line: string) => v
       if (diffs.length > 0) throw new Error(`${diffs.length} rows differ`);
     }, 90_000, 1_000).catch(() => undefined);
     log(`orders rebuild: ${live.size} rows, ${diffs.length} differ`);
-    return finding(diffs);
+    return finding(withEvents(diffs, eventsByOrder));
   } finally {
     await proc.close();
     await fresh.drop().catch(() => undefined);
@@ -241,12 +241,17 @@ export async function compareCliRebuild(
   try {
     const env = { PATH: process.env.PATH ?? "", ...system.services[service].env, DATABASE_URL: fresh.url, HTTP_PORT: String(await freePort()) };
     const { stdout } = await run(process.execPath, [resolve(REPO_ROOT, "services", service, "dist", command)], { env, maxBuffer: 64 * 1024 * 1024 });
-    const diffs = diffRows(live, await tableRows(fresh.url, table, derived)).map((d) => `${d} events: ${(eventsByOrder.get(d.split(":")[0]!) ?? []).join(" ")}`);
+    const diffs = withEvents(diffRows(live, await tableRows(fresh.url, table, derived)), eventsByOrder);
     log(`${service} rebuild: ${live.size} rows, ${diffs.length} differ (${stdout.trim().split("\n").pop()?.slice(0, 300)})`);
     return finding(diffs);
   } finally {
     await fresh.drop().catch(() => undefined);
   }
+}
+
+/** Each differing row (`<orderId>: …`) with its order's events, so the report says which event the live side took differently. */
+function withEvents(diffs: string[], eventsByOrder: Map<string, string[]>): string[] {
+  return diffs.map((d) => `${d} events: ${(eventsByOrder.get(d.split(":")[0]!) ?? []).join(" ")}`);
 }
 
 function adminUrlOf(databaseUrl: string): string {

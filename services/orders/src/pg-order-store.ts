@@ -141,6 +141,9 @@ export class PgOrderStore implements OrderStore {
     if (entry.change === undefined) return this.giveUp(db, rows, entry.message, "malformed", entry.message.reason, "unprocessable_event");
     const { message, change } = entry;
     const event = message.event;
+    // The other replica has folded this event already (its row has moved past it): folding it
+    // again would write the order's older state over its later one.
+    if (rows.folded(event.orderId, message.seq)) return { kind: "applied" };
     const current = rows.get(event.orderId);
     const folded = change.fold(current);
     if (folded.kind === "refuse") return this.giveUp(db, rows, message, "unapplicable", folded.error, folded.reason);
@@ -281,7 +284,7 @@ function letterFields(message: ProjectionMessage) {
 /** Put the message's order in review (a new one kept in review when its OrderCreated could not be stored); the review reason, or null. */
 function markOrder(rows: OrderRows, message: ProjectionMessage, reason: ReviewReason): ReviewReason | null {
   const orderId = orderIdOf(message);
-  if (orderId === null) return null;
+  if (orderId === null || rows.folded(orderId, message.seq)) return null;
   const event = message.ok ? message.event : null;
   const current = rows.get(orderId);
   const next = current ? markForReview(current, reason, event?.occurredAt ?? null) : event?.type === "OrderCreated" ? unstorableOrder(event) : null;
@@ -306,6 +309,11 @@ interface TimelineRow {
  * The `order_view` rows one transaction works on: read once and locked, changed in memory, written
  * back with one multi-row upsert (each order once, with the sequence of its last change), plus the
  * new timeline entries in one insert.
+ *
+ * Every orders replica folds the stream into the same rows, each from where its own consumer is, so
+ * a row's `last_seq` (its last change) says how far its order has been folded: an event at or
+ * before it is skipped (`folded`), and a row written by the replica behind never replaces one with
+ * a later change (the upsert's condition; two replicas creating the same row see no row to lock).
  */
 class OrderRows {
   private readonly changed = new Map<string, { record: OrderRecord; seq: number }>();
@@ -313,20 +321,33 @@ class OrderRows {
   /** Status changes for the tenants' webhooks (README "Webhooks"), queued in the same transaction. */
   private readonly statusChanges: WebhookPayload[] = [];
 
-  private constructor(private readonly current: Map<string, OrderRecord | null>) {}
+  private constructor(
+    private readonly current: Map<string, OrderRecord | null>,
+    /** Each order's `last_seq` as read (0: no row yet), then as changed here. */
+    private readonly lastSeq: Map<string, number>,
+  ) {}
 
   static async load(db: Queryable, orderIds: readonly (string | null)[]): Promise<OrderRows> {
     const ids = [...new Set(orderIds.filter((id): id is string => id !== null))];
     const current = new Map<string, OrderRecord | null>(ids.map((id) => [id, null]));
+    const lastSeq = new Map<string, number>();
     if (ids.length > 0) {
       const r = await db.query<OrderRow>("SELECT * FROM order_view WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE", [ids]);
-      for (const row of r.rows) current.set(row.order_id, toRecord(row));
+      for (const row of r.rows) {
+        current.set(row.order_id, toRecord(row));
+        lastSeq.set(row.order_id, Number(row.last_seq));
+      }
     }
-    return new OrderRows(current);
+    return new OrderRows(current, lastSeq);
   }
 
   get(orderId: string): OrderRecord | null {
     return this.current.get(orderId) ?? null;
+  }
+
+  /** Whether the order's row already holds the event at `seq` (its last change is at or after it). */
+  folded(orderId: string, seq: number): boolean {
+    return seq <= (this.lastSeq.get(orderId) ?? 0);
   }
 
   /** `cause`: the event that changed it (null: no readable event, then no webhook delivery). */
@@ -334,6 +355,7 @@ class OrderRows {
     const payload = cause ? statusChangePayload(this.current.get(record.orderId) ?? null, record, cause, seq) : null;
     if (payload) this.statusChanges.push(payload);
     this.current.set(record.orderId, record);
+    this.lastSeq.set(record.orderId, seq);
     this.changed.set(record.orderId, { record, seq });
   }
 
@@ -354,7 +376,7 @@ class OrderRows {
         reference: o.reference, provider_note: o.providerNote, reason_code: o.reasonCode, review_reason: o.reviewReason,
         pin_sealed: o.pinSealed, checks: o.checks, created_at: o.createdAt, updated_at: o.updatedAt, last_seq: seq,
       }));
-      await db.query(
+      const written = await db.query<{ order_id: string }>(
         `INSERT INTO order_view (order_id, tenant_id, package_id, player_id, extra, status, provider, reference, provider_note,
            reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id text, tenant_id text, package_id text, player_id text, extra text, status text,
@@ -363,9 +385,16 @@ class OrderRows {
          ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
            reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
            review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
-           updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
+           updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq
+         WHERE order_view.last_seq < EXCLUDED.last_seq
+         RETURNING order_id`,
         [JSON.stringify(rows)],
       );
+      // A row the other replica had already moved further is not this fold's change to announce.
+      if (written.rows.length < this.changed.size) {
+        const kept = new Set(written.rows.map((r) => r.order_id));
+        for (const orderId of [...this.changed.keys()]) if (!kept.has(orderId)) this.changed.delete(orderId);
+      }
     }
     if (this.timeline.length > 0) {
       const rows = this.timeline.map((e) => ({ seq: e.seq, order_id: e.orderId, event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, summary: e.summary }));
