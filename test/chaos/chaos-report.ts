@@ -37,3 +37,15 @@ export function formatReport(r: ChaosReport): string {
   out.push("  fault schedule:", ...r.faults.map((f) => `    ${f}`));
   return out.join("\n");
 }
+
+/**
+ * Why a start failed, from waitReady's error (its first line, then the log's tail): the message of
+ * the last fatal log line when there is one (e.g. "status poller failed to start"), else the first line.
+ */
+export function whyNotStarted(message: string): string {
+  const fatal = message.split("\n").filter((line) => line.includes('"level":60')).pop();
+  const msg = fatal === undefined ? undefined : /"msg":"([^"]*)"/.exec(fatal)?.[1];
+  const err = fatal === undefined ? undefined : /"err":\{"type":"[^"]*","message":"([^"]*)"/.exec(fatal)?.[1];
+  if (msg !== undefined) return err === undefined ? msg : `${msg}: ${err}`;
+  return message.split("\n")[0]!.slice(0, 200);
+}

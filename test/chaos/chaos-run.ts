@@ -15,6 +15,7 @@ import type { ServiceProcess } from "../support/service-process.js";
 import { TestSystem } from "../support/system.js";
 import { defaultSimPin } from "../simulators/sim-server.js";
 import { checkRun, type ChaosChecks, type OrderOutcome } from "./chaos-checks.js";
+import { whyNotStarted } from "./chaos-report.js";
 import { ProcessSampler, type ProcessGrowth } from "./process-sampler.js";
 import { CHAOS_BALANCE, ProviderFaults } from "./provider-faults.js";
 import { describeFault, faultSchedule, planOrders, type FaultEvent, type PlannedOrder, type ReplicaName, type ScheduleOptions } from "./scenario.js";
@@ -270,7 +271,7 @@ class FaultRunner {
         await p.waitReady(180_000);
         return;
       } catch (error) {
-        const why = /"msg":"([^"]*)"/.exec((error as Error).message)?.[1] ?? (error as Error).message.slice(0, 200);
+        const why = whyNotStarted((error as Error).message);
         this.startFailures.push(`${name}: ${why}`);
         if (attempt >= 20) throw error;
         await p.kill("SIGKILL");
@@ -424,3 +425,4 @@ function countBy(statuses: Map<string, string>): Record<string, number> {
   for (const s of statuses.values()) out[s] = (out[s] ?? 0) + 1;
   return out;
 }
+
