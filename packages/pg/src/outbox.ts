@@ -42,10 +42,24 @@ export async function enqueueEvents(db: Queryable, entries: readonly OutboxEntry
  * insert them together with other changes). Carries the active trace context.
  */
 export function outboxDocument(entries: readonly OutboxEntry[]): string {
+  return JSON.stringify(outboxRows(entries));
+}
+
+/** One outbox row of `outboxDocument` (before JSON). */
+export interface OutboxDocumentRow {
+  order_id: string;
+  event: OrderEvent;
+  msg_id: string;
+  once: boolean;
+  trace_context: Record<string, string> | null;
+}
+
+/** The outbox rows of `entries` with the active trace context, to be sent later as part of a document. */
+export function outboxRows(entries: readonly OutboxEntry[]): OutboxDocumentRow[] {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   const traceContext = Object.keys(carrier).length > 0 ? carrier : null;
-  return JSON.stringify(entries.map((e) => ({ order_id: e.event.orderId, event: e.event, msg_id: e.msgId, once: e.once, trace_context: traceContext })));
+  return entries.map((e) => ({ order_id: e.event.orderId, event: e.event, msg_id: e.msgId, once: e.once, trace_context: traceContext }));
 }
 
 /**

@@ -1,9 +1,22 @@
 import { context, propagation } from "@opentelemetry/api";
 import type { ProviderName } from "@pinflow/contracts";
-import { enqueueEvents, inTransaction, outboxDocument, prepared, selectOutboxRows, type OutboxEntry, type Pool } from "@pinflow/pg";
+import { enqueueEvents, inTransaction, outboxRows, prepared, type OutboxEntry, type OutboxDocumentRow, type Pool } from "@pinflow/pg";
+import { GroupCommit } from "./group-commit.js";
 import type { CompletionRecord, PendingRecord } from "./adaptive.js";
 import type { CheckKind, Completion, Watch, WatchState } from "./poll.js";
 import type { Backlog, CheckNowResult, Claim, TraceCarrier, WatchRow, WatchStore } from "./watch-store.js";
+
+/** Most settles written by one statement (what queued up while the previous one was being written). */
+const SETTLE_BATCH = 64;
+
+/** One check's settle, as queued for the next statement. */
+interface Settle {
+  claim: Claim;
+  next: Watch;
+  events: OutboxDocumentRow[];
+  now: Date;
+  completion?: Completion | undefined;
+}
 
 interface Row {
   order_id: string;
@@ -172,45 +185,67 @@ export class PgWatchStore implements WatchStore {
    * The check's result, its events and its completion sample in one statement (one round trip, and
    * atomic like a transaction): nothing is written unless the claim still holds.
    */
-  async complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
-    const r = await this.pool.query<{ moved: number }>(
-      prepared(`WITH moved AS (
-         UPDATE watch
-            SET state = $5, attempt = $6, next_check_at = $7, unclear_in_row = $8, last_outcome = $9,
-                last_pending_at = $11, lease_owner = NULL, lease_until = NULL, updated_at = $10
-          WHERE order_id = $1 AND state = 'watching' AND lease_owner = $2 AND lease_until = $3 AND attempt = $4
-         RETURNING order_id),
+  /**
+   * Settle a claim (see WatchStore.complete). Settles that arrive while one is being written go
+   * together in the next statement (GroupCommit): one statement and one commit for many checks, each
+   * row still under its own claim check, so a lost claim writes nothing of its own.
+   */
+  complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
+    // The outbox rows take the trace context now, in the caller's context (the check's span).
+    return this.settles.submit({ claim, next, events: outboxRows(events), now, completion });
+  }
+
+  private readonly settles = new GroupCommit<Settle, boolean>((items) => this.settleMany(items), SETTLE_BATCH);
+
+  /** Each settle's claim check, watch update, outbox rows and completion sample, in one statement: whether each claim still held. */
+  private async settleMany(items: readonly Settle[]): Promise<boolean[]> {
+    const input = items.map(({ claim, next, now }, k) => ({
+      k,
+      order_id: claim.watch.orderId,
+      owner: claim.owner,
+      lease_until: claim.leaseUntil,
+      attempt: claim.watch.attempt,
+      state: next.state,
+      next_attempt: next.attempt,
+      next_check_at: next.nextCheckAt,
+      unclear_in_row: next.unclearInRow,
+      last_outcome: next.lastOutcome,
+      last_pending_at: next.lastPendingAt,
+      now,
+    }));
+    const events = items.flatMap(({ events }, k) => events.map((row) => ({ k, ...row })));
+    const samples = items.flatMap(({ completion: c, now }, k) =>
+      c ? [{ k, order_id: c.orderId, provider: c.provider, package_id: c.packageId, lower_ms: Math.round(c.lowerMs), upper_ms: Math.round(c.upperMs), recorded_at: now }] : [],
+    );
+    const r = await this.pool.query<{ k: number }>(
+      prepared(`WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(k int, order_id text, owner text, lease_until timestamptz, attempt int, state text,
+           next_attempt int, next_check_at timestamptz, unclear_in_row int, last_outcome text, last_pending_at timestamptz, now timestamptz)),
+       moved AS (
+         UPDATE watch w
+            SET state = i.state, attempt = i.next_attempt, next_check_at = i.next_check_at, unclear_in_row = i.unclear_in_row,
+                last_outcome = i.last_outcome, last_pending_at = i.last_pending_at, lease_owner = NULL, lease_until = NULL, updated_at = i.now
+           FROM input i
+          WHERE w.order_id = i.order_id AND w.state = 'watching' AND w.lease_owner = i.owner AND w.lease_until = i.lease_until AND w.attempt = i.attempt
+         RETURNING i.k),
        queued AS (
          INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
-         SELECT q.* FROM (${selectOutboxRows("$12")}) q WHERE EXISTS (SELECT 1 FROM moved)),
+         SELECT o.order_id, o.event, o.msg_id, o.once, o.trace_context
+           FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (k int, order_id text, event jsonb, msg_id text, once boolean, trace_context jsonb))
+                WITH ORDINALITY AS o(k, order_id, event, msg_id, once, trace_context, n)
+          WHERE o.k IN (SELECT k FROM moved)
+          ORDER BY o.n),
        sampled AS (
          INSERT INTO completion_sample (order_id, provider, package_id, lower_ms, upper_ms, recorded_at)
-         SELECT s.order_id, s.provider, s.package_id, s.lower_ms, s.upper_ms, $10
-           FROM jsonb_to_recordset($13::jsonb) AS s(order_id text, provider text, package_id text, lower_ms bigint, upper_ms bigint)
-          WHERE EXISTS (SELECT 1 FROM moved)
+         SELECT s.order_id, s.provider, s.package_id, s.lower_ms, s.upper_ms, s.recorded_at
+           FROM jsonb_to_recordset($3::jsonb) AS s(k int, order_id text, provider text, package_id text, lower_ms bigint, upper_ms bigint, recorded_at timestamptz)
+          WHERE s.k IN (SELECT k FROM moved)
          ON CONFLICT (order_id) DO NOTHING)
-       SELECT count(*)::int AS moved FROM moved`,
-      [
-        claim.watch.orderId,
-        claim.owner,
-        claim.leaseUntil,
-        claim.watch.attempt,
-        next.state,
-        next.attempt,
-        next.nextCheckAt,
-        next.unclearInRow,
-        next.lastOutcome,
-        now,
-        next.lastPendingAt,
-        outboxDocument(events),
-        JSON.stringify(
-          completion
-            ? [{ order_id: completion.orderId, provider: completion.provider, package_id: completion.packageId, lower_ms: Math.round(completion.lowerMs), upper_ms: Math.round(completion.upperMs) }]
-            : [],
-        ),
-      ]),
+       SELECT k FROM moved`,
+      [JSON.stringify(input), JSON.stringify(events), JSON.stringify(samples)]),
     );
-    return r.rows[0]!.moved === 1;
+    const held = new Set(r.rows.map((row) => row.k));
+    return items.map((_, k) => held.has(k));
   }
 
   async release(claim: Claim, now: Date): Promise<void> {
