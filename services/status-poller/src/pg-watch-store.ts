@@ -182,13 +182,10 @@ export class PgWatchStore implements WatchStore {
   }
 
   /**
-   * The check's result, its events and its completion sample in one statement (one round trip, and
-   * atomic like a transaction): nothing is written unless the claim still holds.
-   */
-  /**
-   * Settle a claim (see WatchStore.complete). Settles that arrive while one is being written go
-   * together in the next statement (GroupCommit): one statement and one commit for many checks, each
-   * row still under its own claim check, so a lost claim writes nothing of its own.
+   * The check's result, its events and its completion sample in one statement (atomic like a
+   * transaction): nothing of its own is written unless the claim still holds. Settles that arrive
+   * while one is being written go together in the next statement (GroupCommit): one statement and
+   * one commit for many checks, each row still under its own claim check.
    */
   complete(claim: Claim, next: Watch, events: readonly OutboxEntry[], now: Date, completion?: Completion): Promise<boolean> {
     // The outbox rows take the trace context now, in the caller's context (the check's span).
