@@ -1,3 +1,5 @@
+import { context, ROOT_CONTEXT, type Context } from "@opentelemetry/api";
+
 /**
  * Group commit: writes that arrive while one is being committed go together in the next
  * statement, one at a time in arrival order. A lone write goes out at once (no waiting for
@@ -5,9 +7,12 @@
  *
  * When a batch fails, its items are written again one by one, so one item that cannot be written
  * fails alone and the others are written (an outage fails each of them, as it would have).
+ *
+ * A write of one item runs in its caller's trace context (its statement joins that trace); a write
+ * of several belongs to no single caller and runs outside any trace.
  */
 export class GroupCommit<I, R> {
-  private queue: { item: I; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
+  private queue: Waiting<I, R>[] = [];
   private writing = false;
 
   constructor(
@@ -18,7 +23,7 @@ export class GroupCommit<I, R> {
 
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, context: context.active(), resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -32,23 +37,30 @@ export class GroupCommit<I, R> {
     }
   }
 
-  private async write(batch: { item: I; resolve: (result: R) => void; reject: (error: unknown) => void }[]): Promise<void> {
-    try {
-      const results = await this.writeMany(batch.map((b) => b.item));
-      batch.forEach((b, i) => b.resolve(results[i]!));
-      return;
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+  private async write(batch: Waiting<I, R>[]): Promise<void> {
+    if (batch.length > 1) {
+      try {
+        const results = await context.with(ROOT_CONTEXT, () => this.writeMany(batch.map((b) => b.item)));
+        batch.forEach((b, i) => b.resolve(results[i]!));
         return;
+      } catch {
+        // Told apart below: each item alone.
       }
     }
     for (const b of batch) {
       try {
-        b.resolve((await this.writeMany([b.item]))[0]!);
+        b.resolve((await context.with(b.context, () => this.writeMany([b.item])))[0]!);
       } catch (error) {
         b.reject(error);
       }
     }
   }
+}
+
+interface Waiting<I, R> {
+  item: I;
+  /** The caller's trace context when it submitted. */
+  context: Context;
+  resolve: (result: R) => void;
+  reject: (error: unknown) => void;
 }

@@ -1,5 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { context, createContextKey, ROOT_CONTEXT } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { GroupCommit } from "./group-commit.js";
 
 /** A writer whose statements the test ends one at a time; it records each statement's items. */
@@ -51,4 +53,28 @@ test("when a batch fails, each item is written alone: the one that cannot be wri
   const settled = await Promise.allSettled(rest);
   assert.deepEqual(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).message)), [20, "cannot write 3", 40]);
   assert.deepEqual(w.statements, [[1], [2, 3, 4], [2], [3], [4]]);
+});
+
+test("a lone write runs in its caller's trace context, a write of several in none", async () => {
+  const manager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(manager);
+  try {
+    const key = createContextKey("caller");
+    const seen: unknown[][] = [];
+    const w = heldWriter();
+    const group = new GroupCommit((items: readonly number[]) => {
+      seen.push([...items, context.active().getValue(key)]);
+      return w.writeMany(items);
+    }, 64);
+    const all = [1, 2, 3].map((i) => context.with(ROOT_CONTEXT.setValue(key, `caller ${i}`), () => group.submit(i)));
+    await w.finishNext();
+    await w.finishNext();
+    await Promise.all(all);
+    assert.deepEqual(seen, [
+      [1, "caller 1"],
+      [2, 3, undefined],
+    ]);
+  } finally {
+    context.disable();
+  }
 });
