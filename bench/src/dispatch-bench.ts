@@ -18,13 +18,14 @@
  * Each scenario runs for well under 3 minutes.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { OrderEvent } from "@pinflow/contracts";
 import { CATALOG_FILE } from "@pinflow/test/support/paths";
 import { TestSystem } from "@pinflow/test/support/system";
 import { eventually } from "@pinflow/testkit";
+import { cpuPerOrderTable, systemCpu } from "./cpu-account.js";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -105,9 +106,18 @@ async function latency(): Promise<void> {
 // --- concurrency scenarios -------------------------------------------------------------------
 
 const quiet = { LOG_LEVEL: "warn" };
-/** `--cpu-prof DIR`: the dispatcher writes a CPU profile there when it stops. */
+/** `--cpu-prof DIR`: each service writes a CPU profile to DIR/<service> when it stops. */
 const PROFILE_DIR = arg("--cpu-prof");
-const profiled: Record<string, string> = PROFILE_DIR ? { SERVICE_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } : {};
+const profiledAs = (service: string): Record<string, string> => (PROFILE_DIR ? { SERVICE_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${join(PROFILE_DIR, service)}` } : {});
+const profiled = profiledAs("dispatcher");
+/** `--env service:NAME=VALUE,…`: extra settings for a service (an experiment's knob, e.g. `status-poller:POLL_FIRST_DELAY_MS=60000`). */
+const extraEnv = (service: string): Record<string, string> =>
+  Object.fromEntries(
+    (arg("--env") ?? "")
+      .split(",")
+      .filter((kv) => kv.startsWith(`${service}:`))
+      .map((kv) => kv.slice(service.length + 1).split("=") as [string, string]),
+  );
 /** Ids in the query string of a simulator's request line: znet `oyuncu_bilgi=`, x-stor `uid=`. */
 const ZNET_PLAYER = /[?&]oyuncu_bilgi=([A-Za-z0-9]+)/;
 const XSTOR_PLAYER = /[?&]uid=([A-Za-z0-9]+)/;
@@ -321,14 +331,17 @@ async function p1(): Promise<void> {
     {
       znet: { completeAfterMs: 1000, onRequest: places.onRequest },
       env: {
-        orders: quiet,
-        "status-poller": quiet,
-        dispatcher: { ...quiet, ...profiled, ZNET_RATE_PER_SEC: "500", ZNET_BURST: "500", ZNET_CONCURRENCY: "16", ZNET_TIMEOUT_MS: "15000" },
+        orders: { ...quiet, ...profiledAs("orders"), ...extraEnv("orders") },
+        "status-poller": { ...quiet, ...profiledAs("status-poller"), ...extraEnv("status-poller") },
+        dispatcher: { ...quiet, ...profiled, ZNET_RATE_PER_SEC: "500", ZNET_BURST: "500", ZNET_CONCURRENCY: "16", ZNET_TIMEOUT_MS: "15000", ...extraEnv("dispatcher") },
       },
     },
     async (system) => {
+      const cpu = systemCpu(system);
+      cpu.begin();
       const posted = await postAtRate(system, RATE, COUNT, (i) => ({ packageId: "pubg-60", playerId: `${prefix}n${i}` }));
       await waitUntil("every order placed", () => posted.every((p) => places.at.has(p.playerId)), 120_000);
+      const cpuUsed = cpu.end();
       const created = await stampedAt(system, posted.map((p) => p.orderId!), "OrderCreated");
       const started = await stampedAt(system, posted.map((p) => p.orderId!), "PlacementStarted");
       return {
@@ -338,6 +351,7 @@ async function p1(): Promise<void> {
         beforeRequest: posted.map((p) => started.get(p.orderId!)! - created.get(p.orderId!)!),
         request: posted.map((p) => places.at.get(p.playerId)! - started.get(p.orderId!)!),
         post: posted.map((p) => p.answeredAt! - p.startedAt),
+        cpuUsed,
       };
     },
   );
@@ -351,7 +365,10 @@ async function p1(): Promise<void> {
   console.log(`| of which OrderCreated → PlacementStarted stamped (dispatcher: pull, row, permit, claim) | ${row(r.beforeRequest)} |`);
   console.log(`| of which PlacementStarted stamped → pin_ekle received (its append to the stream, the HTTP request) | ${row(r.request)} |`);
   console.log(`| POST round trip (waits for the projection) | ${row(r.post)} |`);
+  console.log(`\nCPU time from the first POST until every order was placed (${COUNT} orders):\n`);
+  console.log(cpuPerOrderTable(r.cpuUsed, COUNT, availableParallelism()));
 }
+
 
 async function main(): Promise<void> {
   const scenarios: Record<string, () => Promise<void>> = { latency, throughput, "head-of-line": headOfLine, p1 };

@@ -17,6 +17,7 @@ import { cpus } from "node:os";
 import { createPool } from "@pinflow/pg";
 import type { OrderView } from "@pinflow/contracts";
 import { TestSystem } from "@pinflow/test/support/system";
+import { cpuPerOrderTable, systemCpu } from "./cpu-account.js";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -72,10 +73,12 @@ async function p3(system: TestSystem): Promise<string> {
   return `P3 PIN visible on GET after PinReceived (${P3_ORDERS} orders, one at a time, probe every ${PROBE_MS} ms): p50 ${q(lags, 0.5)} ms, p95 ${q(lags, 0.95)} ms, p99 ${q(lags, 0.99)} ms, max ${lags.at(-1)} ms (goal p99 ≤ 250 ms: ${q(lags, 0.99) <= 250 ? "pass" : "fail"})`;
 }
 
-async function p4(system: TestSystem, rate: number): Promise<string> {
+async function p4(system: TestSystem, rate: number): Promise<{ row: string; cpu: string }> {
   const total = Math.round(rate * SECONDS);
   const db = createPool(system.databases.orders.url, 2);
+  const cpu = systemCpu(system);
   try {
+    cpu.begin();
     const ids: string[] = [];
     const postMs: number[] = [];
     let failedPosts = 0;
@@ -109,6 +112,7 @@ async function p4(system: TestSystem, rate: number): Promise<string> {
       if (settled === ids.length || Date.now() > deadline) break;
       await sleep(250);
     }
+    const cpuUsed = cpu.end();
     const last = await db.query<{ last: Date; p50: number; p99: number }>(
       `SELECT max(p.occurred_at) AS last,
               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM p.occurred_at - c.occurred_at) * 1000) AS p50,
@@ -122,7 +126,8 @@ async function p4(system: TestSystem, rate: number): Promise<string> {
     const completed = counts.completed ?? 0;
     postMs.sort((a, b) => a - b);
     const lost = total - completed;
-    return `| ${rate} | ${total} | ${(total / postedIn).toFixed(0)} | ${completed} | ${lost} | ${(completed / span).toFixed(0)} | ${q(postMs, 0.5).toFixed(0)} / ${q(postMs, 0.99).toFixed(0)} | ${Number(row.p50).toFixed(0)} / ${Number(row.p99).toFixed(0)} | ${failedPosts} |`;
+    const cpuTable = `CPU time at ${rate} orders/s offered, from the first POST until every order settled (${completed} completed):\n\n${cpuPerOrderTable(cpuUsed, Math.max(1, completed), cpus().length)}`;
+    return { cpu: cpuTable, row: `| ${rate} | ${total} | ${(total / postedIn).toFixed(0)} | ${completed} | ${lost} | ${(completed / span).toFixed(0)} | ${q(postMs, 0.5).toFixed(0)} / ${q(postMs, 0.99).toFixed(0)} | ${Number(row.p50).toFixed(0)} / ${Number(row.p99).toFixed(0)} | ${failedPosts} |` };
   } finally {
     await db.end();
   }
@@ -141,16 +146,20 @@ async function main(): Promise<void> {
   console.log(`\nP4 sustained rate, ${SECONDS} s per offered rate, ${CLIENTS} concurrent clients, a fresh system per rate\n`);
   console.log("| offered orders/s | orders | posted/s | completed | not completed | achieved orders/s (first POST → last PIN) | POST p50 / p99 ms | created → PinReceived p50 / p99 ms | failed POSTs |");
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const cpuTables: string[] = [];
   for (const rate of RATES) {
     system = newSystem();
     await system.start();
     try {
-      console.log(await p4(system, rate));
+      const { row, cpu } = await p4(system, rate);
+      console.log(row);
+      cpuTables.push(cpu);
     } finally {
       await system.stop();
       system.cleanLogs();
     }
   }
+  for (const table of cpuTables) console.log(`\n${table}`);
 }
 
 main().catch((error: unknown) => {

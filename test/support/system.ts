@@ -217,6 +217,11 @@ export class TestSystem {
     await service.waitReady();
   }
 
+  /** Every process of service `name`: the first and its replicas. */
+  processes(name: ServiceName): ServiceProcess[] {
+    return [this.services[name], ...this.replicas.filter((r) => r.name === name)];
+  }
+
   /** One more process of `name` with the first one's environment (same database and stream), started and ready. */
   async addReplica(name: ServiceName): Promise<ServiceProcess> {
     const first = this.services[name];
