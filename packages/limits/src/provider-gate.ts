@@ -209,22 +209,24 @@ export class ProviderGate {
   }
 
   /**
-   * A healthy call closes the breaker whatever its state was (`afterCall` of "ok"): the slot is freed,
-   * then the breaker closed, each its own statement holding one row lock (so no lock-order cycle with
-   * ensure or tryAcquire), and the provider's row is written (locked) only when it is not closed
-   * already: the common case takes no lock every other acquisition waits on. Between the two, an
-   * acquisition may see the slot free and the breaker as it was: it waits as it would have anyway.
+   * A healthy call closes the breaker whatever its state was (`afterCall` of "ok"): the breaker is
+   * closed and the slot freed in one statement, and the provider's row is written (locked) only when
+   * it is not closed already: the common case takes no lock every other acquisition waits on. When
+   * it is written, that comes first — the slot's update waits for it (its condition reads the
+   * breaker's update) — so the locks are taken in the order every writer takes them (ensure,
+   * tryAcquire, release): the provider's row, then a slot.
    */
   private async releaseHealthy(permit: Permit): Promise<void> {
     this.limitsOf(permit.provider);
     await this.pool.query(
-      prepared("UPDATE provider_slot SET holder = NULL, lease_until = NULL WHERE provider = $1 AND slot = $2 AND holder = $3", [permit.provider, permit.slot, permit.holder]),
-    );
-    await this.pool.query(
       prepared(
-        `UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
-         WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)`,
-        [permit.provider],
+        `WITH closed AS (
+           UPDATE provider_gate SET failures = 0, openings = 0, open_until = NULL
+           WHERE provider = $1 AND (failures <> 0 OR openings <> 0 OR open_until IS NOT NULL)
+           RETURNING 1)
+         UPDATE provider_slot SET holder = NULL, lease_until = NULL
+         WHERE provider = $1 AND slot = $2 AND holder = $3 AND (SELECT count(*) FROM closed) >= 0`,
+        [permit.provider, permit.slot, permit.holder],
       ),
     );
   }

@@ -144,10 +144,19 @@ export class OutboxRelay {
     let total = 0;
     for (;;) {
       const { published, rows, failure, waiting } = await inTransaction(this.pool, async (client) => {
-        const r = await client.query<OutboxRow>(
-          prepared(`SELECT id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [this.batch]),
+        // The batch, each row with its order's unpublished ids (locked by this relay or not), for `firstInLine`.
+        const r = await client.query<OutboxRow & { line: string[] }>(
+          prepared(
+            `WITH batch AS (
+               SELECT id, order_id, event, msg_id, once, trace_context FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+             lines AS (
+               SELECT order_id, array_agg(id::text ORDER BY id) AS line FROM outbox
+               WHERE published_at IS NULL AND order_id IN (SELECT order_id FROM batch) GROUP BY order_id)
+             SELECT b.id, b.event, b.msg_id, b.once, b.trace_context, l.line FROM batch b JOIN lines l USING (order_id) ORDER BY b.id`,
+            [this.batch],
+          ),
         );
-        const chains = await firstInLine(client, groupByOrder(r.rows));
+        const chains = firstInLine(groupByOrder(r.rows));
         const done: string[] = [];
         let failure: unknown;
         await Promise.all(
@@ -195,19 +204,12 @@ interface OutboxRow {
  * would put later events on the stream before earlier ones (a poller's ReviewRequired before the
  * StatusChecked that caused it; a dispatcher's reconcile answers swapped, and a rebuild that
  * disagrees with the live row). What is cut off stays unpublished, for after the rows before it.
+ * Each row carries `line`: its order's unpublished ids, read by the statement that took the batch.
  */
-async function firstInLine(client: Queryable, chains: Map<string, OutboxRow[]>): Promise<Map<string, OutboxRow[]>> {
-  if (chains.size === 0) return chains;
-  const unpublished = await client.query<{ order_id: string; ids: string[] }>(
-    prepared(
-      "SELECT order_id, array_agg(id::text ORDER BY id) AS ids FROM outbox WHERE published_at IS NULL AND order_id = ANY($1::text[]) GROUP BY order_id",
-      [[...chains.keys()]],
-    ),
-  );
-  const lines = new Map(unpublished.rows.map((row) => [row.order_id, row.ids]));
+function firstInLine(chains: Map<string, (OutboxRow & { line: string[] })[]>): Map<string, OutboxRow[]> {
   const ready = new Map<string, OutboxRow[]>();
   for (const [orderId, chain] of chains) {
-    const line = lines.get(orderId) ?? [];
+    const line = chain[0]!.line;
     let n = 0;
     while (n < chain.length && chain[n]!.id === line[n]) n++;
     if (n > 0) ready.set(orderId, chain.slice(0, n));
@@ -216,8 +218,8 @@ async function firstInLine(client: Queryable, chains: Map<string, OutboxRow[]>):
 }
 
 /** The rows per order, each order's in the order given. */
-function groupByOrder(rows: readonly OutboxRow[]): Map<string, OutboxRow[]> {
-  const chains = new Map<string, OutboxRow[]>();
+function groupByOrder<R extends OutboxRow>(rows: readonly R[]): Map<string, R[]> {
+  const chains = new Map<string, R[]>();
   for (const row of rows) {
     const chain = chains.get(row.event.orderId);
     if (chain) chain.push(row);

@@ -97,6 +97,30 @@ test("insert with a reference another order holds: 'reference_taken', no row and
   assert.deepEqual(await outboxOf(second.orderId), []);
 });
 
+test("insert: of many handlers inserting one order at once with their own references, exactly one wins; only its reference and its events are kept", async () => {
+  for (let round = 0; round < 5; round++) {
+    const orderId = randomUUID();
+    const writers = Array.from({ length: 8 }, () => readyRow(orderId, reference()));
+    const results = await Promise.all(writers.map((w, i) => store.insert(w, [{ ...started(w), msgId: `inserter-${i}` }])));
+    const winners = results.flatMap((r, i) => (r === "inserted" ? [i] : []));
+    assert.equal(winners.length, 1, `one winner, got ${JSON.stringify(results)}`);
+    assert.deepEqual(results.filter((r) => r !== "inserted"), Array(7).fill("exists"));
+    const winner = writers[winners[0]!]!;
+    assert.equal((await placed(orderId))?.reference, winner.reference);
+    assert.deepEqual(await outboxOf(orderId), [`inserter-${winners[0]}`]);
+    assert.deepEqual(await referencesOf(orderId), [winner.reference], "no reference of a losing insert");
+  }
+});
+
+test("insert of a row whose reference the order itself holds already (a row restored from the stream): inserted, the reference kept once", async () => {
+  const row = readyRow(randomUUID(), reference());
+  await pool.query("INSERT INTO dispatch_reference (reference, order_id, provider, offer_index) VALUES ($1, $2, 'znet', 0)", [row.reference, row.orderId]);
+  assert.equal(await store.insert(row, [started(row)]), "inserted");
+  assert.equal((await placed(row.orderId))?.reference, row.reference);
+  assert.deepEqual(await outboxOf(row.orderId), [`PlacementStarted:${row.orderId}:1`]);
+  assert.deepEqual(await referencesOf(row.orderId), [row.reference]);
+});
+
 test("update: a compare-and-set on the version; a lost one writes neither the row nor its events; a new reference another order holds is refused with nothing written", async () => {
   const row = readyRow(randomUUID(), reference());
   assert.equal(await store.insert(row, []), "inserted");

@@ -302,8 +302,47 @@ export class PgDispatchStore implements DispatchStore {
     return row === undefined ? null : fromDb(row);
   }
 
+  /**
+   * A new row, its reference and its outbox rows in one statement, atomic by itself: the reference
+   * is added only with the row (a row that exists already writes nothing, so no reference is kept
+   * for a write that lost), and a reference held already makes the whole statement fail — then the
+   * transaction below tells whether it is this order's own (a restore) or another's.
+   */
   async insert(row: DispatchRow, events: readonly OutboxEntry[]): Promise<InsertResult> {
     const values = toDb(row);
+    const n = COLUMNS.length;
+    try {
+      const r = await this.pool.query<{ inserted: number }>(
+        prepared(
+          `WITH inserted AS (
+             INSERT INTO dispatch (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})
+             ON CONFLICT (order_id) DO NOTHING
+             RETURNING order_id),
+           referenced AS (
+             INSERT INTO dispatch_reference (reference, order_id, provider, offer_index)
+             SELECT $${n + 1}::text, order_id, $${n + 2}::text, $${n + 3}::int FROM inserted WHERE $${n + 1}::text IS NOT NULL),
+           queued AS (
+             INSERT INTO outbox (order_id, event, msg_id, once, trace_context)
+             SELECT q.* FROM (${selectOutboxRows(`$${n + 4}`)}) q WHERE EXISTS (SELECT 1 FROM inserted))
+           SELECT count(*)::int AS inserted FROM inserted`,
+          [
+            ...COLUMNS.map((c) => values[c]),
+            row.state === "unrouted" ? null : row.reference,
+            row.state === "unrouted" ? null : row.provider,
+            values.offer_index,
+            outboxDocument(events),
+          ],
+        ),
+      );
+      return r.rows[0]!.inserted === 1 ? "inserted" : "exists";
+    } catch (error) {
+      if (!isUniqueViolation(error, "dispatch_reference_key", "dispatch_reference_pkey")) throw error;
+    }
+    return this.insertClaimingReference(row, values, events);
+  }
+
+  /** The insert as a transaction, for a reference already in `dispatch_reference`: this order's own, or another's ("reference_taken"). */
+  private async insertClaimingReference(row: DispatchRow, values: Record<Column, unknown>, events: readonly OutboxEntry[]): Promise<InsertResult> {
     try {
       return await inTransaction(this.pool, async (client) => {
         const r = await client.query(
