@@ -5,7 +5,7 @@ import { ExpressInstrumentation } from "@opentelemetry/instrumentation-express";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
 import { NodeSDK } from "@opentelemetry/sdk-node";
-import { BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace";
+import { AlwaysOffSampler, BatchSpanProcessor, type Sampler, type SpanProcessor } from "@opentelemetry/sdk-trace";
 import { UrlRedactionProcessor } from "./url-redaction-processor.js";
 
 /** Modules the ESM loader hook wraps (everything else loads untouched). */
@@ -22,13 +22,24 @@ export function exportConfigured(env: NodeJS.ProcessEnv = process.env): boolean 
 }
 
 /**
+ * The sampler: with spans exported, the SDK's own (`OTEL_TRACES_SAMPLER`, by default every trace);
+ * with nowhere to send them, none is recorded — a recorded span nobody exports is work thrown away
+ * (about a fifth of each service's CPU at 100 orders/s, BENCHMARKS.md) — while every span still has
+ * its ids, in log lines and in the `traceparent` passed on. `OTEL_TRACES_SAMPLER` set explicitly wins.
+ */
+export function samplerFor(env: NodeJS.ProcessEnv = process.env): Sampler | undefined {
+  if (exportConfigured(env) || env.OTEL_TRACES_SAMPLER) return undefined;
+  return new AlwaysOffSampler();
+}
+
+/**
  * Start the OpenTelemetry Node SDK for `service`. Must run before the service's own modules load:
  * each service's `start.ts` calls it, then imports `main.js`. Instruments inbound HTTP (Express),
  * outbound HTTP (the provider clients use `node:http`) and `pg` (only inside a trace: the poller's
  * idle claim queries would otherwise each make a trace of their own). W3C trace context is the
  * propagator, so the bus's `traceparent` headers and the outbox's stored contexts join one trace.
  * Spans are exported over OTLP/HTTP (JSON) to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set;
- * otherwise they are still created, and their ids appear in log lines.
+ * otherwise they are not recorded (`samplerFor`), and their ids still appear in log lines.
  */
 export function startTelemetry(service: string): void {
   // OTEL_SDK_DISABLED=true: no SDK and no loader hook at all (a benchmark's baseline, a suspected instrumentation bug).
@@ -40,6 +51,7 @@ export function startTelemetry(service: string): void {
   sdk = new NodeSDK({
     serviceName: service,
     spanProcessors,
+    sampler: samplerFor(),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
