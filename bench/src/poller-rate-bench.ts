@@ -18,6 +18,7 @@ import { createPool, migrate, type Pool } from "@pinflow/pg";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { checksIn, pollerMetrics, startPoller, stopPoller, type PollerProcess } from "./poller-process.js";
+import { CpuAccount, pidsNamed } from "./cpu-account.js";
 
 const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
 const arg = (name: string): string | undefined => {
@@ -58,19 +59,29 @@ async function checksOf(poller: PollerProcess): Promise<number> {
   return checksIn(await pollerMetrics(poller));
 }
 
-async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>, replicas: number): Promise<number> {
+async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<string, string>, replicas: number): Promise<{ rate: number; cpuPerCheck: string }> {
   const started = await Promise.all(
     Array.from({ length: replicas }, (_, i) => startPoller({ dbUrl, natsUrl, znetUrl, env: { POLLER_ID: `bench-${i}`, ZNET_BURST: "10000", ...env } })),
   );
   try {
     await Promise.all(started.map(checksOf)); // up and serving
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const cpu = new CpuAccount([
+      { name: "status-poller", pids: () => started.flatMap((p) => (p.child.pid === undefined ? [] : [p.child.pid])) },
+      { name: "nats-server", pids: () => pidsNamed("nats-server") },
+      { name: "postgres", pids: () => pidsNamed("postgres") },
+    ]);
     const before = await Promise.all(started.map(checksOf));
+    cpu.begin();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const after = await Promise.all(started.map(checksOf));
+    const used = cpu.end();
     const seconds = (performance.now() - t0) / 1000;
-    return after.reduce((n, a, i) => n + a - before[i]!, 0) / seconds;
+    const checks = after.reduce((n, a, i) => n + a - before[i]!, 0);
+    const parts = [...used].map(([name, ms]) => `${name} ${(ms / checks).toFixed(2)}`).join(", ");
+    const total = [...used.values()].reduce((a, b) => a + b, 0) / checks;
+    return { rate: checks / seconds, cpuPerCheck: `${total.toFixed(2)} (${parts})` };
   } finally {
     await Promise.all(started.map(stopPoller));
   }
@@ -87,15 +98,15 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await fill(pool, WATCHED);
     console.log(`# Poller check rate\nNode.js ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}); ${WATCHED.toLocaleString("en-US")} watched orders (all due) + as many finished, filled in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${SECONDS} s per run after ${WARMUP_S} s warm-up; znet simulator in this process, answering at once; znet rate cap lifted\n`);
-    console.log("| configuration | replicas | checks/s | per replica | goal ≥ 1,000 per replica |\n| --- | ---: | ---: | ---: | --- |");
+    console.log("| configuration | replicas | checks/s | per replica | goal ≥ 1,000 per replica | CPU ms per check (of which) |\n| --- | ---: | ---: | ---: | --- | --- |");
     for (const name of CHOSEN) {
       const env = CONFIGS[name];
       if (!env) throw new Error(`unknown configuration ${name}`);
       for (const replicas of [1, 2]) {
         await resetDue(pool);
-        const rate = await run(db.url, nats.url, znetUrl, env, replicas);
+        const { rate, cpuPerCheck } = await run(db.url, nats.url, znetUrl, env, replicas);
         const settings = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ") || "defaults";
-        console.log(`| ${name} (${settings}) | ${replicas} | ${rate.toFixed(0)} | ${(rate / replicas).toFixed(0)} | ${rate / replicas >= GOAL ? "pass" : "fail"} |`);
+        console.log(`| ${name} (${settings}) | ${replicas} | ${rate.toFixed(0)} | ${(rate / replicas).toFixed(0)} | ${rate / replicas >= GOAL ? "pass" : "fail"} | ${cpuPerCheck} |`);
       }
     }
   } finally {
