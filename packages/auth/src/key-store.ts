@@ -48,10 +48,13 @@ export class PgKeyStore implements KeyLookup {
   constructor(private readonly pool: Pool) {}
 
   async find(keyId: string): Promise<StoredKey | null> {
-    const r = await this.pool.query<KeyRow>(
-      "SELECT *, (revoked_at IS NULL OR revoked_at > now()) AS active FROM api_key WHERE key_id = $1",
-      [keyId],
-    );
+    // A named (prepared) statement, read on every request: its columns named, so a column added by a
+    // newer replica's migration does not change its result ("cached plan must not change result type").
+    const r = await this.pool.query<Pick<KeyRow, "key_id" | "role" | "tenant_id" | "secret_hash" | "active">>({
+      name: "pf_api_key_find",
+      text: "SELECT key_id, role, tenant_id, secret_hash, (revoked_at IS NULL OR revoked_at > now()) AS active FROM api_key WHERE key_id = $1",
+      values: [keyId],
+    });
     const row = r.rows[0];
     return row ? { keyId: row.key_id, role: row.role, tenantId: row.tenant_id, secretHash: row.secret_hash, active: row.active } : null;
   }

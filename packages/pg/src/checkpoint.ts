@@ -1,4 +1,4 @@
-import type { Queryable } from "./pool.js";
+import { prepared, type Queryable } from "./pool.js";
 
 export const CHECKPOINT_DDL = `
 CREATE TABLE IF NOT EXISTS projection_checkpoint (
@@ -14,8 +14,10 @@ export async function readCheckpoint(db: Queryable, name: string): Promise<numbe
 /** Store the checkpoint in the caller's transaction, together with the rows it covers. */
 export async function writeCheckpoint(db: Queryable, name: string, seq: number): Promise<void> {
   await db.query(
-    `INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, $2)
-     ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq`,
-    [name, seq],
+    prepared(
+      `INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq`,
+      [name, seq],
+    ),
   );
 }

@@ -1,6 +1,6 @@
 import { deadLetterOf, orderIdOfSubject, type DeadLetterKind, type DeadLetterPage, type ProjectionEntry, type ProjectionMessage } from "@pinflow/bus";
 import type { EncryptedPin, OrderReasonCode, OrderStatus, ReviewReason, WebhookPayload } from "@pinflow/contracts";
-import { inTransaction, listDeadLetters, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
+import { inTransaction, listDeadLetters, prepared, readCheckpoint, recordDeadLetter, writeCheckpoint, type Pool, type Queryable } from "@pinflow/pg";
 import { encodeCursor } from "./cursor.js";
 import { markForReview, timelineSummary, unstorableOrder, type OrderRecord, type PinCheck } from "./order.js";
 import { orderChange, type OrderChange } from "./order-change.js";
@@ -31,6 +31,13 @@ interface OrderRow {
   updated_at: Date;
   last_seq: string;
 }
+
+/**
+ * The columns of OrderRow, named: a prepared statement whose result is `*` would fail ("cached
+ * plan must not change result type") in a replica still running while a newer one adds a column.
+ */
+const ORDER_COLUMNS =
+  "order_id, tenant_id, package_id, player_id, extra, status, provider, reference, provider_note, reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq";
 
 function toRecord(row: OrderRow): OrderRecord {
   return {
@@ -165,12 +172,12 @@ export class PgOrderStore implements OrderStore {
   }
 
   async get(orderId: string): Promise<OrderRecord | null> {
-    const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
+    const r = await this.pool.query<OrderRow>(prepared(`SELECT ${ORDER_COLUMNS} FROM order_view WHERE order_id = $1`, [orderId]));
     return r.rows[0] ? toRecord(r.rows[0]) : null;
   }
 
   async getVersioned(orderId: string): Promise<{ order: OrderRecord; version: number } | null> {
-    const r = await this.pool.query<OrderRow>("SELECT * FROM order_view WHERE order_id = $1", [orderId]);
+    const r = await this.pool.query<OrderRow>(prepared(`SELECT ${ORDER_COLUMNS} FROM order_view WHERE order_id = $1`, [orderId]));
     const row = r.rows[0];
     return row ? { order: toRecord(row), version: Number(row.last_seq) } : null;
   }
@@ -332,7 +339,7 @@ class OrderRows {
     const current = new Map<string, OrderRecord | null>(ids.map((id) => [id, null]));
     const lastSeq = new Map<string, number>();
     if (ids.length > 0) {
-      const r = await db.query<OrderRow>("SELECT * FROM order_view WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE", [ids]);
+      const r = await db.query<OrderRow>(prepared(`SELECT ${ORDER_COLUMNS} FROM order_view WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE`, [ids]));
       for (const row of r.rows) {
         current.set(row.order_id, toRecord(row));
         lastSeq.set(row.order_id, Number(row.last_seq));
@@ -377,18 +384,20 @@ class OrderRows {
         pin_sealed: o.pinSealed, checks: o.checks, created_at: o.createdAt, updated_at: o.updatedAt, last_seq: seq,
       }));
       const written = await db.query<{ order_id: string }>(
-        `INSERT INTO order_view (order_id, tenant_id, package_id, player_id, extra, status, provider, reference, provider_note,
-           reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id text, tenant_id text, package_id text, player_id text, extra text, status text,
-           provider text, reference text, provider_note text, reason_code text, review_reason text, pin_sealed jsonb, checks int,
-           created_at timestamptz, updated_at timestamptz, last_seq bigint)
-         ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
-           reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
-           review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
-           updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq
-         WHERE order_view.last_seq < EXCLUDED.last_seq
-         RETURNING order_id`,
-        [JSON.stringify(rows)],
+        prepared(
+          `INSERT INTO order_view (order_id, tenant_id, package_id, player_id, extra, status, provider, reference, provider_note,
+             reason_code, review_reason, pin_sealed, checks, created_at, updated_at, last_seq)
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(order_id text, tenant_id text, package_id text, player_id text, extra text, status text,
+             provider text, reference text, provider_note text, reason_code text, review_reason text, pin_sealed jsonb, checks int,
+             created_at timestamptz, updated_at timestamptz, last_seq bigint)
+           ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, provider = EXCLUDED.provider,
+             reference = EXCLUDED.reference, provider_note = EXCLUDED.provider_note, reason_code = EXCLUDED.reason_code,
+             review_reason = EXCLUDED.review_reason, pin_sealed = EXCLUDED.pin_sealed, checks = EXCLUDED.checks,
+             updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq
+           WHERE order_view.last_seq < EXCLUDED.last_seq
+           RETURNING order_id`,
+          [JSON.stringify(rows)],
+        ),
       );
       // A row the other replica had already moved further is not this fold's change to announce.
       if (written.rows.length < this.changed.size) {
@@ -399,10 +408,12 @@ class OrderRows {
     if (this.timeline.length > 0) {
       const rows = this.timeline.map((e) => ({ seq: e.seq, order_id: e.orderId, event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, summary: e.summary }));
       await db.query(
-        `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, order_id text, event_id uuid, type text, occurred_at timestamptz, summary jsonb)
-         ON CONFLICT (seq) DO NOTHING`,
-        [JSON.stringify(rows)],
+        prepared(
+          `INSERT INTO order_timeline (seq, order_id, event_id, type, occurred_at, summary)
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, order_id text, event_id uuid, type text, occurred_at timestamptz, summary jsonb)
+           ON CONFLICT (seq) DO NOTHING`,
+          [JSON.stringify(rows)],
+        ),
       );
     }
     await enqueueWebhookDeliveries(db, this.statusChanges);

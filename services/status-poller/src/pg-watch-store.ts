@@ -85,31 +85,33 @@ export class PgWatchStore implements WatchStore {
 
   async insertWatch(w: Watch, now: Date): Promise<boolean> {
     const r = await this.pool.query(
-      `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
-                          next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
-                          provider_order_id, tenant_id, trace_context)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
-       ON CONFLICT (order_id) DO NOTHING`,
-      [
-        w.orderId,
-        w.provider,
-        w.reference,
-        w.packageId,
-        w.correlationId,
-        w.sentEventId,
-        w.state,
-        w.attempt,
-        w.nextCheckAt,
-        w.deadlineAt,
-        w.unclearInRow,
-        w.sentAt,
-        w.lastOutcome,
-        w.lastPendingAt,
-        now,
-        w.providerOrderId,
-        w.tenantId,
-        activeTraceCarrier(),
-      ],
+      prepared(
+        `INSERT INTO watch (order_id, provider, reference, package_id, correlation_id, sent_event_id, state, attempt,
+                            next_check_at, deadline_at, unclear_in_row, sent_at, last_outcome, last_pending_at, created_at, updated_at,
+                            provider_order_id, tenant_id, trace_context)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
+         ON CONFLICT (order_id) DO NOTHING`,
+        [
+          w.orderId,
+          w.provider,
+          w.reference,
+          w.packageId,
+          w.correlationId,
+          w.sentEventId,
+          w.state,
+          w.attempt,
+          w.nextCheckAt,
+          w.deadlineAt,
+          w.unclearInRow,
+          w.sentAt,
+          w.lastOutcome,
+          w.lastPendingAt,
+          now,
+          w.providerOrderId,
+          w.tenantId,
+          activeTraceCarrier(),
+        ],
+      ),
     );
     return (r.rowCount ?? 0) > 0;
   }

@@ -1,5 +1,5 @@
 import type { WebhookAttemptView, WebhookDeliveryState, WebhookDeliveryView, WebhookPayload, WebhookView } from "@pinflow/contracts";
-import { inTransaction, type Pool, type Queryable } from "@pinflow/pg";
+import { inTransaction, prepared, type Pool, type Queryable } from "@pinflow/pg";
 import type { SealedPin } from "@pinflow/secrets";
 
 /**
@@ -10,12 +10,14 @@ import type { SealedPin } from "@pinflow/secrets";
 export async function enqueueWebhookDeliveries(db: Queryable, changes: readonly WebhookPayload[]): Promise<void> {
   if (changes.length === 0) return;
   await db.query(
-    `INSERT INTO webhook_delivery (webhook_id, event_id, order_id, seq, payload)
-     SELECT e.webhook_id, r.id, r."orderId", r.version, r.payload
-       FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, "orderId" text, "tenantId" text, version bigint, payload jsonb)
-       JOIN webhook_endpoint e ON e.tenant_id = r."tenantId" AND e.deleted_at IS NULL AND r.version > e.from_seq
-     ON CONFLICT (webhook_id, event_id) DO NOTHING`,
-    [JSON.stringify(changes.map((c) => ({ ...c, payload: c })))],
+    prepared(
+      `INSERT INTO webhook_delivery (webhook_id, event_id, order_id, seq, payload)
+       SELECT e.webhook_id, r.id, r."orderId", r.version, r.payload
+         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, "orderId" text, "tenantId" text, version bigint, payload jsonb)
+         JOIN webhook_endpoint e ON e.tenant_id = r."tenantId" AND e.deleted_at IS NULL AND r.version > e.from_seq
+       ON CONFLICT (webhook_id, event_id) DO NOTHING`,
+      [JSON.stringify(changes.map((c) => ({ ...c, payload: c })))],
+    ),
   );
 }
 
