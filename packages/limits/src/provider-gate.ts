@@ -59,6 +59,15 @@ type Clock = () => Date;
  * every replica of a service through its PostgreSQL database. One row per
  * provider holds the bucket and the breaker (locked briefly per acquisition);
  * one row per concurrency slot is leased to the caller for the call.
+ *
+ * The services give it a pool whose commits do not wait for the disk
+ * (`createGatePool`): every acquisition writes the provider's one row, and a
+ * commit waiting for its WAL flush holds that row's lock meanwhile, which
+ * bounds acquisitions a second by the disk. What a PostgreSQL crash may lose is
+ * the last moments of gate state — a token spent, a slot leased or freed, a
+ * failure counted — so for a moment after the restart a few calls more than the
+ * limits may go out, or a freed slot stays held until its lease ends. The
+ * gate limits load; no order's outcome depends on it.
  */
 export class ProviderGate {
   constructor(

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { eventually, PG_ADMIN_URL, TestDatabase } from "@pinflow/testkit";
 import pg from "pg";
-import { createPool, inTransaction } from "./pool.js";
+import { createGatePool, createPool, inTransaction } from "./pool.js";
 import { migrate } from "./migrate.js";
 import { withSchemaLock } from "./schema.js";
 
@@ -173,4 +173,21 @@ describe("PostgreSQL timeouts", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("a gate pool's sessions commit without waiting for the disk; every other pool's wait", async () => {
+  const rows = createPool(PG_ADMIN_URL, 1);
+  const gate = createGatePool(PG_ADMIN_URL, { max: 1 });
+  try {
+    assert.equal((await rows.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]?.synchronous_commit, "on");
+    assert.equal((await gate.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]?.synchronous_commit, "off");
+    // Still off in a transaction, and other settings are the pool's as usual.
+    await inTransaction(gate, async (client) => {
+      assert.equal((await client.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]?.synchronous_commit, "off");
+      assert.equal((await client.query<{ statement_timeout: string }>("SHOW statement_timeout")).rows[0]?.statement_timeout, "30s");
+    });
+  } finally {
+    await rows.end();
+    await gate.end();
+  }
 });

@@ -30,6 +30,17 @@ export const DEFAULT_PG_TIMEOUTS: PgTimeouts = {
 export interface PoolOptions {
   max?: number;
   timeouts?: Partial<PgTimeouts>;
+  /**
+   * false: the pool's commits do not wait for their WAL to reach the disk (`synchronous_commit = off`
+   * for its sessions). Only for state whose last commits may be lost in a PostgreSQL crash without
+   * harm (the provider gate's tokens, slots and breaker); never for rows, outbox or checkpoints.
+   */
+  synchronousCommit?: boolean;
+}
+
+/** The pool of a provider gate: its commits do not wait for the disk (see PoolOptions.synchronousCommit and ProviderGate). */
+export function createGatePool(connectionString: string, options: Omit<PoolOptions, "synchronousCommit"> = {}): pg.Pool {
+  return createPool(connectionString, { max: 4, ...options, synchronousCommit: false });
 }
 
 export function createPool(connectionString: string, options: PoolOptions | number = {}): pg.Pool {
@@ -44,6 +55,7 @@ export function createPool(connectionString: string, options: PoolOptions | numb
     statement_timeout: t.statementMs || undefined,
     query_timeout: t.queryMs || undefined,
     idle_in_transaction_session_timeout: t.idleInTransactionMs || undefined,
+    ...(opts.synchronousCommit === false ? { options: "-c synchronous_commit=off" } : {}),
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);

@@ -7,7 +7,7 @@ import "reflect-metadata";
 import { connectNats, ensureOrderStream, type NatsConnection } from "@pinflow/bus";
 import { eventNames, type ProviderName } from "@pinflow/contracts";
 import { keyAccess } from "@pinflow/auth";
-import { createPool } from "@pinflow/pg";
+import { createGatePool, createPool } from "@pinflow/pg";
 import { ProviderGate } from "@pinflow/limits";
 import { XstorClient, ZnetClient } from "@pinflow/providers";
 import { PinCipher } from "@pinflow/secrets";
@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl, { timeouts: config.pgTimeouts });
   const applied = await prepareDatabase(pool);
   if (applied.length > 0) logger.info({ applied }, "migrations applied");
-  const gate = new ProviderGate(pool, config.limits);
+  // Its own pool, committing without waiting for the disk (see the poller's main.ts and ProviderGate).
+  const gatePool = createGatePool(config.databaseUrl, { timeouts: config.pgTimeouts });
+  const gate = new ProviderGate(gatePool, config.limits);
   await gate.ensure();
 
   const nc: NatsConnection = await connectNats({ servers: config.natsUrl, name: "dispatcher", logger, ...config.nats });
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
       },
       onShutdown: async () => {
         await pool.end();
+        await gatePool.end();
         await authPool.end();
         await stopTelemetry();
       },
