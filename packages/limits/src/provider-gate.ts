@@ -245,9 +245,13 @@ export class ProviderGate {
     return runUnderPermit(this, provider, maxWaitMs, call, classify);
   }
 
+  /** An operator's pause or resume: committed durably (waiting for the disk) whatever the pool's default, since it is answered as done. */
   async setPaused(provider: string, paused: boolean): Promise<boolean> {
-    const r = await this.pool.query("UPDATE provider_gate SET paused = $2 WHERE provider = $1", [provider, paused]);
-    return (r.rowCount ?? 0) > 0;
+    return inTransaction(this.pool, async (db) => {
+      await db.query("SET LOCAL synchronous_commit = on");
+      const r = await db.query("UPDATE provider_gate SET paused = $2 WHERE provider = $1", [provider, paused]);
+      return (r.rowCount ?? 0) > 0;
+    });
   }
 
   async status(provider: string): Promise<GateStatus | null> {
