@@ -88,10 +88,22 @@ export class CpuAccount {
   }
 }
 
+/** The broker and the database, by process name: parts of every measured system. */
+export const BROKER_AND_DATABASE: readonly CpuPart[] = [
+  { name: "nats-server", pids: () => pidsNamed("nats-server") },
+  { name: "postgres", pids: () => pidsNamed("postgres") },
+];
+
+/** CPU ms per unit (an order, a check) of each part, and of all of them. */
+export function cpuPerUnit(used: Map<string, number>, units: number): { parts: [string, number][]; total: number } {
+  const parts = [...used].map(([name, ms]): [string, number] => [name, ms / units]);
+  return { parts, total: parts.reduce((sum, [, ms]) => sum + ms, 0) };
+}
+
 /** A markdown table: CPU ms per order of each part, their sum, and the rate the machine's cores could carry at most. */
 export function cpuPerOrderTable(used: Map<string, number>, orders: number, cores: number): string {
-  const rows = [...used].map(([name, ms]) => `| ${name} | ${(ms / orders).toFixed(2)} |`);
-  const total = [...used.values()].reduce((a, b) => a + b, 0) / orders;
+  const { parts, total } = cpuPerUnit(used, orders);
+  const rows = parts.map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} |`);
   return [
     "| part | CPU ms per order |",
     "| --- | ---: |",
@@ -109,7 +121,6 @@ export function systemCpu(system: TestSystem): CpuAccount {
     { name: "orders", pids: pidsOf("orders") },
     { name: "dispatcher", pids: pidsOf("dispatcher") },
     { name: "status-poller", pids: pidsOf("status-poller") },
-    { name: "nats-server", pids: () => pidsNamed("nats-server") },
-    { name: "postgres", pids: () => pidsNamed("postgres") },
+    ...BROKER_AND_DATABASE,
   ]);
 }

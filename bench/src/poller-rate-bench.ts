@@ -18,7 +18,7 @@ import { createPool, migrate, type Pool } from "@pinflow/pg";
 import { ZnetSimulator } from "@pinflow/test/simulators/znet";
 import { TestDatabase, TestNatsServer } from "@pinflow/testkit";
 import { checksIn, pollerMetrics, startPoller, stopPoller, type PollerProcess } from "./poller-process.js";
-import { CpuAccount, pidsNamed } from "./cpu-account.js";
+import { BROKER_AND_DATABASE, CpuAccount, cpuPerUnit } from "./cpu-account.js";
 
 const POLLER_MIGRATIONS = fileURLToPath(new URL("../../services/status-poller/migrations", import.meta.url));
 const arg = (name: string): string | undefined => {
@@ -66,11 +66,7 @@ async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<
   try {
     await Promise.all(started.map(checksOf)); // up and serving
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
-    const cpu = new CpuAccount([
-      { name: "status-poller", pids: () => started.flatMap((p) => (p.child.pid === undefined ? [] : [p.child.pid])) },
-      { name: "nats-server", pids: () => pidsNamed("nats-server") },
-      { name: "postgres", pids: () => pidsNamed("postgres") },
-    ]);
+    const cpu = new CpuAccount([{ name: "status-poller", pids: () => started.flatMap((p) => (p.child.pid === undefined ? [] : [p.child.pid])) }, ...BROKER_AND_DATABASE]);
     const before = await Promise.all(started.map(checksOf));
     cpu.begin();
     const t0 = performance.now();
@@ -79,9 +75,8 @@ async function run(dbUrl: string, natsUrl: string, znetUrl: string, env: Record<
     const used = cpu.end();
     const seconds = (performance.now() - t0) / 1000;
     const checks = after.reduce((n, a, i) => n + a - before[i]!, 0);
-    const parts = [...used].map(([name, ms]) => `${name} ${(ms / checks).toFixed(2)}`).join(", ");
-    const total = [...used.values()].reduce((a, b) => a + b, 0) / checks;
-    return { rate: checks / seconds, cpuPerCheck: `${total.toFixed(2)} (${parts})` };
+    const { parts, total } = cpuPerUnit(used, checks);
+    return { rate: checks / seconds, cpuPerCheck: `${total.toFixed(2)} (${parts.map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(", ")})` };
   } finally {
     await Promise.all(started.map(stopPoller));
   }
